@@ -1,0 +1,218 @@
+/**
+ * Ports: the small interfaces through which the pure core reaches time and the outside world.
+ *
+ * The core (plan, state machine, judge, capacity rules, controller) imports only this file and its
+ * own modules. Adapters implement these interfaces: `lambda/aws/*` against AWS services,
+ * `local/*` against loopback servers and files. Every value that crosses a port is plain JSON so
+ * that it can be stored, logged and replayed.
+ *
+ * Conventions: times are epoch milliseconds (`...AtMs`), durations are milliseconds (`...Ms`),
+ * weights are percent of traffic on the NEW side (0–100, fractions allowed).
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Time
+// ---------------------------------------------------------------------------------------------
+
+/** Where the core gets the time. Unit tests drive the engine with a fake clock. */
+export interface Clock {
+  /** Current time, epoch milliseconds. */
+  now(): number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traffic
+// ---------------------------------------------------------------------------------------------
+
+/** The weight currently routed to the new side, with a revision for optimistic concurrency. */
+export interface TrafficState {
+  /** Percent of requests routed to the new side, 0–100. */
+  readonly weight: number;
+  /**
+   * Opaque revision of the routing configuration (a Lambda alias RevisionId, a file version, …).
+   * `setWeight` applies only if the revision still matches.
+   */
+  readonly revision: string;
+  /**
+   * False while a change is still propagating (e.g. Route 53 PENDING). The controller does not
+   * judge a step whose weight has not settled.
+   * @default true
+   */
+  readonly settled?: boolean;
+}
+
+/** Thrown by `TrafficPort.setWeight` when the revision no longer matches (someone else wrote). */
+export class RevisionConflictError extends Error {
+  constructor(
+    readonly expectedRevision: string,
+    readonly actualRevision: string | undefined,
+  ) {
+    super(`routing revision changed: expected ${expectedRevision}, found ${actualRevision ?? 'unknown'}`);
+    this.name = 'RevisionConflictError';
+  }
+}
+
+/** Reads and sets the share of traffic that goes to the new side. */
+export interface TrafficPort {
+  getWeight(): Promise<TrafficState>;
+  /**
+   * Sets the new side's weight if `expectedRevision` still matches, else throws
+   * `RevisionConflictError`. Weight 100 means "promote": the new side becomes the main one with no
+   * extra routing. Weight 0 means "all traffic on the old side".
+   */
+  setWeight(weight: number, expectedRevision: string): Promise<TrafficState>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Health signals
+// ---------------------------------------------------------------------------------------------
+
+/** Counts for one side (old or new) over one window. */
+export interface SideSignals {
+  /** Requests served in the window. */
+  readonly requests: number;
+  /** Responses with a 4XX status. */
+  readonly errors4xx: number;
+  /** Responses with a 5XX status (and failed invocations/connections). */
+  readonly errors5xx: number;
+  /**
+   * A latency percentile in milliseconds (p99 unless the adapter says otherwise); undefined when
+   * there were no requests or the source has no data.
+   */
+  readonly latencyMs?: number;
+}
+
+/** One window of health signals, old against new. */
+export interface HealthWindow {
+  /** Start of the window, epoch ms (inclusive). */
+  readonly fromMs: number;
+  /** End of the window, epoch ms (exclusive). */
+  readonly toMs: number;
+  /** Baseline: the old side. */
+  readonly old: SideSignals;
+  /** Canary: the new side. */
+  readonly new: SideSignals;
+}
+
+/** State of one of the user's alarms. */
+export interface AlarmSignal {
+  readonly name: string;
+  readonly state: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
+  /** Why the alarm is in that state (CloudWatch's StateReason). */
+  readonly reason?: string;
+}
+
+/**
+ * Reads health signals. Returns `undefined` (not zeros) when no data exists for the window, so
+ * that missing data can never look healthy.
+ */
+export interface HealthPort {
+  /** Signals for the window [fromMs, toMs). */
+  readWindow(fromMs: number, toMs: number): Promise<HealthWindow | undefined>;
+  /** Current state of the alarms the user attached to the migration (empty if none). */
+  readAlarms(): Promise<readonly AlarmSignal[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes
+// ---------------------------------------------------------------------------------------------
+
+/** Outcome of one Keep-Alive probe. */
+export type ProbeVerdict = 'ok' | 'desync' | 'inconclusive';
+
+/** Which side a probe checked. */
+export type Side = 'old' | 'new';
+
+/** The summary of a probe that the core needs to decide (the full report stays with the probe). */
+export interface ProbeOutcome {
+  readonly side: Side;
+  readonly verdict: ProbeVerdict;
+  /** When the probe finished, epoch ms. */
+  readonly atMs: number;
+  /** One line a human can read: what was found. */
+  readonly summary: string;
+  /** Number of findings (0 for ok). */
+  readonly findings: number;
+}
+
+/** Runs or reads Keep-Alive probes. */
+export interface ProbePort {
+  /**
+   * Runs a fresh probe of one side now and returns its outcome. Used by the gate before the first
+   * shift and before every weight increase.
+   */
+  probeNow(side: Side): Promise<ProbeOutcome>;
+  /**
+   * Probe outcomes recorded since `sinceMs` (from periodic probes that run on their own schedule),
+   * oldest first.
+   */
+  recentResults(sinceMs: number): Promise<readonly ProbeOutcome[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capacity (the old side)
+// ---------------------------------------------------------------------------------------------
+
+/** The old side's capacity as the capacity port sees it. */
+export interface CapacityStatus {
+  /** Capacity units currently serving (instances, workers, provisioned environments). */
+  readonly current: number;
+  /** The figure the old side is pinned to; undefined when no pin is in place. */
+  readonly pinned?: number;
+  /** True when `current` is allocated and ready to serve (e.g. provisioned concurrency READY). */
+  readonly ready: boolean;
+  /** Free text from the platform (e.g. "IN_PROGRESS", "FAILED: …"). */
+  readonly detail?: string;
+}
+
+/** Keeps the old side at full scale until teardown. */
+export interface CapacityPort {
+  read(): Promise<CapacityStatus>;
+  /** Pins the old side's minimum at `units` so that no autoscaler can shrink it. Idempotent. */
+  pin(units: number): Promise<CapacityStatus>;
+  /** Asks the platform to bring the old side back to `units` now. Idempotent. */
+  restore(units: number): Promise<CapacityStatus>;
+  /** Removes the pin (teardown only). Idempotent. */
+  release(): Promise<CapacityStatus>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// State store
+// ---------------------------------------------------------------------------------------------
+
+/** Thrown by `StateStore.save` when another writer saved first. */
+export class StaleStateError extends Error {
+  constructor(
+    readonly migrationId: string,
+    readonly expectedVersion: number,
+  ) {
+    super(`migration ${migrationId} was changed by another writer (expected version ${expectedVersion})`);
+    this.name = 'StaleStateError';
+  }
+}
+
+/**
+ * Versioned storage for one record per migration, plus an append-only event log.
+ * `S` is the record type (the core's MigrationRecord); `E` the event type (MigrationEvent).
+ */
+export interface StateStore<S = unknown, E = unknown> {
+  /** The record and its version, or undefined if there is none. */
+  load(migrationId: string): Promise<{ readonly record: S; readonly version: number } | undefined>;
+  /**
+   * Saves the record if its stored version is still `expectedVersion` (0 = must not exist yet),
+   * and appends `events` in the same step where the backend allows it. Returns the new version.
+   * Throws `StaleStateError` on a conflict; nothing is written then.
+   */
+  save(migrationId: string, record: S, expectedVersion: number, events: readonly E[]): Promise<number>;
+  /** The event log of one migration, oldest first. */
+  events(migrationId: string): Promise<readonly E[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events out
+// ---------------------------------------------------------------------------------------------
+
+/** Publishes what happened (EventBridge + SNS on AWS, the terminal and a JSON report locally). */
+export interface EventSink<E = unknown> {
+  publish(events: readonly E[]): Promise<void>;
+}
