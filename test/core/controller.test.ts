@@ -1,0 +1,259 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MigrationController, InvalidCommandError, MigrationNotFoundError, TrafficShiftError, type MigrationSpec } from '../../lambda/core/controller';
+import { MigrationPlan, PlanValidationError } from '../../lambda/core/plan';
+import { CollectingSink, FakeCapacity, FakeClock, FakeProbes, FakeTraffic, MemoryStore, SimulatedHealth } from './fakes';
+
+const WINDOW = 10_000;
+const plan = MigrationPlan.fromSteps(
+  [
+    { weight: 10, bakeMs: 3 * WINDOW },
+    { weight: 50, bakeMs: 3 * WINDOW },
+    { weight: 100, bakeMs: 2 * WINDOW },
+  ],
+  { healthWindowMs: WINDOW, soakMs: 3 * WINDOW },
+).toSpec();
+
+function setup() {
+  const clock = new FakeClock();
+  const store = new MemoryStore();
+  const traffic = new FakeTraffic();
+  const health = new SimulatedHealth(traffic, 42);
+  health.requestsPerWindow = 5000;
+  const probes = new FakeProbes(clock);
+  const capacity = new FakeCapacity();
+  const sink = new CollectingSink();
+  const controller = new MigrationController({ clock, store, traffic, health, probes, capacity, events: sink });
+  return { clock, store, traffic, health, probes, capacity, sink, controller };
+}
+
+type World = ReturnType<typeof setup>;
+
+/** Ticks every second of fake time until the migration stops changing or `maxTicks` is reached. */
+async function runUntil(world: World, id: string, stop: (status: string) => boolean, maxTicks = 500) {
+  let result = await world.controller.tick(id);
+  for (let i = 0; i < maxTicks && !stop(result.record.status); i++) {
+    world.clock.advance(1000);
+    if (world.capacity.ready === false) world.capacity.ready = true; // warm-up finishes
+    result = await world.controller.tick(id);
+  }
+  return result;
+}
+
+const spec: MigrationSpec = { id: 'orders:live:7', plan, metadata: { newVersion: '7' } };
+
+describe('MigrationController', () => {
+  let world: World;
+  beforeEach(() => {
+    world = setup();
+  });
+
+  it('should run a healthy migration through every step, soak, and wait for an explicit teardown', async () => {
+    await world.controller.start(spec);
+    const done = await runUntil(world, spec.id, (s) => s === 'complete');
+    expect(done.record.status).toBe('complete');
+    expect(world.traffic.history).toEqual([10, 50, 100]);
+    expect(world.capacity.calls).toEqual(['pin 10']);
+    expect(world.capacity.pinned).toBe(10);
+
+    // A complete migration keeps the old side pinned until teardown.
+    const teardown = await world.controller.command(spec.id, 'teardown', 'operator: new side proven');
+    expect(teardown.record.status).toBe('torn-down');
+    expect(world.capacity.calls).toEqual(['pin 10', 'release']);
+
+    const log = await world.store.events(spec.id);
+    const types = log.filter((e) => e.type !== 'held').map((e) => `${e.type}:${e.to}`);
+    expect(types).toEqual([
+      'created:pending',
+      'gating:gating',
+      'capacity-pinned:gating',
+      'advanced:baking',
+      'advanced:baking',
+      'promoted:promoted',
+      'soaking:soaking',
+      'completed:complete',
+      'torn-down:torn-down',
+    ]);
+    // Every event carries a reason; seq numbers have no gap; the sink got them all.
+    expect(log.every((e) => e.reason.length > 0)).toBe(true);
+    expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
+    expect(world.sink.published).toEqual(log);
+    // The gate probed both sides; every weight increase after it probed the new side again.
+    expect(world.probes.calls).toEqual(['new', 'old', 'new', 'new']);
+  });
+
+  it('should release the old side after the soak when the plan says so', async () => {
+    await world.controller.start({ ...spec, plan: { ...plan, teardown: 'after-soak' } });
+    const done = await runUntil(world, spec.id, (s) => s === 'torn-down');
+    expect(done.record.status).toBe('torn-down');
+    expect(world.capacity.calls).toContain('release');
+  });
+
+  it('should roll back automatically when the new side starts returning 5XX', async () => {
+    await world.controller.start(spec);
+    await runUntil(world, spec.id, () => world.traffic.weight === 50);
+    world.health.newErrorRate = 0.2;
+    const result = await runUntil(world, spec.id, (s) => s === 'rolled-back');
+    expect(result.record.status).toBe('rolled-back');
+    expect(world.traffic.weight).toBe(0);
+    expect(result.decision?.code).toBe('error-rate-5xx');
+    const last = (await world.store.events(spec.id)).at(-1)!;
+    expect(last).toMatchObject({ type: 'rolled-back', weight: 0, code: 'error-rate-5xx' });
+    expect(last.signals?.window?.new.errors5xx).toBeGreaterThan(0);
+    // Rolling back never shrinks the old side.
+    expect(world.capacity.calls).not.toContain('release');
+  });
+
+  it('should never move traffic when the gate probe finds a desync', async () => {
+    world.probes.verdict.new = 'desync';
+    await world.controller.start(spec);
+    const result = await world.controller.tick(spec.id);
+    expect(result.record.status).toBe('rolled-back');
+    expect(result.decision?.code).toBe('probe-desync');
+    expect(Math.max(0, ...world.traffic.history)).toBe(0);
+  });
+
+  it('should roll back when a periodic probe finds a desync during a bake', async () => {
+    await world.controller.start(spec);
+    await runUntil(world, spec.id, (s) => s === 'baking');
+    world.clock.advance(500);
+    world.probes.record('new', 'desync', world.clock.now());
+    world.clock.advance(500);
+    const result = await world.controller.tick(spec.id);
+    expect(result.record.status).toBe('rolled-back');
+    expect(world.traffic.weight).toBe(0);
+  });
+
+  it('should hold and restore the old side when it falls below its pin, then complete', async () => {
+    await world.controller.start(spec);
+    await runUntil(world, spec.id, () => world.traffic.weight === 10);
+    world.capacity.current = 4; // an autoscaler shrank it behind the pin's back
+    const held = await world.controller.tick(spec.id);
+    expect(held.events.map((e) => e.type)).toContain('capacity-restoring');
+    expect(world.capacity.calls).toContain('restore 10');
+    const done = await runUntil(world, spec.id, (s) => s === 'complete');
+    expect(done.record.status).toBe('complete');
+    const log = await world.store.events(spec.id);
+    expect(log.map((e) => e.type)).toContain('capacity-restored');
+    // No weight increase happened between the drop and the restore.
+    const dropAt = log.findIndex((e) => e.type === 'capacity-restoring');
+    const backAt = log.findIndex((e) => e.type === 'capacity-restored');
+    expect(log.slice(dropAt, backAt).some((e) => e.type === 'advanced')).toBe(false);
+  });
+
+  it('should roll back after maxMissingWindows windows without signals', async () => {
+    await world.controller.start(spec);
+    await runUntil(world, spec.id, (s) => s === 'baking');
+    world.health.missing = true;
+    const result = await runUntil(world, spec.id, (s) => s === 'rolled-back', 100);
+    expect(result.decision?.code).toBe('signals-missing');
+    expect(world.traffic.weight).toBe(0);
+  });
+
+  it('should be safe when two ticks overlap: one wins, the other changes nothing', async () => {
+    await world.controller.start(spec);
+    const [a, b] = await Promise.all([world.controller.tick(spec.id), world.controller.tick(spec.id)]);
+    expect([a.conflict ?? false, b.conflict ?? false].sort()).toEqual([false, true]);
+    expect(world.traffic.history.length).toBeLessThanOrEqual(1);
+    const log = await world.store.events(spec.id);
+    expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
+  });
+
+  it('should pause rather than fight when someone else changes the weight', async () => {
+    await world.controller.start(spec);
+    await runUntil(world, spec.id, (s) => s === 'baking');
+    world.traffic.externalWrite(30);
+    const result = await runUntil(world, spec.id, (s) => s === 'paused', 100);
+    expect(result.record.status).toBe('paused');
+    expect(result.events.at(-1)?.code).toBe('weight-changed-outside');
+    expect(world.traffic.weight).toBe(30);
+  });
+
+  it('should record a failed rollback and retry it on the next tick', async () => {
+    await world.controller.start(spec);
+    await runUntil(world, spec.id, (s) => s === 'baking');
+    world.traffic.failNext = new Error('ThrottlingException');
+    await expect(world.controller.command(spec.id, 'abort')).rejects.toThrow(TrafficShiftError);
+    const log = await world.store.events(spec.id);
+    expect(log.at(-1)).toMatchObject({ type: 'shift-failed' });
+    expect(log.at(-1)?.reason).toMatch(/ThrottlingException/);
+    const retry = await world.controller.command(spec.id, 'abort');
+    expect(retry.record.status).toBe('rolled-back');
+  });
+
+  it('should wait in shifting until a weight change settles', async () => {
+    world.traffic.settleAfterCalls = 2;
+    await world.controller.start(spec);
+    const first = await world.controller.tick(spec.id);
+    expect(first.record.status).toBe('shifting');
+    world.clock.advance(1000);
+    expect((await world.controller.tick(spec.id)).record.status).toBe('shifting');
+    world.clock.advance(1000);
+    expect((await world.controller.tick(spec.id)).record.status).toBe('shifting');
+    world.clock.advance(1000);
+    expect((await world.controller.tick(spec.id)).record.status).toBe('baking');
+  });
+
+  it('should keep events when publishing them fails', async () => {
+    world.sink.fail = true;
+    const result = await world.controller.start(spec);
+    expect(result.publishError?.message).toBe('sink down');
+    expect((await world.store.events(spec.id)).length).toBe(1);
+  });
+
+  describe('commands', () => {
+    it('should pause and resume, restarting the bake', async () => {
+      await world.controller.start(spec);
+      await runUntil(world, spec.id, (s) => s === 'baking');
+      expect((await world.controller.command(spec.id, 'pause', 'looking at logs')).record.status).toBe('paused');
+      world.clock.advance(60_000);
+      expect((await world.controller.tick(spec.id)).events).toEqual([]);
+      const resumed = await world.controller.command(spec.id, 'resume');
+      expect(resumed.record).toMatchObject({ status: 'baking', phaseStartedAtMs: world.clock.now() });
+    });
+
+    it('should promote on command, and still soak', async () => {
+      await world.controller.start(spec);
+      await runUntil(world, spec.id, (s) => s === 'baking');
+      const promoted = await world.controller.command(spec.id, 'promote', 'clearly healthy');
+      expect(promoted.record).toMatchObject({ status: 'promoted', weight: 100 });
+      const done = await runUntil(world, spec.id, (s) => s === 'complete');
+      expect(done.record.status).toBe('complete');
+    });
+
+    it('should roll back on abort from a complete migration (old side still pinned)', async () => {
+      await world.controller.start(spec);
+      await runUntil(world, spec.id, (s) => s === 'complete');
+      const aborted = await world.controller.command(spec.id, 'abort', 'late bug report');
+      expect(aborted.record.status).toBe('rolled-back');
+      expect(world.traffic.weight).toBe(0);
+    });
+
+    it('fails when tearing down before the migration is complete', async () => {
+      await world.controller.start(spec);
+      await runUntil(world, spec.id, (s) => s === 'baking');
+      await expect(world.controller.command(spec.id, 'teardown')).rejects.toThrow(InvalidCommandError);
+      await expect(world.controller.command(spec.id, 'teardown')).rejects.toThrow(/cannot teardown a migration that is baking/);
+    });
+
+    it('fails on an unknown command or migration', async () => {
+      await world.controller.start(spec);
+      await expect(world.controller.command(spec.id, 'explode' as never)).rejects.toThrow(/unknown command "explode"/);
+      await expect(world.controller.tick('nope')).rejects.toThrow(MigrationNotFoundError);
+    });
+  });
+
+  describe('start', () => {
+    it('should be idempotent', async () => {
+      const a = await world.controller.start(spec);
+      const b = await world.controller.start(spec);
+      expect(b.record).toEqual(a.record);
+      expect(b.events).toEqual([]);
+    });
+
+    it('fails on an invalid plan with the bad value', async () => {
+      await expect(world.controller.start({ ...spec, plan: { ...plan, steps: [{ weight: 50, bakeMs: WINDOW }, { weight: 40, bakeMs: WINDOW }] } })).rejects.toThrow(
+        PlanValidationError,
+      );
+    });
+  });
+});
