@@ -220,7 +220,7 @@ function isFiniteNumber(value: unknown): value is number {
 
 /** 90000 → "1m30s", 500 → "500ms". */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
+  if (ms > 0 && ms < 1000) return `${ms}ms`;
   const totalSeconds = Math.round(ms / 1000);
   const h = Math.floor(totalSeconds / 3600);
   const m = Math.floor((totalSeconds % 3600) / 60);

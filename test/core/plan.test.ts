@@ -14,7 +14,8 @@ describe('MigrationPlan', () => {
 
   it('should cap a linear plan at 100 and keep weights exact', () => {
     expect(MigrationPlan.linear({ percentPerStep: 30, intervalMs: 60_000 }).steps.map((s) => s.weight)).toEqual([30, 60, 90, 100]);
-    expect(MigrationPlan.linear({ percentPerStep: 0.1, intervalMs: 60_000 }).steps[2]!.weight).toBe(0.3);
+    expect(MigrationPlan.linear({ percentPerStep: 2.5, intervalMs: 60_000 }).steps.slice(0, 3).map((s) => s.weight)).toEqual([2.5, 5, 7.5]);
+    expect(() => MigrationPlan.linear({ percentPerStep: 0.1, intervalMs: 60_000 })).toThrow(/at most 100 steps, got 1000/);
   });
 
   it('should round-trip through its spec', () => {
