@@ -1,0 +1,405 @@
+/**
+ * Synthetic API clients for the local rehearsal. Each client owns a Keep-Alive agent with a single
+ * socket, so its requests follow one another on one connection, exactly like the incident's
+ * users. Every request carries a unique `X-Request-Id`, and every response is checked against
+ * what the client asked: the echoed request id (header and body), method and path, and a status
+ * plausible for the request (2XX for normal calls, 413 for the oversized event POSTs that a small
+ * share of requests send on purpose, as in the incident).
+ *
+ * Outcomes: each finished request counts exactly once as `ok`, `errorResponses` (5XX or transport
+ * error), `misalignedResponses` (the response carries another request's identity: the connection
+ * is shifted) or `unexpectedResponses` (right identity, wrong status, or no identity to check).
+ */
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../lambda/core/ports';
+import { DEFAULT_BODY_LIMIT_BYTES, demoChannels } from './demo-server';
+import { checkInteger, checkRange, parseLoopbackUrl, sleep, systemClock, urlPort } from './net';
+import type { RandomSource } from './random';
+
+/** Options of `startClients`. */
+export interface ClientsOptions {
+  /** Where to send requests: the router, or a demo server directly (loopback only). */
+  readonly targetUrl: string;
+  /** Number of clients, each with its own Keep-Alive connection. */
+  readonly concurrency: number;
+  /**
+   * Requests per second across all clients (an upper bound: a client waits for each response
+   * before its next request).
+   */
+  readonly ratePerSecond: number;
+  /**
+   * Share of requests (0–1) that are event POSTs over the body limit, expected to get 413.
+   * @default 0.02
+   */
+  readonly oversizeShare?: number;
+  /**
+   * Stop by themselves after this long.
+   * @default - run until `stop()`
+   */
+  readonly durationMs?: number;
+  /**
+   * App id used in the API paths.
+   * @default '1000'
+   */
+  readonly appId?: string;
+  /**
+   * Random source for the request mix.
+   * @default Math.random
+   */
+  readonly random?: RandomSource;
+  /**
+   * Longest wait for one response; past it the request counts as a transport error.
+   * @default 10_000
+   */
+  readonly requestTimeoutMs?: number;
+  /**
+   * Idle time after which a client drops its Keep-Alive connection; keep it below the target's
+   * keep-alive timeout so that a client never reuses a connection the server is closing.
+   * @default 4000
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Size of the `data` field of oversized events; must exceed the target's body limit.
+   * @default 2 × DEFAULT_BODY_LIMIT_BYTES
+   */
+  readonly oversizeBytes?: number;
+  /**
+   * Most misaligned responses kept in the timeline (the counters stay exact).
+   * @default 1000
+   */
+  readonly maxTimelineEntries?: number;
+  /**
+   * Time source for timeline timestamps.
+   * @default - the system clock (`Date.now`)
+   */
+  readonly clock?: Clock;
+}
+
+/** What kind of request a client sent. */
+export type RequestKind = 'list' | 'item' | 'event' | 'oversize';
+
+/** Where a response came from: the router's `x-cutover-side`, or `direct` without it. */
+export type ResponseSource = 'old' | 'new' | 'direct';
+
+/** Outcome counters (each finished request counts once). */
+export interface OutcomeCounts {
+  readonly requests: number;
+  readonly ok: number;
+  /** 5XX responses and transport errors (reset, refused, timeout). */
+  readonly errorResponses: number;
+  /** Responses that carry another request's identity. */
+  readonly misalignedResponses: number;
+  /** Right identity but an implausible status, or no identity to check. */
+  readonly unexpectedResponses: number;
+}
+
+/** One misaligned response. */
+export interface MisalignedResponse {
+  /** When it was received (client clock), epoch ms. */
+  readonly atMs: number;
+  /** Index of the client (its connection). */
+  readonly client: number;
+  readonly source: ResponseSource;
+  readonly expected: { readonly requestId: string; readonly kind: RequestKind; readonly method: string; readonly path: string };
+  readonly received: {
+    readonly status: number;
+    readonly requestId: string | null;
+    readonly method?: string;
+    readonly path?: string;
+    readonly servedBy?: string;
+  };
+  /** Whether a 413 had already arrived on the same client connection before this response. */
+  readonly connectionSaw413: boolean;
+}
+
+/** Statistics of a run of synthetic clients. */
+export interface ClientStats extends OutcomeCounts {
+  /** The errors among `errorResponses` that were transport errors (no HTTP response). */
+  readonly transportErrors: number;
+  /** Outcomes of the HTTP responses by where they came from (transport errors have no source). */
+  readonly bySource: Readonly<Record<ResponseSource, OutcomeCounts>>;
+  readonly byKind: Readonly<Record<RequestKind, number>>;
+  /** Responses by status code. */
+  readonly statusCounts: Readonly<Record<string, number>>;
+  /** Requests sent on a new connection. */
+  readonly newConnections: number;
+  /** Requests sent on a reused Keep-Alive connection. */
+  readonly reusedConnections: number;
+  /** Misaligned responses, oldest first (at most `maxTimelineEntries`). */
+  readonly misaligned: readonly MisalignedResponse[];
+  /** Misaligned responses left out of `misaligned` because of its bound. */
+  readonly misalignedDropped: number;
+  /** Requests in flight right now. */
+  readonly inFlight: number;
+  readonly running: boolean;
+}
+
+/** Running synthetic clients. */
+export interface SyntheticClients {
+  /** A snapshot of the statistics so far. */
+  stats(): ClientStats;
+  /**
+   * Stops sending, waits for the requests in flight (each bounded by `requestTimeoutMs`), closes
+   * the connections and resolves with the final statistics. Idempotent.
+   */
+  stop(): Promise<ClientStats>;
+  /** Resolves with the final statistics once the clients have stopped (by `stop()` or duration). */
+  readonly done: Promise<ClientStats>;
+}
+
+interface RequestSpec {
+  readonly kind: RequestKind;
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly requestId: string;
+  readonly body?: Buffer;
+}
+
+interface RawResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  readonly reused: boolean;
+  readonly socket: Socket | undefined;
+}
+
+type Outcome = 'ok' | 'error' | 'misaligned' | 'unexpected';
+
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+class MutableCounts implements OutcomeCounts {
+  requests = 0;
+  ok = 0;
+  errorResponses = 0;
+  misalignedResponses = 0;
+  unexpectedResponses = 0;
+
+  add(outcome: Outcome): void {
+    this.requests += 1;
+    if (outcome === 'ok') this.ok += 1;
+    else if (outcome === 'error') this.errorResponses += 1;
+    else if (outcome === 'misaligned') this.misalignedResponses += 1;
+    else this.unexpectedResponses += 1;
+  }
+
+  snapshot(): OutcomeCounts {
+    return {
+      requests: this.requests,
+      ok: this.ok,
+      errorResponses: this.errorResponses,
+      misalignedResponses: this.misalignedResponses,
+      unexpectedResponses: this.unexpectedResponses,
+    };
+  }
+}
+
+/** Starts the clients at once; they run until `stop()` or `durationMs`. */
+export function startClients(options: ClientsOptions): SyntheticClients {
+  const target = parseLoopbackUrl(options.targetUrl, 'targetUrl');
+  const concurrency = checkInteger(options.concurrency, 1, 1000, 'concurrency');
+  const ratePerSecond = checkRange(options.ratePerSecond, 0, 100_000, 'ratePerSecond');
+  if (ratePerSecond === 0) throw new RangeError('ratePerSecond must be above 0, got 0');
+  const oversizeShare = checkRange(options.oversizeShare ?? 0.02, 0, 1, 'oversizeShare');
+  const durationMs = options.durationMs === undefined ? undefined : checkInteger(options.durationMs, 1, 86_400_000, 'durationMs');
+  const appId = options.appId ?? '1000';
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(appId)) throw new TypeError(`appId must be 1–64 letters, digits, "_" or "-", got ${JSON.stringify(appId)}`);
+  const random = options.random ?? Math.random;
+  const requestTimeoutMs = checkInteger(options.requestTimeoutMs ?? 10_000, 1, 600_000, 'requestTimeoutMs');
+  const idleTimeoutMs = checkInteger(options.idleTimeoutMs ?? 4000, 1, 600_000, 'idleTimeoutMs');
+  const oversizeBytes = checkInteger(options.oversizeBytes ?? 2 * DEFAULT_BODY_LIMIT_BYTES, 1, 64 * 1024 * 1024, 'oversizeBytes');
+  const maxTimeline = checkInteger(options.maxTimelineEntries ?? 1000, 0, 1_000_000, 'maxTimelineEntries');
+  const clock = options.clock ?? systemClock;
+  const channels = demoChannels();
+  const basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
+  const oversizeData = 'x'.repeat(oversizeBytes);
+
+  const runId = randomBytes(3).toString('hex');
+  const stopping = new AbortController();
+  const totals = new MutableCounts();
+  const bySource: Record<ResponseSource, MutableCounts> = { old: new MutableCounts(), new: new MutableCounts(), direct: new MutableCounts() };
+  const byKind: Record<RequestKind, number> = { list: 0, item: 0, event: 0, oversize: 0 };
+  const statusCounts = new Map<number, number>();
+  const misaligned: MisalignedResponse[] = [];
+  const sawA413 = new WeakSet<Socket>();
+  let misalignedDropped = 0;
+  let transportErrors = 0;
+  let newConnections = 0;
+  let reusedConnections = 0;
+  let inFlight = 0;
+  let running = true;
+
+  // Shared pacing: each request takes the next slot; slots are 1/rate apart (no catch-up bursts).
+  const slotMs = 1000 / ratePerSecond;
+  let nextSlotAt = performance.now();
+  const takeSlot = (): number => {
+    const now = performance.now();
+    const at = Math.max(nextSlotAt, now);
+    nextSlotAt = at + slotMs;
+    return at - now;
+  };
+
+  const pick = <T>(items: readonly T[]): T => items[Math.min(items.length - 1, Math.floor(random() * items.length))]!;
+
+  const nextSpec = (client: number, seq: number): RequestSpec => {
+    const requestId = `${runId}-${client}-${seq}`;
+    const roll = random();
+    if (roll < oversizeShare) {
+      const body = Buffer.from(JSON.stringify({ name: 'bulk-update', channels: [pick(channels)], data: oversizeData }));
+      return { kind: 'oversize', method: 'POST', path: `${basePath}/apps/${appId}/events`, requestId, body };
+    }
+    // The rest: 30% list, 40% item, 30% normal events.
+    const rest = (roll - oversizeShare) / (1 - oversizeShare || 1);
+    if (rest < 0.3) {
+      const prefix = pick(['', 'presence-', 'private-']);
+      const query = prefix === '' ? '' : `?filter_by_prefix=${prefix}${prefix === 'presence-' ? '&info=user_count' : ''}`;
+      return { kind: 'list', method: 'GET', path: `${basePath}/apps/${appId}/channels${query}`, requestId };
+    }
+    if (rest < 0.7) {
+      return { kind: 'item', method: 'GET', path: `${basePath}/apps/${appId}/channels/${encodeURIComponent(pick(channels))}`, requestId };
+    }
+    const body = Buffer.from(JSON.stringify({ name: 'order-created', channels: [pick(channels)], data: JSON.stringify({ id: requestId, total: seq }) }));
+    return { kind: 'event', method: 'POST', path: `${basePath}/apps/${appId}/events`, requestId, body };
+  };
+
+  const send = (agent: Agent, spec: RequestSpec): Promise<RawResponse> =>
+    new Promise<RawResponse>((resolve, reject) => {
+      let socket: Socket | undefined;
+      const headers: Record<string, string | number> = { 'x-request-id': spec.requestId, accept: 'application/json' };
+      if (spec.body !== undefined) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = spec.body.length;
+      }
+      const req = httpRequest(
+        { host: target.hostname.replace(/^\[|\]$/g, ''), port: urlPort(target), method: spec.method, path: spec.path, headers, agent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let bytes = 0;
+          res.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+            if (bytes > MAX_RESPONSE_BYTES) req.destroy(new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`));
+            else chunks.push(chunk);
+          });
+          res.once('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), reused: req.reusedSocket, socket }),
+          );
+          res.once('error', reject);
+        },
+      );
+      req.once('socket', (s: Socket) => {
+        socket = s;
+      });
+      req.setTimeout(requestTimeoutMs, () => req.destroy(new Error(`no response within ${requestTimeoutMs} ms`)));
+      req.once('error', reject);
+      req.end(spec.body);
+    });
+
+  const classify = (spec: RequestSpec, response: RawResponse, client: number, saw413Before: boolean): { outcome: Outcome; source: ResponseSource } => {
+    const sideHeader = response.headers['x-cutover-side'];
+    const source: ResponseSource = sideHeader === 'old' || sideHeader === 'new' ? sideHeader : 'direct';
+    let parsed: Record<string, unknown> | undefined;
+    try {
+      const value: unknown = JSON.parse(response.body.toString('utf8'));
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) parsed = value as Record<string, unknown>;
+    } catch {
+      parsed = undefined;
+    }
+    const headerId = typeof response.headers['x-request-id'] === 'string' ? response.headers['x-request-id'] : undefined;
+    const bodyId = typeof parsed?.requestId === 'string' ? parsed.requestId : undefined;
+    const method = typeof parsed?.method === 'string' ? parsed.method : undefined;
+    const path = typeof parsed?.path === 'string' ? parsed.path : undefined;
+    const ids = [headerId, bodyId].filter((id): id is string => id !== undefined);
+    const foreign = ids.some((id) => id !== spec.requestId) || (method !== undefined && method !== spec.method) || (path !== undefined && path !== spec.path);
+    if (foreign) {
+      if (misaligned.length < maxTimeline) {
+        misaligned.push({
+          atMs: clock.now(),
+          client,
+          source,
+          expected: { requestId: spec.requestId, kind: spec.kind, method: spec.method, path: spec.path },
+          received: {
+            status: response.status,
+            requestId: bodyId ?? headerId ?? null,
+            ...(method === undefined ? {} : { method }),
+            ...(path === undefined ? {} : { path }),
+            ...(typeof parsed?.served_by === 'string' ? { servedBy: parsed.served_by } : {}),
+          },
+          connectionSaw413: saw413Before,
+        });
+      } else {
+        misalignedDropped += 1;
+      }
+      return { outcome: 'misaligned', source };
+    }
+    if (response.status >= 500) return { outcome: 'error', source };
+    if (ids.length === 0) return { outcome: 'unexpected', source };
+    const plausible = spec.kind === 'oversize' ? response.status === 413 : response.status >= 200 && response.status < 300;
+    return { outcome: plausible ? 'ok' : 'unexpected', source };
+  };
+
+  const runClient = async (client: number): Promise<void> => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, timeout: idleTimeoutMs });
+    let seq = 0;
+    try {
+      while (!stopping.signal.aborted) {
+        await sleep(takeSlot(), stopping.signal);
+        if (stopping.signal.aborted) break;
+        seq += 1;
+        const spec = nextSpec(client, seq);
+        byKind[spec.kind] += 1;
+        inFlight += 1;
+        try {
+          const response = await send(agent, spec);
+          if (response.reused) reusedConnections += 1;
+          else newConnections += 1;
+          statusCounts.set(response.status, (statusCounts.get(response.status) ?? 0) + 1);
+          const saw413Before = response.socket !== undefined && sawA413.has(response.socket);
+          if (response.status === 413 && response.socket !== undefined) sawA413.add(response.socket);
+          const { outcome, source } = classify(spec, response, client, saw413Before);
+          totals.add(outcome);
+          bySource[source].add(outcome);
+        } catch {
+          // No response, so no side to blame: counted in the totals and `transportErrors` only.
+          transportErrors += 1;
+          totals.add('error');
+        } finally {
+          inFlight -= 1;
+        }
+      }
+    } finally {
+      agent.destroy();
+    }
+  };
+
+  const snapshot = (): ClientStats => ({
+    ...totals.snapshot(),
+    transportErrors,
+    bySource: { old: bySource.old.snapshot(), new: bySource.new.snapshot(), direct: bySource.direct.snapshot() },
+    byKind: { ...byKind },
+    statusCounts: Object.fromEntries([...statusCounts].map(([status, count]) => [String(status), count])),
+    newConnections,
+    reusedConnections,
+    misaligned: [...misaligned],
+    misalignedDropped,
+    inFlight,
+    running,
+  });
+
+  const loops = Array.from({ length: concurrency }, (_, client) => runClient(client));
+  const durationTimer = durationMs === undefined ? undefined : setTimeout(() => stopping.abort(), durationMs);
+  const done = Promise.allSettled(loops).then(() => {
+    if (durationTimer !== undefined) clearTimeout(durationTimer);
+    running = false;
+    return snapshot();
+  });
+
+  return {
+    stats: snapshot,
+    async stop(): Promise<ClientStats> {
+      stopping.abort();
+      return done;
+    },
+    done,
+  };
+}

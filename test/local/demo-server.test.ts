@@ -1,0 +1,185 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_BODY_LIMIT_BYTES, demoChannels, startDemoServer, type DemoFaults } from '../../local/demo-server';
+import { PortInUseError } from '../../local/net';
+import { seededRandom } from '../../local/random';
+import { WorkerPool } from '../../local/worker-pool';
+import { Cleanup, send, singleConnectionAgent } from './helpers';
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+async function server(options: Parameters<typeof startDemoServer>[0]) {
+  return cleanup.add(await startDemoServer(options), (s) => s.close());
+}
+
+function agent() {
+  return cleanup.add(singleConnectionAgent(), (a) => a.destroy());
+}
+
+function oversizedEvent(): string {
+  return JSON.stringify({ name: 'bulk', channels: ['news-1'], data: 'x'.repeat(DEFAULT_BODY_LIMIT_BYTES + 1) });
+}
+
+describe('demo server API', () => {
+  it('should serve list, item, events and health, each with the request identity', async () => {
+    const v1 = await server({ version: 'v1' });
+    expect(v1.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+
+    const list = await send(`${v1.url}/apps/42/channels?filter_by_prefix=presence-&info=user_count`, { headers: { 'x-request-id': 'r-1' } });
+    expect(list.status).toBe(200);
+    expect(list.headers['x-request-id']).toBe('r-1');
+    expect(list.json).toMatchObject({ requestId: 'r-1', method: 'GET', path: '/apps/42/channels?filter_by_prefix=presence-&info=user_count', served_by: 'v1' });
+    const channels = list.json!.channels as Record<string, { user_count?: number }>;
+    expect(Object.keys(channels).length).toBeGreaterThan(0);
+    for (const [name, info] of Object.entries(channels)) {
+      expect(name.startsWith('presence-')).toBe(true);
+      expect(info.user_count).toBeGreaterThan(0);
+    }
+
+    const known = Object.keys(channels)[0]!;
+    const item = await send(`${v1.url}/apps/42/channels/${known}`, { headers: { 'x-request-id': 'r-2' } });
+    expect(item.status).toBe(200);
+    expect(item.json).toMatchObject({ requestId: 'r-2', occupied: true, served_by: 'v1' });
+    expect(item.json!.subscription_count).toBeGreaterThan(0);
+
+    const unknown = await send(`${v1.url}/apps/42/channels/nobody-here`, { headers: { 'x-request-id': 'r-3' } });
+    expect(unknown.json).toMatchObject({ occupied: false, subscription_count: 0 });
+
+    const event = await send(`${v1.url}/apps/42/events`, {
+      method: 'POST',
+      headers: { 'x-request-id': 'r-4', 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'order-created', channels: ['news-1', 'private-orders-1'], data: '{"id":1}' }),
+    });
+    expect(event.status).toBe(200);
+    expect(event.json).toMatchObject({ requestId: 'r-4', method: 'POST', accepted: true, channels: 2 });
+
+    const health = await send(`${v1.url}/health`);
+    expect(health.status).toBe(200);
+    expect(health.json).toMatchObject({ status: 'ok', version: 'v1', requestId: null });
+    expect(v1.stats()).toMatchObject({ version: 'v1', requests: 5, eventsAccepted: 1, responsesByStatus: { '200': 5 } });
+  });
+
+  it('should answer 400 for invalid JSON or fields, 404 for unknown paths and 405 with Allow', async () => {
+    const v1 = await server({ version: 'v1' });
+    const badJson = await send(`${v1.url}/apps/1/events`, { method: 'POST', body: '{"name":', headers: { 'x-request-id': 'a' } });
+    expect(badJson.status).toBe(400);
+    expect(badJson.json).toMatchObject({ requestId: 'a', error: 'body is not valid JSON' });
+    const badFields = await send(`${v1.url}/apps/1/events`, { method: 'POST', body: '{"name":"x","channels":[],"data":"d"}' });
+    expect(badFields.status).toBe(400);
+    expect((await send(`${v1.url}/nowhere`)).status).toBe(404);
+    const wrongMethod = await send(`${v1.url}/apps/1/events`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.allow).toBe('POST');
+  });
+
+  it('should answer 413 over the body limit and keep serving the connection correctly', async () => {
+    const v2 = await server({ version: 'v2' });
+    const a = agent();
+    const tooBig = await send(`${v2.url}/apps/1/events`, { method: 'POST', body: oversizedEvent(), agent: a, headers: { 'x-request-id': 'big' } });
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.json).toMatchObject({ requestId: 'big', limit_bytes: DEFAULT_BODY_LIMIT_BYTES });
+    const next = await send(`${v2.url}/apps/1/channels`, { agent: a, headers: { 'x-request-id': 'after' } });
+    expect(next.reusedSocket).toBe(true);
+    expect(next.status).toBe(200);
+    expect(next.json!.requestId).toBe('after');
+    expect(v2.stats().desyncedResponses).toBe(0);
+  });
+
+  it('should list the deterministic demo channels', () => {
+    expect(demoChannels(4)).toEqual(['presence-room-1', 'private-orders-1', 'news-1', 'presence-room-2']);
+  });
+});
+
+describe('demo server faults', () => {
+  it('should shift every response after a 413 on that connection when desyncAfter413 is on', async () => {
+    const v2 = await server({ version: 'v2', faults: { desyncAfter413: true } });
+    const a = agent();
+    const get = (id: string) => send(`${v2.url}/apps/1/channels/news-1`, { agent: a, headers: { 'x-request-id': id } });
+
+    const first = await get('A');
+    expect(first.json!.requestId).toBe('A');
+    const big = await send(`${v2.url}/apps/1/events`, { method: 'POST', body: oversizedEvent(), agent: a, headers: { 'x-request-id': 'B' } });
+    expect([big.status, big.json!.requestId]).toEqual([413, 'B']);
+    // The first request after the 413 gets the 413 again, then each gets the previous answer.
+    const c = await get('C');
+    expect([c.status, c.headers['x-request-id'], c.json!.requestId]).toEqual([413, 'B', 'B']);
+    const d = await get('D');
+    expect([d.status, d.json!.requestId]).toEqual([200, 'C']);
+    const e = await get('E');
+    expect(e.json!.requestId).toBe('D');
+    expect(e.reusedSocket).toBe(true);
+
+    // Other connections are not shifted.
+    const fresh = await send(`${v2.url}/apps/1/channels/news-1`, { headers: { 'x-request-id': 'F' } });
+    expect(fresh.json!.requestId).toBe('F');
+    expect(v2.stats()).toMatchObject({ desyncedResponses: 3, shiftedConnections: 1 });
+  });
+
+  it('should answer 5XX at the configured rate', async () => {
+    const v2 = await server({ version: 'v2', faults: { errorRate5xx: 1 } });
+    const all = await Promise.all(Array.from({ length: 10 }, (_, i) => send(`${v2.url}/apps/1/channels`, { headers: { 'x-request-id': `e${i}` } })));
+    for (const [i, response] of all.entries()) {
+      expect([500, 503]).toContain(response.status);
+      expect(response.json!.requestId).toBe(`e${i}`);
+    }
+    v2.setFaults({ errorRate5xx: 0 });
+    expect((await send(`${v2.url}/apps/1/channels`)).status).toBe(200);
+
+    const half = await server({ version: 'v2', faults: { errorRate5xx: 0.5 }, random: seededRandom(7) });
+    const statuses = [];
+    for (let i = 0; i < 40; i += 1) statuses.push((await send(`${half.url}/health`)).status);
+    const errors = statuses.filter((s) => s >= 500).length;
+    expect(errors).toBeGreaterThan(5);
+    expect(errors).toBeLessThan(35);
+  });
+
+  it('should reset connections while crashed and serve again after recovery', async () => {
+    const v2 = await server({ version: 'v2' });
+    const a = agent();
+    expect((await send(`${v2.url}/health`, { agent: a })).status).toBe(200);
+    v2.setFaults({ crashed: true });
+    await expect(send(`${v2.url}/health`, { agent: a })).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await expect(send(`${v2.url}/health`)).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(v2.stats().crashResets).toBeGreaterThanOrEqual(2);
+    v2.setFaults({ crashed: false });
+    expect((await send(`${v2.url}/health`)).status).toBe(200);
+  });
+
+  it('should refuse with 503 when its worker pool is saturated', async () => {
+    const pool = cleanup.add(new WorkerPool({ size: 1, maxQueue: 0, autoscaler: false }), (p) => p.close());
+    const v1 = await server({ version: 'v1', workerPool: pool, serviceTimeMs: 1 });
+    expect((await send(`${v1.url}/apps/1/channels`)).status).toBe(200);
+    const release = await pool.acquire();
+    const refused = await send(`${v1.url}/apps/1/channels`, { headers: { 'x-request-id': 'busy' } });
+    expect(refused.status).toBe(503);
+    expect(refused.json).toMatchObject({ requestId: 'busy', error: 'over capacity' });
+    // Health does not need a worker.
+    expect((await send(`${v1.url}/health`)).status).toBe(200);
+    release();
+    expect((await send(`${v1.url}/apps/1/channels`)).status).toBe(200);
+    expect(v1.stats().capacityRejections).toBe(1);
+  });
+});
+
+describe('demo server options', () => {
+  it('fails when the port is in use', async () => {
+    const first = await server({ version: 'v1' });
+    const attempt = startDemoServer({ version: 'v2', port: first.port });
+    await expect(attempt).rejects.toBeInstanceOf(PortInUseError);
+    await expect(attempt).rejects.toThrow(`port ${first.port} is in use`);
+  });
+
+  it('fails when a fault is out of range, showing the value', async () => {
+    await expect(startDemoServer({ version: 'v2', faults: { errorRate5xx: 1.5 } })).rejects.toThrow(/errorRate5xx must be a number from 0 to 1, got 1\.5/);
+    const v2 = await server({ version: 'v2' });
+    expect(() => v2.setFaults({ addedLatencyMs: -5 })).toThrow(/addedLatencyMs .* got -5/);
+    expect(() => v2.setFaults({ crashed: 'yes' as unknown as boolean })).toThrow(/crashed must be a boolean, got "yes"/);
+    expect(() => v2.setFaults({ errorRate: 0.5 } as Partial<DemoFaults>)).toThrow(/unknown fault "errorRate"/);
+    expect(v2.setFaults({ errorRate5xx: undefined, addedLatencyMs: 20 })).toEqual({ errorRate5xx: 0, addedLatencyMs: 20, crashed: false, desyncAfter413: false });
+  });
+
+  it('fails on a bad version label or port', async () => {
+    await expect(startDemoServer({ version: 'v 2' })).rejects.toThrow(/version must be .* got "v 2"/);
+    await expect(startDemoServer({ version: 'v2', port: 70_000 })).rejects.toThrow(/port must be an integer from 0 to 65535, got 70000/);
+  });
+});
