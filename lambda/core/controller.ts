@@ -147,11 +147,23 @@ class Draft {
   decision?: Decision;
   readonly original: MigrationRecord;
 
+  /** When the tick started: the time the judge reasons with. */
+  readonly now: number;
+
   constructor(
     public record: MigrationRecord,
-    readonly now: number,
+    private readonly clock: Clock,
   ) {
     this.original = record;
+    this.now = clock.now();
+  }
+
+  /**
+   * The current time, for what happens after slow calls (a probe can take seconds): events and
+   * the start of a step are stamped when they happen, not when the tick began.
+   */
+  current(): number {
+    return this.clock.now();
   }
 
   /** True when the tick changed nothing worth a write. */
@@ -166,15 +178,16 @@ class Draft {
     decision: Pick<Decision, 'reason' | 'code'> & Partial<Pick<Decision, 'signals'>>,
     patch: Partial<MigrationRecord> = {},
   ): void {
+    const atMs = this.current();
     const event = transition(this.record, to, {
       type,
-      atMs: this.now,
+      atMs,
       decision,
       ...(patch.weight !== undefined ? { weight: patch.weight } : {}),
       ...(patch.step !== undefined ? { step: patch.step } : {}),
     });
     this.events.push(event);
-    this.record = { ...this.record, ...patch, status: to, eventSeq: event.seq, updatedAtMs: this.now };
+    this.record = { ...this.record, ...patch, status: to, eventSeq: event.seq, updatedAtMs: atMs };
   }
 
   patch(patch: Partial<MigrationRecord>): void {
@@ -220,7 +233,7 @@ export class MigrationController {
       capacityReleased: false,
       eventSeq: 0,
     };
-    const draft = new Draft(record, now);
+    const draft = new Draft(record, this.deps.clock);
     draft.move(S.PENDING, 'created', {
       code: 'created',
       reason: `migration created: ${MigrationPlan.fromSpec(plan).describe()}`,
@@ -234,7 +247,7 @@ export class MigrationController {
     if (TERMINAL_STATUSES.includes(record.status) || record.status === S.PAUSED) {
       return { record, events: [] };
     }
-    const draft = new Draft(record, this.deps.clock.now());
+    const draft = new Draft(record, this.deps.clock);
     try {
       switch (record.status) {
         case S.PENDING:
@@ -270,7 +283,7 @@ export class MigrationController {
       throw new TypeError(`unknown command ${JSON.stringify(command)}; known: ${COMMANDS.join(', ')}`);
     }
     const { record, version } = await this.load(migrationId);
-    const draft = new Draft(record, this.deps.clock.now());
+    const draft = new Draft(record, this.deps.clock);
     try {
       await this.applyCommand(draft, command, reason);
     } catch (error) {
@@ -295,8 +308,8 @@ export class MigrationController {
         const back = record.pausedFrom ?? S.GATING;
         // The bake of the current step starts again: the time spent paused proves nothing.
         draft.move(back, 'resumed', decision, {
-          phaseStartedAtMs: draft.now,
-          lastWindowEndMs: draft.now,
+          phaseStartedAtMs: draft.current(),
+          lastWindowEndMs: draft.current(),
           stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
         });
         break;
@@ -315,8 +328,8 @@ export class MigrationController {
         draft.move(S.PROMOTED, 'promoted', decision, {
           weight: 100,
           step: lastStep,
-          phaseStartedAtMs: draft.now,
-          lastWindowEndMs: draft.now,
+          phaseStartedAtMs: draft.current(),
+          lastWindowEndMs: draft.current(),
           stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
         });
         break;
@@ -377,8 +390,8 @@ export class MigrationController {
     const to = draft.record.weight >= 100 ? S.PROMOTED : S.BAKING;
     draft.move(to, 'settled', { code: 'settled', reason: `weight ${traffic.weight}% is in effect` }, {
       trafficRevision: traffic.revision,
-      phaseStartedAtMs: draft.now,
-      lastWindowEndMs: draft.now,
+      phaseStartedAtMs: draft.current(),
+      lastWindowEndMs: draft.current(),
       stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
     });
   }
@@ -475,8 +488,8 @@ export class MigrationController {
     }
     if (status === S.PROMOTED) {
       draft.move(S.SOAKING, 'soaking', decision, {
-        phaseStartedAtMs: draft.now,
-        lastWindowEndMs: draft.now,
+        phaseStartedAtMs: draft.current(),
+        lastWindowEndMs: draft.current(),
         stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
       });
       return;
@@ -522,8 +535,8 @@ export class MigrationController {
     }, {
       weight: target.weight,
       step: nextStep,
-      phaseStartedAtMs: draft.now,
-      lastWindowEndMs: draft.now,
+      phaseStartedAtMs: draft.current(),
+      lastWindowEndMs: draft.current(),
       stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
     });
   }

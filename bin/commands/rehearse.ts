@@ -1,0 +1,110 @@
+/**
+ * `cutover rehearse`: runs a whole migration on loopback and reports it.
+ * Exit codes: 0 the rehearsal ran (whatever its outcome), 2 usage error (unknown scenario or
+ * flag, invalid plan, port in use), 130 interrupted by Ctrl-C (the summary so far is printed),
+ * anything else a crash.
+ */
+import { Command, Option } from 'commander';
+import { PortInUseError } from '../../local/net';
+import { ProbeUsageError } from '../../lambda/probe';
+import {
+  DEFAULT_REHEARSAL_SOAK,
+  DEFAULT_REHEARSAL_STEPS,
+  DEFAULT_REHEARSAL_WINDOW,
+  UsageError,
+  buildRehearsalPlan,
+  parseInteger,
+} from '../../rehearsal/options';
+import { runRehearsal } from '../../rehearsal/run';
+import { SCENARIOS, SCENARIO_NAMES, findScenario } from '../../rehearsal/scenarios';
+import { LiveView } from '../../rehearsal/view';
+
+interface RehearseFlags {
+  scenario: string;
+  json?: boolean;
+  port: string;
+  steps: string;
+  soak: string;
+  window: string;
+  seed: string;
+}
+
+export function registerRehearseCommand(program: Command): void {
+  program
+    .command('rehearse')
+    .description('rehearse a whole migration on loopback: two demo servers, a traffic router, Keep-Alive clients, probes, rollback')
+    .addOption(new Option('--scenario <name>', 'what goes wrong on the new side').default('healthy'))
+    .option('--json', 'print one JSON report instead of the live view')
+    .option('--port <n>', 'port of the traffic router on 127.0.0.1 (0 = any free port)', '0')
+    .option('--steps <list>', 'plan steps as <weight>@<bake>, comma-separated', DEFAULT_REHEARSAL_STEPS)
+    .option('--soak <duration>', 'soak after 100%', DEFAULT_REHEARSAL_SOAK)
+    .option('--window <duration>', 'health window the judge looks at', DEFAULT_REHEARSAL_WINDOW)
+    .option('--seed <n>', 'seed for routing and client randomness', '1')
+    .addHelpText('after', `\nScenarios:\n${SCENARIOS.map((s) => `  ${s.name.padEnd(28)} ${s.description}`).join('\n')}\n`)
+    .action(async (flags: RehearseFlags) => {
+      process.exitCode = await rehearse(flags);
+    });
+}
+
+async function rehearse(flags: RehearseFlags): Promise<number> {
+  let scenario;
+  let plan;
+  let port: number;
+  let seed: number;
+  try {
+    scenario = findScenario(flags.scenario);
+    if (!scenario) {
+      throw new UsageError(`unknown scenario ${JSON.stringify(flags.scenario)}; choose one of: ${SCENARIO_NAMES.join(', ')}`);
+    }
+    plan = buildRehearsalPlan(flags.steps, flags.soak, flags.window);
+    port = parseInteger(flags.port, '--port', 0, 65_535);
+    seed = parseInteger(flags.seed, '--seed', 0, 2 ** 31 - 1);
+  } catch (error) {
+    return usage(error);
+  }
+
+  const view = flags.json ? undefined : new LiveView();
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    view?.header(scenario.name, scenario.description, describePlan(flags));
+    const report = await runRehearsal({
+      scenario,
+      plan,
+      port,
+      seed,
+      signal: abort.signal,
+      ...(view
+        ? {
+            onEvent: (event, elapsedMs) => view.event(event, elapsedMs),
+            onFrame: (frame) => view.frame(frame),
+          }
+        : {}),
+    });
+    if (view) {
+      view.summary(report);
+      view.stop();
+    } else {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    }
+    return report.interrupted ? 130 : 0;
+  } catch (error) {
+    view?.stop();
+    if (error instanceof PortInUseError || error instanceof ProbeUsageError) return usage(error);
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function describePlan(flags: RehearseFlags): string {
+  return `steps ${flags.steps}, soak ${flags.soak}, window ${flags.window}`;
+}
+
+function usage(error: unknown): number {
+  process.stderr.write(`cutover rehearse: ${error instanceof Error ? error.message : String(error)}\n`);
+  return 2;
+}

@@ -1,0 +1,406 @@
+/**
+ * The local rehearsal: a whole migration on loopback with real HTTP servers, a real
+ * traffic-splitting router, real Keep-Alive clients and the real Keep-Alive probe, driven by the
+ * same core controller that runs in Lambda.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MigrationController, type MigrationRecord } from '../lambda/core/controller';
+import type { JudgeConfig } from '../lambda/core/judge';
+import { TERMINAL_STATUSES, type MigrationEvent, type MigrationStatus } from '../lambda/core/model';
+import { MigrationPlan, type PlanSpec } from '../lambda/core/plan';
+import type { CapacityStatus, Clock, HealthWindow, ProbeOutcome } from '../lambda/core/ports';
+import type { ProbeOptions } from '../lambda/probe';
+import {
+  FileStateStore,
+  LocalCapacity,
+  LocalHealth,
+  LocalMetrics,
+  MemoryEventSink,
+  WorkerPool,
+  seededRandom,
+  startClients,
+  startDemoServer,
+  startRouter,
+  type ClientStats,
+  type DemoServer,
+  type Router,
+  type SyntheticClients,
+} from '../local';
+import { LocalProbes } from '../local/probes';
+import type { Scenario } from './scenarios';
+
+export type RehearsalOutcome = 'promoted' | 'rolled-back' | 'halted';
+
+export interface RehearsalOptions {
+  readonly scenario: Scenario;
+  /** The (compressed) plan to run. */
+  readonly plan: PlanSpec;
+  /**
+   * Port of the traffic router on 127.0.0.1; 0 picks a free one.
+   * @default 0
+   */
+  readonly port?: number;
+  /**
+   * Seed of every random choice (routing, client mix, injected 5XX).
+   * @default 1
+   */
+  readonly seed?: number;
+  /**
+   * Where the migration record and event log are kept.
+   * @default - a new temporary directory
+   */
+  readonly stateDir?: string;
+  /**
+   * Time between controller ticks, ms.
+   * @default 200
+   */
+  readonly tickMs?: number;
+  /**
+   * Time between periodic probes of the new side, ms.
+   * @default 1000
+   */
+  readonly probeIntervalMs?: number;
+  /**
+   * Synthetic Keep-Alive clients and their total request rate.
+   * @default 8 clients, 200 requests/s, 2 % oversized event posts
+   */
+  readonly clients?: { readonly concurrency?: number; readonly ratePerSecond?: number; readonly oversizeShare?: number };
+  /**
+   * Workers of the old side (its full scale).
+   * @default 8
+   */
+  readonly oldWorkers?: number;
+  /**
+   * Judge settings for the compressed plan.
+   * @default REHEARSAL_JUDGE
+   */
+  readonly judge?: Partial<JudgeConfig>;
+  /**
+   * Give up (outcome `halted`) after this long.
+   * @default - three times the plan's minimum duration plus 30 s
+   */
+  readonly timeLimitMs?: number;
+  /** Aborting stops the rehearsal (Ctrl-C); the report covers what happened so far. */
+  readonly signal?: AbortSignal;
+  /** Called for every event of the migration, as it happens. */
+  readonly onEvent?: (event: MigrationEvent, elapsedMs: number) => void;
+  /** Called after every tick with a snapshot for a live view. */
+  readonly onFrame?: (frame: RehearsalFrame) => void;
+  /**
+   * Probe settings.
+   * @default - the probe's defaults, health path `/health`
+   */
+  readonly probe?: Omit<ProbeOptions, 'baseUrl'>;
+}
+
+/** Judge settings that suit a plan measured in seconds at a few hundred requests per second. */
+export const REHEARSAL_JUDGE: Partial<JudgeConfig> = {
+  minRequests: 30,
+  latencyWindows: 2,
+  maxMissingWindows: 3,
+  maxHoldMs: 15_000,
+};
+
+/** What the live view shows after each tick. */
+export interface RehearsalFrame {
+  readonly scenario: string;
+  readonly elapsedMs: number;
+  readonly status: MigrationStatus;
+  readonly weight: number;
+  /** 1-based step, 0 before the first shift. */
+  readonly step: number;
+  readonly steps: number;
+  /** The last second of traffic as the router saw it. */
+  readonly window?: HealthWindow;
+  readonly oldCapacity: CapacityStatus;
+  readonly clients: Pick<ClientStats, 'requests' | 'errorResponses' | 'misalignedResponses'>;
+  readonly fault?: { readonly description: string; readonly active: boolean };
+  readonly lastReason?: string;
+  readonly lastProbe?: ProbeOutcome;
+}
+
+export interface TimelineEntry {
+  /** Milliseconds since the rehearsal started. */
+  readonly atMs: number;
+  readonly weight: number;
+  readonly state: MigrationStatus;
+  readonly type: string;
+  readonly code: string;
+  readonly reason: string;
+}
+
+export interface RehearsalReport {
+  readonly scenario: string;
+  readonly description: string;
+  readonly outcome: RehearsalOutcome;
+  /** Whether the outcome is what a correct engine does with this scenario. */
+  readonly expectedOutcome: 'promoted' | 'rolled-back';
+  readonly finalState: MigrationStatus;
+  readonly finalWeight: number;
+  readonly plan: string;
+  readonly durationMs: number;
+  readonly interrupted: boolean;
+  readonly clientRequests: number;
+  /** Client requests that got a 5XX or a transport error. */
+  readonly errorResponses: number;
+  /** Client requests that got the answer to another request. */
+  readonly misalignedResponses: number;
+  readonly requestsBySide: { readonly old: number; readonly new: number };
+  readonly fault?: { readonly description: string; readonly onsetAtMs?: number };
+  /** Set when the migration rolled back. */
+  readonly rollback?: {
+    readonly atMs: number;
+    readonly code: string;
+    readonly reason: string;
+    /** From the fault's onset to weight 0. */
+    readonly afterFaultMs?: number;
+  };
+  /** What clients received between the fault's onset and the rollback. */
+  readonly blastRadius: { readonly errorResponses: number; readonly misalignedResponses: number };
+  readonly oldCapacity: { readonly pinned?: number; readonly lowest: number; readonly final: number };
+  readonly probes: { readonly runs: number; readonly desync: number; readonly inconclusive: number };
+  readonly timeline: readonly TimelineEntry[];
+  /** Where the record and event log were kept. */
+  readonly stateDir: string;
+}
+
+const CLOCK: Clock = { now: () => Date.now() };
+
+/** Runs one rehearsal end to end and stops everything it started, whatever happens. */
+export async function runRehearsal(options: RehearsalOptions): Promise<RehearsalReport> {
+  const { scenario } = options;
+  const plan = MigrationPlan.fromSpec(options.plan);
+  const seed = options.seed ?? 1;
+  const tickMs = options.tickMs ?? 200;
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'cutover-rehearsal-'));
+  const timeLimitMs = options.timeLimitMs ?? plan.minimumDurationMs * 3 + 30_000;
+  const startedAt = CLOCK.now();
+  const elapsed = (): number => CLOCK.now() - startedAt;
+
+  const cleanup: Array<() => Promise<void> | void> = [];
+  const pool = new WorkerPool({ size: options.oldWorkers ?? 8, warmUpMs: 1500, autoscaler: { intervalMs: 500, lookbackMs: 2000 } });
+  cleanup.push(() => pool.close());
+  let v1: DemoServer | undefined;
+  let v2: DemoServer | undefined;
+  let router: Router | undefined;
+  let clients: SyntheticClients | undefined;
+  let probes: LocalProbes | undefined;
+  try {
+    v1 = await startDemoServer({ version: 'v1', workerPool: pool, serviceTimeMs: 5, random: seededRandom(seed) });
+    cleanup.push(() => v1!.close());
+    v2 = await startDemoServer({ version: 'v2', serviceTimeMs: 5, random: seededRandom(seed + 1) });
+    cleanup.push(() => v2!.close());
+    const metrics = new LocalMetrics({ clock: CLOCK });
+    router = await startRouter({
+      oldUrl: v1.url,
+      newUrl: v2.url,
+      weight: 0,
+      metrics,
+      clock: CLOCK,
+      random: seededRandom(seed + 2),
+      ...(options.port !== undefined ? { port: options.port } : {}),
+    });
+    cleanup.push(() => router!.close());
+
+    let lastProbe: ProbeOutcome | undefined;
+    const probeRuns = { runs: 0, desync: 0, inconclusive: 0 };
+    probes = new LocalProbes({
+      urls: { old: v1.url, new: v2.url },
+      clock: CLOCK,
+      ...(options.probe ? { probe: options.probe } : {}),
+      onResult: (outcome) => {
+        lastProbe = outcome;
+        probeRuns.runs += 1;
+        if (outcome.verdict === 'desync') probeRuns.desync += 1;
+        if (outcome.verdict === 'inconclusive') probeRuns.inconclusive += 1;
+      },
+    });
+    cleanup.push(() => probes!.stop());
+
+    const sink = new MemoryEventSink<MigrationEvent>();
+    const store = new FileStateStore<MigrationRecord, MigrationEvent>({ directory: stateDir });
+    const health = new LocalHealth({ metrics, clock: CLOCK });
+    const controller = new MigrationController({
+      clock: CLOCK,
+      traffic: router.traffic,
+      health,
+      probes,
+      capacity: new LocalCapacity(pool),
+      store,
+      events: sink,
+    });
+
+    const clientOptions = options.clients ?? {};
+    clients = startClients({
+      targetUrl: router.url,
+      concurrency: clientOptions.concurrency ?? 8,
+      ratePerSecond: clientOptions.ratePerSecond ?? 200,
+      oversizeShare: clientOptions.oversizeShare ?? 0.02,
+      random: seededRandom(seed + 3),
+    });
+    cleanup.push(async () => {
+      await clients!.stop();
+    });
+
+    // Scenario bookkeeping: fault onset, rollback, client counts at those moments.
+    let faultOnsetAt: number | undefined;
+    let clientsAtFault: ClientStats | undefined;
+    let clientsAtRollback: ClientStats | undefined;
+    let rollbackEvent: MigrationEvent | undefined;
+    let lowestCapacity = pool.status().current;
+    const inject = (): void => {
+      if (faultOnsetAt !== undefined || !scenario.inject) return;
+      scenario.inject({
+        setNewSideFaults: (faults) => v2!.setFaults(faults),
+        shrinkOldSide: (units, why) => pool.forceShrink(units, why),
+      });
+      faultOnsetAt = CLOCK.now();
+      clientsAtFault = clients!.stats();
+    };
+    sink.subscribe((events) => {
+      for (const event of events) {
+        if (event.to === 'rolled-back' && event.from !== 'rolled-back' && !rollbackEvent) {
+          rollbackEvent = event;
+          clientsAtRollback = clients!.stats();
+        }
+        options.onEvent?.(event, event.atMs - startedAt);
+      }
+    });
+
+    if (scenario.faultAt === 'start') inject();
+
+    const id = `rehearsal-${scenario.name}-${startedAt}`;
+    await controller.start({ id, plan: plan.toSpec(), judge: { ...REHEARSAL_JUDGE, ...options.judge }, metadata: { scenario: scenario.name } });
+    probes.startPeriodic('new', options.probeIntervalMs ?? 1000);
+
+    let record: MigrationRecord | undefined;
+    let interrupted = false;
+    const signal = options.signal;
+    while (true) {
+      if (signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      const result = await controller.tick(id);
+      record = result.record;
+      if (typeof scenario.faultAt === 'number' && record.step >= scenario.faultAt && record.status === 'baking') inject();
+      if (record.status === 'complete') {
+        const torn = await controller.command(id, 'teardown', 'rehearsal: the new side passed its soak; releasing the old side');
+        record = torn.record;
+      }
+      const capacity = pool.status();
+      lowestCapacity = Math.min(lowestCapacity, capacity.current);
+      options.onFrame?.(frame(record, capacity));
+      if (TERMINAL_STATUSES.includes(record.status) || record.status === 'paused' || elapsed() > timeLimitMs) break;
+      await sleepUnlessAborted(tickMs, signal);
+    }
+
+    function frame(r: MigrationRecord, capacity: CapacityStatus): RehearsalFrame {
+      const now = CLOCK.now();
+      const window = metrics.window(now - 1000, now);
+      const c = clients!.stats();
+      return {
+        scenario: scenario.name,
+        elapsedMs: now - startedAt,
+        status: r.status,
+        weight: r.weight,
+        step: r.step + 1,
+        steps: r.plan.steps.length,
+        ...(window ? { window } : {}),
+        oldCapacity: { ...capacity, pinned: r.pinnedCapacity ?? capacity.pinned },
+        clients: { requests: c.requests, errorResponses: c.errorResponses, misalignedResponses: c.misalignedResponses },
+        ...(scenario.fault ? { fault: { description: scenario.fault, active: faultOnsetAt !== undefined } } : {}),
+        ...(r.lastDecision ? { lastReason: r.lastDecision.reason } : {}),
+        ...(lastProbe ? { lastProbe } : {}),
+      };
+    }
+
+    // Let the clients see the end state for a moment (after a rollback: traffic back on v1),
+    // then stop them so the totals are final.
+    await probes.stop();
+    const final = await clients.stop();
+    const events = await store.events(id);
+    record = record ?? (await store.load(id))?.record;
+    if (!record) throw new Error(`rehearsal ${id} has no record`);
+    const outcome: RehearsalOutcome =
+      record.status === 'torn-down' || record.status === 'complete'
+        ? 'promoted'
+        : record.status === 'rolled-back'
+          ? 'rolled-back'
+          : 'halted';
+    const atFault = clientsAtFault ?? (faultOnsetAt !== undefined ? undefined : final);
+    const atEnd = clientsAtRollback ?? final;
+    const routerStats = router.stats();
+    return {
+      scenario: scenario.name,
+      description: scenario.description,
+      outcome,
+      expectedOutcome: scenario.expected,
+      finalState: record.status,
+      finalWeight: record.weight,
+      plan: plan.describe(),
+      durationMs: elapsed(),
+      interrupted,
+      clientRequests: final.requests,
+      errorResponses: final.errorResponses,
+      misalignedResponses: final.misalignedResponses,
+      requestsBySide: { old: routerStats.old.requests, new: routerStats.new.requests },
+      ...(scenario.fault ? { fault: { description: scenario.fault, ...(faultOnsetAt !== undefined ? { onsetAtMs: faultOnsetAt - startedAt } : {}) } } : {}),
+      ...(rollbackEvent
+        ? {
+            rollback: {
+              atMs: rollbackEvent.atMs - startedAt,
+              code: rollbackEvent.code,
+              reason: rollbackEvent.reason,
+              ...(faultOnsetAt !== undefined ? { afterFaultMs: Math.max(0, rollbackEvent.atMs - faultOnsetAt) } : {}),
+            },
+          }
+        : {}),
+      blastRadius: atFault
+        ? {
+            errorResponses: atEnd.errorResponses - atFault.errorResponses,
+            misalignedResponses: atEnd.misalignedResponses - atFault.misalignedResponses,
+          }
+        : { errorResponses: 0, misalignedResponses: 0 },
+      oldCapacity: {
+        ...(record.pinnedCapacity !== undefined ? { pinned: record.pinnedCapacity } : {}),
+        lowest: lowestCapacity,
+        final: pool.status().current,
+      },
+      probes: probeRuns,
+      timeline: events.map((e) => ({
+        atMs: e.atMs - startedAt,
+        weight: e.weight,
+        state: e.to,
+        type: e.type,
+        code: e.code,
+        reason: e.reason,
+      })),
+      stateDir,
+    };
+  } finally {
+    // Reverse order: clients first, the old side's pool last. Every step runs even if one fails.
+    for (const stop of cleanup.reverse()) {
+      try {
+        await stop();
+      } catch {
+        // Already stopped or failed to start: nothing left to release.
+      }
+    }
+  }
+}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

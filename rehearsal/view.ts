@@ -1,0 +1,111 @@
+/**
+ * The rehearsal's live terminal view: a status panel redrawn in place (log-update) with each
+ * decision printed above it as it happens, and a summary at the end. Without a TTY (CI, a pipe)
+ * it prints only the decisions and the summary, so logs stay readable.
+ */
+import logUpdate from 'log-update';
+import pc from 'picocolors';
+import type { MigrationEvent } from '../lambda/core/model';
+import type { RehearsalFrame, RehearsalReport } from './run';
+
+const BAR_WIDTH = 30;
+
+export class LiveView {
+  private readonly live: boolean;
+
+  constructor(private readonly out: NodeJS.WriteStream = process.stdout) {
+    this.live = Boolean(out.isTTY);
+  }
+
+  header(scenario: string, description: string, plan: string): void {
+    this.print(`${pc.bold('cutover rehearse')} ${pc.cyan(scenario)}: ${description}`);
+    this.print(pc.dim(`plan: ${plan}`));
+  }
+
+  event(event: MigrationEvent, elapsedMs: number): void {
+    if (event.type === 'held' && event.code === 'baking') return; // the panel shows baking progress
+    const colour =
+      event.to === 'rolled-back' ? pc.red : event.type === 'advanced' || event.type === 'promoted' ? pc.green : event.type === 'held' ? pc.yellow : pc.white;
+    const line = `${pc.dim(seconds(elapsedMs).padStart(6))} ${colour(event.type.padEnd(18))} ${String(event.weight).padStart(3)}%  ${event.reason}`;
+    this.print(line);
+  }
+
+  frame(frame: RehearsalFrame): void {
+    if (!this.live) return;
+    logUpdate(this.render(frame));
+  }
+
+  summary(report: RehearsalReport): void {
+    if (this.live) logUpdate.clear();
+    const outcome = report.outcome === 'promoted' ? pc.green('promoted') : report.outcome === 'rolled-back' ? pc.red('rolled back') : pc.yellow('halted');
+    const lines = [
+      '',
+      pc.bold(`Summary — ${report.scenario}`),
+      `  outcome           ${outcome} (final state ${report.finalState}, weight ${report.finalWeight}%)${report.interrupted ? pc.yellow(' — interrupted') : ''}`,
+      `  duration          ${seconds(report.durationMs)}`,
+      `  client requests   ${report.clientRequests} (old ${report.requestsBySide.old}, new ${report.requestsBySide.new} via the router)`,
+      `  error responses   ${report.errorResponses}`,
+      `  wrong answers     ${report.misalignedResponses} (responses that belonged to another request)`,
+    ];
+    if (report.fault) {
+      lines.push(`  fault             ${report.fault.description}${report.fault.onsetAtMs !== undefined ? ` at ${seconds(report.fault.onsetAtMs)}` : ' (never reached)'}`);
+    }
+    if (report.rollback) {
+      lines.push(
+        `  rollback          at ${seconds(report.rollback.atMs)}${report.rollback.afterFaultMs !== undefined ? `, ${seconds(report.rollback.afterFaultMs)} after the fault` : ''}: ${report.rollback.reason}`,
+      );
+      lines.push(`  blast radius      ${report.blastRadius.errorResponses} errors, ${report.blastRadius.misalignedResponses} wrong answers between fault and rollback`);
+    }
+    lines.push(
+      `  old capacity      pinned ${report.oldCapacity.pinned ?? '-'}, lowest ${report.oldCapacity.lowest}, final ${report.oldCapacity.final}`,
+      `  probes            ${report.probes.runs} runs, ${report.probes.desync} desync, ${report.probes.inconclusive} inconclusive`,
+      pc.dim(`  state kept in     ${report.stateDir}`),
+    );
+    this.print(lines.join('\n'));
+  }
+
+  stop(): void {
+    if (this.live) logUpdate.done();
+  }
+
+  private print(text: string): void {
+    if (this.live) {
+      logUpdate.clear();
+      this.out.write(`${text}\n`);
+    } else {
+      this.out.write(`${stripColour(text)}\n`);
+    }
+  }
+
+  private render(f: RehearsalFrame): string {
+    const filled = Math.round((f.weight / 100) * BAR_WIDTH);
+    const bar = pc.green('█'.repeat(filled)) + pc.dim('░'.repeat(BAR_WIDTH - filled));
+    const w = f.window;
+    const rate = (errors: number, requests: number): string => (requests > 0 ? `${((errors / requests) * 100).toFixed(1)}%` : '  -  ');
+    const latency = (ms: number | undefined): string => (ms === undefined ? '-' : `${Math.round(ms)}ms`);
+    const cap = f.oldCapacity;
+    const capText = `${cap.current}/${cap.pinned ?? '-'}${cap.ready ? '' : ' warming'}`;
+    const capColour = cap.pinned !== undefined && (cap.current < cap.pinned || !cap.ready) ? pc.yellow : pc.green;
+    return [
+      '',
+      `  ${pc.bold('new side')} ${bar} ${String(f.weight).padStart(3)}%   step ${f.step}/${f.steps}   ${pc.cyan(f.status)}   ${seconds(f.elapsedMs)}`,
+      w
+        ? `  last 1s    old: ${w.old.requests} req, 5XX ${rate(w.old.errors5xx, w.old.requests)}, 4XX ${rate(w.old.errors4xx, w.old.requests)}, p99 ${latency(w.old.latencyMs)}` +
+          `   new: ${w.new.requests} req, 5XX ${rate(w.new.errors5xx, w.new.requests)}, 4XX ${rate(w.new.errors4xx, w.new.requests)}, p99 ${latency(w.new.latencyMs)}`
+        : '  last 1s    no traffic',
+      `  old side   ${capColour(capText)} workers   clients: ${f.clients.requests} requests, ${f.clients.errorResponses} errors, ${f.clients.misalignedResponses === 0 ? '0' : pc.red(String(f.clients.misalignedResponses))} wrong answers`,
+      `  probe      ${f.lastProbe ? `${f.lastProbe.side}: ${f.lastProbe.verdict === 'ok' ? pc.green('ok') : pc.red(f.lastProbe.verdict)}` : '-'}` +
+        (f.fault ? `   fault: ${f.fault.active ? pc.red(f.fault.description) : pc.dim(`${f.fault.description} (not yet)`)}` : ''),
+      f.lastReason ? pc.dim(`  why        ${f.lastReason}`) : '',
+    ].join('\n');
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+function stripColour(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;]*m/g, '');
+}
