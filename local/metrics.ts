@@ -201,6 +201,20 @@ export class LocalMetrics implements MetricsRecorder {
     return { fromMs, toMs, old: merged.old.signals(this.percentile), new: merged.new.signals(this.percentile) };
   }
 
+  /**
+   * Signals of the *completed* buckets that overlap [fromMs, toMs): from the bucket holding
+   * `fromMs` up to the last bucket that ended by `toMs`. The returned window says which span it
+   * really covers (bucket-aligned), so a caller that continues from its `toMs` counts every
+   * sample exactly once and never judges a bucket that is still filling up. `undefined` when no
+   * bucket completed yet or neither side had a request.
+   */
+  completedWindow(fromMs: number, toMs: number): HealthWindow | undefined {
+    const start = Math.floor(fromMs / this.bucketMs) * this.bucketMs;
+    const end = Math.floor(toMs / this.bucketMs) * this.bucketMs;
+    if (end <= start) return undefined;
+    return this.window(start, end);
+  }
+
   /** Per-bucket signals over [fromMs, toMs), empty buckets included as zeros (for charts). */
   timeline(fromMs: number, toMs: number): TimelinePoint[] {
     const byIndex = new Map<number, Bucket>();
@@ -310,8 +324,9 @@ export class LocalHealth implements HealthPort {
     for (const alarm of options.alarms ?? []) this.addAlarm(alarm);
   }
 
+  /** Completed buckets only: see `LocalMetrics.completedWindow`. The window says what it covers. */
   async readWindow(fromMs: number, toMs: number): Promise<HealthWindow | undefined> {
-    return this.metrics.window(fromMs, toMs);
+    return this.metrics.completedWindow(fromMs, toMs);
   }
 
   async readAlarms(): Promise<readonly AlarmSignal[]> {

@@ -10,7 +10,7 @@
 export interface ScenarioControls {
   /** Changes v2's faults (5XX rate, added latency, crash, the incident's desync bug). */
   setNewSideFaults(faults: { errorRate5xx?: number; addedLatencyMs?: number; crashed?: boolean; desyncAfter413?: boolean }): void;
-  /** Takes capacity away from the old side behind the pin's back (an autoscaler gone wrong). */
+  /** Shrinks the old side to `units` workers behind the pin's back (an autoscaler gone wrong). */
   shrinkOldSide(units: number, why: string): void;
 }
 
@@ -57,7 +57,7 @@ export const SCENARIOS: readonly Scenario[] = [
     expected: 'promoted',
     faultAt: 1,
     fault: 'old side shrunk behind the pin (autoscaler misconfigured)',
-    inject: (c) => c.shrinkOldSide(6, 'autoscaler scaled in behind the pin'),
+    inject: (c) => c.shrinkOldSide(2, 'autoscaler scaled in behind the pin'),
   },
   {
     name: 'keepalive-desync',

@@ -414,7 +414,10 @@ export class MigrationController {
     let window: HealthWindow | undefined | null = null;
     if (draft.now - windowStart >= record.plan.healthWindowMs) {
       window = await this.deps.health.readWindow(windowStart, draft.now);
-      draft.patch({ lastWindowEndMs: draft.now });
+      // Continue from where the data really ended (a source may return only completed
+      // periods), so that every request is counted once and a period still filling up is
+      // judged later, whole.
+      draft.patch({ lastWindowEndMs: window ? Math.max(windowStart, Math.min(window.toMs, draft.now)) : draft.now });
       if (window) {
         draft.patch({
           stepTotals: { old: addSide(record.stepTotals.old, window.old), new: addSide(record.stepTotals.new, window.new) },

@@ -107,7 +107,11 @@ export interface AlarmSignal {
  * that missing data can never look healthy.
  */
 export interface HealthPort {
-  /** Signals for the window [fromMs, toMs). */
+  /**
+   * Signals for the window [fromMs, toMs). A source whose latest period is still filling up may
+   * return a shorter window (only completed periods); the returned `fromMs`/`toMs` say what it
+   * covers and the controller continues from its `toMs`.
+   */
   readWindow(fromMs: number, toMs: number): Promise<HealthWindow | undefined>;
   /** Current state of the alarms the user attached to the migration (empty if none). */
   readAlarms(): Promise<readonly AlarmSignal[]>;
