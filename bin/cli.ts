@@ -17,7 +17,6 @@ export function buildProgram(): Command {
   program
     .name('cutover')
     .description('Canary migrations with Keep-Alive desync probes, a pinned old side and automatic rollback')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerRehearseCommand(program);
   registerProbeCommand(program);

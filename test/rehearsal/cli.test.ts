@@ -1,0 +1,85 @@
+/**
+ * `cutover rehearse` as a user runs it: a real child process, real exit codes.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const ROOT = join(__dirname, '..', '..');
+const CLI = join(ROOT, 'bin', 'cli.ts');
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cutover(args: string[], options: { interruptAfterMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TSX, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // Bounded: a hung CLI fails the test instead of hanging the suite.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    const interrupt = options.interruptAfterMs !== undefined ? setTimeout(() => child.kill('SIGINT'), options.interruptAfterMs) : undefined;
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      if (interrupt) clearTimeout(interrupt);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+describe('cutover rehearse (CLI)', () => {
+  let blocker: Server | undefined;
+  afterEach(async () => {
+    await new Promise<void>((resolve) => (blocker ? blocker.close(() => resolve()) : resolve()));
+    blocker = undefined;
+  });
+
+  it('should print one JSON report with the documented fields and exit 0', async () => {
+    const run = await cutover(['rehearse', '--scenario', 'keepalive-desync', '--json', '--steps', '10@2s,100@2s', '--soak', '1s']);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report).toMatchObject({ scenario: 'keepalive-desync', outcome: 'rolled-back', finalWeight: 0, misalignedResponses: 0 });
+    expect(typeof report.clientRequests).toBe('number');
+    expect(typeof report.errorResponses).toBe('number');
+    expect(report.timeline[0]).toEqual({ atMs: expect.any(Number), weight: 0, state: 'pending', type: 'created', code: 'created', reason: expect.any(String) });
+  });
+
+  it.each([
+    [['rehearse', '--scenario', 'nope'], /unknown scenario "nope"; choose one of: healthy, error-spike/],
+    [['rehearse', '--bogus'], /unknown option '--bogus'/],
+    [['rehearse', '--steps', '50@2s,40@2s,100@2s'], /invalid plan: step 2: weights must increase, got 40 after 50/],
+    [['rehearse', '--steps', '10@2s,90@2s'], /the last step must be 100%, got 90/],
+    [['rehearse', '--soak', 'forever'], /--soak must be a duration like 500ms, 3s or 2m, got "forever"/],
+    [['rehearse', '--port', '70000'], /--port must be between 0 and 65535, got 70000/],
+  ])('fails with one clear line and exit 2 on bad input %#', async (args, message) => {
+    const run = await cutover(args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stdout).toBe('');
+  });
+
+  it('fails with exit 2 when the router port is in use, leaving nothing running', async () => {
+    blocker = createServer();
+    const port = await new Promise<number>((resolve) => blocker!.listen(0, '127.0.0.1', () => resolve((blocker!.address() as { port: number }).port)));
+    const run = await cutover(['rehearse', '--port', String(port), '--json']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(new RegExp(`port ${port} is in use`));
+    // The process exited by itself: every server it had started was closed.
+  });
+
+  it('should stop every server on Ctrl-C and still print the summary so far', async () => {
+    const run = await cutover(['rehearse', '--scenario', 'healthy'], { interruptAfterMs: 4000 });
+    expect(run.code).toBe(130);
+    expect(run.stdout).toMatch(/Summary — healthy/);
+    expect(run.stdout).toMatch(/interrupted/);
+  });
+});

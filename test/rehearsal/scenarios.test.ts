@@ -1,0 +1,77 @@
+/**
+ * End-to-end rehearsals: real servers, router, clients and probes on loopback, driven by the real
+ * controller. Each scenario runs once on a shortened plan; assertions are about outcomes, never
+ * about timing.
+ */
+import { describe, expect, it } from 'vitest';
+import { buildRehearsalPlan } from '../../rehearsal/options';
+import { runRehearsal, type RehearsalReport } from '../../rehearsal/run';
+import { findScenario } from '../../rehearsal/scenarios';
+
+const plan = buildRehearsalPlan('5@2s,25@2s,100@2s', '2s', '1s');
+
+async function rehearse(name: string): Promise<RehearsalReport> {
+  const scenario = findScenario(name);
+  if (!scenario) throw new Error(`no scenario ${name}`);
+  return runRehearsal({ scenario, plan, clients: { concurrency: 6, ratePerSecond: 150 } });
+}
+
+const types = (report: RehearsalReport): string[] => report.timeline.map((e) => e.type);
+
+describe('rehearsal scenarios', () => {
+  it('healthy: promotes, soaks and tears down with every answer right', async () => {
+    const report = await rehearse('healthy');
+    expect(report).toMatchObject({ outcome: 'promoted', finalState: 'torn-down', finalWeight: 100, misalignedResponses: 0, errorResponses: 0 });
+    expect(report.clientRequests).toBeGreaterThan(100);
+    expect(report.requestsBySide.new).toBeGreaterThan(0);
+    expect(types(report)).toEqual(expect.arrayContaining(['gating', 'advanced', 'promoted', 'soaking', 'completed', 'torn-down']));
+    // The timeline only moves forward and every entry explains itself.
+    const times = report.timeline.map((e) => e.atMs);
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(report.timeline.every((e) => e.reason.length > 0)).toBe(true);
+    expect(report.oldCapacity.lowest).toBe(report.oldCapacity.pinned);
+  });
+
+  it('error-spike: v2 returns 5XX → automatic rollback to weight 0', async () => {
+    const report = await rehearse('error-spike');
+    expect(report).toMatchObject({ outcome: 'rolled-back', finalWeight: 0 });
+    expect(report.rollback?.code).toMatch(/^error-(rate|ceiling)-5xx$/);
+    expect(report.fault?.onsetAtMs).toBeDefined();
+    expect(report.rollback!.atMs).toBeGreaterThanOrEqual(report.fault!.onsetAtMs!);
+  });
+
+  it('latency: v2 slows down → automatic rollback', async () => {
+    const report = await rehearse('latency');
+    expect(report).toMatchObject({ outcome: 'rolled-back', finalWeight: 0 });
+    expect(report.rollback?.code).toBe('latency');
+  });
+
+  it('capacity-drop: holds and restores the old side, then completes', async () => {
+    const report = await rehearse('capacity-drop');
+    expect(report).toMatchObject({ outcome: 'promoted', finalWeight: 100 });
+    expect(report.oldCapacity.lowest).toBe(2);
+    const restoring = report.timeline.findIndex((e) => e.type === 'capacity-restoring');
+    const restored = report.timeline.findIndex((e) => e.type === 'capacity-restored');
+    expect(restoring).toBeGreaterThan(-1);
+    expect(restored).toBeGreaterThan(restoring);
+    // No weight increase while the old side was short.
+    expect(report.timeline.slice(restoring, restored).some((e) => e.type === 'advanced' || e.type === 'promoted')).toBe(false);
+  });
+
+  it('keepalive-desync: caught at the gate, no client ever gets a wrong answer', async () => {
+    const report = await rehearse('keepalive-desync');
+    expect(report.outcome).not.toBe('promoted');
+    expect(report).toMatchObject({ finalWeight: 0, misalignedResponses: 0, requestsBySide: { new: 0 } });
+    expect(report.rollback?.code).toBe('probe-desync');
+    expect(types(report)).not.toContain('advanced');
+  });
+
+  it('keepalive-desync-under-load: caught once v2 carries traffic; the report counts what clients received', async () => {
+    const report = await rehearse('keepalive-desync-under-load');
+    expect(report).toMatchObject({ outcome: 'rolled-back', finalWeight: 0 });
+    expect(report.requestsBySide.new).toBeGreaterThan(0);
+    expect(report.probes.desync + (report.rollback?.code === 'error-rate-4xx' ? 1 : 0)).toBeGreaterThan(0);
+    // The count is what the clients measured, and all of it happened after the fault began.
+    expect(report.blastRadius.misalignedResponses).toBeLessThanOrEqual(report.misalignedResponses);
+  });
+});
