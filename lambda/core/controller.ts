@@ -67,8 +67,10 @@ export interface MigrationRecord {
   readonly updatedAtMs: number;
   /** When the current step, promotion bake or soak began. */
   readonly phaseStartedAtMs?: number;
-  /** End of the last window the judge looked at. */
+  /** End of the data the judge has counted so far (the next window starts here). */
   readonly lastWindowEndMs?: number;
+  /** When the controller last read a window (one read per health window). */
+  readonly lastWindowReadMs?: number;
   /** Counts since the current phase began. */
   readonly stepTotals: { readonly old: SideSignals; readonly new: SideSignals };
   readonly judgeMemory: JudgeMemory;
@@ -251,7 +253,12 @@ export class MigrationController {
     try {
       switch (record.status) {
         case S.PENDING:
-          draft.move(S.GATING, 'gating', { code: 'gating', reason: 'pre-traffic gate: pinning old capacity and probing the new side' });
+          draft.move(
+            S.GATING,
+            'gating',
+            { code: 'gating', reason: 'pre-traffic gate: pinning old capacity and probing the new side' },
+            { phaseStartedAtMs: draft.current() },
+          );
           await this.gate(draft);
           break;
         case S.GATING:
@@ -362,26 +369,61 @@ export class MigrationController {
 
   /** Pre-traffic gate: capacity pinned and ready, alarms quiet, fresh probes of both sides. */
   private async gate(draft: Draft): Promise<void> {
-    const capacity = await this.ensureCapacity(draft);
-    const alarms = await this.deps.health.readAlarms();
+    const unavailable: string[] = [];
+    const capacity = await this.readOrNote('capacity', unavailable, () => this.ensureCapacity(draft));
+    const alarms = (await this.readOrNote('alarms', unavailable, () => this.deps.health.readAlarms())) ?? [];
     // Probe both sides: a desync on the old side too means the problem is not the new version.
-    const probes = [await this.deps.probes.probeNow('new'), await this.deps.probes.probeNow('old')];
-    const latestNewProbe = probes[0];
+    const probes = [await this.probeNow('new'), await this.probeNow('old')];
+    const latestNewProbe = probes[0]!;
     draft.patch({ latestNewProbe, probesSeenUntilMs: Math.max(draft.record.probesSeenUntilMs, draft.now) });
-    const judgement = judge({
+    const elapsedMs = draft.now - (draft.record.phaseStartedAtMs ?? draft.now);
+    let judgement = judge({
       config: draft.record.judge,
       phase: 'gate',
-      elapsedMs: 0,
+      elapsedMs,
       requiredMs: 0,
       window: null,
       stepTotals: draft.record.stepTotals,
       alarms,
       probes,
       latestNewProbe,
+      unavailable,
       ...this.capacityInput(draft.record, capacity),
       memory: draft.record.judgeMemory,
     });
+    if (judgement.decision.action === Action.HOLD && elapsedMs >= draft.record.judge.maxHoldMs) {
+      // A gate that cannot pass (an alarm that never clears, capacity that never comes back)
+      // should not wait silently forever: hand it to a human.
+      judgement = {
+        ...judgement,
+        decision: {
+          ...judgement.decision,
+          action: Action.PAUSE,
+          reason: `gate held for ${Math.round(elapsedMs / 1000)}s: ${judgement.decision.reason}`,
+        },
+      };
+    }
     await this.act(draft, judgement, 'gate');
+  }
+
+  /** A probe that failed to run is inconclusive, never ok. */
+  private async probeNow(side: 'old' | 'new'): Promise<ProbeOutcome> {
+    try {
+      return await this.deps.probes.probeNow(side);
+    } catch (error) {
+      return { side, verdict: 'inconclusive', atMs: this.deps.clock.now(), summary: `probe could not run: ${errorMessage(error)}`, findings: 0 };
+    }
+  }
+
+  /** Runs a read; on failure notes the source as unavailable (never healthy) and returns undefined. */
+  private async readOrNote<T>(source: string, unavailable: string[], read: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await read();
+    } catch (error) {
+      if (error instanceof TrafficShiftError) throw error;
+      unavailable.push(`${source}: ${errorMessage(error)}`);
+      return undefined;
+    }
   }
 
   private async checkSettled(draft: Draft): Promise<void> {
@@ -399,11 +441,11 @@ export class MigrationController {
   /** Baking, promoted, soaking, complete: watch, judge, act. */
   private async watch(draft: Draft): Promise<void> {
     const record = draft.record;
-    const capacity = await this.ensureCapacity(draft);
-    const alarms = await this.deps.health.readAlarms();
-    const fresh = (await this.deps.probes.recentResults(record.probesSeenUntilMs)).filter(
-      (p) => p.atMs > record.probesSeenUntilMs,
-    );
+    const unavailable: string[] = [];
+    const capacity = await this.readOrNote('capacity', unavailable, () => this.ensureCapacity(draft));
+    const alarms = (await this.readOrNote('alarms', unavailable, () => this.deps.health.readAlarms())) ?? [];
+    const recent = (await this.readOrNote('probe results', unavailable, () => this.deps.probes.recentResults(record.probesSeenUntilMs))) ?? [];
+    const fresh = recent.filter((p) => p.atMs > record.probesSeenUntilMs);
     const latestNewProbe = [...fresh].reverse().find((p) => p.side === 'new') ?? record.latestNewProbe;
     const seenUntil = fresh.reduce((max, p) => Math.max(max, p.atMs), record.probesSeenUntilMs);
     draft.patch({ probesSeenUntilMs: seenUntil, ...(latestNewProbe ? { latestNewProbe } : {}) });
@@ -411,15 +453,26 @@ export class MigrationController {
     // Judge a statistical window only once a whole health window has passed; in between, the
     // fast checks (probes, alarms, capacity) still run on every tick.
     const windowStart = record.lastWindowEndMs ?? record.phaseStartedAtMs ?? draft.now;
+    const lastRead = record.lastWindowReadMs ?? record.phaseStartedAtMs ?? draft.now;
     let window: HealthWindow | undefined | null = null;
-    if (draft.now - windowStart >= record.plan.healthWindowMs) {
-      window = await this.deps.health.readWindow(windowStart, draft.now);
-      // Continue from where the data really ended (a source may return only completed
-      // periods), so that every request is counted once and a period still filling up is
-      // judged later, whole.
-      draft.patch({ lastWindowEndMs: window ? Math.max(windowStart, Math.min(window.toMs, draft.now)) : draft.now });
-      if (window) {
+    if (draft.now - lastRead >= record.plan.healthWindowMs) {
+      draft.patch({ lastWindowReadMs: draft.now });
+      try {
+        window = await this.deps.health.readWindow(windowStart, draft.now);
+      } catch (error) {
+        unavailable.push(`health window: ${errorMessage(error)}`);
+        window = undefined;
+      }
+      if (window && window.toMs <= windowStart) {
+        // The source has no completed period yet (e.g. CloudWatch's ingestion delay at the start
+        // of a step): nothing new to judge, and nothing missing either.
+        window = null;
+      } else if (window) {
+        // Continue from where the data really ended (a source may return only completed
+        // periods), so that every request is counted once and a period still filling up is
+        // judged later, whole. On missing data the start stays put: late data is still counted.
         draft.patch({
+          lastWindowEndMs: Math.min(window.toMs, draft.now),
           stepTotals: { old: addSide(record.stepTotals.old, window.old), new: addSide(record.stepTotals.new, window.new) },
         });
       }
@@ -442,6 +495,7 @@ export class MigrationController {
       alarms,
       probes: fresh,
       ...(latestNewProbe ? { latestNewProbe } : {}),
+      unavailable,
       ...this.capacityInput(record, capacity),
       memory: record.judgeMemory,
     });
@@ -506,7 +560,7 @@ export class MigrationController {
       throw new Error(`plan has no step ${nextStep + 1} (migration ${draft.record.id})`);
     }
     if (phase !== 'gate') {
-      const probe = await this.deps.probes.probeNow('new');
+      const probe = await this.probeNow('new');
       draft.patch({ latestNewProbe: probe, probesSeenUntilMs: Math.max(draft.record.probesSeenUntilMs, probe.atMs) });
       if (probe.verdict === 'desync') {
         await this.rollback(
@@ -517,6 +571,15 @@ export class MigrationController {
         return;
       }
       if (probe.verdict !== 'ok') {
+        const heldFor = draft.now - (draft.record.phaseStartedAtMs ?? draft.now) - (draft.record.plan.steps[draft.record.step]?.bakeMs ?? 0);
+        if (heldFor >= draft.record.judge.maxHoldMs) {
+          draft.move(S.PAUSED, 'paused', {
+            code: 'probe-inconclusive',
+            reason: `Keep-Alive probes before raising the weight stayed ${probe.verdict} for ${Math.round(heldFor / 1000)}s: ${probe.summary}`,
+            signals: { ...decision.signals, probes: [probe] },
+          }, { pausedFrom: status });
+          return;
+        }
         const hold: Decision = {
           action: Action.HOLD,
           code: 'probe-inconclusive',

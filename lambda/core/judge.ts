@@ -152,6 +152,11 @@ export interface JudgeInput {
   readonly probes: readonly ProbeOutcome[];
   /** The latest probe of the new side, whenever it ran (for "inconclusive → hold"). */
   readonly latestNewProbe?: ProbeOutcome;
+  /**
+   * Signal sources that failed to answer this time (e.g. "alarms: ThrottlingException"). They
+   * count like missing data: never healthy.
+   */
+  readonly unavailable?: readonly string[];
   /** Undefined when capacity is not managed. */
   readonly capacity?: CapacityStatus;
   readonly pinnedCapacity?: number;
@@ -206,24 +211,26 @@ export function judge(input: JudgeInput): Judgement {
     return decide(Action.ROLLBACK, 'alarm', `alarm in ALARM: ${names}`);
   }
 
-  if (input.phase !== 'gate' && input.window !== null) {
-    // 4. Missing signals.
-    if (input.window === undefined) {
-      memory = { ...memory, missingWindows: memory.missingWindows + 1 };
-      stats.missingWindows = memory.missingWindows;
-      if (memory.missingWindows >= config.maxMissingWindows) {
-        return decide(
-          Action.ROLLBACK,
-          'signals-missing',
-          `no health signals for ${memory.missingWindows} windows in a row (limit ${config.maxMissingWindows}): missing data is never healthy`,
-        );
-      }
+  // 4. Missing signals: no data for the window, or a signal source that did not answer.
+  const unavailable = input.unavailable ?? [];
+  if (input.phase !== 'gate' && (input.window === undefined || (input.window !== null && unavailable.length > 0))) {
+    memory = { ...memory, missingWindows: memory.missingWindows + 1 };
+    stats.missingWindows = memory.missingWindows;
+    const what = input.window === undefined ? 'no health signals for this window' : `signals unavailable: ${unavailable.join('; ')}`;
+    if (memory.missingWindows >= config.maxMissingWindows) {
       return decide(
-        Action.HOLD,
+        Action.ROLLBACK,
         'signals-missing',
-        `no health signals for this window (${memory.missingWindows} of ${config.maxMissingWindows} before rollback)`,
+        `${what}; ${memory.missingWindows} windows in a row without complete signals (limit ${config.maxMissingWindows}): missing data is never healthy`,
       );
     }
+    return decide(Action.HOLD, 'signals-missing', `${what} (${memory.missingWindows} of ${config.maxMissingWindows} before rollback)`);
+  }
+  if (unavailable.length > 0) {
+    return decide(Action.HOLD, 'signals-missing', `signals unavailable: ${unavailable.join('; ')}`);
+  }
+
+  if (input.phase !== 'gate' && input.window) {
     const window = input.window;
     memory = { ...memory, missingWindows: 0, baseline: addSide(memory.baseline, window.old) };
 
@@ -310,9 +317,22 @@ export function judge(input: JudgeInput): Judgement {
     }
   }
 
-  // 9. Inconclusive probe.
+  // 9. Inconclusive probe: hold, and pause once it has held for maxHoldMs past the bake.
   if (input.latestNewProbe?.verdict === 'inconclusive') {
+    const heldFor = input.elapsedMs - input.requiredMs;
+    if (heldFor >= config.maxHoldMs) {
+      return decide(
+        Action.PAUSE,
+        'probe-inconclusive',
+        `Keep-Alive probes of the new side stayed inconclusive for ${Math.round(heldFor / 1000)}s: ${input.latestNewProbe.summary}`,
+      );
+    }
     return decide(Action.HOLD, 'probe-inconclusive', `latest Keep-Alive probe of the new side was inconclusive: ${input.latestNewProbe.summary}`);
+  }
+
+  // A recent window had no signals: do not advance on older evidence.
+  if (input.phase !== 'gate' && memory.missingWindows > 0) {
+    return decide(Action.HOLD, 'signals-missing', `the last window had no signals (${memory.missingWindows} of ${config.maxMissingWindows} before rollback)`);
   }
 
   if (input.phase === 'gate') {

@@ -149,6 +149,64 @@ describe('MigrationController', () => {
     expect(world.traffic.weight).toBe(0);
   });
 
+  it('should treat a failing alarm read as missing signals: hold, then roll back, and never advance', async () => {
+    await world.controller.start(spec);
+    await runUntil(world, spec.id, (s) => s === 'baking');
+    world.health.readAlarms = async () => {
+      throw new Error('ThrottlingException: Rate exceeded');
+    };
+    const result = await runUntil(world, spec.id, (s) => s === 'rolled-back', 100);
+    expect(result.decision?.code).toBe('signals-missing');
+    expect(result.decision?.reason).toMatch(/alarms: Error: ThrottlingException/);
+    expect(world.traffic.history).toEqual([10, 0]);
+  });
+
+  it('should not count a window with no completed period as missing, nor judge it', async () => {
+    await world.controller.start(spec);
+    await runUntil(world, spec.id, (s) => s === 'baking');
+    const read = world.health.readWindow.bind(world.health);
+    let calls = 0;
+    world.health.readWindow = async (fromMs, toMs) => {
+      calls++;
+      // Like CloudWatch at the start of a step: no whole period has ended yet.
+      return calls <= 5 ? { fromMs, toMs: fromMs, old: { requests: 0, errors4xx: 0, errors5xx: 0 }, new: { requests: 0, errors4xx: 0, errors5xx: 0 } } : read(fromMs, toMs);
+    };
+    const done = await runUntil(world, spec.id, (s) => s === 'complete');
+    expect(done.record.status).toBe('complete');
+    const log = await world.store.events(spec.id);
+    expect(log.some((e) => e.code === 'signals-missing')).toBe(false);
+  });
+
+  it('should pause when probes of the new side stay inconclusive past maxHoldMs', async () => {
+    await world.controller.start({ ...spec, judge: { maxHoldMs: 20_000 } });
+    await runUntil(world, spec.id, (s) => s === 'baking');
+    world.probes.verdict.new = 'inconclusive';
+    const result = await runUntil(world, spec.id, (s) => s === 'paused', 200);
+    expect(result.record.status).toBe('paused');
+    expect(result.events.at(-1)?.code).toBe('probe-inconclusive');
+    expect(world.traffic.history).toEqual([10]);
+  });
+
+  it('should pause a gate that cannot pass within maxHoldMs (an alarm that never clears)', async () => {
+    world.health.alarms = [{ name: 'errors', state: 'ALARM' }];
+    await world.controller.start({ ...spec, judge: { maxHoldMs: 10_000 } });
+    const result = await runUntil(world, spec.id, (s) => s === 'paused', 100);
+    expect(result.record.status).toBe('paused');
+    expect(result.events.at(-1)?.reason).toMatch(/gate held for \d+s: alarm already in ALARM before any traffic moved: errors/);
+    expect(world.traffic.history).toEqual([]);
+  });
+
+  it('should treat a probe that throws as inconclusive, never ok', async () => {
+    world.probes.probeNow = async () => {
+      throw new Error('connect ECONNREFUSED');
+    };
+    await world.controller.start(spec);
+    const result = await world.controller.tick(spec.id);
+    expect(result.record.status).toBe('gating');
+    expect(result.decision?.code).toBe('probe-inconclusive');
+    expect(world.traffic.history).toEqual([]);
+  });
+
   it('should be safe when two ticks overlap: one wins, the other changes nothing', async () => {
     await world.controller.start(spec);
     const [a, b] = await Promise.all([world.controller.tick(spec.id), world.controller.tick(spec.id)]);
