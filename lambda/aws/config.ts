@@ -1,0 +1,216 @@
+/**
+ * Reads and validates the handlers' environment variables once, at module load, so a bad setting
+ * fails the first invocation with an error that names the variable and shows its value.
+ */
+import { resolveJudgeConfig, type JudgeConfig } from '../core/judge';
+import { MigrationPlan, type PlanSpec } from '../core/plan';
+import type { Side } from '../core/ports';
+import { aliasKeyOf } from './dynamodb-store';
+import type { ProbeTarget } from './table-probes';
+
+/** A missing or invalid environment variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`environment variable ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface ControllerConfig {
+  readonly tableName: string;
+  readonly functionName: string;
+  readonly aliasName: string;
+  /** `<fn>:<alias>`. */
+  readonly aliasKey: string;
+  readonly plan: PlanSpec;
+  readonly judge: Partial<JudgeConfig>;
+  readonly alarmNames: readonly string[];
+  /** 0 = capacity not managed. */
+  readonly pinnedCapacity: number;
+  /** Undefined when notifications are off. */
+  readonly topicArn?: string;
+  readonly eventBusName: string;
+  readonly appMetricsNamespace: string;
+  /** Optional: lets probeNow run a fresh probe instead of using the probe function's results. */
+  readonly probeTargets: readonly ProbeTarget[];
+  readonly probe: ProbeSettingsConfig;
+}
+
+export interface ProbeSettingsConfig {
+  readonly path: string;
+  readonly runs: number;
+  /** Undefined: the probe engine's default. */
+  readonly largeBodyBytes?: number;
+  /** Undefined: the probe engine's default. */
+  readonly timeoutMs?: number;
+}
+
+export interface ProbeHandlerConfig {
+  readonly tableName: string;
+  readonly targets: readonly ProbeTarget[];
+  readonly probe: ProbeSettingsConfig;
+  readonly eventBusName: string;
+  /** `<fn>:<alias>`. */
+  readonly migrationKey: string;
+}
+
+export interface DeployTriggerConfig {
+  readonly tableName: string;
+  readonly controllerFunctionName: string;
+  readonly plan: PlanSpec;
+  readonly judge: Partial<JudgeConfig>;
+  readonly pinnedCapacity: number;
+}
+
+export function readControllerConfig(env: Env): ControllerConfig {
+  const functionName = required(env, 'CUTOVER_FUNCTION_NAME');
+  const aliasName = required(env, 'CUTOVER_ALIAS_NAME');
+  const topicArn = env.CUTOVER_TOPIC_ARN?.trim();
+  return {
+    tableName: required(env, 'CUTOVER_TABLE_NAME'),
+    functionName,
+    aliasName,
+    aliasKey: aliasKeyOf(functionName, aliasName),
+    plan: readPlan(env),
+    judge: readJudge(env),
+    alarmNames: readAlarmNames(env),
+    pinnedCapacity: readPinnedCapacity(env),
+    ...(topicArn ? { topicArn } : {}),
+    eventBusName: required(env, 'CUTOVER_EVENT_BUS_NAME'),
+    appMetricsNamespace: required(env, 'CUTOVER_APP_METRICS_NAMESPACE'),
+    probeTargets: env.CUTOVER_PROBE_TARGETS?.trim() ? readTargets(env) : [],
+    probe: readProbeSettings(env),
+  };
+}
+
+export function readProbeConfig(env: Env): ProbeHandlerConfig {
+  return {
+    tableName: required(env, 'CUTOVER_TABLE_NAME'),
+    targets: readTargets(env),
+    probe: readProbeSettings(env),
+    eventBusName: required(env, 'CUTOVER_EVENT_BUS_NAME'),
+    migrationKey: required(env, 'CUTOVER_MIGRATION_KEY'),
+  };
+}
+
+export function readDeployTriggerConfig(env: Env): DeployTriggerConfig {
+  return {
+    tableName: required(env, 'CUTOVER_TABLE_NAME'),
+    controllerFunctionName: required(env, 'CUTOVER_CONTROLLER_FUNCTION_NAME'),
+    plan: readPlan(env),
+    judge: readJudge(env),
+    pinnedCapacity: readPinnedCapacity(env),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function required(env: Env, name: string): string {
+  const value = env[name]?.trim();
+  if (!value) throw new ConfigError(name, `must be set, got ${JSON.stringify(env[name] ?? null)}`);
+  return value;
+}
+
+function json(env: Env, name: string): unknown {
+  const text = required(env, name);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(name, `is not valid JSON (${(error as Error).message}): ${preview(text)}`);
+  }
+}
+
+function readPlan(env: Env): PlanSpec {
+  const value = json(env, 'CUTOVER_PLAN');
+  try {
+    return MigrationPlan.fromSpec(value as PlanSpec).toSpec();
+  } catch (error) {
+    throw new ConfigError('CUTOVER_PLAN', `is not a valid plan: ${(error as Error).message}`);
+  }
+}
+
+function readJudge(env: Env): Partial<JudgeConfig> {
+  // Optional: `{}` and an unset variable both mean the judge's defaults.
+  if (!env.CUTOVER_JUDGE?.trim()) return {};
+  const value = json(env, 'CUTOVER_JUDGE');
+  try {
+    resolveJudgeConfig(value as Partial<JudgeConfig>);
+  } catch (error) {
+    throw new ConfigError('CUTOVER_JUDGE', `is not a valid judge configuration: ${(error as Error).message}`);
+  }
+  return value as Partial<JudgeConfig>;
+}
+
+function readAlarmNames(env: Env): string[] {
+  if (!env.CUTOVER_ALARM_NAMES?.trim()) return [];
+  const value = json(env, 'CUTOVER_ALARM_NAMES');
+  if (!Array.isArray(value) || value.some((n) => typeof n !== 'string' || n.trim() === '')) {
+    throw new ConfigError('CUTOVER_ALARM_NAMES', `must be a JSON array of alarm names, got ${preview(JSON.stringify(value))}`);
+  }
+  return value as string[];
+}
+
+function readPinnedCapacity(env: Env): number {
+  const text = required(env, 'CUTOVER_PINNED_CAPACITY');
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || !/^\d+$/.test(text.trim())) {
+    throw new ConfigError('CUTOVER_PINNED_CAPACITY', `must be a whole number ≥ 0 (0 = capacity not managed), got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function readTargets(env: Env): ProbeTarget[] {
+  const value = json(env, 'CUTOVER_PROBE_TARGETS');
+  if (!Array.isArray(value)) {
+    throw new ConfigError('CUTOVER_PROBE_TARGETS', `must be a JSON array of { "side": "new"|"old", "url": "https://…" }, got ${preview(JSON.stringify(value))}`);
+  }
+  return value.map((entry: unknown, i) => {
+    const t = entry as { side?: unknown; url?: unknown };
+    if (t === null || typeof t !== 'object' || (t.side !== 'new' && t.side !== 'old')) {
+      throw new ConfigError('CUTOVER_PROBE_TARGETS', `entry ${i}: side must be "new" or "old", got ${preview(JSON.stringify(entry))}`);
+    }
+    let url: URL;
+    try {
+      url = new URL(String(t.url));
+    } catch {
+      throw new ConfigError('CUTOVER_PROBE_TARGETS', `entry ${i}: url is not a valid URL, got ${JSON.stringify(t.url)}`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new ConfigError('CUTOVER_PROBE_TARGETS', `entry ${i}: url must be http: or https:, got ${JSON.stringify(t.url)}`);
+    }
+    return { side: t.side as Side, url: String(t.url) };
+  });
+}
+
+function readProbeSettings(env: Env): ProbeSettingsConfig {
+  const path = env.CUTOVER_PROBE_PATH?.trim() || '/';
+  if (!path.startsWith('/')) throw new ConfigError('CUTOVER_PROBE_PATH', `must start with "/", got ${JSON.stringify(path)}`);
+  const runs = wholeNumber(env, 'CUTOVER_PROBE_RUNS', 1, 20) ?? 1;
+  const largeBodyBytes = wholeNumber(env, 'CUTOVER_PROBE_LARGE_BODY_BYTES', 1, 6 * 1024 * 1024);
+  const timeoutMs = wholeNumber(env, 'CUTOVER_PROBE_TIMEOUT_MS', 100, 60_000);
+  return {
+    path,
+    runs,
+    ...(largeBodyBytes !== undefined ? { largeBodyBytes } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+  };
+}
+
+function wholeNumber(env: Env, name: string, min: number, max: number): number | undefined {
+  const text = env[name]?.trim();
+  if (!text) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got ${JSON.stringify(env[name])}`);
+  }
+  return value;
+}
+
+function preview(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}

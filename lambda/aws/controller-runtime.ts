@@ -1,0 +1,342 @@
+/**
+ * What the controller function does with one invocation, with its dependencies passed in (the
+ * handler builds them once per container; tests and the benchmark build their own).
+ *
+ * 1. Work out what was asked: a tick (schedule, alarm state change, probe result, deploy) or an
+ *    operator command.
+ * 2. Find the alias's current migration (the pointer item, cached while its migration runs).
+ * 3. Start the migration if the deploy recorded it but no run has created it yet, then tick or
+ *    apply the command through the core's MigrationController.
+ * 4. Log every decision and event, and publish the progress metrics.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import {
+  InvalidCommandError,
+  MigrationController,
+  type MigrationSpec,
+  type TickResult,
+} from '../core/controller';
+import { Command, TERMINAL_STATUSES } from '../core/model';
+import { RevisionConflictError, StaleStateError } from '../core/ports';
+import { describeError, type AwsClients } from './clients';
+import { CloudWatchHealth } from './cloudwatch-health';
+import type { ControllerConfig } from './config';
+import type { DynamoDbStateStore, MigrationPointer } from './dynamodb-store';
+import { AwsEventSink } from './eventbridge-sink';
+import { LambdaAliasTraffic } from './lambda-alias-traffic';
+import { publishControllerMetrics, type ControllerAction } from './metrics';
+import { ProvisionedConcurrencyCapacity } from './provisioned-capacity';
+import { TableProbes, type ProbeRunner } from './table-probes';
+
+/** What an invocation asks for. */
+export type ControllerRequest =
+  | {
+      readonly kind: 'tick';
+      /** What woke the controller: `schedule`, `alarm`, `probe`, `deploy` or an EventBridge detail-type. */
+      readonly trigger: string;
+      readonly detail?: Readonly<Record<string, unknown>>;
+    }
+  | { readonly kind: 'command'; readonly command: Command; readonly reason: string };
+
+/** The payload the deploy trigger sends when it recorded a new migration. */
+export interface DeployTriggerPayload {
+  readonly trigger: 'deploy';
+  readonly migrationId: string;
+}
+
+/** What the function returns (visible to an operator who invokes it directly). */
+export interface ControllerResponse {
+  /** Null when the alias has no migration yet. */
+  readonly migrationId: string | null;
+  readonly status?: string;
+  readonly weight?: number;
+  readonly step?: number;
+  readonly action?: string;
+  readonly code?: string;
+  readonly reason?: string;
+  /** Events this invocation appended to the log. */
+  readonly events: number;
+  /** True when another run saved first and this one changed nothing. */
+  readonly conflict?: boolean;
+  /** Set when events were saved but could not be published (they stay in the log). */
+  readonly publishError?: string;
+}
+
+const COMMANDS: readonly string[] = Object.values(Command);
+
+/**
+ * Turns the invocation event into a request. Accepts EventBridge events (scheduled, CloudWatch
+ * alarm state change, Cutover probe result, or any other rule target: all mean "tick"), the deploy
+ * trigger's payload, and `{ "command": …, "reason": … }`. Anything else is rejected with the
+ * accepted shapes, so a typo in a manual invoke is not mistaken for a tick.
+ */
+export function parseControllerEvent(event: unknown): ControllerRequest {
+  const e = (event ?? {}) as Record<string, unknown>;
+  if (typeof e !== 'object' || Array.isArray(e)) throw new TypeError(`unsupported event: ${preview(event)}`);
+  if ('command' in e) {
+    if (typeof e.command !== 'string' || !COMMANDS.includes(e.command)) {
+      throw new TypeError(`unknown command ${JSON.stringify(e.command)}; known: ${COMMANDS.join(', ')}`);
+    }
+    if (e.reason !== undefined && typeof e.reason !== 'string') {
+      throw new TypeError(`reason must be a string, got ${JSON.stringify(e.reason)}`);
+    }
+    const reason = typeof e.reason === 'string' && e.reason.trim() ? e.reason.trim() : `operator ${e.command}`;
+    return { kind: 'command', command: e.command as Command, reason };
+  }
+  if (e.trigger === 'deploy') {
+    return { kind: 'tick', trigger: 'deploy', detail: { migrationId: String(e.migrationId ?? '') } };
+  }
+  if (typeof e.source === 'string' && typeof e['detail-type'] === 'string') {
+    const detail = (e.detail && typeof e.detail === 'object' ? e.detail : {}) as Record<string, unknown>;
+    const detailType = e['detail-type'];
+    if (e.source === 'aws.events' || e.source === 'aws.scheduler' || detailType === 'Scheduled Event') {
+      return { kind: 'tick', trigger: 'schedule' };
+    }
+    if (e.source === 'aws.cloudwatch' && detailType === 'CloudWatch Alarm State Change') {
+      const state = (detail.state ?? {}) as Record<string, unknown>;
+      return { kind: 'tick', trigger: 'alarm', detail: { alarmName: detail.alarmName, state: state.value } };
+    }
+    if (e.source === 'cutover.probe') {
+      return { kind: 'tick', trigger: 'probe', detail: { side: detail.side, verdict: detail.verdict, summary: detail.summary } };
+    }
+    return { kind: 'tick', trigger: detailType };
+  }
+  throw new TypeError(
+    `unsupported event ${preview(event)}: expected an EventBridge event, {"trigger":"deploy","migrationId":…} or {"command":"${COMMANDS.join('|')}","reason":"…"}`,
+  );
+}
+
+export interface ControllerRuntimeDeps {
+  readonly config: ControllerConfig;
+  readonly clients: AwsClients;
+  readonly store: DynamoDbStateStore;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Runs fresh probes when `config.probeTargets` is not empty. @default - none */
+  readonly runner?: ProbeRunner;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+export class ControllerRuntime {
+  /** The current migration, kept while it is not terminal (see `currentPointer`). */
+  private cachedPointer: MigrationPointer | undefined;
+  /** The load `ensureStarted` just did, handed to the core's first load so it is not read twice. */
+  private primed: { id: string; value: Awaited<ReturnType<DynamoDbStateStore['load']>> } | undefined;
+
+  constructor(private readonly deps: ControllerRuntimeDeps) {}
+
+  async handle(event: unknown): Promise<ControllerResponse> {
+    const { logger } = this.deps;
+    const request = parseControllerEvent(event);
+    const pointer = await this.currentPointer(request.kind === 'tick' && request.trigger === 'deploy');
+    if (!pointer) {
+      logger.info('no migration recorded for the alias yet', { alias: this.deps.config.aliasKey, request });
+      return { migrationId: null, events: 0 };
+    }
+    logger.appendKeys({ migrationId: pointer.migrationId });
+    try {
+      return await this.run(pointer, request);
+    } finally {
+      logger.removeKeys(['migrationId']);
+    }
+  }
+
+  private async run(pointer: MigrationPointer, request: ControllerRequest): Promise<ControllerResponse> {
+    const { logger } = this.deps;
+    const controller = this.controllerFor(pointer);
+    const id = pointer.migrationId;
+    const results: TickResult[] = [];
+    try {
+      const started = await this.ensureStarted(controller, pointer);
+      if (started) results.push(started);
+      if (request.kind === 'command') {
+        logger.info('operator command', { command: request.command, reason: request.reason });
+        results.push(await controller.command(id, request.command, request.reason));
+      } else {
+        logger.info('tick', { trigger: request.trigger, ...(request.detail ? { detail: request.detail } : {}) });
+        results.push(await controller.tick(id));
+      }
+    } catch (error) {
+      for (const result of results) this.report(result, undefined);
+      if (error instanceof StaleStateError || error instanceof RevisionConflictError) {
+        // Another run changed the migration or the alias at the same time; it made the decision.
+        logger.info('another run changed the migration first; this run changed nothing', { error: describeError(error) });
+        return { migrationId: id, events: results.reduce((n, r) => n + r.events.length, 0), conflict: true };
+      }
+      if (error instanceof InvalidCommandError) {
+        logger.warn('command refused', { error: error.message });
+      } else {
+        logger.error('controller run failed; nothing beyond the saved events changed', { error: describeError(error) });
+      }
+      throw error;
+    } finally {
+      // Never hand a load from this invocation to a later one.
+      this.primed = undefined;
+    }
+    const last = results[results.length - 1]!;
+    for (const result of results) this.report(result, request.kind === 'command' ? request.command : undefined);
+    if (TERMINAL_STATUSES.includes(last.record.status)) {
+      // A finished migration can be followed by a new deploy: look the pointer up again next time.
+      this.cachedPointer = undefined;
+    }
+    const decision = last.decision;
+    const publishErrors = results.map((r) => r.publishError?.message).filter((m): m is string => Boolean(m));
+    return {
+      migrationId: id,
+      status: last.record.status,
+      weight: last.record.weight,
+      step: last.record.step,
+      ...(decision ? { action: decision.action, code: decision.code, reason: decision.reason } : {}),
+      ...(request.kind === 'command' && !decision ? { action: request.command, code: `operator-${request.command}`, reason: request.reason } : {}),
+      events: results.reduce((n, r) => n + r.events.length, 0),
+      ...(last.conflict ? { conflict: true } : {}),
+      ...(publishErrors.length > 0 ? { publishError: publishErrors.join('; ') } : {}),
+    };
+  }
+
+  /**
+   * The alias's current migration. Cached across invocations while that migration is not
+   * terminal: the deploy trigger only replaces the pointer of a terminal migration, so a cached
+   * pointer of a running one cannot be stale. A deploy invocation always reads it again.
+   */
+  private async currentPointer(refresh: boolean): Promise<MigrationPointer | undefined> {
+    if (!refresh && this.cachedPointer) return this.cachedPointer;
+    this.cachedPointer = await this.deps.store.getPointer(this.deps.config.aliasKey);
+    return this.cachedPointer;
+  }
+
+  /** Creates the migration the deploy recorded, once; undefined when it already exists. */
+  private async ensureStarted(controller: MigrationController, pointer: MigrationPointer): Promise<TickResult | undefined> {
+    const existing = await this.deps.store.load(pointer.migrationId);
+    if (existing) {
+      this.primed = { id: pointer.migrationId, value: existing };
+      return undefined;
+    }
+    const { config } = this.deps;
+    const spec: MigrationSpec = {
+      id: pointer.migrationId,
+      plan: pointer.spec?.plan ?? config.plan,
+      judge: pointer.spec?.judge ?? config.judge,
+      pinnedCapacity: pointer.spec?.pinnedCapacity ?? config.pinnedCapacity,
+      metadata: {
+        functionName: config.functionName,
+        aliasName: config.aliasName,
+        oldVersion: pointer.oldVersion,
+        newVersion: pointer.newVersion,
+      },
+    };
+    const result = await controller.start(spec);
+    return result.events.length > 0 ? result : undefined;
+  }
+
+  private controllerFor(pointer: MigrationPointer): MigrationController {
+    const { config, clients, store, logger, runner } = this.deps;
+    const now = this.deps.now ?? Date.now;
+    const warn = (message: string, detail?: Record<string, unknown>) => logger.warn(message, detail ?? {});
+    const versions = { oldVersion: pointer.oldVersion, newVersion: pointer.newVersion };
+    const primedStore = {
+      load: async (id: string) => {
+        const primed = this.primed;
+        this.primed = undefined;
+        if (primed && primed.id === id) return primed.value;
+        return store.load(id);
+      },
+      save: store.save.bind(store),
+      events: store.events.bind(store),
+    };
+    return new MigrationController({
+      clock: { now },
+      traffic: new LambdaAliasTraffic({ lambda: clients.lambda, functionName: config.functionName, aliasName: config.aliasName, ...versions }),
+      health: new CloudWatchHealth({
+        cloudWatch: clients.cloudWatch,
+        functionName: config.functionName,
+        aliasName: config.aliasName,
+        ...versions,
+        appMetricsNamespace: config.appMetricsNamespace,
+        alarmNames: config.alarmNames,
+        onWarning: warn,
+      }),
+      probes: new TableProbes({
+        store,
+        aliasKey: config.aliasKey,
+        targets: config.probeTargets,
+        ...(runner ? { runner } : {}),
+        now,
+        onWarning: warn,
+      }),
+      capacity: new ProvisionedConcurrencyCapacity({ lambda: clients.lambda, functionName: config.functionName, version: pointer.oldVersion }),
+      store: primedStore,
+      events: new AwsEventSink({
+        eventBridge: clients.eventBridge,
+        sns: clients.sns,
+        eventBusName: config.eventBusName,
+        ...(config.topicArn ? { topicArn: config.topicArn } : {}),
+        migrationKey: config.aliasKey,
+        context: { functionName: config.functionName, aliasName: config.aliasName, ...versions },
+      }),
+    });
+  }
+
+  /** Logs the decision and events of one core call and publishes the metrics. */
+  private report(result: TickResult, command: Command | undefined): void {
+    const { logger, metrics, config } = this.deps;
+    const { record, decision } = result;
+    for (const event of result.events) {
+      logger.info('event', {
+        seq: event.seq,
+        type: event.type,
+        from: event.from,
+        to: event.to,
+        weight: event.weight,
+        step: event.step,
+        code: event.code,
+        reason: event.reason,
+      });
+    }
+    let action: string | undefined = decision?.action;
+    if (!decision && command && result.events.length > 0) action = command;
+    if (action) {
+      logger.info('decision', {
+        migrationId: record.id,
+        action,
+        code: decision?.code ?? `operator-${command}`,
+        reason: decision?.reason ?? result.events[result.events.length - 1]?.reason ?? '',
+        status: record.status,
+        weight: record.weight,
+        step: record.step,
+      });
+    }
+    if (result.publishError) {
+      logger.error('events saved in the log but not published', {
+        error: result.publishError.message,
+        seqs: result.events.map((e) => e.seq),
+      });
+    }
+    if (result.conflict) logger.info('another run saved first; this run changed nothing');
+    publishControllerMetrics(metrics, config.aliasKey, record, counterOf(action), decision?.signals.capacity?.current);
+  }
+}
+
+function counterOf(action: string | undefined): ControllerAction {
+  switch (action) {
+    case 'advance':
+    case 'promote':
+      return 'advance';
+    case 'hold':
+      return 'hold';
+    case 'rollback':
+    case 'abort':
+      return 'rollback';
+    case 'pause':
+      return 'pause';
+    default:
+      return undefined;
+  }
+}
+
+function preview(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}

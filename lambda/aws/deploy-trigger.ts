@@ -1,0 +1,197 @@
+/**
+ * The custom resource that turns `cdk deploy` of a new function version into a migration.
+ *
+ * The alias is not an `AWS::Lambda::Alias` of the stack, so no deploy ever resets its weights: the
+ * controller alone moves traffic. This resource only
+ * - creates the alias on the first deploy (nothing to migrate yet),
+ * - records a migration from the alias's current version to the deployed one and wakes the
+ *   controller so the canary starts now,
+ * - never routes traffic to the new version itself.
+ */
+import { CreateAliasCommand, GetAliasCommand, InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { MigrationStatus, TERMINAL_STATUSES, type Command } from '../core/model';
+import { errorName } from './clients';
+import type { DeployTriggerConfig } from './config';
+import type { DeployTriggerPayload } from './controller-runtime';
+import { aliasKeyOf, type DynamoDbStateStore, type MigrationPointer } from './dynamodb-store';
+
+/** The resource's properties (CloudFormation passes every value as a string). */
+export interface DeployTriggerProperties {
+  readonly FunctionName: string;
+  readonly AliasName: string;
+  /** The version just published, e.g. "7". */
+  readonly TargetVersion: string;
+  /** Unique per version, e.g. `${fn}:${alias}:${version}`. */
+  readonly MigrationId: string;
+}
+
+/** What the Provider framework expects back. */
+export interface DeployTriggerResponse {
+  readonly PhysicalResourceId: string;
+  readonly Data?: Readonly<Record<string, string>>;
+}
+
+export interface DeployTriggerDeps {
+  readonly config: DeployTriggerConfig;
+  readonly lambda: LambdaClient;
+  readonly store: Pick<DynamoDbStateStore, 'getPointer' | 'putPointer' | 'load'>;
+  /** @default Date.now */
+  readonly now?: () => number;
+  /** @default - console */
+  readonly log?: (message: string, detail: Record<string, unknown>) => void;
+}
+
+/** A deploy that cannot start a migration now; the message says what to do. */
+export class DeployBlockedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeployBlockedError';
+  }
+}
+
+export async function onDeployEvent(event: CloudFormationCustomResourceEvent, deps: DeployTriggerDeps): Promise<DeployTriggerResponse> {
+  const log = deps.log ?? ((message, detail) => console.log(JSON.stringify({ message, ...detail })));
+  if (event.RequestType === 'Delete') {
+    // The alias is left alone: it carries live traffic (API Gateway invokes fn:alias), and a Delete
+    // also comes when this resource is replaced, not only when the stack goes away. Deleting the
+    // function removes its aliases anyway.
+    log('delete: alias left in place', { physicalResourceId: event.PhysicalResourceId });
+    return { PhysicalResourceId: event.PhysicalResourceId };
+  }
+  const props = validate(event.ResourceProperties as unknown as Record<string, unknown>);
+  const physicalResourceId = aliasKeyOf(props.FunctionName, props.AliasName);
+  const respond = (data: Record<string, string>): DeployTriggerResponse => {
+    log('deploy trigger', { requestType: event.RequestType, properties: props, result: data });
+    return { PhysicalResourceId: physicalResourceId, Data: data };
+  };
+  const target = props.TargetVersion;
+
+  let alias: { FunctionVersion?: string; RoutingConfig?: { AdditionalVersionWeights?: Record<string, number> } };
+  try {
+    alias = await deps.lambda.send(new GetAliasCommand({ FunctionName: props.FunctionName, Name: props.AliasName }));
+  } catch (error) {
+    if (errorName(error) !== 'ResourceNotFoundException') throw error;
+    await deps.lambda.send(
+      new CreateAliasCommand({
+        FunctionName: props.FunctionName,
+        Name: props.AliasName,
+        FunctionVersion: target,
+        Description: 'Managed by Cutover: traffic weights are set by the controller, not by CloudFormation',
+      }),
+    );
+    return respond({ Action: 'alias-created', MigrationId: '', OldVersion: '', NewVersion: target });
+  }
+
+  const main = alias.FunctionVersion ?? '';
+  const weights = alias.RoutingConfig?.AdditionalVersionWeights ?? {};
+  const split = Object.keys(weights).length > 0;
+  if (main === target && !split) {
+    return respond({ Action: 'none', MigrationId: '', OldVersion: main, NewVersion: target });
+  }
+
+  const key = physicalResourceId;
+  const pointer = await deps.store.getPointer(key);
+  if (pointer?.migrationId === props.MigrationId) {
+    // CloudFormation sent the same request again (retry, or a rollback of a later failure).
+    return respond({ Action: 'already-recorded', MigrationId: pointer.migrationId, OldVersion: pointer.oldVersion, NewVersion: pointer.newVersion });
+  }
+  if (pointer) {
+    const loaded = await deps.store.load(pointer.migrationId);
+    const status = loaded?.record.status ?? MigrationStatus.PENDING;
+    if (!TERMINAL_STATUSES.includes(status)) {
+      if (target === pointer.oldVersion) {
+        // CloudFormation is rolling the stack back to the version the migration started from:
+        // roll the traffic back too.
+        await invokeCommand(deps, pointer.migrationId, 'abort', `CloudFormation rolled the stack back to version ${target}`, [MigrationStatus.ROLLED_BACK]);
+        return respond({ Action: 'abort-requested', MigrationId: pointer.migrationId, OldVersion: pointer.oldVersion, NewVersion: pointer.newVersion });
+      }
+      if (status === MigrationStatus.COMPLETE) {
+        // Deploying on top of a completed migration accepts its version: the version before it is
+        // no longer a rollback target, so its pin is released (the new migration pins its own old side).
+        await invokeCommand(deps, pointer.migrationId, 'teardown', `superseded by the deploy of version ${target}`, [MigrationStatus.TORN_DOWN]);
+      } else {
+        throw new DeployBlockedError(
+          `migration ${pointer.migrationId} (version ${pointer.oldVersion} → ${pointer.newVersion}) is still ${status}; ` +
+            `version ${target} cannot start until it ends: wait for it, or invoke the controller with ` +
+            `{"command":"promote"} or {"command":"abort"}, then deploy again`,
+        );
+      }
+    }
+  }
+
+  if (main === target || split) {
+    throw new DeployBlockedError(
+      `alias ${key} routes ${JSON.stringify(weights)} besides version ${main} outside any running migration; ` +
+        `reset it to a single version before deploying version ${target}`,
+    );
+  }
+  if (!/^[1-9][0-9]*$/.test(main)) {
+    throw new DeployBlockedError(`alias ${key} points at ${JSON.stringify(main)}, not a published version; point it at one before deploying`);
+  }
+
+  const record: MigrationPointer = {
+    migrationId: props.MigrationId,
+    oldVersion: main,
+    newVersion: target,
+    createdAtMs: (deps.now ?? Date.now)(),
+    spec: { plan: deps.config.plan, judge: deps.config.judge, pinnedCapacity: deps.config.pinnedCapacity },
+  };
+  await deps.store.putPointer(key, record, pointer?.migrationId);
+  const payload: DeployTriggerPayload = { trigger: 'deploy', migrationId: props.MigrationId };
+  await deps.lambda.send(
+    new InvokeCommand({
+      FunctionName: deps.config.controllerFunctionName,
+      // Asynchronous: the controller starts the canary now and the deploy does not wait for it.
+      InvocationType: 'Event',
+      Payload: new TextEncoder().encode(JSON.stringify(payload)),
+    }),
+  );
+  return respond({ Action: 'migration-recorded', MigrationId: props.MigrationId, OldVersion: main, NewVersion: target });
+}
+
+/** How long a synchronous command to the controller may take (the trigger's own timeout must be longer). */
+export const COMMAND_TIMEOUT_MS = 20_000;
+
+/**
+ * Sends a command to the controller and waits for it, so a refusal fails the deploy visibly. A
+ * refusal because the command already took effect (e.g. the SDK retried an invoke whose answer
+ * was lost) is not a failure: the migration's status is checked again before reporting one.
+ */
+async function invokeCommand(
+  deps: DeployTriggerDeps,
+  migrationId: string,
+  command: Command,
+  reason: string,
+  done: readonly MigrationStatus[],
+): Promise<void> {
+  const result = await deps.lambda.send(
+    new InvokeCommand({
+      FunctionName: deps.config.controllerFunctionName,
+      InvocationType: 'RequestResponse',
+      Payload: new TextEncoder().encode(JSON.stringify({ command, reason })),
+    }),
+    // A controller run takes longer than an ordinary API call.
+    { requestTimeout: COMMAND_TIMEOUT_MS },
+  );
+  if (!result.FunctionError) return;
+  const status = (await deps.store.load(migrationId))?.record.status;
+  if (status && done.includes(status)) return;
+  const body = result.Payload ? new TextDecoder().decode(result.Payload) : '';
+  throw new Error(`controller refused ${command} of migration ${migrationId} (now ${status ?? 'unknown'}): ${result.FunctionError} ${body}`.trim());
+}
+
+function validate(properties: Record<string, unknown>): DeployTriggerProperties {
+  const get = (name: keyof DeployTriggerProperties): string => {
+    const value = properties[name];
+    if (typeof value !== 'string' || value.trim() === '') {
+      throw new TypeError(`resource property ${name} must be a non-empty string, got ${JSON.stringify(value)}`);
+    }
+    return value.trim();
+  };
+  const props = { FunctionName: get('FunctionName'), AliasName: get('AliasName'), TargetVersion: get('TargetVersion'), MigrationId: get('MigrationId') };
+  if (!/^[1-9][0-9]*$/.test(props.TargetVersion)) {
+    throw new TypeError(`resource property TargetVersion must be a published version number, got ${JSON.stringify(props.TargetVersion)}`);
+  }
+  return props;
+}

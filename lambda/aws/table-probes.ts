@@ -1,0 +1,109 @@
+/**
+ * ProbePort for the controller on AWS.
+ *
+ * `recentResults` reads what the probe function recorded in the table (it probes every minute).
+ * `probeNow` runs a fresh probe when the controller knows the side's URL; when it does not, it
+ * returns the newest recorded result of that side if it is fresh enough, and otherwise an
+ * `inconclusive` outcome saying why. Inconclusive is the safe answer: the judge holds on it (it
+ * never advances without a probe that passed) but does not roll back a healthy version because a
+ * probe was not configured.
+ */
+import type { ProbeOutcome, ProbePort, Side } from '../core/ports';
+import { describeError } from './clients';
+import type { DynamoDbStateStore, StoredProbeResult } from './dynamodb-store';
+
+/** One URL to probe and the side it reaches. */
+export interface ProbeTarget {
+  readonly side: Side;
+  /** `http:` or `https:` URL of an endpoint that reaches only that side's version. */
+  readonly url: string;
+}
+
+/** Runs one probe against a target and returns its result (never throws for a bad server). */
+export type ProbeRunner = (target: ProbeTarget) => Promise<StoredProbeResult>;
+
+export interface TableProbesProps {
+  readonly store: Pick<DynamoDbStateStore, 'probeResultsSince' | 'latestProbeResult' | 'putProbeResult'>;
+  /** `<fn>:<alias>`. */
+  readonly aliasKey: string;
+  /**
+   * URLs the controller may probe itself.
+   * @default - none: probeNow uses recorded results
+   */
+  readonly targets?: readonly ProbeTarget[];
+  /**
+   * Runs a probe (required when `targets` is not empty).
+   * @default - none
+   */
+  readonly runner?: ProbeRunner;
+  /**
+   * How old a recorded result may be to stand in for a fresh probe, in ms. Two schedule periods of
+   * the probe function plus its run time.
+   * @default 180000 (3 minutes)
+   */
+  readonly freshnessMs?: number;
+  /** Current time, epoch ms. @default Date.now */
+  readonly now?: () => number;
+  /** Problems that did not fail the call. @default - console warning */
+  readonly onWarning?: (message: string, detail?: Record<string, unknown>) => void;
+}
+
+export class TableProbes implements ProbePort {
+  private readonly freshnessMs: number;
+  private readonly now: () => number;
+  private readonly warn: (message: string, detail?: Record<string, unknown>) => void;
+
+  constructor(private readonly props: TableProbesProps) {
+    this.freshnessMs = props.freshnessMs ?? 180_000;
+    if (!Number.isFinite(this.freshnessMs) || this.freshnessMs <= 0) {
+      throw new RangeError(`freshnessMs must be a positive number, got ${JSON.stringify(props.freshnessMs)}`);
+    }
+    if ((props.targets ?? []).length > 0 && !props.runner) {
+      throw new TypeError('a probe runner is required when probe targets are given');
+    }
+    this.now = props.now ?? Date.now;
+    this.warn = props.onWarning ?? ((message, detail) => console.warn(message, detail ?? ''));
+  }
+
+  async probeNow(side: Side): Promise<ProbeOutcome> {
+    const target = (this.props.targets ?? []).find((t) => t.side === side);
+    if (target && this.props.runner) {
+      let result: StoredProbeResult;
+      try {
+        result = await this.props.runner(target);
+      } catch (error) {
+        // The probe engine reports bad servers as findings; an exception is a bug or a bad
+        // setting. Neither proves the side healthy nor broken.
+        return this.inconclusive(side, `probe of ${target.url} failed to run: ${describeError(error)}`);
+      }
+      try {
+        await this.props.store.putProbeResult(this.props.aliasKey, result);
+      } catch (error) {
+        // The outcome still reaches the decision (and its event); only the table copy is missing.
+        this.warn('could not record the probe result', { side, error: describeError(error) });
+      }
+      return outcomeOf(result);
+    }
+    const since = this.now() - this.freshnessMs;
+    const latest = await this.props.store.latestProbeResult(this.props.aliasKey, side, since);
+    if (latest) return outcomeOf(latest);
+    return this.inconclusive(
+      side,
+      `no probe target for the ${side} side in the controller and no probe result recorded in the last ${Math.round(this.freshnessMs / 1000)} s (is the probe function scheduled with a ${side} target?)`,
+    );
+  }
+
+  async recentResults(sinceMs: number): Promise<readonly ProbeOutcome[]> {
+    const results = await this.props.store.probeResultsSince(this.props.aliasKey, sinceMs);
+    return results.map(outcomeOf);
+  }
+
+  private inconclusive(side: Side, summary: string): ProbeOutcome {
+    return { side, verdict: 'inconclusive', atMs: this.now(), summary, findings: 0 };
+  }
+}
+
+/** The fields the core needs (extra report figures stay in the table). */
+export function outcomeOf(result: StoredProbeResult): ProbeOutcome {
+  return { side: result.side, verdict: result.verdict, atMs: result.atMs, summary: result.summary, findings: result.findings };
+}

@@ -1,0 +1,38 @@
+/**
+ * The controller function: the migration's reconciler.
+ *
+ * Invoked every minute by a schedule, at once by an alarm state change or a desync probe result,
+ * by the deploy trigger when a new version was deployed, and directly by operators with
+ * `{ "command": "pause|resume|abort|promote|teardown", "reason": "…" }`. Idempotent and safe when
+ * two invocations overlap (versioned record, alias RevisionId).
+ *
+ * Everything is built once per container; the environment is checked at load so that a bad
+ * setting fails with the variable's name.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createAwsClients } from '../aws/all-clients';
+import { readControllerConfig } from '../aws/config';
+import { ControllerRuntime, type ControllerResponse } from '../aws/controller-runtime';
+import { DynamoDbStateStore } from '../aws/dynamodb-store';
+import { createMetrics } from '../aws/metrics';
+import { createProbeRunner } from '../aws/probe-runner';
+
+const config = readControllerConfig(process.env);
+const clients = createAwsClients();
+const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'cutover-controller' });
+const metrics = createMetrics('cutover-controller');
+const warn = (message: string, detail?: Record<string, unknown>) => logger.warn(message, detail ?? {});
+const store = new DynamoDbStateStore({ documents: clients.documents, tableName: config.tableName, onWarning: warn });
+const runtime = new ControllerRuntime({
+  config,
+  clients,
+  store,
+  logger,
+  metrics,
+  // A fresh probe from the controller must leave time for the rest of the tick.
+  ...(config.probeTargets.length > 0 ? { runner: createProbeRunner(config.probe, { maxDurationMs: 20_000 }) } : {}),
+});
+
+export async function handler(event: unknown): Promise<ControllerResponse> {
+  return runtime.handle(event);
+}

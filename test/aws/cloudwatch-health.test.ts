@@ -1,0 +1,227 @@
+import {
+  CloudWatchClient,
+  DescribeAlarmsCommand,
+  GetMetricDataCommand,
+  type GetMetricDataCommandInput,
+  type MetricDataResult,
+} from '@aws-sdk/client-cloudwatch';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CloudWatchHealth } from '../../lambda/aws/cloudwatch-health';
+
+const cwMock = mockClient(CloudWatchClient);
+const cloudWatch = new CloudWatchClient({ region: 'us-east-1' });
+let warnings: string[] = [];
+
+function health(overrides: Partial<ConstructorParameters<typeof CloudWatchHealth>[0]> = {}) {
+  return new CloudWatchHealth({
+    cloudWatch,
+    functionName: 'api',
+    aliasName: 'live',
+    oldVersion: '4',
+    newVersion: '5',
+    appMetricsNamespace: 'DemoApp',
+    onWarning: (m) => warnings.push(m),
+    ...overrides,
+  });
+}
+
+afterEach(() => {
+  cwMock.reset();
+  warnings = [];
+});
+
+const MIN = 60_000;
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+
+/** Results for every query id, with the given values (Complete). */
+function results(values: Record<string, number[]>): MetricDataResult[] {
+  const ids = ['requests', 'errors4xx', 'errors5xx', 'invocations', 'lambdaErrors', 'durationP99'].flatMap((s) => [`old_${s}`, `new_${s}`]);
+  return ids.map((Id) => ({ Id, StatusCode: 'Complete', Values: values[Id] ?? [], Timestamps: (values[Id] ?? []).map((_, i) => new Date(T0 + i * MIN)) }));
+}
+
+describe('CloudWatchHealth.readWindow', () => {
+  it('should fetch every signal of both versions in ONE GetMetricData call with the ExecutedVersion dimension', async () => {
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({ old_requests: [100] }) });
+    await health().readWindow(T0 + 2 * MIN + 5_000, T0 + 7 * MIN + 5_000);
+
+    const calls = cwMock.commandCalls(GetMetricDataCommand);
+    expect(calls).toHaveLength(1);
+    const input = calls[0]!.args[0].input as GetMetricDataCommandInput;
+    expect(input.MetricDataQueries).toHaveLength(12);
+    // Whole minutes, from the one holding fromMs to the last one that ended ≥ 2 minutes (the
+    // ingestion delay) before toMs.
+    expect(input.StartTime).toEqual(new Date(T0 + 2 * MIN));
+    expect(input.EndTime).toEqual(new Date(T0 + 5 * MIN));
+    const byId = new Map(input.MetricDataQueries!.map((q) => [q.Id, q]));
+    expect(byId.get('new_lambdaErrors')?.MetricStat).toEqual({
+      Metric: {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [
+          { Name: 'FunctionName', Value: 'api' },
+          { Name: 'Resource', Value: 'api:live' },
+          { Name: 'ExecutedVersion', Value: '5' },
+        ],
+      },
+      Period: 60,
+      Stat: 'Sum',
+    });
+    expect(byId.get('old_durationP99')?.MetricStat).toMatchObject({
+      Metric: { MetricName: 'Duration', Dimensions: expect.arrayContaining([{ Name: 'ExecutedVersion', Value: '4' }]) },
+      Stat: 'p99',
+    });
+    expect(byId.get('new_errors5xx')?.MetricStat).toEqual({
+      Metric: {
+        Namespace: 'DemoApp',
+        MetricName: 'Errors5xx',
+        Dimensions: [
+          { Name: 'FunctionName', Value: 'api' },
+          { Name: 'Version', Value: '5' },
+        ],
+      },
+      Period: 60,
+      Stat: 'Sum',
+    });
+  });
+
+  it('should add up the minutes, count failed invocations as 5XX and keep the worst p99', async () => {
+    cwMock.on(GetMetricDataCommand).resolves({
+      MetricDataResults: results({
+        old_requests: [500, 400],
+        old_errors4xx: [5, 5],
+        old_errors5xx: [1],
+        old_invocations: [500, 400],
+        old_durationP99: [80, 120],
+        new_requests: [50, 40],
+        new_errors4xx: [1],
+        new_errors5xx: [2, 1],
+        new_invocations: [52, 41],
+        new_lambdaErrors: [2, 1],
+        new_durationP99: [200, 150],
+      }),
+    });
+    const window = await health().readWindow(T0, T0 + 4 * MIN);
+    expect(window).toEqual({
+      fromMs: T0,
+      toMs: T0 + 2 * MIN,
+      old: { requests: 900, errors4xx: 10, errors5xx: 1, latencyMs: 120 },
+      new: { requests: 93, errors4xx: 1, errors5xx: 6, latencyMs: 200 },
+    });
+  });
+
+  it('should use Lambda invocations when the application publishes no metrics', async () => {
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({ old_invocations: [30], new_invocations: [3], new_lambdaErrors: [1] }) });
+    const window = await health().readWindow(T0, T0 + 3 * MIN);
+    expect(window?.old).toEqual({ requests: 30, errors4xx: 0, errors5xx: 0 });
+    expect(window?.new).toEqual({ requests: 3, errors4xx: 0, errors5xx: 1 });
+  });
+
+  it('should return undefined (missing, never healthy) when no metric has a datapoint', async () => {
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({}) });
+    expect(await health().readWindow(T0, T0 + 5 * MIN)).toBeUndefined();
+  });
+
+  it('should follow NextToken and merge the pages of partial data', async () => {
+    const first = results({ old_requests: [100], new_requests: [10] }).map((r) => ({ ...r, StatusCode: 'PartialData' as const }));
+    cwMock
+      .on(GetMetricDataCommand)
+      .resolvesOnce({ MetricDataResults: first, NextToken: 'page-2' })
+      .resolvesOnce({ MetricDataResults: results({ old_requests: [200], new_requests: [20], new_errors5xx: [1] }) });
+    const window = await health().readWindow(T0, T0 + 5 * MIN);
+    expect(window?.old.requests).toBe(300);
+    expect(window?.new).toMatchObject({ requests: 30, errors5xx: 1 });
+    const calls = cwMock.commandCalls(GetMetricDataCommand);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.args[0].input.NextToken).toBe('page-2');
+  });
+
+  it('should treat data that stays partial after the page limit as missing', async () => {
+    const partial = results({ old_requests: [1] }).map((r) => ({ ...r, StatusCode: 'PartialData' as const }));
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: partial, NextToken: 'again' });
+    expect(await health({ maxPages: 3 }).readWindow(T0, T0 + 5 * MIN)).toBeUndefined();
+    expect(cwMock.commandCalls(GetMetricDataCommand)).toHaveLength(3);
+    expect(warnings[0]).toMatch(/incomplete/);
+  });
+
+  it('should treat a query CloudWatch could not answer as missing data', async () => {
+    const broken = results({ old_requests: [100], new_requests: [10] }).map((r) =>
+      r.Id === 'new_errors5xx' ? { ...r, StatusCode: 'InternalError' as const, Messages: [{ Code: 'InternalError', Value: 'try later' }] } : r,
+    );
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: broken });
+    expect(await health().readWindow(T0, T0 + 5 * MIN)).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('should treat a failed call (after the SDK retries) as missing data, not as healthy', async () => {
+    cwMock.on(GetMetricDataCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    expect(await health().readWindow(T0, T0 + 5 * MIN)).toBeUndefined();
+    expect(warnings[0]).toMatch(/GetMetricData failed/);
+  });
+
+  it('should return an empty window, without a call, while no whole minute has been ingested', async () => {
+    const zero = { requests: 0, errors4xx: 0, errors5xx: 0 };
+    // 2 min 50 s after the step began, the minute holding its start has not been ingested for 2 minutes yet.
+    expect(await health().readWindow(T0 + 10_000, T0 + 2 * MIN + 50_000)).toEqual({ fromMs: T0, toMs: T0, old: zero, new: zero });
+    expect(cwMock.commandCalls(GetMetricDataCommand)).toHaveLength(0);
+  });
+
+  it('should read each minute once when the controller continues from the end of the last window', async () => {
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({ old_requests: [1], new_requests: [1] }) });
+    const h = health();
+    const a = await h.readWindow(T0 + 7_000, T0 + 3 * MIN + 9_000);
+    const b = await h.readWindow(a!.toMs, T0 + 4 * MIN + 3_000);
+    const c = await h.readWindow(b!.toMs, T0 + 4 * MIN + 50_000);
+    expect([a, b, c].map((w) => [w!.fromMs - T0, w!.toMs - T0])).toEqual([
+      [0, MIN],
+      [MIN, 2 * MIN],
+      [2 * MIN, 2 * MIN],
+    ]);
+  });
+
+  it('fails when the window is inverted', async () => {
+    await expect(health().readWindow(T0, T0)).rejects.toThrow(/fromMs < toMs/);
+  });
+});
+
+describe('CloudWatchHealth.readAlarms', () => {
+  it('should make no call when no alarm is configured', async () => {
+    expect(await health().readAlarms()).toEqual([]);
+    expect(cwMock.commandCalls(DescribeAlarmsCommand)).toHaveLength(0);
+  });
+
+  it('should read metric and composite alarms by name, and report a missing one as unknown', async () => {
+    cwMock.on(DescribeAlarmsCommand).resolves({
+      MetricAlarms: [{ AlarmName: 'errors', StateValue: 'ALARM', StateReason: 'Threshold Crossed' }],
+      CompositeAlarms: [{ AlarmName: 'slo', StateValue: 'OK' }],
+    });
+    const alarms = await health({ alarmNames: ['errors', 'slo', 'gone'] }).readAlarms();
+    expect(alarms).toEqual([
+      { name: 'errors', state: 'ALARM', reason: 'Threshold Crossed' },
+      { name: 'slo', state: 'OK' },
+      { name: 'gone', state: 'INSUFFICIENT_DATA', reason: 'alarm not found (deleted or misnamed)' },
+    ]);
+    expect(cwMock.commandCalls(DescribeAlarmsCommand)[0]!.args[0].input).toEqual({
+      AlarmNames: ['errors', 'slo', 'gone'],
+      AlarmTypes: ['MetricAlarm', 'CompositeAlarm'],
+    });
+  });
+
+  it('should split more than 100 names over several calls and follow NextToken', async () => {
+    const names = Array.from({ length: 150 }, (_, i) => `a${i}`);
+    cwMock
+      .on(DescribeAlarmsCommand)
+      .resolvesOnce({ MetricAlarms: names.slice(0, 50).map((n) => ({ AlarmName: n, StateValue: 'OK' })), NextToken: 't' })
+      .resolvesOnce({ MetricAlarms: names.slice(50, 100).map((n) => ({ AlarmName: n, StateValue: 'OK' })) })
+      .resolvesOnce({ MetricAlarms: names.slice(100).map((n) => ({ AlarmName: n, StateValue: 'OK' })) });
+    const alarms = await health({ alarmNames: names }).readAlarms();
+    expect(alarms.every((a) => a.state === 'OK')).toBe(true);
+    const calls = cwMock.commandCalls(DescribeAlarmsCommand);
+    expect(calls.map((c) => c.args[0].input.AlarmNames?.length)).toEqual([100, 100, 50]);
+  });
+
+  it('should let a failed DescribeAlarms fail the tick rather than pretend the alarms are quiet', async () => {
+    cwMock.on(DescribeAlarmsCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+    await expect(health({ alarmNames: ['errors'] }).readAlarms()).rejects.toThrow(/Rate exceeded/);
+  });
+});

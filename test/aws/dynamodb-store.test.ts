@@ -1,0 +1,267 @@
+/**
+ * DynamoDbStateStore over the wire against dynalite (in memory, 127.0.0.1, ephemeral port).
+ */
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  DynamoDbStateStore,
+  EventLogConflictError,
+  PointerConflictError,
+  eventSk,
+  migrationPk,
+  probePk,
+} from '../../lambda/aws/dynamodb-store';
+import { MigrationStatus } from '../../lambda/core/model';
+import { StaleStateError } from '../../lambda/core/ports';
+import { makeEvent, makeRecord } from './fixtures';
+import { startDynalite, type LocalDynamo } from './helpers';
+
+const TABLE = 'cutover-test';
+let dynamo: LocalDynamo;
+let store: DynamoDbStateStore;
+let warnings: string[];
+let n = 0;
+/** A fresh migration id per test: tests share one table. */
+const newId = () => `api:live:${++n}`;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  await dynamo.createTable(TABLE);
+});
+
+afterAll(async () => {
+  await dynamo.close();
+});
+
+beforeEach(() => {
+  warnings = [];
+  store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, onWarning: (m) => warnings.push(m) });
+});
+
+async function rawItem(pk: string, sk: string) {
+  const { Item } = await dynamo.clients.documents.send(new GetCommand({ TableName: TABLE, Key: { pk, sk }, ConsistentRead: true }));
+  return Item;
+}
+
+async function eventItems(id: string) {
+  const { Items } = await dynamo.clients.documents.send(
+    new QueryCommand({
+      TableName: TABLE,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': migrationPk(id), ':p': 'EVENT#' },
+    }),
+  );
+  return Items ?? [];
+}
+
+describe('DynamoDbStateStore: record and events', () => {
+  it('should return undefined for a migration that does not exist', async () => {
+    expect(await store.load(newId())).toBeUndefined();
+    expect(await store.events(newId())).toEqual([]);
+  });
+
+  it('should save a record with its events and read both back', async () => {
+    const id = newId();
+    const record = makeRecord(id, { eventSeq: 2 });
+    const events = [makeEvent(id, 1, { type: 'created' }), makeEvent(id, 2)];
+    expect(await store.save(id, record, 0, events)).toBe(1);
+
+    const loaded = await store.load(id);
+    expect(loaded?.version).toBe(1);
+    expect(loaded?.record).toEqual(record);
+    expect(await store.events(id)).toEqual(events);
+    // Each event has its own item with the contract's key, and the outbox was emptied.
+    expect((await eventItems(id)).map((i) => i.sk)).toEqual(['EVENT#0000000001', 'EVENT#0000000002']);
+    expect(await rawItem(migrationPk(id), 'STATE')).not.toHaveProperty('outbox');
+    expect(warnings).toEqual([]);
+  });
+
+  it('should reject a save on a stale version and write nothing', async () => {
+    const id = newId();
+    await store.save(id, makeRecord(id, { eventSeq: 1 }), 0, [makeEvent(id, 1)]);
+    await store.save(id, makeRecord(id, { eventSeq: 2, weight: 50 }), 1, [makeEvent(id, 2)]);
+
+    const stale = store.save(id, makeRecord(id, { eventSeq: 3, weight: 100 }), 1, [makeEvent(id, 3)]);
+    await expect(stale).rejects.toBeInstanceOf(StaleStateError);
+    await expect(stale).rejects.toThrow(/expected version 1/);
+    const loaded = await store.load(id);
+    expect(loaded?.version).toBe(2);
+    expect(loaded?.record.weight).toBe(50);
+    expect((await store.events(id)).map((e) => e.seq)).toEqual([1, 2]);
+  });
+
+  it('should refuse to create a record that already exists', async () => {
+    const id = newId();
+    await store.save(id, makeRecord(id), 0, []);
+    await expect(store.save(id, makeRecord(id), 0, [])).rejects.toBeInstanceOf(StaleStateError);
+  });
+
+  it('should let exactly one of two concurrent writers win, losing no event and duplicating none', async () => {
+    const id = newId();
+    await store.save(id, makeRecord(id, { eventSeq: 1 }), 0, [makeEvent(id, 1, { type: 'created' })]);
+    let seq = 1;
+    for (let round = 0; round < 15; round++) {
+      const { version, record } = (await store.load(id))!;
+      // Two runs read the same version and each decides something different.
+      const a = [makeEvent(id, seq + 1, { type: 'advanced', reason: `A round ${round}` })];
+      const b = [makeEvent(id, seq + 1, { type: 'rolled-back', reason: `B round ${round}` }), makeEvent(id, seq + 2, { reason: `B2 round ${round}` })];
+      const results = await Promise.allSettled([
+        store.save(id, { ...record, eventSeq: seq + 1, weight: 50 }, version, a),
+        store.save(id, { ...record, eventSeq: seq + 2, weight: 0 }, version, b),
+      ]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r) => r.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(1);
+      expect((lost[0] as PromiseRejectedResult).reason).toBeInstanceOf(StaleStateError);
+      const winner = results[0]!.status === 'fulfilled' ? a : b;
+      const after = (await store.load(id))!;
+      expect(after.version).toBe(version + 1);
+      expect(after.record.eventSeq).toBe(winner[winner.length - 1]!.seq);
+      seq = after.record.eventSeq;
+      const log = await store.events(id);
+      // The winner's events are in the log, exactly once each, and nothing of the loser's.
+      expect(log.slice(-winner.length)).toEqual(winner);
+      expect(log.map((e) => e.seq)).toEqual(Array.from({ length: seq }, (_, i) => i + 1));
+    }
+    expect(await eventItems(id)).toHaveLength(seq);
+  });
+
+  it('should let exactly one of five concurrent writers win', async () => {
+    const id = newId();
+    await store.save(id, makeRecord(id), 0, []);
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, i) => store.save(id, makeRecord(id, { eventSeq: 1, weight: i }), 1, [makeEvent(id, 1, { reason: `writer ${i}` })])),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const winner = results.findIndex((r) => r.status === 'fulfilled');
+    expect((await store.load(id))?.record.weight).toBe(winner);
+    expect((await store.events(id)).map((e) => e.reason)).toEqual([`writer ${winner}`]);
+  });
+
+  it('should finish an interrupted event copy on the next load, and list outbox events meanwhile', async () => {
+    const id = newId();
+    const events = [makeEvent(id, 1), makeEvent(id, 2)];
+    // What a save leaves behind when the function stops right after the conditional put.
+    await dynamo.clients.documents.send(
+      new PutCommand({ TableName: TABLE, Item: { pk: migrationPk(id), sk: 'STATE', version: 1, record: makeRecord(id, { eventSeq: 2 }), outbox: events } }),
+    );
+    expect(await eventItems(id)).toHaveLength(0);
+    expect(await store.events(id)).toEqual(events);
+
+    const loaded = await store.load(id);
+    expect(loaded?.version).toBe(1);
+    expect((await eventItems(id)).map((i) => i.event)).toEqual(events);
+    expect(await rawItem(migrationPk(id), 'STATE')).not.toHaveProperty('outbox');
+    // Loading again (the copy already done) changes nothing.
+    await store.load(id);
+    expect(await store.events(id)).toEqual(events);
+  });
+
+  it('should finish a copy that stopped half way without duplicating the events already copied', async () => {
+    const id = newId();
+    const events = [makeEvent(id, 1), makeEvent(id, 2), makeEvent(id, 3)];
+    await dynamo.clients.documents.send(
+      new PutCommand({ TableName: TABLE, Item: { pk: migrationPk(id), sk: 'STATE', version: 1, record: makeRecord(id, { eventSeq: 3 }), outbox: events } }),
+    );
+    await dynamo.clients.documents.send(new PutCommand({ TableName: TABLE, Item: { pk: migrationPk(id), sk: eventSk(1), seq: 1, event: events[0] } }));
+    await store.load(id);
+    expect((await eventItems(id)).map((i) => i.event)).toEqual(events);
+  });
+
+  it('should refuse to overwrite a different event stored under the same sequence number', async () => {
+    const id = newId();
+    await dynamo.clients.documents.send(
+      new PutCommand({ TableName: TABLE, Item: { pk: migrationPk(id), sk: eventSk(1), seq: 1, event: makeEvent(id, 1, { type: 'created' }) } }),
+    );
+    await dynamo.clients.documents.send(
+      new PutCommand({ TableName: TABLE, Item: { pk: migrationPk(id), sk: 'STATE', version: 1, record: makeRecord(id), outbox: [makeEvent(id, 1, { type: 'advanced' })] } }),
+    );
+    await expect(store.load(id)).rejects.toBeInstanceOf(EventLogConflictError);
+    expect((await eventItems(id))[0]?.event.type).toBe('created');
+  });
+
+  it('should read an event log longer than one 1 MB query page', async () => {
+    const id = newId();
+    const filler = 'x'.repeat(4000);
+    let version = 0;
+    const all = [];
+    for (let batch = 0; batch < 6; batch++) {
+      const events = Array.from({ length: 50 }, (_, i) => makeEvent(id, batch * 50 + i + 1, { reason: `${filler} ${batch * 50 + i + 1}` }));
+      all.push(...events);
+      version = await store.save(id, makeRecord(id, { eventSeq: all.length }), version, events);
+    }
+    const pages = dynamo.calls.get('Query') ?? 0;
+    const log = await store.events(id);
+    expect(log).toHaveLength(300);
+    expect(log.map((e) => e.seq)).toEqual(all.map((e) => e.seq));
+    // More than one Query call was needed (300 × 4 KB > 1 MB).
+    expect((dynamo.calls.get('Query') ?? 0) - pages).toBeGreaterThan(1);
+  });
+
+  it('should store non-finite numbers as null, as JSON would', async () => {
+    const id = newId();
+    const record = makeRecord(id, {
+      lastDecision: { action: 'hold', code: 'baking', reason: 'r', signals: { stats: { llr5xx: Number.NEGATIVE_INFINITY, ok: 1 } } },
+    });
+    await store.save(id, record, 0, []);
+    const stats = (await store.load(id))?.record.lastDecision?.signals.stats as Record<string, unknown>;
+    expect(stats).toEqual({ llr5xx: null, ok: 1 });
+  });
+
+  it('should reject events of another migration or with repeated sequence numbers', async () => {
+    const id = newId();
+    await expect(store.save(id, makeRecord(id), 0, [makeEvent('other', 1)])).rejects.toThrow(/belongs to migration "other"/);
+    await expect(store.save(id, makeRecord(id), 0, [makeEvent(id, 1), makeEvent(id, 1)])).rejects.toThrow(/unique/);
+    expect(await store.load(id)).toBeUndefined();
+  });
+});
+
+describe('DynamoDbStateStore: current-migration pointer', () => {
+  it('should create, read and replace the pointer only from the expected migration', async () => {
+    const key = `fn${++n}:live`;
+    expect(await store.getPointer(key)).toBeUndefined();
+    const first = { migrationId: `${key}:2`, oldVersion: '1', newVersion: '2', createdAtMs: 1, spec: { plan: { steps: [{ weight: 100, bakeMs: 60000 }], soakMs: 0, healthWindowMs: 60000, teardown: 'manual' as const }, pinnedCapacity: 3 } };
+    await store.putPointer(key, first, undefined);
+    expect(await store.getPointer(key)).toEqual(first);
+    const raw = await rawItem(`ALIAS#${key}`, 'CURRENT');
+    expect(raw).toMatchObject({ migrationId: first.migrationId, oldVersion: '1', newVersion: '2' });
+
+    const second = { migrationId: `${key}:3`, oldVersion: '2', newVersion: '3', createdAtMs: 2 };
+    await expect(store.putPointer(key, second, undefined)).rejects.toBeInstanceOf(PointerConflictError);
+    await expect(store.putPointer(key, second, 'someone-else')).rejects.toBeInstanceOf(PointerConflictError);
+    await store.putPointer(key, second, first.migrationId);
+    expect(await store.getPointer(key)).toEqual(second);
+  });
+});
+
+describe('DynamoDbStateStore: probe results', () => {
+  it('should store probe results with a TTL and read them by time, oldest first', async () => {
+    const key = `fn${++n}:live`;
+    const base = 1_800_000_000_000;
+    const results = [
+      { side: 'old' as const, verdict: 'ok' as const, atMs: base, summary: 'ok', findings: 0 },
+      { side: 'new' as const, verdict: 'ok' as const, atMs: base + 60_000, summary: 'ok', findings: 0, unsolicitedBytes: 0 },
+      { side: 'new' as const, verdict: 'desync' as const, atMs: base + 120_000, summary: 'shifted', findings: 2, shiftedSteps: 3, mismatchRate: 0.5 },
+      { side: 'old' as const, verdict: 'inconclusive' as const, atMs: base + 130_000, summary: 'timeout', findings: 1 },
+    ];
+    for (const r of results) await store.putProbeResult(key, r);
+
+    expect(await store.probeResultsSince(key, base + 60_000)).toEqual(results.slice(1));
+    expect(await store.probeResultsSince(key, base + 200_000)).toEqual([]);
+    expect(await store.latestProbeResult(key, 'new', base)).toEqual(results[2]);
+    expect(await store.latestProbeResult(key, 'old', base + 125_000)).toEqual(results[3]);
+    expect(await store.latestProbeResult(key, 'old', base + 131_000)).toBeUndefined();
+    const raw = await rawItem(probePk(key), `${String(base).padStart(15, '0')}#old`);
+    expect(raw?.expiresAt).toBe(base / 1000 + 7 * 24 * 3600);
+  });
+});
+
+describe('DynamoDbStateStore: status of stored records', () => {
+  it('should keep the status and plan of the record exactly', async () => {
+    const id = newId();
+    const record = makeRecord(id, { status: MigrationStatus.PAUSED, pausedFrom: MigrationStatus.BAKING });
+    await store.save(id, record, 0, []);
+    expect((await store.load(id))?.record).toEqual(record);
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * The handler entry files as Lambda loads them: environment read at module load (clear errors),
+ * clients built at module scope with the SDK's own endpoint resolution (DynamoDB reaches dynalite
+ * through AWS_ENDPOINT_URL_DYNAMODB), one invocation each.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
+import { startDemoServer, type DemoServer } from '../../local/demo-server';
+import { FakeAccount } from './fake-account';
+import { TEST_CREDENTIALS, captureOutput, emfLines, startDynalite, type LocalDynamo } from './helpers';
+
+const TABLE = 'cutover-handlers-test';
+const PLAN = { steps: [{ weight: 10, bakeMs: 120000 }, { weight: 100, bakeMs: 120000 }], soakMs: 120000, healthWindowMs: 60000, teardown: 'manual' };
+const account = new FakeAccount('api');
+const saved = { ...process.env };
+let dynamo: LocalDynamo;
+let store: DynamoDbStateStore;
+let output: ReturnType<typeof captureOutput>;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  await dynamo.createTable(TABLE);
+  store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE });
+});
+afterAll(async () => {
+  account.restore();
+  await dynamo.close();
+});
+beforeEach(() => {
+  account.resetState();
+  output = captureOutput();
+});
+afterEach(() => {
+  output.restore();
+  process.env = { ...saved };
+});
+
+function setEnv(env: Record<string, string>): void {
+  process.env = {
+    ...saved,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    ...env,
+  };
+  vi.resetModules();
+}
+
+const controllerEnv = (functionName: string) => ({
+  CUTOVER_TABLE_NAME: TABLE,
+  CUTOVER_FUNCTION_NAME: functionName,
+  CUTOVER_ALIAS_NAME: 'live',
+  CUTOVER_PLAN: JSON.stringify(PLAN),
+  CUTOVER_JUDGE: '{}',
+  CUTOVER_ALARM_NAMES: '[]',
+  CUTOVER_PINNED_CAPACITY: '0',
+  CUTOVER_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:cutover',
+  CUTOVER_EVENT_BUS_NAME: 'cutover-bus',
+  CUTOVER_APP_METRICS_NAMESPACE: 'DemoApp',
+  POWERTOOLS_SERVICE_NAME: 'cutover-controller',
+  POWERTOOLS_METRICS_NAMESPACE: 'Cutover',
+});
+
+describe('controller handler', () => {
+  it('should start the migration the deploy recorded', async () => {
+    setEnv(controllerEnv('apiH1'));
+    const { handler } = await import('../../lambda/handlers/controller');
+    expect(await handler({ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} })).toEqual({ migrationId: null, events: 0 });
+
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await store.putPointer('apiH1:live', { migrationId: 'apiH1:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
+    for (const side of ['new', 'old'] as const) {
+      await store.putProbeResult('apiH1:live', { side, verdict: 'ok', atMs: Date.now() - 1000, summary: 'aligned', findings: 0 });
+    }
+    const result = await handler({ trigger: 'deploy', migrationId: 'apiH1:live:2' });
+    expect(result).toMatchObject({ migrationId: 'apiH1:live:2', status: 'baking', weight: 10, step: 0 });
+    expect(account.alias).toMatchObject({ main: '1', weights: { '2': 0.1 } });
+    // Capacity is not managed with CUTOVER_PINNED_CAPACITY=0.
+    expect(account.count('GetProvisionedConcurrencyConfig')).toBe(0);
+    const records = output.records();
+    expect(records.find((r) => r.message === 'decision')).toMatchObject({ service: 'cutover-controller', action: 'advance', weight: 10 });
+    expect(emfLines(records, 'Cutover').at(-1)).toMatchObject({ Migration: 'apiH1:live', Weight: 10, PinnedCapacity: 0 });
+  });
+
+  it('fails to load with an error naming the bad variable', async () => {
+    setEnv({ ...controllerEnv('apiH2'), CUTOVER_PLAN: '{"steps":[{"weight":50,"bakeMs":60000}],"soakMs":0,"healthWindowMs":60000,"teardown":"manual"}' });
+    await expect(import('../../lambda/handlers/controller')).rejects.toThrow('environment variable CUTOVER_PLAN is not a valid plan: the last step must be 100%, got 50');
+    setEnv({ ...controllerEnv('apiH2'), CUTOVER_PINNED_CAPACITY: 'ten' });
+    await expect(import('../../lambda/handlers/controller')).rejects.toThrow(/CUTOVER_PINNED_CAPACITY must be a whole number ≥ 0 .*got "ten"/);
+    setEnv({ ...controllerEnv('apiH2'), CUTOVER_EVENT_BUS_NAME: '' });
+    await expect(import('../../lambda/handlers/controller')).rejects.toThrow('environment variable CUTOVER_EVENT_BUS_NAME must be set, got ""');
+  });
+});
+
+describe('probe handler', () => {
+  let server: DemoServer;
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('should probe the configured targets and record the results', async () => {
+    server = await startDemoServer({ version: 'v1' });
+    setEnv({
+      CUTOVER_TABLE_NAME: TABLE,
+      CUTOVER_PROBE_TARGETS: JSON.stringify([{ side: 'new', url: server.url }]),
+      CUTOVER_PROBE_PATH: '/health',
+      CUTOVER_PROBE_RUNS: '1',
+      CUTOVER_PROBE_LARGE_BODY_BYTES: '20000',
+      CUTOVER_EVENT_BUS_NAME: 'cutover-bus',
+      CUTOVER_MIGRATION_KEY: 'apiP:live',
+      POWERTOOLS_SERVICE_NAME: 'cutover-probe',
+      POWERTOOLS_METRICS_NAMESPACE: 'Cutover',
+    });
+    const { handler } = await import('../../lambda/handlers/probe');
+    const response = await handler();
+    expect(response.results).toEqual([{ side: 'new', url: server.url, verdict: 'ok', summary: expect.stringMatching(/^ok/) }]);
+    expect((await store.probeResultsSince('apiP:live', 0)).map((r) => r.verdict)).toEqual(['ok']);
+    expect(account.events.map((e) => e.DetailType)).toEqual(['Cutover Probe Result']);
+    expect(emfLines(output.records(), 'Cutover')[0]).toMatchObject({ Migration: 'apiP:live', Side: 'new', ProbeOk: 1 });
+  }, 30_000);
+
+  it('fails to load on a target that is not a URL', async () => {
+    setEnv({ CUTOVER_TABLE_NAME: TABLE, CUTOVER_PROBE_TARGETS: '[{"side":"new","url":"api.example.com"}]', CUTOVER_EVENT_BUS_NAME: 'b', CUTOVER_MIGRATION_KEY: 'k' });
+    await expect(import('../../lambda/handlers/probe')).rejects.toThrow('environment variable CUTOVER_PROBE_TARGETS entry 0: url is not a valid URL, got "api.example.com"');
+  });
+});
+
+describe('deploy-trigger handler', () => {
+  it('should create the alias on the first deploy', async () => {
+    setEnv({
+      CUTOVER_TABLE_NAME: TABLE,
+      CUTOVER_CONTROLLER_FUNCTION_NAME: 'cutover-controller',
+      CUTOVER_PLAN: JSON.stringify(PLAN),
+      CUTOVER_JUDGE: '{}',
+      CUTOVER_PINNED_CAPACITY: '2',
+    });
+    const { handler } = await import('../../lambda/handlers/deploy-trigger');
+    const response = await handler({
+      RequestType: 'Create',
+      ServiceToken: 's',
+      ResponseURL: 'https://cfn-response.example.com/',
+      StackId: 'stack',
+      RequestId: 'r',
+      LogicalResourceId: 'Deploy',
+      ResourceType: 'Custom::CutoverDeploy',
+      ResourceProperties: { ServiceToken: 's', FunctionName: 'apiD', AliasName: 'live', TargetVersion: '1', MigrationId: 'apiD:live:1' },
+    });
+    expect(response).toMatchObject({ PhysicalResourceId: 'apiD:live', Data: { Action: 'alias-created' } });
+    expect(account.alias).toMatchObject({ main: '1' });
+  });
+});

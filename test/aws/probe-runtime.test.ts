@@ -1,0 +1,148 @@
+/**
+ * The probe function's runtime: the real probe engine against loopback demo servers (one with the
+ * incident's bug), results into dynalite, events through aws-sdk-client-mock, EMF to stdout.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ProbeHandlerConfig } from '../../lambda/aws/config';
+import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
+import { createMetrics } from '../../lambda/aws/metrics';
+import { createProbeRunner } from '../../lambda/aws/probe-runner';
+import { ProbeRecordError, runProbes } from '../../lambda/aws/probe-runtime';
+import type { ProbeRunner } from '../../lambda/aws/table-probes';
+import { startDemoServer, type DemoServer } from '../../local/demo-server';
+import { captureOutput, emfLines, startDynalite, type LocalDynamo } from './helpers';
+
+const TABLE = 'cutover-probe-test';
+const ebMock = mockClient(EventBridgeClient);
+const eventBridge = new EventBridgeClient({ region: 'us-east-1' });
+let dynamo: LocalDynamo;
+let store: DynamoDbStateStore;
+let output: ReturnType<typeof captureOutput>;
+let entries: PutEventsRequestEntry[];
+let n = 0;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  await dynamo.createTable(TABLE);
+  store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE });
+});
+afterAll(async () => {
+  ebMock.restore();
+  await dynamo.close();
+});
+beforeEach(() => {
+  entries = [];
+  ebMock.reset();
+  ebMock.on(PutEventsCommand).callsFake((input: { Entries: PutEventsRequestEntry[] }) => {
+    entries.push(...input.Entries);
+    return { FailedEntryCount: 0, Entries: input.Entries.map((_, i) => ({ EventId: `e${i}` })) };
+  });
+  output = captureOutput();
+});
+afterEach(() => {
+  output.restore();
+});
+
+function config(targets: ProbeHandlerConfig['targets']): ProbeHandlerConfig {
+  return { tableName: TABLE, targets, probe: { path: '/health', runs: 1, largeBodyBytes: 20_000 }, eventBusName: 'cutover-bus', migrationKey: `api${++n}:live` };
+}
+
+function deps(cfg: ProbeHandlerConfig, runner: ProbeRunner, overrides: Partial<Parameters<typeof runProbes>[0]> = {}) {
+  return { config: cfg, runner, store, eventBridge, logger: new Logger({ serviceName: 'cutover-probe' }), metrics: createMetrics('cutover-probe', 'Cutover'), ...overrides };
+}
+
+describe('probe runtime against real servers', () => {
+  const servers: DemoServer[] = [];
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+  });
+
+  it('should find the desync on the new side, publish metrics, record both results and announce them', async () => {
+    const healthy = await startDemoServer({ version: 'v1' });
+    const faulty = await startDemoServer({ version: 'v2', faults: { desyncAfter413: true } });
+    servers.push(healthy, faulty);
+    const cfg = config([
+      { side: 'new', url: faulty.url },
+      { side: 'old', url: healthy.url },
+    ]);
+    const response = await runProbes(deps(cfg, createProbeRunner(cfg.probe, { maxDurationMs: 20_000 })));
+    expect(response.results.map((r) => [r.side, r.verdict])).toEqual([
+      ['new', 'desync'],
+      ['old', 'ok'],
+    ]);
+
+    // Metrics: one EMF line per side, dimensions {Migration, Side}.
+    const emf = emfLines(output.records(), 'Cutover');
+    expect(emf).toHaveLength(2);
+    const directive = (emf[0]!._aws as { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] }).CloudWatchMetrics[0]!;
+    expect(directive.Dimensions).toEqual([['Migration', 'Side']]);
+    expect(Object.fromEntries(directive.Metrics.map((m) => [m.Name, m.Unit]))).toEqual({
+      ProbeOk: 'Count',
+      ProbeDesync: 'Count',
+      ProbeInconclusive: 'Count',
+      UnsolicitedBytes: 'Bytes',
+      ShiftedSteps: 'Count',
+      MismatchRate: 'Percent',
+      ProbeDurationMs: 'Milliseconds',
+    });
+    const newLine = emf.find((e) => e.Side === 'new')!;
+    expect(newLine).toMatchObject({ Migration: cfg.migrationKey, ProbeOk: 0, ProbeDesync: 1, ProbeInconclusive: 0 });
+    expect(newLine.ShiftedSteps as number).toBeGreaterThan(0);
+    expect(newLine.MismatchRate as number).toBeGreaterThan(0);
+    expect(emf.find((e) => e.Side === 'old')).toMatchObject({ ProbeOk: 1, ProbeDesync: 0, ShiftedSteps: 0, MismatchRate: 0 });
+
+    // Results are in the table for the controller.
+    const stored = await store.probeResultsSince(cfg.migrationKey, 0);
+    expect(stored.map((r) => [r.side, r.verdict, r.url])).toEqual(
+      expect.arrayContaining([
+        ['new', 'desync', faulty.url],
+        ['old', 'ok', healthy.url],
+      ]),
+    );
+
+    // One event per result; the desync one matches the rule that wakes the controller.
+    expect(entries).toHaveLength(2);
+    const detail = JSON.parse(entries.find((e) => JSON.parse(e.Detail!).side === 'new')!.Detail!);
+    expect(entries[0]).toMatchObject({ Source: 'cutover.probe', DetailType: 'Cutover Probe Result', EventBusName: 'cutover-bus' });
+    expect(detail).toMatchObject({ migrationKey: cfg.migrationKey, side: 'new', verdict: 'desync' });
+    expect(ebMock.commandCalls(PutEventsCommand)).toHaveLength(1);
+  }, 30_000);
+});
+
+describe('probe runtime: failures', () => {
+  const okRunner: ProbeRunner = async (t) => ({ side: t.side, verdict: 'ok', atMs: Date.now(), summary: 'aligned', findings: 0, url: t.url, durationMs: 5 });
+
+  it('should record an inconclusive result when a probe cannot run at all', async () => {
+    const cfg = config([{ side: 'new', url: 'https://new.example.invalid/' }]);
+    const runner: ProbeRunner = async () => {
+      throw new TypeError('bad sequence file');
+    };
+    const response = await runProbes(deps(cfg, runner));
+    expect(response.results[0]).toMatchObject({ side: 'new', verdict: 'inconclusive', summary: expect.stringContaining('TypeError: bad sequence file') });
+    expect((await store.probeResultsSince(cfg.migrationKey, 0))[0]?.verdict).toBe('inconclusive');
+    expect(emfLines(output.records(), 'Cutover')[0]).toMatchObject({ ProbeInconclusive: 1 });
+  });
+
+  it('should fail the invocation, after publishing the metrics, when results cannot be recorded', async () => {
+    const cfg = config([{ side: 'new', url: 'https://new.example.invalid/' }]);
+    ebMock.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }] });
+    const broken = { putProbeResult: async () => Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })) };
+    const error = await runProbes(deps(cfg, okRunner, { store: broken })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProbeRecordError);
+    expect((error as ProbeRecordError).failures).toEqual([
+      'table write of the new result: ThrottlingException: Rate exceeded',
+      'event for the new result: InternalFailure try again',
+    ]);
+    expect(emfLines(output.records(), 'Cutover')).toHaveLength(1);
+  });
+
+  it('should do nothing, loudly, without targets', async () => {
+    const response = await runProbes(deps(config([]), okRunner));
+    expect(response).toEqual({ results: [] });
+    expect(ebMock.commandCalls(PutEventsCommand)).toHaveLength(0);
+    expect(output.records().some((r) => String(r.message).includes('no probe targets'))).toBe(true);
+  });
+});

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
+import { createProbeRunner } from '../../lambda/aws/probe-runner';
+import { TableProbes, type ProbeRunner } from '../../lambda/aws/table-probes';
+import { startDemoServer, type DemoServer } from '../../local/demo-server';
+import { startDynalite, type LocalDynamo } from './helpers';
+
+const TABLE = 'cutover-table-probes';
+const NOW = Date.UTC(2026, 5, 1, 12, 0, 0);
+let dynamo: LocalDynamo;
+let store: DynamoDbStateStore;
+let n = 0;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  await dynamo.createTable(TABLE);
+  store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE });
+});
+afterAll(async () => {
+  await dynamo.close();
+});
+
+const key = () => `fn${++n}:live`;
+
+describe('TableProbes', () => {
+  it('should return the probe function results recorded since a time, oldest first, as core outcomes', async () => {
+    const k = key();
+    await store.putProbeResult(k, { side: 'new', verdict: 'ok', atMs: NOW - 120_000, summary: 'old news', findings: 0 });
+    await store.putProbeResult(k, { side: 'old', verdict: 'ok', atMs: NOW - 30_000, summary: 'aligned', findings: 0, shiftedSteps: 0 });
+    await store.putProbeResult(k, { side: 'new', verdict: 'desync', atMs: NOW - 10_000, summary: 'shifted', findings: 3, unsolicitedBytes: 0 });
+    const probes = new TableProbes({ store, aliasKey: k, now: () => NOW });
+    expect(await probes.recentResults(NOW - 60_000)).toEqual([
+      { side: 'old', verdict: 'ok', atMs: NOW - 30_000, summary: 'aligned', findings: 0 },
+      { side: 'new', verdict: 'desync', atMs: NOW - 10_000, summary: 'shifted', findings: 3 },
+    ]);
+  });
+
+  it('should stand in for a fresh probe with the newest recorded result of that side when it is fresh', async () => {
+    const k = key();
+    await store.putProbeResult(k, { side: 'new', verdict: 'ok', atMs: NOW - 100_000, summary: 'aligned', findings: 0 });
+    await store.putProbeResult(k, { side: 'old', verdict: 'ok', atMs: NOW - 5_000, summary: 'old aligned', findings: 0 });
+    const probes = new TableProbes({ store, aliasKey: k, now: () => NOW });
+    expect(await probes.probeNow('new')).toMatchObject({ side: 'new', verdict: 'ok', atMs: NOW - 100_000 });
+  });
+
+  it('should answer inconclusive, saying why, when there is neither a target nor a fresh result', async () => {
+    const k = key();
+    await store.putProbeResult(k, { side: 'new', verdict: 'ok', atMs: NOW - 400_000, summary: 'stale', findings: 0 });
+    const probes = new TableProbes({ store, aliasKey: k, now: () => NOW });
+    expect(await probes.probeNow('new')).toEqual({
+      side: 'new',
+      verdict: 'inconclusive',
+      atMs: NOW,
+      summary: 'no probe target for the new side in the controller and no probe result recorded in the last 180 s (is the probe function scheduled with a new target?)',
+      findings: 0,
+    });
+  });
+
+  it('should run a fresh probe when the controller has a target, and record it', async () => {
+    const k = key();
+    const seen: string[] = [];
+    const runner: ProbeRunner = async (t) => {
+      seen.push(t.url);
+      return { side: t.side, verdict: 'ok', atMs: NOW, summary: 'aligned', findings: 0, url: t.url, shiftedSteps: 0 };
+    };
+    const probes = new TableProbes({ store, aliasKey: k, targets: [{ side: 'new', url: 'https://new.example.com/' }], runner, now: () => NOW });
+    expect(await probes.probeNow('new')).toEqual({ side: 'new', verdict: 'ok', atMs: NOW, summary: 'aligned', findings: 0 });
+    expect(seen).toEqual(['https://new.example.com/']);
+    expect(await store.latestProbeResult(k, 'new', NOW)).toMatchObject({ url: 'https://new.example.com/', shiftedSteps: 0 });
+  });
+
+  it('should turn a probe that cannot run into an inconclusive outcome', async () => {
+    const runner: ProbeRunner = async () => {
+      throw new Error('sequence file not found');
+    };
+    const probes = new TableProbes({ store, aliasKey: key(), targets: [{ side: 'new', url: 'https://x.example.com/' }], runner, now: () => NOW });
+    expect(await probes.probeNow('new')).toMatchObject({ verdict: 'inconclusive', summary: 'probe of https://x.example.com/ failed to run: Error: sequence file not found' });
+  });
+
+  it('should probe a real unreachable server as inconclusive rather than hang', async () => {
+    const server: DemoServer = await startDemoServer({ version: 'gone' });
+    const url = server.url;
+    await server.close();
+    const probes = new TableProbes({
+      store,
+      aliasKey: key(),
+      targets: [{ side: 'new', url }],
+      runner: createProbeRunner({ path: '/health', runs: 1, timeoutMs: 1_000 }, { maxDurationMs: 5_000 }),
+    });
+    const outcome = await probes.probeNow('new');
+    expect(outcome.verdict).toBe('inconclusive');
+  });
+
+  it('fails when targets are given without a runner', () => {
+    expect(() => new TableProbes({ store, aliasKey: 'k', targets: [{ side: 'new', url: 'https://a/' }] })).toThrow(/runner is required/);
+  });
+});
