@@ -1,0 +1,140 @@
+/**
+ * The metrics a migration produces and reads, in one place: names and dimensions follow the
+ * contract between the construct and the handlers (EMF via Powertools Metrics).
+ *
+ * - Controller and probe metrics: namespace `Cutover`, dimension `Migration` = `<function>:<alias>`
+ *   (the probe adds `Side` = old | new).
+ * - Application metrics: the user's namespace, dimensions `{ FunctionName, Version }`.
+ * - Lambda's own metrics through an alias: `{ FunctionName, Resource: "<fn>:<alias>", ExecutedVersion }`.
+ *   aws-cdk's `Version.metric()` uses `Resource = fn:N`, which stays empty when traffic goes through an
+ *   alias, so these are built by hand.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { MigrationStatus } from '../lambda/core/model';
+
+/** Namespace of the controller's and the probe's metrics. */
+export const CUTOVER_METRICS_NAMESPACE = 'Cutover';
+
+/** Default namespace for the application's per-version request metrics. */
+export const DEFAULT_APP_METRICS_NAMESPACE = 'Cutover/App';
+
+/**
+ * The controller publishes `StatusCode` as the index of the status in this list (the order of
+ * `MigrationStatus` in the core's model): 0 pending, 1 gating, 2 shifting, 3 baking, 4 promoted,
+ * 5 soaking, 6 complete, 7 torn-down, 8 rolled-back, 9 paused.
+ */
+export const MIGRATION_STATUS_CODES: readonly MigrationStatus[] = Object.freeze(Object.values(MigrationStatus));
+
+/** Which side of the migration a probe metric describes. */
+export enum ProbeSide {
+  /** The version traffic is moving away from. */
+  OLD = 'old',
+  /** The version traffic is moving to. */
+  NEW = 'new',
+}
+
+/** Controller metric names (namespace `Cutover`, dimension `Migration`). */
+export const ControllerMetric = {
+  WEIGHT: 'Weight',
+  STEP: 'Step',
+  STATUS_CODE: 'StatusCode',
+  OLD_CAPACITY: 'OldCapacity',
+  PINNED_CAPACITY: 'PinnedCapacity',
+  ADVANCES: 'Advances',
+  HOLDS: 'Holds',
+  ROLLBACKS: 'Rollbacks',
+  PAUSES: 'Pauses',
+} as const;
+
+/** Probe metric names (namespace `Cutover`, dimensions `Migration` and `Side`). */
+export const ProbeMetric = {
+  OK: 'ProbeOk',
+  DESYNC: 'ProbeDesync',
+  INCONCLUSIVE: 'ProbeInconclusive',
+  UNSOLICITED_BYTES: 'UnsolicitedBytes',
+  SHIFTED_STEPS: 'ShiftedSteps',
+  MISMATCH_RATE: 'MismatchRate',
+  DURATION_MS: 'ProbeDurationMs',
+} as const;
+
+/** Application metric names (user namespace, dimensions `FunctionName` and `Version`). */
+export const AppMetric = {
+  REQUESTS: 'Requests',
+  ERRORS_4XX: 'Errors4xx',
+  ERRORS_5XX: 'Errors5xx',
+  LATENCY_MS: 'LatencyMs',
+} as const;
+
+/** What metric builders need to know about one migration. */
+export interface MigrationMetricScope {
+  /** `<function name>:<alias name>` (may contain tokens). */
+  readonly migrationKey: string;
+  /** The migrated function's name (may be a token). */
+  readonly functionName: string;
+  readonly aliasName: string;
+  /** Namespace of the application's per-version metrics. */
+  readonly appMetricsNamespace: string;
+}
+
+const ONE_MINUTE = Duration.minutes(1);
+
+/** A controller or probe metric of one migration. */
+export function cutoverMetric(
+  scope: MigrationMetricScope,
+  metricName: string,
+  defaults: { statistic: string; period: Duration },
+  props: cloudwatch.MetricOptions = {},
+  extraDimensions: Record<string, string> = {},
+): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: CUTOVER_METRICS_NAMESPACE,
+    metricName,
+    statistic: defaults.statistic,
+    period: defaults.period,
+    ...props,
+    dimensionsMap: { Migration: scope.migrationKey, ...extraDimensions, ...props.dimensionsMap },
+  });
+}
+
+/** An application metric of one version (dimensions `FunctionName`, `Version`). */
+export function appMetric(
+  scope: MigrationMetricScope,
+  metricName: string,
+  version: string,
+  props: cloudwatch.MetricOptions = {},
+): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: scope.appMetricsNamespace,
+    metricName,
+    statistic: metricName === AppMetric.LATENCY_MS ? 'p99' : 'Sum',
+    period: ONE_MINUTE,
+    ...props,
+    dimensionsMap: { FunctionName: scope.functionName, Version: version, ...props.dimensionsMap },
+  });
+}
+
+/**
+ * One of Lambda's own metrics for the invocations of `version` made through the alias
+ * (dimensions `FunctionName`, `Resource = fn:alias`, `ExecutedVersion`).
+ */
+export function executedVersionMetric(
+  scope: MigrationMetricScope,
+  metricName: string,
+  version: string,
+  props: cloudwatch.MetricOptions = {},
+): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: 'AWS/Lambda',
+    metricName,
+    statistic: metricName === 'Duration' ? 'p99' : 'Sum',
+    period: ONE_MINUTE,
+    ...props,
+    dimensionsMap: {
+      FunctionName: scope.functionName,
+      Resource: `${scope.functionName}:${scope.aliasName}`,
+      ExecutedVersion: version,
+      ...props.dimensionsMap,
+    },
+  });
+}
