@@ -139,3 +139,30 @@ describe('LocalHealth', () => {
     expect(() => health.addAlarm({ name: 'c', side: 'new', metric: 'requests', threshold: 0, periodMs: 0 })).toThrow(/periodMs must be an integer .* got 0/);
   });
 });
+
+describe('LocalMetrics completed windows (what LocalHealth hands the judge)', () => {
+  it('should count every sample exactly once when windows continue from the returned toMs', () => {
+    const metrics = new LocalMetrics({ bucketMs: 100 });
+    // 3 requests every 10 ms for 5 s, starting mid-bucket.
+    for (let t = 1_050; t < 6_050; t += 10) for (let k = 0; k < 3; k++) metrics.record('new', 200, 5, t);
+    let from = 1_050;
+    let counted = 0;
+    // Reads at awkward times, each covering only completed buckets.
+    for (const now of [2_333, 3_001, 3_999, 5_450, 6_200]) {
+      const window = metrics.completedWindow(from, now);
+      if (!window) continue;
+      expect(window.toMs).toBeLessThanOrEqual(now);
+      expect(window.toMs % 100).toBe(0);
+      counted += window.new.requests;
+      from = window.toMs;
+    }
+    expect(counted).toBe(1_500);
+  });
+
+  it('should return nothing until a whole bucket has completed', () => {
+    const metrics = new LocalMetrics({ bucketMs: 1000 });
+    metrics.record('old', 200, 1, 1_200);
+    expect(metrics.completedWindow(1_100, 1_900)).toBeUndefined();
+    expect(metrics.completedWindow(1_100, 2_000)?.old.requests).toBe(1);
+  });
+});
