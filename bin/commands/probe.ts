@@ -1,0 +1,222 @@
+/**
+ * `cutover probe <base-url>`: runs the Keep-Alive desync probe against any HTTP/1.1 endpoint and
+ * prints what each step got, the findings and the verdict.
+ *
+ * Exit codes: 0 ok, 1 desync, 2 usage error, 3 inconclusive or unreachable.
+ */
+import type { Command } from 'commander';
+import pc from 'picocolors';
+import { loadSequenceFile, ProbeUsageError, runProbe, type ProbeFinding, type ProbeOptions, type ProbeReport, type PassName, type StepAttempt } from '../../lambda/probe';
+
+/** Exit codes of `cutover probe`. */
+export const PROBE_EXIT_CODES = {
+  ok: 0,
+  desync: 1,
+  usage: 2,
+  inconclusive: 3,
+} as const;
+
+/** Raw option values as commander hands them over (numbers still strings, validated here). */
+export interface ProbeCommandOptions {
+  readonly path?: string;
+  readonly runs?: string;
+  readonly timeoutMs?: string;
+  readonly idleMs?: string;
+  readonly maxDurationMs?: string;
+  readonly largeBodyBytes?: string;
+  readonly sequence?: string;
+  readonly pipelined?: boolean;
+  readonly insecure?: boolean;
+  readonly servername?: string;
+  readonly json?: boolean;
+}
+
+/** Where the command writes; tests pass their own. */
+export interface ProbeCommandIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  /** Colour the human output. @default - when stdout supports it (picocolors' detection) */
+  readonly color?: boolean;
+}
+
+const defaultIo: ProbeCommandIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+/** Adds `probe` to a commander program. The action sets `process.exitCode` (see PROBE_EXIT_CODES). */
+export function registerProbeCommand(program: Command): void {
+  program
+    .command('probe')
+    .description('check that responses on a Keep-Alive connection answer the right requests (exit 0 ok, 1 desync, 2 usage error, 3 inconclusive)')
+    .argument('<base-url>', 'http:// or https:// URL; its path prefixes every step path')
+    .option('--path <path>', 'health path of the default sequence', '/')
+    .option('--runs <n>', 'repeat the probe n times (to reach every backend behind a load balancer)', '1')
+    .option('--timeout-ms <n>', 'bound on connecting and on each response', '5000')
+    .option('--idle-ms <n>', 'idle watch after each response (doubled after errors)', '250')
+    .option('--max-duration-ms <n>', 'bound on the whole probe', '60000')
+    .option('--large-body-bytes <n>', "size of the oversized POST: just above the server's body limit", String(1024 * 1024 + 1))
+    .option('--sequence <file>', 'JSON file with your own steps (method, path, headers, bodyBytes, expectStatus)')
+    .option('--pipelined', 'also send the safe steps pipelined in one write')
+    .option('--insecure', 'do not verify the TLS certificate')
+    .option('--servername <name>', 'TLS server name (SNI) to send and verify')
+    .option('--json', 'print one JSON report on stdout instead of the human output')
+    .action(async (baseUrl: string, options: ProbeCommandOptions) => {
+      process.exitCode = await probeCommand(baseUrl, options);
+    });
+}
+
+/** Runs the command and returns its exit code. Never calls process.exit. */
+export async function probeCommand(baseUrl: string, options: ProbeCommandOptions, io: ProbeCommandIo = defaultIo): Promise<number> {
+  let probeOptions: ProbeOptions;
+  try {
+    probeOptions = {
+      baseUrl,
+      healthPath: options.path ?? '/',
+      runs: integer('--runs', options.runs),
+      timeoutMs: integer('--timeout-ms', options.timeoutMs),
+      idleMs: integer('--idle-ms', options.idleMs),
+      maxDurationMs: integer('--max-duration-ms', options.maxDurationMs),
+      largeBodyBytes: integer('--large-body-bytes', options.largeBodyBytes),
+      pipelined: options.pipelined ?? false,
+      rejectUnauthorized: !options.insecure,
+      ...(options.servername !== undefined ? { servername: options.servername } : {}),
+      ...(options.sequence !== undefined ? { sequence: loadSequenceFile(options.sequence) } : {}),
+      ...(options.json ? {} : { onProgress: (line: string) => io.stderr(`${pc.dim(`… ${line}`)}\n`) }),
+    };
+    const report = await runProbe(probeOptions);
+    if (options.json) {
+      io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+    } else {
+      io.stdout(formatReport(report, io.color ?? pc.isColorSupported));
+    }
+    return PROBE_EXIT_CODES[report.verdict];
+  } catch (error) {
+    if (error instanceof ProbeUsageError) {
+      io.stderr(`cutover probe: ${error.message}\n`);
+      return PROBE_EXIT_CODES.usage;
+    }
+    throw error;
+  }
+}
+
+/** Parses a decimal integer option; range checks are the engine's (its errors name the option too). */
+function integer(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,10}$/.test(value.trim())) throw new ProbeUsageError(`${flag} must be a whole number, got ${JSON.stringify(value)}`);
+  return Number(value.trim());
+}
+
+const PASS_LABELS: ReadonlyArray<readonly [PassName, string]> = [
+  ['sequential', 'seq'],
+  ['immediate', 'imm'],
+  ['paused', 'pause'],
+  ['pipelined', 'pipe'],
+];
+
+/** The human report: settings, steps with what each pass got, findings, notes, verdict. */
+export function formatReport(report: ProbeReport, color: boolean): string {
+  const c = pc.createColors(color);
+  const s = report.settings;
+  const lines: string[] = [];
+  lines.push(
+    c.bold(`Keep-Alive probe of ${s.baseUrl}`),
+    c.dim(
+      `${s.sequence} sequence, ${s.runs} run${s.runs === 1 ? '' : 's'}, timeout ${s.timeoutMs} ms, idle watch ${s.idleMs} ms, ` +
+        `oversized body ${s.largeBodyBytes} B${s.pipelined ? ', pipelined pass' : ''}`,
+    ),
+    '',
+  );
+
+  const passes = PASS_LABELS.filter(([pass]) => report.steps.some((st) => st.attempts.some((a) => a.pass === pass)));
+  const request = (st: ProbeReport['steps'][number]): string => `${st.method} ${st.path}${st.bodyBytes > 0 ? ` (${st.bodyBytes} B)` : ''}`;
+  const nameWidth = Math.max(4, ...report.steps.map((st) => st.name.length));
+  const reqWidth = Math.min(40, Math.max(7, ...report.steps.map((st) => request(st).length)));
+  const expWidth = Math.max(8, ...report.steps.map((st) => st.expected.length));
+  lines.push(
+    c.bold(
+      `  ${'#'.padEnd(3)}${'step'.padEnd(nameWidth + 2)}${'request'.padEnd(reqWidth + 2)}${'expected (fresh connections)'.padEnd(expWidth + 2)}` +
+        passes.map(([, label]) => label.padEnd(7)).join(''),
+    ),
+  );
+  const details: string[] = [];
+  for (const st of report.steps) {
+    const cells = passes.map(([pass]) => {
+      const attempt = st.attempts.find((a) => a.pass === pass);
+      const text = cell(attempt);
+      const padded = text.padEnd(7);
+      return !attempt ? c.dim(padded) : attempt.match === 'aligned' ? c.green(padded) : attempt.match === 'shifted' ? c.red(padded) : c.yellow(padded);
+    });
+    const req = request(st);
+    lines.push(
+      `  ${String(st.index).padEnd(3)}${st.name.padEnd(nameWidth + 2)}${(req.length > reqWidth ? `${req.slice(0, reqWidth - 1)}…` : req).padEnd(reqWidth + 2)}` +
+        `${st.expected.padEnd(expWidth + 2)}${cells.join('')}`,
+    );
+    for (const a of st.attempts) {
+      if (a.match !== 'aligned') details.push(`  ${st.name} [${a.pass}]: got ${a.got} — ${describeMatch(a)}${a.reused ? ' on a reused connection' : ''}`);
+    }
+  }
+  lines.push(c.dim('  ok = the answer this step gets on a fresh connection; >n = another step\'s answer, shifted by n; 5xx/408 = server error or timeout; ? = unknown answer; ~ = not judged; x = failed'));
+  if (details.length > 0) lines.push('', c.bold('Answers that differed'), ...details);
+
+  if (report.findings.length > 0) {
+    lines.push('', c.bold(`Findings (${report.findings.length})`));
+    for (const f of report.findings) lines.push(...formatFinding(f, report.runs.total > 1, c));
+  }
+  if (report.notes.length > 0) {
+    lines.push('', c.bold(`Notes (${report.notes.length})`));
+    for (const n of report.notes) lines.push(`  - ${report.runs.total > 1 ? `run ${n.run} ` : ''}[${n.pass}] ${n.message}`);
+  }
+  lines.push('');
+  if (report.runs.total > 1) {
+    lines.push(`Runs: ${report.runs.total} (ok ${report.runs.ok}, desync ${report.runs.desync}, inconclusive ${report.runs.inconclusive})`);
+  }
+  const label = report.verdict.toUpperCase();
+  const verdict = report.verdict === 'ok' ? c.green(label) : report.verdict === 'desync' ? c.red(label) : c.yellow(label);
+  lines.push(`${c.bold('Verdict:')} ${c.bold(verdict)} — ${report.summary}`, '');
+  return lines.join('\n');
+}
+
+function cell(attempt: StepAttempt | undefined): string {
+  if (!attempt) return '-';
+  switch (attempt.match) {
+    case 'aligned':
+      return 'ok';
+    case 'shifted':
+      return attempt.shiftOffsets && attempt.shiftOffsets.length > 0 ? `>${attempt.shiftOffsets.join('/')}` : '>?';
+    case 'server-error':
+      return attempt.got.split(' ')[0];
+    case 'mismatch':
+      return '?';
+    case 'unjudged':
+      return '~';
+    case 'failed':
+      return 'x';
+  }
+}
+
+function describeMatch(a: StepAttempt): string {
+  switch (a.match) {
+    case 'aligned':
+      return 'as expected';
+    case 'shifted':
+      return `another step's answer (shift ${a.shiftOffsets?.join(' or ') ?? '?'})`;
+    case 'server-error':
+      return 'a server error or timeout, not a shift';
+    case 'mismatch':
+      return 'an answer it never got on a fresh connection';
+    case 'unjudged':
+      return 'cannot be judged: the step never got a real answer on a fresh connection';
+    case 'failed':
+      return 'no usable answer';
+  }
+}
+
+function formatFinding(f: ProbeFinding, showRun: boolean, c: ReturnType<typeof pc.createColors>): string[] {
+  const tag = f.severity === 'desync' ? c.red('DESYNC ') : f.severity === 'warning' ? c.yellow('WARNING') : c.dim('NOTE   ');
+  const out = [`  ${tag} ${showRun ? `run ${f.run} ` : ''}[${f.pass}] ${f.kind}: ${f.message}`];
+  if (f.expected !== undefined || f.got !== undefined) out.push(`          expected ${f.expected ?? '-'}, got ${f.got ?? '-'}`);
+  if (f.shiftOffset !== undefined) out.push(`          shift: ${f.shiftOffset}`);
+  if (f.unsolicited !== undefined) out.push(`          bytes${f.unsolicitedBytes !== undefined ? ` (${f.unsolicitedBytes})` : ''}: "${f.unsolicited}"`);
+  return out;
+}

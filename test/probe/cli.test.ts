@@ -1,0 +1,146 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { formatReport, probeCommand, type ProbeCommandOptions } from '../../bin/commands/probe';
+import { runProbe } from '../../lambda/probe';
+import * as servers from './servers';
+import type { TestServer } from './servers';
+
+const open: TestServer[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+const dir = mkdtempSync(join(tmpdir(), 'cutover-probe-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function start(server: Promise<TestServer>): Promise<TestServer> {
+  const s = await server;
+  open.push(s);
+  return s;
+}
+
+/** Fast settings: short idle watch, oversized body just above the test app's limit. */
+const FAST: ProbeCommandOptions = { path: '/health', idleMs: '30', largeBodyBytes: String(2 * servers.BODY_LIMIT) };
+
+async function run(url: string, options: ProbeCommandOptions): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await probeCommand(url, options, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), color: false });
+  return { code, stdout, stderr };
+}
+
+describe('probeCommand', () => {
+  it('should print the steps, the verdict and exit 0 on a healthy server', async () => {
+    const server = await start(servers.nodeHttpServer());
+    const { code, stdout, stderr } = await run(server.url, FAST);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/oversized-post\s+POST \/health \(16384 B\)\s+413 text\/plain #\w+\s+ok\s+ok\s+ok/);
+    expect(stdout).toMatch(/Verdict: OK — ok: 6 steps answered in order/);
+    expect(stderr).toContain('sequential keep-alive pass');
+  });
+
+  it('should print the findings and exit 1 on a desync', async () => {
+    const server = await start(servers.offByOneServer());
+    const { code, stdout } = await run(server.url, FAST);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/DESYNC +\[sequential\] shifted-responses: .*out of step by 1/);
+    expect(stdout).toMatch(/health-again\s+GET \/health\s+200 application\/json #\w+\s+>1/);
+    expect(stdout).toMatch(/Verdict: DESYNC/);
+  });
+
+  it('should print one JSON object with the verdict and findings, and no progress', async () => {
+    const server = await start(servers.duplicateSameWriteServer());
+    const { code, stdout, stderr } = await run(server.url, { ...FAST, json: true });
+    expect(code).toBe(1);
+    expect(stderr).toBe('');
+    const report = JSON.parse(stdout);
+    expect(report.verdict).toBe('desync');
+    expect(report.findings[0]).toMatchObject({ kind: expect.any(String), severity: 'desync' });
+    expect(report).toHaveProperty('mismatchRate');
+  });
+
+  it('should exit 3 when the server cannot be probed', async () => {
+    const server = await start(servers.silentServer());
+    const { code, stdout } = await run(server.url, { ...FAST, timeoutMs: '200' });
+    expect(code).toBe(3);
+    expect(stdout).toMatch(/WARNING \[control\] timeout: health on a fresh connection: no response within 200 ms/);
+  });
+
+  it('should exit 2 with one clear line for usage errors', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '[{"path": "/"}, {"path": 3}]');
+    const cases: Array<[string, ProbeCommandOptions, RegExp]> = [
+      ['not-a-url', {}, /^cutover probe: base URL must be an absolute http:\/\/ or https:\/\/ URL, got "not-a-url"\n$/],
+      ['http://127.0.0.1:1', { runs: 'abc' }, /^cutover probe: --runs must be a whole number, got "abc"\n$/],
+      ['http://127.0.0.1:1', { runs: '0' }, /^cutover probe: runs must be an integer from 1 to 100, got 0\n$/],
+      ['http://127.0.0.1:1', { timeoutMs: '1e3' }, /--timeout-ms must be a whole number, got "1e3"/],
+      ['http://127.0.0.1:1', { sequence: join(dir, 'missing.json') }, /cannot read sequence file ".*missing\.json": ENOENT/],
+      ['http://127.0.0.1:1', { sequence: bad }, /bad\.json": sequence step 2: "path" must be a string/],
+      ['http://127.0.0.1:1', { path: 'health' }, /--path must start with "\/"/],
+    ];
+    for (const [url, options, message] of cases) {
+      const { code, stdout, stderr } = await run(url, options);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr).toMatch(message);
+    }
+  });
+});
+
+describe('formatReport', () => {
+  it('should show run counts when the probe ran more than once', async () => {
+    const server = await start(servers.nodeHttpServer());
+    const report = await runProbe({ baseUrl: server.url, healthPath: '/health', idleMs: 20, runs: 2, largeBodyBytes: 2 * servers.BODY_LIMIT });
+    const text = formatReport(report, false);
+    expect(text).toContain('Runs: 2 (ok 2, desync 0, inconclusive 0)');
+    expect(text).not.toMatch(/\x1b\[/);
+  });
+});
+
+describe('cutover probe (spawned)', () => {
+  const entry = join(__dirname, 'cli-entry.ts');
+  function spawnCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', entry, 'probe', ...args], { timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
+        const code = error && typeof error.code === 'number' ? error.code : error ? -1 : 0;
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+  const fastArgs = ['--path', '/health', '--idle-ms', '30', '--large-body-bytes', String(2 * servers.BODY_LIMIT)];
+
+  it('should exit 0 and print JSON for a healthy server', async () => {
+    const server = await start(servers.nodeHttpServer());
+    const { code, stdout } = await spawnCli([server.url, ...fastArgs, '--json']);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ verdict: 'ok', findings: [] });
+  });
+
+  it('should exit 1 on the off-by-one server', async () => {
+    const server = await start(servers.offByOneServer());
+    const { code, stdout } = await spawnCli([server.url, ...fastArgs, '--runs', '2']);
+    expect(code).toBe(1);
+    expect(stdout).toContain('Runs: 2 (ok 0, desync 2, inconclusive 0)');
+  });
+
+  it('should exit 2 on a usage error caught by the command or by commander', async () => {
+    const badRuns = await spawnCli(['http://127.0.0.1:1', '--runs', 'many']);
+    expect(badRuns.code).toBe(2);
+    expect(badRuns.stderr.trim()).toBe('cutover probe: --runs must be a whole number, got "many"');
+    const missing = await spawnCli([]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/missing required argument 'base-url'/);
+  });
+
+  it('should exit 3 when nothing listens', async () => {
+    const server = await start(servers.silentServer());
+    const port = new URL(server.url).port;
+    await server.close();
+    open.splice(open.indexOf(server), 1);
+    const { code, stdout } = await spawnCli([`http://127.0.0.1:${port}`, '--timeout-ms', '500']);
+    expect(code).toBe(3);
+    expect(stdout).toMatch(/unreachable: could not connect to 127\.0\.0\.1:\d+: ECONNREFUSED/);
+  });
+});

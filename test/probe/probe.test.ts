@@ -1,0 +1,301 @@
+import { readFileSync } from 'node:fs';
+import * as http2 from 'node:http2';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import type * as tls from 'node:tls';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runProbe, toProbeOutcome, type ProbeOptions, type ProbeReport } from '../../lambda/probe';
+import * as servers from './servers';
+import { appResponse, BODY_LIMIT, HEALTH_PATH, type TestServer } from './servers';
+
+const open: TestServer[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+async function start(server: Promise<TestServer>): Promise<TestServer> {
+  const s = await server;
+  open.push(s);
+  return s;
+}
+
+/** Short idle watches keep the suite fast; the oversized POST is just above the test app's limit. */
+function probe(server: TestServer, extra: Partial<ProbeOptions> = {}): Promise<ProbeReport> {
+  return runProbe({ baseUrl: server.url, healthPath: HEALTH_PATH, idleMs: 50, largeBodyBytes: 2 * BODY_LIMIT, ...extra });
+}
+
+const kinds = (report: ProbeReport): string[] => [...new Set(report.findings.map((f) => f.kind))];
+
+describe('runProbe on healthy servers', () => {
+  it("should pass Node's http server and see every keep-alive pass reuse the connection", async () => {
+    const report = await probe(await start(servers.nodeHttpServer()), { pipelined: true });
+    expect(report.verdict).toBe('ok');
+    expect(report.findings).toEqual([]);
+    expect(report.runReports[0].reusedRequests).toBeGreaterThanOrEqual(15);
+    expect(report.unsolicitedBytes).toBe(0);
+    expect(report.shiftedSteps).toBe(0);
+    expect(report.mismatchRate).toBe(0);
+    expect(report.steps.map((s) => s.expected)).toEqual([
+      expect.stringMatching(/^200 application\/json #/),
+      expect.stringMatching(/^404 text\/plain #/),
+      expect.stringMatching(/^413 text\/plain #/),
+      expect.stringMatching(/^200 application\/json #/),
+      expect.stringMatching(/^405 text\/plain #/),
+      '200 application/json #empty',
+    ]);
+    // 404 pages echo the requested path with its nonce: still one signature for the step.
+    expect(new Set(report.steps[1].control).size).toBe(1);
+    expect(report.steps.every((s) => s.attempts.every((a) => a.match === 'aligned'))).toBe(true);
+  });
+
+  it('should pass a server that closes after every error', async () => {
+    const report = await probe(await start(servers.closeAfterErrorServer()));
+    expect(report.verdict).toBe('ok');
+    expect(report.notes.map((n) => n.kind)).toContain('not-reused');
+  });
+
+  it('should pass a server that rejects large bodies by closing without an answer', async () => {
+    const report = await probe(await start(servers.rejectLargeByClosingServer()));
+    expect(report.verdict).toBe('ok');
+    expect(report.steps[2].expected).toMatch(/^no response/);
+  });
+
+  it('should pass an HTTP/1.0 server and say keep-alive was never exercised', async () => {
+    const report = await probe(await start(servers.http10Server()));
+    expect(report.verdict).toBe('ok');
+    expect(report.notes.map((n) => n.kind)).toContain('keep-alive-not-exercised');
+    expect(report.summary).toMatch(/never reused a connection/);
+  });
+
+  it('should pass a server that sends 408 and closes idle connections', async () => {
+    const report = await probe(await start(servers.idle408Server(20)), { idleMs: 100 });
+    expect(report.verdict).toBe('ok');
+    expect(report.notes.map((n) => n.kind)).toContain('idle-timeout-408');
+  });
+
+  it('should ignore an empty line sent after a response, and say so', async () => {
+    const report = await probe(await start(servers.strayCrlfServer(5)), { idleMs: 100 });
+    expect(report.verdict).toBe('ok');
+    expect(report.notes.map((n) => n.kind)).toContain('stray-whitespace');
+  });
+
+  it('should not call random 503s a desync', async () => {
+    const server = await start(servers.random503Server(0.15));
+    for (let i = 0; i < 3; i++) {
+      const report = await probe(server);
+      expect(report.verdict).not.toBe('desync');
+    }
+  });
+
+  it('should pass a slow server', async () => {
+    const report = await probe(await start(servers.slowServer(5, 40)));
+    expect(report.verdict).toBe('ok');
+  });
+
+  it('should pass over TLS, offering only http/1.1 by ALPN', async () => {
+    const fixtures = join(__dirname, 'fixtures');
+    const alpn: Array<string | false | null> = [];
+    const server = https.createServer(
+      { key: readFileSync(join(fixtures, 'localhost-key.pem')), cert: readFileSync(join(fixtures, 'localhost-cert.pem')), ALPNProtocols: ['h2', 'http/1.1'] },
+      (req, res) => {
+        alpn.push((req.socket as tls.TLSSocket).alpnProtocol);
+        const answer = appResponse({ method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0], contentLength: Number(req.headers['content-length'] ?? 0) });
+        res.writeHead(answer.status, Object.fromEntries(answer.headers));
+        res.end(req.method === 'HEAD' ? undefined : answer.body);
+        req.resume();
+      },
+    );
+    const url = await listen(server);
+    open.push({ url, close: () => closeServer(server) });
+    const report = await runProbe({ baseUrl: url.replace('http:', 'https:'), healthPath: HEALTH_PATH, idleMs: 50, largeBodyBytes: 2 * BODY_LIMIT, rejectUnauthorized: false });
+    expect(report.verdict).toBe('ok');
+    expect(new Set(alpn)).toEqual(new Set(['http/1.1']));
+
+    const verified = await runProbe({ baseUrl: url.replace('http:', 'https:'), healthPath: HEALTH_PATH, idleMs: 50 });
+    expect(verified.verdict).toBe('inconclusive');
+    expect(verified.findings[0]).toMatchObject({ kind: 'unreachable', message: expect.stringMatching(/certificate/i) });
+  });
+
+  it('should be inconclusive, not ok, against an HTTP/2-only server', async () => {
+    const fixtures = join(__dirname, 'fixtures');
+    const server = http2.createSecureServer({ key: readFileSync(join(fixtures, 'localhost-key.pem')), cert: readFileSync(join(fixtures, 'localhost-cert.pem')), allowHTTP1: false });
+    server.on('stream', (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+    });
+    const url = await listen(server);
+    open.push({ url, close: () => closeServer(server) });
+    const report = await runProbe({ baseUrl: url.replace('http:', 'https:'), rejectUnauthorized: false, timeoutMs: 2000 });
+    expect(report.verdict).toBe('inconclusive');
+  });
+});
+
+describe('runProbe on servers with the incident class of bug', () => {
+  it('should find a 413 written twice in the same write', async () => {
+    const report = await probe(await start(servers.duplicateSameWriteServer()));
+    expect(report.verdict).toBe('desync');
+    const finding = report.findings.find((f) => f.kind === 'unsolicited-bytes');
+    expect(finding).toMatchObject({ stepName: 'oversized-post', severity: 'desync' });
+    expect(finding?.unsolicited).toMatch(/^HTTP\/1\.1 413 Payload Too Large\\r\\n/);
+    expect(finding?.message).toMatch(/1 extra response \(413\)/);
+    expect(report.unsolicitedBytes).toBeGreaterThan(0);
+  });
+
+  it('should find a duplicate that arrives while the connection is idle', async () => {
+    const report = await probe(await start(servers.duplicateDelayedServer(10)), { idleMs: 100 });
+    expect(report.verdict).toBe('desync');
+    // Seen by the passes that watch the idle connection after the 413 (sequential, paused).
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({ kind: 'unsolicited-bytes', stepName: 'oversized-post', message: expect.stringMatching(/while the connection was idle/) }),
+    );
+  });
+
+  it('should find the permanent off-by-one queue after a 413 (the local demo bug) with its shift offset', async () => {
+    const report = await probe(await start(servers.offByOneServer()));
+    expect(report.verdict).toBe('desync');
+    const shifted = report.findings.find((f) => f.kind === 'shifted-responses' && f.pass === 'sequential');
+    expect(shifted).toMatchObject({ shiftOffset: 1, stepName: 'health-again', got: expect.stringMatching(/^413 /), expected: expect.stringMatching(/^200 /) });
+    expect(report.shiftedSteps).toBeGreaterThanOrEqual(6);
+    expect(report.mismatchRate).toBeGreaterThan(0);
+    expect(report.steps[3].attempts.find((a) => a.pass === 'sequential')).toMatchObject({ match: 'shifted', shiftOffsets: [1], reused: true });
+  });
+
+  it('should find a server that answers 413 early and reads the body as a new request', async () => {
+    const report = await probe(await start(servers.early413Server()));
+    expect(report.verdict).toBe('desync');
+    const finding = report.findings.find((f) => f.kind === 'unsolicited-bytes');
+    expect(finding?.message).toMatch(/extra response \(404\).*request hidden in the POST body/);
+    expect(finding?.unsolicited).toContain('cutover-probe-smuggled-');
+  });
+
+  it('should find junk bytes sent while idle', async () => {
+    const report = await probe(await start(servers.idleJunkServer(5)), { idleMs: 100 });
+    expect(report.verdict).toBe('desync');
+    expect(report.findings).toContainEqual(expect.objectContaining({ kind: 'unsolicited-bytes', unsolicited: '\\x00\\x17junk!\\r\\n', unsolicitedBytes: 9 }));
+  });
+
+  it('should be inconclusive about a 408 sent on an idle connection that stays open', async () => {
+    const report = await probe(await start(servers.idle408KeptOpenServer(10)));
+    expect(report.verdict).toBe('inconclusive');
+    expect(report.findings[0]).toMatchObject({ kind: 'unsolicited-408-kept-open', unsolicited: expect.stringMatching(/^HTTP\/1\.1 408/) });
+  });
+
+  it('should find answers out of order in the pipelined pass only', async () => {
+    const server = await start(servers.outOfOrderServer(20));
+    const plain = await probe(server);
+    expect(plain.verdict).toBe('ok');
+    const report = await probe(server, { pipelined: true });
+    expect(report.verdict).toBe('desync');
+    expect(report.findings.every((f) => f.pass === 'pipelined')).toBe(true);
+  });
+});
+
+describe('runProbe on hostile servers', () => {
+  const hostile: Array<[string, () => Promise<TestServer>, string]> = [
+    ['garbage instead of a status line', servers.garbageServer, 'protocol-error'],
+    ['endless headers', servers.endlessHeadersServer, 'header-too-large'],
+    ['a chunked body that never ends', servers.endlessBodyServer, 'body-too-large'],
+    ['a body shorter than its Content-Length', servers.stalledBodyServer, 'timeout'],
+    ['a server that never answers', servers.silentServer, 'timeout'],
+    ['a reset in the middle of a response', servers.resetMidResponseServer, 'connection-reset'],
+  ];
+  for (const [what, make, kind] of hostile) {
+    it(`should end with a clear ${kind} finding on ${what}`, async () => {
+      const report = await probe(await start(make()), { timeoutMs: 300 });
+      expect(report.verdict).toBe('inconclusive');
+      expect(report.findings[0]).toMatchObject({ kind, pass: 'control', stepName: 'health' });
+      expect(report.findings[0].message.length).toBeGreaterThan(10);
+      expect(report.summary).toMatch(/^inconclusive: \[control\] health/);
+    });
+  }
+
+  it('should show the offending bytes of a garbage answer', async () => {
+    const report = await probe(await start(servers.garbageServer()), { timeoutMs: 300 });
+    expect(report.findings[0].unsolicited).toMatch(/^GARBAGE\\x00\\x01/);
+  });
+
+  it('should be inconclusive when nothing listens', async () => {
+    const port = await freePort();
+    const report = await runProbe({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 500 });
+    expect(report.verdict).toBe('inconclusive');
+    expect(report.findings[0]).toMatchObject({ kind: 'unreachable', message: expect.stringMatching(/ECONNREFUSED/) });
+  });
+
+  it('should keep to the time budget', async () => {
+    const report = await probe(await start(servers.silentServer()), { timeoutMs: 5000, maxDurationMs: 200, runs: 3 });
+    expect(report.verdict).toBe('inconclusive');
+    expect(report.runs).toEqual({ total: 3, ok: 0, desync: 0, inconclusive: 3 });
+    expect(kinds(report)).toEqual(expect.arrayContaining(['timeout', 'deadline']));
+  });
+});
+
+describe('runProbe options and aggregation', () => {
+  it('should count what each run found and report desync when one backend goes bad', async () => {
+    const broken = { on: false };
+    const server = await start(servers.switchableServer(broken));
+    const report = await probe(server, {
+      runs: 2,
+      onProgress: (line) => {
+        if (line.startsWith('run 2/2:')) broken.on = true;
+      },
+    });
+    expect(report.runs).toEqual({ total: 2, ok: 1, desync: 1, inconclusive: 0 });
+    expect(report.verdict).toBe('desync');
+    expect(report.findings.every((f) => f.run === 2)).toBe(true);
+    expect(report.summary).toMatch(/^desync in 1\/2 runs/);
+  });
+
+  it('should run a user sequence and flag a step whose status differs from what the user expects', async () => {
+    const server = await start(servers.nodeHttpServer());
+    const report = await probe(server, {
+      sequence: [
+        { name: 'health', path: HEALTH_PATH, expectStatus: 200 },
+        { name: 'big', method: 'POST', path: HEALTH_PATH, bodyBytes: 100, expectStatus: 413 },
+        { name: 'gone', path: '/gone-{unique}' },
+      ],
+    });
+    expect(report.settings.sequence).toBe('custom');
+    expect(report.verdict).toBe('inconclusive');
+    expect(report.findings).toEqual([
+      expect.objectContaining({ kind: 'unexpected-status', stepName: 'big', expected: '413', got: expect.stringMatching(/^200 /) }),
+    ]);
+  });
+
+  it('should be inconclusive when the answers cannot be told apart', async () => {
+    const server = await start(servers.nodeHttpServer());
+    const report = await probe(server, { sequence: [{ path: HEALTH_PATH }, { path: `${HEALTH_PATH}?again=1` }] });
+    expect(report.verdict).toBe('inconclusive');
+    expect(kinds(report)).toEqual(['weak-sequence']);
+  });
+
+  it('should map a report to the core outcome', async () => {
+    const report = await probe(await start(servers.offByOneServer()));
+    expect(toProbeOutcome(report, 'new', 1234)).toEqual({ side: 'new', verdict: 'desync', atMs: 1234, summary: report.summary, findings: report.findings.length });
+  });
+
+  it('should reject bad options before connecting', async () => {
+    await expect(runProbe({ baseUrl: 'ftp://127.0.0.1/' })).rejects.toThrow(/http: or https:, got "ftp:"/);
+    await expect(runProbe({ baseUrl: 'http://127.0.0.1:1', runs: 101 })).rejects.toThrow(/runs .* got 101/);
+  });
+});
+
+function listen(server: net.Server): Promise<string> {
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`));
+  });
+}
+
+function closeServer(server: https.Server | http2.Http2SecureServer): Promise<void> {
+  return new Promise((resolve) => {
+    if ('closeAllConnections' in server) server.closeAllConnections();
+    server.close(() => resolve());
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  const url = await listen(server);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return Number(new URL(url).port);
+}

@@ -1,0 +1,535 @@
+/**
+ * Loopback HTTP servers, each reproducing one behaviour the probe must judge: healthy ones,
+ * servers with the incident's class of bug, and hostile ones. Shared by the probe tests and the
+ * probe benchmark. Every server listens on 127.0.0.1 with an ephemeral port and `close()` ends all
+ * its sockets and timers.
+ *
+ * Most are written on raw `net` because the bugs (a response written twice, a queue off by one, a
+ * body left unread) cannot be produced through node:http, which frames responses correctly.
+ */
+import * as http from 'node:http';
+import * as net from 'node:net';
+
+/** Body limit of the test app: above it a POST gets 413. */
+export const BODY_LIMIT = 8 * 1024;
+export const HEALTH_PATH = '/health';
+const HEALTH_BODY = '{"status":"ok"}';
+
+export interface TestServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export interface RawRequest {
+  readonly method: string;
+  /** Request target as sent (path and query). */
+  readonly target: string;
+  /** Path without the query. */
+  readonly path: string;
+  readonly version: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly contentLength: number;
+}
+
+export interface AppResponse {
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: string;
+}
+
+const REASONS: Record<number, string> = {
+  200: 'OK',
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  503: 'Service Unavailable',
+};
+
+/** The test application: a health endpoint, 404 pages that echo the path, 405 and 413. */
+export function appResponse(req: Pick<RawRequest, 'method' | 'path' | 'contentLength'>): AppResponse {
+  const make = (status: number, type: string, body: string, extra: Array<[string, string]> = []): AppResponse => ({
+    status,
+    reason: REASONS[status] ?? 'Status',
+    headers: [['Content-Type', type], ...extra],
+    body,
+  });
+  if (req.path !== HEALTH_PATH) return make(404, 'text/plain', `Not found: ${req.path}`);
+  if (req.method === 'GET' || req.method === 'HEAD') return make(200, 'application/json', HEALTH_BODY);
+  if (req.method === 'POST') {
+    if (req.contentLength > BODY_LIMIT) return make(413, 'text/plain', `Payload Too Large: limit ${BODY_LIMIT} bytes`);
+    return make(200, 'application/json', `{"received":${req.contentLength}}`);
+  }
+  return make(405, 'text/plain', 'Method Not Allowed', [['Allow', 'GET, HEAD, POST']]);
+}
+
+/** Serialises a response; `head` omits the body (HEAD request), `close` adds Connection: close. */
+export function serialize(res: AppResponse, options: { head?: boolean; close?: boolean; version?: string; noLength?: boolean } = {}): Buffer {
+  const lines = [`HTTP/${options.version ?? '1.1'} ${res.status} ${res.reason}`];
+  for (const [n, v] of res.headers) lines.push(`${n}: ${v}`);
+  if (!options.noLength) lines.push(`Content-Length: ${Buffer.byteLength(res.body)}`);
+  if (options.close) lines.push('Connection: close');
+  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n${options.head ? '' : res.body}`, 'latin1');
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal raw HTTP/1.1 server on which behaviours are built
+// ---------------------------------------------------------------------------------------------
+
+export interface RawConnection {
+  readonly socket: net.Socket;
+  /** Per-connection state a behaviour may keep. */
+  readonly state: Record<string, unknown>;
+  write(bytes: Buffer | string): void;
+  /** Sends FIN after pending writes. */
+  end(): void;
+  readonly closed: boolean;
+  /** Starts a timer that is cleared when the connection or server closes. */
+  later(ms: number, fn: () => void): void;
+}
+
+export interface Behaviour {
+  /** Return false to leave a request's body unread: its bytes are then parsed as the next request. */
+  readBody?(req: RawRequest, conn: RawConnection): boolean;
+  handle(req: RawRequest, conn: RawConnection): void | Promise<void>;
+  onConnection?(conn: RawConnection): void;
+}
+
+const MAX_HEAD = 64 * 1024;
+
+export async function rawServer(behaviour: Behaviour): Promise<TestServer> {
+  const sockets = new Set<net.Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    const connTimers = new Set<NodeJS.Timeout>();
+    socket.on('close', () => {
+      sockets.delete(socket);
+      for (const t of connTimers) {
+        clearTimeout(t);
+        timers.delete(t);
+      }
+    });
+    let buf: Buffer = Buffer.alloc(0);
+    let busy = false;
+    const conn: RawConnection = {
+      socket,
+      state: {},
+      write: (bytes) => {
+        if (!socket.destroyed && !socket.writableEnded) socket.write(bytes);
+      },
+      end: () => {
+        if (!socket.destroyed) socket.end();
+      },
+      get closed() {
+        return socket.destroyed || socket.writableEnded;
+      },
+      later: (ms, fn) => {
+        const t = setTimeout(() => {
+          connTimers.delete(t);
+          timers.delete(t);
+          if (!socket.destroyed) fn();
+        }, ms);
+        connTimers.add(t);
+        timers.add(t);
+      },
+    };
+    behaviour.onConnection?.(conn);
+
+    /** One request from the buffer, or undefined when more bytes are needed. */
+    const next = (): RawRequest | 'bad' | undefined => {
+      let start = 0;
+      while (start < buf.length && (buf[start] === 0x0d || buf[start] === 0x0a)) start++;
+      buf = buf.subarray(start);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end === -1) return buf.length > MAX_HEAD ? 'bad' : undefined;
+      const [line, ...fields] = buf.toString('latin1', 0, end).split('\r\n');
+      const m = /^([A-Z]+) (\S+) HTTP\/(1\.[01])$/.exec(line);
+      if (!m) return 'bad';
+      const headers: Record<string, string> = {};
+      for (const f of fields) {
+        const i = f.indexOf(':');
+        if (i <= 0) return 'bad';
+        headers[f.slice(0, i).trim().toLowerCase()] = f.slice(i + 1).trim();
+      }
+      const contentLength = Number(headers['content-length'] ?? '0');
+      const req: RawRequest = { method: m[1], target: m[2], path: m[2].split('?')[0], version: m[3], headers, contentLength };
+      const readBody = behaviour.readBody?.(req, conn) ?? true;
+      const total = end + 4 + (readBody ? contentLength : 0);
+      if (buf.length < total) return undefined;
+      buf = buf.subarray(total);
+      return req;
+    };
+
+    const pump = async (): Promise<void> => {
+      if (busy) return;
+      busy = true;
+      try {
+        while (!conn.closed) {
+          const req = next();
+          if (req === undefined) break;
+          if (req === 'bad') {
+            conn.write(serialize({ status: 400, reason: 'Bad Request', headers: [['Content-Type', 'text/plain']], body: 'Bad Request' }, { close: true }));
+            conn.end();
+            break;
+          }
+          await behaviour.handle(req, conn);
+        }
+      } finally {
+        busy = false;
+      }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      void pump();
+    });
+  });
+  return listen(server, async () => {
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+    for (const s of sockets) s.destroy();
+  });
+}
+
+function listen(server: net.Server | http.Server, beforeClose: () => Promise<void> | void): Promise<TestServer> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        close: async () => {
+          await beforeClose();
+          await new Promise<void>((done) => server.close(() => done()));
+        },
+      });
+    });
+  });
+}
+
+/** Answers with the app, keeping the connection alive (HTTP/1.1) unless the client asked to close. */
+function respond(req: RawRequest, conn: RawConnection, res: AppResponse = appResponse(req)): void {
+  const close = req.headers.connection?.toLowerCase() === 'close';
+  conn.write(serialize(res, { head: req.method === 'HEAD', close }));
+  if (close) conn.end();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Healthy servers
+// ---------------------------------------------------------------------------------------------
+
+/** Node's own http server running the app. */
+export async function nodeHttpServer(): Promise<TestServer> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const answer = appResponse({ method: req.method ?? 'GET', path, contentLength: Number(req.headers['content-length'] ?? '0') });
+    res.writeHead(answer.status, answer.reason, Object.fromEntries(answer.headers.map(([n, v]) => [n, v])));
+    res.end(req.method === 'HEAD' ? undefined : answer.body);
+    // Drain whatever body is left so the connection stays usable.
+    req.resume();
+  });
+  server.keepAliveTimeout = 30_000;
+  return listen(server, () => {
+    server.closeAllConnections();
+  });
+}
+
+/** Closes the connection after every error response (with Connection: close). */
+export function closeAfterErrorServer(): Promise<TestServer> {
+  return rawServer({
+    readBody: (req) => req.contentLength <= BODY_LIMIT,
+    handle(req, conn) {
+      const res = appResponse(req);
+      const close = res.status >= 400 || req.headers.connection?.toLowerCase() === 'close';
+      conn.write(serialize(res, { head: req.method === 'HEAD', close }));
+      if (close) conn.end();
+    },
+  });
+}
+
+/** Rejects a too-large body by closing the connection without an answer. */
+export function rejectLargeByClosingServer(): Promise<TestServer> {
+  return rawServer({
+    readBody: (req) => req.contentLength <= BODY_LIMIT,
+    handle(req, conn) {
+      if (req.contentLength > BODY_LIMIT) {
+        conn.socket.destroy();
+        return;
+      }
+      respond(req, conn);
+    },
+  });
+}
+
+/** Speaks HTTP/1.0: bodies delimited by the close, one request per connection. */
+export function http10Server(): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      conn.write(serialize(appResponse(req), { head: req.method === 'HEAD', version: '1.0', noLength: true }));
+      conn.end();
+    },
+  });
+}
+
+/** Keep-alive server that sends 408 and closes a connection idle for `idleTimeoutMs`. */
+export function idle408Server(idleTimeoutMs: number): Promise<TestServer> {
+  const arm = (conn: RawConnection): void => {
+    const generation = ((conn.state.generation as number | undefined) ?? 0) + 1;
+    conn.state.generation = generation;
+    conn.later(idleTimeoutMs, () => {
+      if (conn.state.generation !== generation || conn.state.busy) return;
+      conn.write(serialize({ status: 408, reason: 'Request Timeout', headers: [['Content-Type', 'text/plain']], body: 'idle' }, { close: true }));
+      conn.end();
+    });
+  };
+  return rawServer({
+    onConnection: arm,
+    readBody: (req, conn) => {
+      // A request has started arriving: the idle timer must not fire while its body streams in.
+      conn.state.busy = true;
+      return req.contentLength <= 4 * 1024 * 1024;
+    },
+    handle(req, conn) {
+      conn.state.busy = false;
+      respond(req, conn);
+      arm(conn);
+    },
+  });
+}
+
+/** Answers a share of requests with 503 (random), keeping the connection alive. */
+export function random503Server(rate: number): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      if (Math.random() < rate) {
+        respond(req, conn, { status: 503, reason: 'Service Unavailable', headers: [['Content-Type', 'text/plain']], body: 'try again' });
+      } else {
+        respond(req, conn);
+      }
+    },
+  });
+}
+
+/** Delays every answer by a random time in [minMs, maxMs]. */
+export function slowServer(minMs: number, maxMs: number): Promise<TestServer> {
+  return rawServer({
+    async handle(req, conn) {
+      await sleep(minMs + Math.random() * (maxMs - minMs));
+      respond(req, conn);
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers with the incident's class of bug
+// ---------------------------------------------------------------------------------------------
+
+/** Writes the 413 twice in one write. */
+export function duplicateSameWriteServer(): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      const res = appResponse(req);
+      if (res.status === 413) {
+        const once = serialize(res, { head: req.method === 'HEAD' });
+        conn.write(Buffer.concat([once, once]));
+        return;
+      }
+      respond(req, conn, res);
+    },
+  });
+}
+
+/** Writes the 413, then the same 413 again `delayMs` later while the connection is idle. */
+export function duplicateDelayedServer(delayMs: number): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      const res = appResponse(req);
+      respond(req, conn, res);
+      if (res.status === 413) {
+        const again = serialize(res);
+        conn.later(delayMs, () => conn.write(again));
+      }
+    },
+  });
+}
+
+/**
+ * The incident's bug as the local demo reproduces it: after a 413 on a connection, every later
+ * request on it gets the previous request's answer (a permanent off-by-one queue).
+ */
+export function offByOneServer(): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      const res = appResponse(req);
+      const bytes = serialize(res, { head: req.method === 'HEAD' });
+      const queued = conn.state.queued as Buffer | undefined;
+      if (queued) {
+        conn.state.queued = serialize(res, { head: req.method === 'HEAD' });
+        conn.write(queued);
+        return;
+      }
+      conn.write(bytes);
+      if (res.status === 413) conn.state.queued = bytes;
+    },
+  });
+}
+
+/** Answers 413 as soon as it sees a too-large Content-Length and parses the unread body as requests. */
+export function early413Server(): Promise<TestServer> {
+  return rawServer({
+    readBody: (req) => req.contentLength <= BODY_LIMIT,
+    handle(req, conn) {
+      respond(req, conn);
+    },
+  });
+}
+
+/** Sends junk bytes `delayMs` after every response, while the connection is idle. */
+export function idleJunkServer(delayMs: number): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      respond(req, conn);
+      conn.later(delayMs, () => conn.write('\x00\x17junk!\r\n'));
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile servers
+// ---------------------------------------------------------------------------------------------
+
+/** Answers every request with bytes that are not HTTP. */
+export function garbageServer(): Promise<TestServer> {
+  return rawServer({
+    handle(_req, conn) {
+      conn.write('GARBAGE\x00\x01 this is not a status line\r\n\r\n');
+    },
+  });
+}
+
+/** Sends a status line and then header fields forever. */
+export function endlessHeadersServer(): Promise<TestServer> {
+  return rawServer({
+    handle(_req, conn) {
+      conn.write('HTTP/1.1 200 OK\r\n');
+      const field = Buffer.from(`X-Filler: ${'f'.repeat(1000)}\r\n`);
+      const pump = (): void => {
+        while (!conn.closed && conn.socket.write(field)) {
+          /* keep writing until the socket pushes back */
+        }
+        if (!conn.closed) conn.socket.once('drain', pump);
+      };
+      pump();
+    },
+  });
+}
+
+/** Sends a chunked body that never ends. */
+export function endlessBodyServer(): Promise<TestServer> {
+  return rawServer({
+    handle(_req, conn) {
+      conn.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n');
+      const chunk = Buffer.from(`400\r\n${'b'.repeat(0x400)}\r\n`);
+      const pump = (): void => {
+        while (!conn.closed && conn.socket.write(chunk)) {
+          /* keep writing until the socket pushes back */
+        }
+        if (!conn.closed) conn.socket.once('drain', pump);
+      };
+      pump();
+    },
+  });
+}
+
+/** Promises a body it never sends (Content-Length larger than what comes, then silence). */
+export function stalledBodyServer(): Promise<TestServer> {
+  return rawServer({
+    handle(_req, conn) {
+      conn.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly a few bytes');
+    },
+  });
+}
+
+/** Accepts connections and never answers. */
+export function silentServer(): Promise<TestServer> {
+  return rawServer({ handle: () => undefined });
+}
+
+/** Starts a response and resets the connection in the middle of it. */
+export function resetMidResponseServer(): Promise<TestServer> {
+  return rawServer({
+    handle(_req, conn) {
+      conn.socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nhalf a bo', () => {
+        // Let the bytes leave before the reset so the client sees them first.
+        conn.later(5, () => conn.socket.resetAndDestroy());
+      });
+    },
+  });
+}
+
+/**
+ * Answers health requests `delayMs` late without holding back the next request: sequential
+ * clients see nothing wrong, pipelined requests get their answers out of order.
+ */
+export function outOfOrderServer(delayMs: number): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      if (req.path === HEALTH_PATH && req.method === 'GET') {
+        conn.later(delayMs, () => respond(req, conn));
+        return;
+      }
+      respond(req, conn);
+    },
+  });
+}
+
+/** Healthy until `broken.on` is set, then off by one after a 413 (like a bad backend joining). */
+export function switchableServer(broken: { on: boolean }): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      const res = appResponse(req);
+      const bytes = serialize(res, { head: req.method === 'HEAD' });
+      const queued = conn.state.queued as Buffer | undefined;
+      if (queued) {
+        conn.state.queued = bytes;
+        conn.write(queued);
+        return;
+      }
+      conn.write(bytes);
+      if (broken.on && res.status === 413) conn.state.queued = bytes;
+    },
+  });
+}
+
+/** Sends an empty line (CRLF) shortly after every response, which clients must ignore. */
+export function strayCrlfServer(delayMs: number): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      respond(req, conn);
+      conn.later(delayMs, () => conn.write('\r\n'));
+    },
+  });
+}
+
+/** Sends 408 on a connection idle for `idleTimeoutMs` but keeps it open. */
+export function idle408KeptOpenServer(idleTimeoutMs: number): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      respond(req, conn);
+      const generation = ((conn.state.generation as number | undefined) ?? 0) + 1;
+      conn.state.generation = generation;
+      conn.later(idleTimeoutMs, () => {
+        if (conn.state.generation === generation) {
+          conn.write(serialize({ status: 408, reason: 'Request Timeout', headers: [['Content-Type', 'text/plain']], body: 'idle' }));
+        }
+      });
+    },
+  });
+}
