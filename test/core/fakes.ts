@@ -3,6 +3,7 @@
  * checks, a traffic port with real revision checks, and scripted health, probes and capacity.
  */
 import type { MigrationRecord } from '../../lambda/core/controller';
+import { seededRandom } from '../../local/random';
 import type { MigrationEvent } from '../../lambda/core/model';
 import {
   RevisionConflictError,
@@ -184,17 +185,8 @@ export class CollectingSink implements EventSink<MigrationEvent> {
   }
 }
 
-/** Deterministic PRNG (mulberry32) so simulations repeat exactly. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32) so simulations repeat exactly: the one the local adapters use. */
+export const mulberry32 = seededRandom;
 
 /** Binomial sample: exact for small n·p (inversion), normal approximation for large. */
 export function binomial(n: number, p: number, rng: () => number): number {
