@@ -7,7 +7,8 @@
  * 2. each bundled handler module's cold init time in a fresh `node` process (median of N);
  * 3. the AWS API calls of one steady-state controller tick (read vs write), measured on the real
  *    runtime with the table in dynalite and the other services behind aws-sdk-client-mock —
- *    target ≤ 3 read calls;
+ *    target ≤ 3 read calls (DynamoDB is one Query: the record and the probe results since the
+ *    last tick together);
  * 4. the estimated AWS cost of one migration-day from those counts and sizes.
  */
 import { execFile } from 'node:child_process';
@@ -233,18 +234,20 @@ async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> 
       metrics: createMetrics('cutover-controller', 'Cutover'),
       now: () => clock.now,
     });
+    const migrationId = `${config.aliasKey}:2`;
+    // What the probe function records every minute, in the migration's partition.
     const probesOk = async () => {
       for (const side of ['new', 'old'] as const) {
-        await store.putProbeResult(config.aliasKey, { side, verdict: 'ok', atMs: clock.now - 1_000, summary: 'aligned', findings: 0 });
+        await store.putProbeResult(migrationId, { side, verdict: 'ok', atMs: clock.now - 1_000, summary: 'aligned', findings: 0 });
       }
     };
 
     // The migration: deploy, gate, first step; then the ticks before the step's first minute has
     // been ingested (CloudWatchHealth's 2-minute ingestion delay), to reach the steady state.
     account.alias = { main: '1', weights: {}, revision: 1 };
-    await store.putPointer(config.aliasKey, { migrationId: `${config.aliasKey}:2`, oldVersion: '1', newVersion: '2', createdAtMs: clock.now }, undefined);
+    await store.putPointer(config.aliasKey, { migrationId, oldVersion: '1', newVersion: '2', createdAtMs: clock.now }, undefined);
     await probesOk();
-    await runtime.handle({ trigger: 'deploy', migrationId: `${config.aliasKey}:2` });
+    await runtime.handle({ trigger: 'deploy', migrationId });
     for (let i = 0; i < 2; i++) {
       clock.now += MIN;
       await probesOk();
@@ -394,8 +397,9 @@ function cost(tick: TickFigures, probe: { durationMs: number }): void {
     },
     {
       item: 'DynamoDB, probe results',
-      usd: TICKS_PER_DAY * probeTargets * PRICES.dynamoWriteUnit.usd,
-      how: `${TICKS_PER_DAY} × ${probeTargets} writes of < 1 KB`,
+      // Each run reads the current-migration pointer (one item < 4 KB) to file its results under it.
+      usd: TICKS_PER_DAY * (probeTargets * PRICES.dynamoWriteUnit.usd + PRICES.dynamoReadUnit.usd),
+      how: `${TICKS_PER_DAY} × (${probeTargets} writes of < 1 KB + 1 pointer read)`,
     },
     {
       item: 'EventBridge events',

@@ -260,7 +260,7 @@ export class ControllerRuntime {
       }),
       probes: new TableProbes({
         store,
-        aliasKey: config.aliasKey,
+        migrationId: pointer.migrationId,
         targets: config.probeTargets,
         ...(runner ? { runner } : {}),
         now,

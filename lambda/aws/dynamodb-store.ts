@@ -1,13 +1,23 @@
 /**
- * The migration table in DynamoDB: the versioned migration record with its append-only event log,
- * the current-migration pointer of an alias, and probe results.
+ * The migration table in DynamoDB: the versioned migration record with its append-only event log
+ * and its probe results, and the current-migration pointer of an alias.
  *
  * Items (partition key `pk`, sort key `sk`):
  * - record:  `pk=MIGRATION#<id>, sk=STATE` with `version` (number), `record` (map) and, until its
  *   events are written out, `outbox` (list of events);
  * - events:  `pk=MIGRATION#<id>, sk=EVENT#<seq zero-padded to 10>` with `event` (map);
+ * - probes:  `pk=MIGRATION#<id>, sk=PROBE#<atMs zero-padded to 15>#<side>` with `expiresAt` (TTL);
  * - pointer: `pk=ALIAS#<fn>:<alias>, sk=CURRENT` with `migrationId`, `oldVersion`, `newVersion`;
- * - probes:  `pk=PROBE#<fn>:<alias>, sk=<atMs zero-padded to 15>#<side>` with `expiresAt` (TTL).
+ * - probes recorded while the alias has no migration at all: `pk=PROBE#<fn>:<alias>,
+ *   sk=<atMs zero-padded to 15>#<side>` with `expiresAt` (TTL). Nothing reads them back: they are
+ *   an audit trail only, so they can never count for a migration.
+ *
+ * ## Why probe results live in the migration's partition
+ * Within `MIGRATION#<id>` the keys sort `EVENT#…` < `PROBE#…` < `STATE`, so one Query on
+ * `sk BETWEEN 'PROBE#<since>' AND 'STATE'` returns the probe results since a time and the record
+ * together: `load` reads both in one call and keeps the probe results for the tick's
+ * `TableProbes.recentResults` (see `load`). A migration sees only its own results: those of an
+ * earlier migration of the same alias are in another partition.
  *
  * ## Why an outbox instead of TransactWriteItems
  * A save must write the record and its events together or not at all. The record item itself
@@ -49,8 +59,16 @@ export const CURRENT_SK = 'CURRENT';
 export const migrationPk = (migrationId: string): string => `MIGRATION#${migrationId}`;
 export const eventSk = (seq: number): string => `EVENT#${String(seq).padStart(10, '0')}`;
 export const aliasPk = (aliasKey: string): string => `ALIAS#${aliasKey}`;
-export const probePk = (aliasKey: string): string => `PROBE#${aliasKey}`;
-export const probeSk = (atMs: number, side: Side): string => `${padTime(atMs)}#${side}`;
+export const PROBE_SK_PREFIX = 'PROBE#';
+/** Sorts after every `PROBE#…` key and before `STATE` (`$` follows `#`): the end of a probe range. */
+const PROBE_SK_END = 'PROBE$';
+/** A probe result in its migration's partition. */
+export const probeSk = (atMs: number, side: Side): string => `${probeSkFrom(atMs)}#${side}`;
+/** The smallest probe key at `atMs`: the start of a "since" range. */
+const probeSkFrom = (atMs: number): string => `${PROBE_SK_PREFIX}${padTime(atMs)}`;
+/** Probe results recorded while the alias has no migration (an audit trail nothing reads). */
+export const unattributedProbePk = (aliasKey: string): string => `PROBE#${aliasKey}`;
+export const unattributedProbeSk = (atMs: number, side: Side): string => `${padTime(atMs)}#${side}`;
 /** `${functionName}:${aliasName}`: the key of an alias's pointer and probe results. */
 export const aliasKeyOf = (functionName: string, aliasName: string): string => `${functionName}:${aliasName}`;
 
@@ -138,6 +156,13 @@ export interface DynamoDbStateStoreProps {
    */
   readonly maxPages?: number;
   /**
+   * How many probe results `load` reads at most along with the record (newest first). Enough for
+   * a steady tick, where only the results since the previous tick are new (two a minute); when
+   * more are pending, `TableProbes.recentResults` reads them with its own query.
+   * @default 60
+   */
+  readonly probeResultsPerLoad?: number;
+  /**
    * Receives problems that did not fail the operation (e.g. an outbox copy left for later).
    * @default - written to the console as a warning
    */
@@ -153,10 +178,23 @@ interface StateItem {
   readonly updatedAtMs?: number;
 }
 
+/** The probe results one `load` read with the record: every result of the migration at or after `fromMs`. */
+interface LoadedProbes {
+  readonly migrationId: string;
+  readonly fromMs: number;
+  /** Oldest first. */
+  readonly results: readonly StoredProbeResult[];
+}
+
 export class DynamoDbStateStore implements StateStore<MigrationRecord, MigrationEvent> {
   private readonly maxPages: number;
   private readonly ttlSeconds: number;
+  private readonly probeResultsPerLoad: number;
   private readonly warn: (message: string, detail?: Record<string, unknown>) => void;
+  /** What the latest `load` read besides the record; served once (see `takeLoadedProbeResults`). */
+  private loadedProbes: LoadedProbes | undefined;
+  /** The `probesSeenUntilMs` of the newest record this instance loaded or saved. */
+  private seenUntil: { readonly migrationId: string; readonly ms: number } | undefined;
 
   constructor(private readonly props: DynamoDbStateStoreProps) {
     if (!props.tableName) throw new TypeError('tableName must be a non-empty string');
@@ -164,6 +202,10 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
     this.ttlSeconds = props.probeResultTtlSeconds ?? 7 * 24 * 3600;
     if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 60) {
       throw new RangeError(`probeResultTtlSeconds must be a whole number ≥ 60, got ${JSON.stringify(props.probeResultTtlSeconds)}`);
+    }
+    this.probeResultsPerLoad = props.probeResultsPerLoad ?? 60;
+    if (!Number.isInteger(this.probeResultsPerLoad) || this.probeResultsPerLoad < 1) {
+      throw new RangeError(`probeResultsPerLoad must be a whole number ≥ 1, got ${JSON.stringify(props.probeResultsPerLoad)}`);
     }
     this.warn = props.onWarning ?? ((message, detail) => console.warn(message, detail ?? ''));
   }
@@ -174,15 +216,88 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
 
   // ----- migration record and events ---------------------------------------------------------
 
+  /**
+   * The record and its version, in ONE Query that also reads the migration's recent probe results,
+   * kept for `takeLoadedProbeResults` (the core asks for them right after loading, with the
+   * record's `probesSeenUntilMs` as the start).
+   *
+   * The start must be chosen before the record is read. It is the `probesSeenUntilMs` of the
+   * newest record of this migration this instance loaded or saved (the container ran the previous
+   * tick): that value only grows from one version of a record to the next, so it is normally
+   * exactly what the core asks for. Without one (a cold container) the Query starts at the
+   * beginning of the probe range. Either way it reads newest first (`STATE` is the first item) and
+   * at most `probeResultsPerLoad` results, so a long pause or a cold start cannot make it large;
+   * when that limit cuts the range, the kept results are known complete only above the oldest one
+   * read, and `takeLoadedProbeResults` refuses an earlier start (the caller then queries itself).
+   * Correctness therefore never rests on the guess, only the number of reads does.
+   */
   async load(migrationId: string): Promise<{ readonly record: MigrationRecord; readonly version: number } | undefined> {
-    const item = await this.getState(migrationId);
+    // Whatever happens below, nothing read before this load may be served after it.
+    this.loadedProbes = undefined;
+    const fromMs = this.seenUntil?.migrationId === migrationId ? this.seenUntil.ms : 0;
+    const page = await this.props.documents.send(
+      new QueryCommand({
+        TableName: this.props.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':pk': migrationPk(migrationId), ':from': probeSkFrom(fromMs), ':to': STATE_SK },
+        ScanIndexForward: false,
+        Limit: this.probeResultsPerLoad + 1,
+        ConsistentRead: true,
+      }),
+    );
+    const items = page.Items ?? [];
+    let item: StateItem | undefined;
+    let probes: readonly StoredProbeResult[] | undefined;
+    if (items.length === 0 && page.LastEvaluatedKey) {
+      // A page that stops before its first item: DynamoDB does not do that without a filter, but
+      // its contract allows it. Read the record alone and keep no probe results.
+      item = await this.getState(migrationId);
+    } else {
+      const first = items[0];
+      // Newest first: if the record exists it is the first item (nothing sorts after STATE).
+      item = first?.sk === STATE_SK ? checkState(migrationId, first) : undefined;
+      const probeItems = items.filter((i) => typeof i.sk === 'string' && i.sk.startsWith(PROBE_SK_PREFIX));
+      const oldest = probeItems[probeItems.length - 1];
+      if (!page.LastEvaluatedKey) {
+        probes = probeItems.map(toProbeResult).reverse();
+        this.loadedProbes = item ? { migrationId, fromMs, results: probes } : undefined;
+      } else if (oldest) {
+        // Cut by the limit: every result newer than the oldest one read was read (results at that
+        // very millisecond may be missing: the other side sorts below it).
+        const fromCut = probeTimeOf(String(oldest.sk)) + 1;
+        probes = probeItems.map(toProbeResult).reverse().filter((r) => r.atMs >= fromCut);
+        this.loadedProbes = item ? { migrationId, fromMs: fromCut, results: probes } : undefined;
+      }
+    }
     if (!item) return undefined;
+    this.remember(migrationId, item.record);
     if (item.outbox && item.outbox.length > 0) {
       // A previous save stopped before copying its events: finish it now, before anyone can save
       // (and so replace the outbox) on top of this version.
       await this.flush(migrationId, item.version, item.outbox);
     }
     return { record: item.record, version: item.version };
+  }
+
+  /**
+   * The probe results of `migrationId` at or after `sinceMs` (oldest first) that the latest `load`
+   * read, if that load was of this migration and its read covers `sinceMs`; undefined otherwise
+   * (query with `probeResultsSince` then). Served once: a second call, or one after another
+   * load, queries again rather than reuse an older read.
+   */
+  takeLoadedProbeResults(migrationId: string, sinceMs: number): StoredProbeResult[] | undefined {
+    const loaded = this.loadedProbes;
+    const since = Math.max(0, Math.floor(sinceMs));
+    if (!loaded || loaded.migrationId !== migrationId || since < loaded.fromMs) return undefined;
+    this.loadedProbes = undefined;
+    return loaded.results.filter((r) => r.atMs >= since);
+  }
+
+  /** Keeps the start for the next load's probe range (see `load`). */
+  private remember(migrationId: string, record: MigrationRecord): void {
+    const ms = record.probesSeenUntilMs;
+    if (Number.isInteger(ms) && ms >= 0) this.seenUntil = { migrationId, ms };
+    else if (this.seenUntil?.migrationId === migrationId) this.seenUntil = undefined;
   }
 
   async save(migrationId: string, record: MigrationRecord, expectedVersion: number, events: readonly MigrationEvent[]): Promise<number> {
@@ -229,6 +344,8 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
       if (errorName(error) === 'ConditionalCheckFailedException') throw new StaleStateError(migrationId, expectedVersion);
       throw error;
     }
+    // Only a save that landed: a refused one says nothing about the stored record.
+    this.remember(migrationId, record);
     if (outbox.length > 0) {
       try {
         await this.flush(migrationId, version, outbox);
@@ -322,12 +439,7 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
         ConsistentRead: true,
       }),
     );
-    const item = result.Item as StateItem | undefined;
-    if (!item) return undefined;
-    if (typeof item.version !== 'number' || !item.record) {
-      throw new Error(`state item of migration ${migrationId} is malformed (version ${JSON.stringify(item.version)})`);
-    }
-    return item;
+    return result.Item ? checkState(migrationId, result.Item) : undefined;
   }
 
   // ----- current-migration pointer -------------------------------------------------------------
@@ -382,55 +494,88 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
 
   // ----- probe results --------------------------------------------------------------------------
 
-  async putProbeResult(aliasKey: string, result: StoredProbeResult): Promise<void> {
+  /** Records a probe result in its migration's partition. */
+  async putProbeResult(migrationId: string, result: StoredProbeResult): Promise<void> {
+    await this.putProbeItem(migrationPk(migrationId), probeSk(result.atMs, result.side), result);
+    // A later read in this tick must see it: drop the load's copy rather than patch it.
+    if (this.loadedProbes?.migrationId === migrationId) this.loadedProbes = undefined;
+  }
+
+  /**
+   * Records a probe result taken while the alias has no migration at all (before its first
+   * migration). Kept for people looking at the table; no migration ever reads it.
+   */
+  async putUnattributedProbeResult(aliasKey: string, result: StoredProbeResult): Promise<void> {
+    await this.putProbeItem(unattributedProbePk(aliasKey), unattributedProbeSk(result.atMs, result.side), result);
+  }
+
+  private async putProbeItem(pk: string, sk: string, result: StoredProbeResult): Promise<void> {
     await this.props.documents.send(
       new PutCommand({
         TableName: this.props.tableName,
-        Item: {
-          pk: probePk(aliasKey),
-          sk: probeSk(result.atMs, result.side),
-          ...plainJson(result),
-          expiresAt: Math.floor(result.atMs / 1000) + this.ttlSeconds,
-        },
+        Item: { pk, sk, ...plainJson(result), expiresAt: Math.floor(result.atMs / 1000) + this.ttlSeconds },
       }),
     );
   }
 
-  /** Probe results at or after `sinceMs`, oldest first. */
-  async probeResultsSince(aliasKey: string, sinceMs: number): Promise<StoredProbeResult[]> {
-    return this.queryProbes(aliasKey, Math.max(0, Math.floor(sinceMs)), true);
-  }
-
-  /** The newest result for `side` at or after `sinceMs`, if any. */
-  async latestProbeResult(aliasKey: string, side: Side, sinceMs: number): Promise<StoredProbeResult | undefined> {
-    const newestFirst = await this.queryProbes(aliasKey, Math.max(0, Math.floor(sinceMs)), false);
-    return newestFirst.find((r) => r.side === side);
-  }
-
-  private async queryProbes(aliasKey: string, sinceMs: number, oldestFirst: boolean): Promise<StoredProbeResult[]> {
+  /** Probe results of a migration at or after `sinceMs`, oldest first. */
+  async probeResultsSince(migrationId: string, sinceMs: number): Promise<StoredProbeResult[]> {
     const results: StoredProbeResult[] = [];
+    await this.queryProbes(migrationId, sinceMs, true, (r) => {
+      results.push(r);
+      return true;
+    });
+    return results;
+  }
+
+  /** The newest result of a migration for `side` at or after `sinceMs`, if any. */
+  async latestProbeResult(migrationId: string, side: Side, sinceMs: number): Promise<StoredProbeResult | undefined> {
+    let latest: StoredProbeResult | undefined;
+    await this.queryProbes(migrationId, sinceMs, false, (r) => {
+      if (r.side !== side) return true;
+      latest = r;
+      return false;
+    });
+    return latest;
+  }
+
+  /** Reads the probe range page by page, handing each result to `each` until it returns false. */
+  private async queryProbes(migrationId: string, sinceMs: number, oldestFirst: boolean, each: (r: StoredProbeResult) => boolean): Promise<void> {
+    const since = Math.max(0, Math.floor(sinceMs));
     let startKey: Record<string, unknown> | undefined;
     let pages = 0;
     do {
       if (pages >= this.maxPages) {
-        throw new Error(`probe results of ${aliasKey} since ${sinceMs} span more than ${this.maxPages} pages; refusing to read on`);
+        throw new Error(`probe results of migration ${migrationId} since ${since} span more than ${this.maxPages} pages; refusing to read on`);
       }
       const page = await this.props.documents.send(
         new QueryCommand({
           TableName: this.props.tableName,
-          KeyConditionExpression: 'pk = :pk AND sk >= :since',
-          ExpressionAttributeValues: { ':pk': probePk(aliasKey), ':since': padTime(sinceMs) },
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': migrationPk(migrationId), ':from': probeSkFrom(since), ':to': PROBE_SK_END },
           ScanIndexForward: oldestFirst,
           ConsistentRead: true,
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
       );
       pages++;
-      for (const item of page.Items ?? []) results.push(toProbeResult(item));
+      for (const item of page.Items ?? []) if (!each(toProbeResult(item))) return;
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return results;
   }
+}
+
+function checkState(migrationId: string, raw: Record<string, unknown>): StateItem {
+  const item = raw as unknown as StateItem;
+  if (typeof item.version !== 'number' || !item.record) {
+    throw new Error(`state item of migration ${migrationId} is malformed (version ${JSON.stringify(item.version)})`);
+  }
+  return item;
+}
+
+/** The time in a `PROBE#<atMs>#<side>` key. */
+function probeTimeOf(sk: string): number {
+  return Number(sk.slice(PROBE_SK_PREFIX.length, PROBE_SK_PREFIX.length + 15));
 }
 
 function toProbeResult(item: Record<string, unknown>): StoredProbeResult {

@@ -3,6 +3,14 @@
  * EMF metrics, record the results in the table for the controller, and put one
  * `Cutover Probe Result` event per result on the bus (a rule sends desync results to the
  * controller at once).
+ *
+ * Results are recorded in the partition of the alias's current migration (the pointer item), where
+ * the controller reads them together with the record in one Query. The pointer is read when the
+ * probes start, so a result is filed under a migration that existed before it was taken: a deploy
+ * that lands while probes run cannot receive a result of the endpoints as they were before it.
+ * With no migration at all (before the alias's first one) results go to the alias's own
+ * `PROBE#<fn>:<alias>` partition, which no migration reads, so they can never count for one; the
+ * events are put either way.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -18,7 +26,7 @@ import type { ProbeRunner } from './table-probes';
 export interface ProbeRuntimeDeps {
   readonly config: ProbeHandlerConfig;
   readonly runner: ProbeRunner;
-  readonly store: Pick<DynamoDbStateStore, 'putProbeResult'>;
+  readonly store: Pick<DynamoDbStateStore, 'getPointer' | 'putProbeResult' | 'putUnattributedProbeResult'>;
   readonly eventBridge: EventBridgeClient;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -48,6 +56,12 @@ export async function runProbes(deps: ProbeRuntimeDeps): Promise<ProbeResponse> 
     logger.warn('no probe targets configured (CUTOVER_PROBE_TARGETS is an empty list); nothing probed');
     return { results: [] };
   }
+  // Read alongside the probes (not after them, see the header), settled so that a failure is
+  // reported with the others once the probes are done.
+  const pointer = deps.store.getPointer(config.migrationKey).then(
+    (p) => ({ ok: true as const, migrationId: p?.migrationId }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
   // Targets are probed in parallel: each probe is bounded by its own deadline.
   const results: StoredProbeResult[] = await Promise.all(
     config.targets.map(async (target) => {
@@ -66,10 +80,20 @@ export async function runProbes(deps: ProbeRuntimeDeps): Promise<ProbeResponse> 
     const log = result.verdict === 'desync' ? logger.error.bind(logger) : logger.info.bind(logger);
     log('probe result', { ...result });
   }
-  const writes = await Promise.allSettled(results.map((r) => deps.store.putProbeResult(config.migrationKey, r)));
-  writes.forEach((w, i) => {
-    if (w.status === 'rejected') failures.push(`table write of the ${results[i]!.side} result: ${describeError(w.reason)}`);
-  });
+  const current = await pointer;
+  if (!current.ok) {
+    // Without the migration id there is no right partition: write nothing rather than a result
+    // the controller would not find (or one filed under the wrong migration). The invocation fails.
+    failures.push(`current migration of ${config.migrationKey} for the table writes: ${describeError(current.error)}`);
+  } else {
+    const { migrationId } = current;
+    const writes = await Promise.allSettled(
+      results.map((r) => (migrationId ? deps.store.putProbeResult(migrationId, r) : deps.store.putUnattributedProbeResult(config.migrationKey, r))),
+    );
+    writes.forEach((w, i) => {
+      if (w.status === 'rejected') failures.push(`table write of the ${results[i]!.side} result: ${describeError(w.reason)}`);
+    });
+  }
 
   for (let i = 0; i < results.length; i += MAX_ENTRIES) {
     const batch = results.slice(i, i + MAX_ENTRIES);

@@ -1,7 +1,10 @@
 /**
  * ProbePort for the controller on AWS.
  *
- * `recentResults` reads what the probe function recorded in the table (it probes every minute).
+ * `recentResults` reads what the probe function recorded in the migration's partition of the table
+ * (it probes every minute). In a tick it is served from the store's `load`, which read the record
+ * and the recent results in one Query; when that read does not cover the asked start (cold
+ * container, long pause, another caller took it), it queries itself.
  * `probeNow` runs a fresh probe when the controller knows the side's URL; when it does not, it
  * returns the newest recorded result of that side if it is fresh enough, and otherwise an
  * `inconclusive` outcome saying why. Inconclusive is the safe answer: the judge holds on it (it
@@ -23,9 +26,9 @@ export interface ProbeTarget {
 export type ProbeRunner = (target: ProbeTarget) => Promise<StoredProbeResult>;
 
 export interface TableProbesProps {
-  readonly store: Pick<DynamoDbStateStore, 'probeResultsSince' | 'latestProbeResult' | 'putProbeResult'>;
-  /** `<fn>:<alias>`. */
-  readonly aliasKey: string;
+  readonly store: Pick<DynamoDbStateStore, 'probeResultsSince' | 'latestProbeResult' | 'putProbeResult' | 'takeLoadedProbeResults'>;
+  /** The migration whose probe results are read and written. */
+  readonly migrationId: string;
   /**
    * URLs the controller may probe itself.
    * @default - none: probeNow uses recorded results
@@ -77,7 +80,7 @@ export class TableProbes implements ProbePort {
         return this.inconclusive(side, `probe of ${target.url} failed to run: ${describeError(error)}`);
       }
       try {
-        await this.props.store.putProbeResult(this.props.aliasKey, result);
+        await this.props.store.putProbeResult(this.props.migrationId, result);
       } catch (error) {
         // The outcome still reaches the decision (and its event); only the table copy is missing.
         this.warn('could not record the probe result', { side, error: describeError(error) });
@@ -85,7 +88,7 @@ export class TableProbes implements ProbePort {
       return outcomeOf(result);
     }
     const since = this.now() - this.freshnessMs;
-    const latest = await this.props.store.latestProbeResult(this.props.aliasKey, side, since);
+    const latest = await this.props.store.latestProbeResult(this.props.migrationId, side, since);
     if (latest) return outcomeOf(latest);
     return this.inconclusive(
       side,
@@ -94,7 +97,8 @@ export class TableProbes implements ProbePort {
   }
 
   async recentResults(sinceMs: number): Promise<readonly ProbeOutcome[]> {
-    const results = await this.props.store.probeResultsSince(this.props.aliasKey, sinceMs);
+    const { store, migrationId } = this.props;
+    const results = store.takeLoadedProbeResults(migrationId, sinceMs) ?? (await store.probeResultsSince(migrationId, sinceMs));
     return results.map(outcomeOf);
   }
 

@@ -43,7 +43,7 @@ interface World {
   readonly clock: { now: number };
   readonly output: ReturnType<typeof captureOutput>;
   runtime(clients?: AwsClients): ControllerRuntime;
-  /** What the probe function would record every minute. */
+  /** What the probe function would record every minute (in the deployed migration's partition). */
   probesOk(): Promise<void>;
   deploy(oldVersion: string, newVersion: string): Promise<MigrationPointer>;
   tick(event?: unknown): Promise<Awaited<ReturnType<ControllerRuntime['handle']>>>;
@@ -70,6 +70,7 @@ function makeWorld(envOverrides: Record<string, string> = {}): World {
   const clock = { now: Date.UTC(2026, 5, 1, 12, 0, 0) };
   const output = captureOutput();
   let runtime: ControllerRuntime | undefined;
+  let migrationId: string | undefined;
   const make = (clients: AwsClients = dynamo.clients) =>
     new ControllerRuntime({
       config,
@@ -86,14 +87,16 @@ function makeWorld(envOverrides: Record<string, string> = {}): World {
     output,
     runtime: make,
     async probesOk() {
+      if (!migrationId) throw new Error('deploy first: probe results are recorded under a migration');
       for (const side of ['new', 'old'] as const) {
-        await store.putProbeResult(config.aliasKey, { side, verdict: 'ok', atMs: clock.now - 1_000, summary: 'responses aligned', findings: 0 });
+        await store.putProbeResult(migrationId, { side, verdict: 'ok', atMs: clock.now - 1_000, summary: 'responses aligned', findings: 0 });
       }
     },
     async deploy(oldVersion, newVersion) {
       account.alias = { main: oldVersion, weights: {}, revision: 1 };
       const pointer = { migrationId: `${config.aliasKey}:${newVersion}`, oldVersion, newVersion, createdAtMs: clock.now };
-      await store.putPointer(config.aliasKey, pointer, undefined);
+      await store.putPointer(config.aliasKey, pointer, migrationId);
+      migrationId = pointer.migrationId;
       return pointer;
     },
     async tick(event = SCHEDULED) {
@@ -207,11 +210,50 @@ describe('controller runtime: a healthy migration', () => {
     account.calls.clear();
     expect(await minute()).toMatchObject({ action: 'hold', code: 'baking' });
     const delta = (op: string) => (dynamo.calls.get(op) ?? 0) - (before.get(op) ?? 0);
-    // One GetItem (the record; the pointer is cached) and one Query (probe results) …
-    expect(delta('GetItem')).toBe(1);
+    // ONE DynamoDB read: a Query that returns the record and the probe results since the last
+    // tick together (the pointer is cached) …
     expect(delta('Query')).toBe(1);
+    expect(delta('GetItem')).toBe(0);
+    expect(delta('BatchGetItem')).toBe(0);
     // … and one GetMetricData for every signal of both versions.
     expect(account.count('GetMetricData')).toBe(1);
+  });
+
+  it('should read the probe results the load did not cover with a query of their own, and still judge them', async () => {
+    const pointer = await startToFirstStep();
+    await minute();
+    // A cold container: a store that has loaded nothing yet, limited to one result per load, so
+    // the load's read cannot reach back to where the record's probes were last seen.
+    const cold = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, onWarning: () => {}, probeResultsPerLoad: 1 });
+    const runtime = new ControllerRuntime({
+      config: world.config,
+      clients: dynamo.clients,
+      store: cold,
+      logger: new Logger({ serviceName: 'cutover-controller' }),
+      metrics: createMetrics('cutover-controller', 'Cutover'),
+      now: () => world.clock.now,
+    });
+    world.clock.now += 30_000;
+    await world.store.putProbeResult(pointer.migrationId, { side: 'new', verdict: 'desync', atMs: world.clock.now - 2_000, summary: '2 responses shifted by one', findings: 2 });
+    await world.store.putProbeResult(pointer.migrationId, { side: 'old', verdict: 'ok', atMs: world.clock.now - 1_000, summary: 'responses aligned', findings: 0 });
+    const before = new Map(dynamo.calls);
+    // The desync is older than the one result the load read: only the fallback query finds it.
+    expect(await runtime.handle(SCHEDULED)).toMatchObject({ status: 'rolled-back', code: 'probe-desync' });
+    expect((dynamo.calls.get('Query') ?? 0) - (before.get('Query') ?? 0)).toBe(2);
+  });
+
+  it('should never judge a migration on probe results of an earlier one', async () => {
+    const first = await startToFirstStep();
+    expect(await world.tick({ command: 'abort', reason: 'try again' })).toMatchObject({ status: 'rolled-back' });
+    // A desync recorded for the first migration, after it ended …
+    world.clock.now += MIN;
+    await world.store.putProbeResult(first.migrationId, { side: 'new', verdict: 'desync', atMs: world.clock.now - 500, summary: 'shifted', findings: 1 });
+    // … does not reach the next one, which starts and bakes on its own results.
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    const second = await world.deploy('1', '3');
+    await world.probesOk();
+    expect(await world.tick({ trigger: 'deploy', migrationId: second.migrationId })).toMatchObject({ migrationId: second.migrationId, status: 'baking', weight: 10 });
+    expect(await minute()).toMatchObject({ status: 'baking', action: 'hold' });
   });
 });
 
@@ -247,7 +289,7 @@ describe('controller runtime: rollbacks', () => {
   it('should roll back at once on a desync probe result', async () => {
     await startToFirstStep();
     world.clock.now += 10_000;
-    await world.store.putProbeResult(world.config.aliasKey, { side: 'new', verdict: 'desync', atMs: world.clock.now - 500, summary: '2 responses shifted by one', findings: 2 });
+    await world.store.putProbeResult(`${world.config.aliasKey}:2`, { side: 'new', verdict: 'desync', atMs: world.clock.now - 500, summary: '2 responses shifted by one', findings: 2 });
     const result = await world.tick({ source: 'cutover.probe', 'detail-type': 'Cutover Probe Result', detail: { side: 'new', verdict: 'desync' } });
     expect(result).toMatchObject({ status: 'rolled-back', code: 'probe-desync' });
   });

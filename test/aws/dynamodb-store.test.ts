@@ -9,7 +9,9 @@ import {
   PointerConflictError,
   eventSk,
   migrationPk,
-  probePk,
+  probeSk,
+  unattributedProbePk,
+  unattributedProbeSk,
 } from '../../lambda/aws/dynamodb-store';
 import { MigrationStatus } from '../../lambda/core/model';
 import { StaleStateError } from '../../lambda/core/ports';
@@ -236,24 +238,109 @@ describe('DynamoDbStateStore: current-migration pointer', () => {
 });
 
 describe('DynamoDbStateStore: probe results', () => {
-  it('should store probe results with a TTL and read them by time, oldest first', async () => {
-    const key = `fn${++n}:live`;
-    const base = 1_800_000_000_000;
-    const results = [
-      { side: 'old' as const, verdict: 'ok' as const, atMs: base, summary: 'ok', findings: 0 },
-      { side: 'new' as const, verdict: 'ok' as const, atMs: base + 60_000, summary: 'ok', findings: 0, unsolicitedBytes: 0 },
-      { side: 'new' as const, verdict: 'desync' as const, atMs: base + 120_000, summary: 'shifted', findings: 2, shiftedSteps: 3, mismatchRate: 0.5 },
-      { side: 'old' as const, verdict: 'inconclusive' as const, atMs: base + 130_000, summary: 'timeout', findings: 1 },
-    ];
-    for (const r of results) await store.putProbeResult(key, r);
+  const base = 1_800_000_000_000;
+  const results = [
+    { side: 'old' as const, verdict: 'ok' as const, atMs: base, summary: 'ok', findings: 0 },
+    { side: 'new' as const, verdict: 'ok' as const, atMs: base + 60_000, summary: 'ok', findings: 0, unsolicitedBytes: 0 },
+    { side: 'new' as const, verdict: 'desync' as const, atMs: base + 120_000, summary: 'shifted', findings: 2, shiftedSteps: 3, mismatchRate: 0.5 },
+    { side: 'old' as const, verdict: 'inconclusive' as const, atMs: base + 130_000, summary: 'timeout', findings: 1 },
+  ];
 
-    expect(await store.probeResultsSince(key, base + 60_000)).toEqual(results.slice(1));
-    expect(await store.probeResultsSince(key, base + 200_000)).toEqual([]);
-    expect(await store.latestProbeResult(key, 'new', base)).toEqual(results[2]);
-    expect(await store.latestProbeResult(key, 'old', base + 125_000)).toEqual(results[3]);
-    expect(await store.latestProbeResult(key, 'old', base + 131_000)).toBeUndefined();
-    const raw = await rawItem(probePk(key), `${String(base).padStart(15, '0')}#old`);
+  it("should store probe results in the migration's partition with a TTL and read them by time, oldest first", async () => {
+    const id = newId();
+    for (const r of results) await store.putProbeResult(id, r);
+
+    expect(await store.probeResultsSince(id, base + 60_000)).toEqual(results.slice(1));
+    expect(await store.probeResultsSince(id, base + 200_000)).toEqual([]);
+    expect(await store.latestProbeResult(id, 'new', base)).toEqual(results[2]);
+    expect(await store.latestProbeResult(id, 'old', base + 125_000)).toEqual(results[3]);
+    expect(await store.latestProbeResult(id, 'old', base + 131_000)).toBeUndefined();
+    const raw = await rawItem(migrationPk(id), `PROBE#${String(base).padStart(15, '0')}#old`);
+    expect(raw?.sk).toBe(probeSk(base, 'old'));
     expect(raw?.expiresAt).toBe(base / 1000 + 7 * 24 * 3600);
+    // Probe items are neither events nor the record.
+    expect(await store.events(id)).toEqual([]);
+    expect(await store.load(id)).toBeUndefined();
+  });
+
+  it('should keep results of one migration out of every other one', async () => {
+    const a = newId();
+    const b = newId();
+    await store.putProbeResult(a, results[2]!);
+    await store.save(b, makeRecord(b, { probesSeenUntilMs: 0 }), 0, []);
+    await store.load(b);
+    expect(store.takeLoadedProbeResults(b, 0)).toEqual([]);
+    expect(await store.probeResultsSince(b, 0)).toEqual([]);
+    expect(await store.latestProbeResult(b, 'new', 0)).toBeUndefined();
+  });
+
+  it('should file results taken with no migration under the alias, where no migration reads them', async () => {
+    const key = `fn${++n}:live`;
+    await store.putUnattributedProbeResult(key, results[0]!);
+    const raw = await rawItem(unattributedProbePk(key), unattributedProbeSk(base, 'old'));
+    expect(raw).toMatchObject({ verdict: 'ok', expiresAt: base / 1000 + 7 * 24 * 3600 });
+    expect(await store.probeResultsSince(`${key}:2`, 0)).toEqual([]);
+  });
+
+  it('should load the record and the probe results since the last seen one in ONE query, served once', async () => {
+    const id = newId();
+    await store.save(id, makeRecord(id, { probesSeenUntilMs: base + 60_000 }), 0, []);
+    for (const r of results) await store.putProbeResult(id, r);
+    // A fresh store (a new container) remembers nothing; the next load starts from what it read.
+    const fresh = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE });
+    const queries = dynamo.calls.get('Query') ?? 0;
+    const gets = dynamo.calls.get('GetItem') ?? 0;
+    expect((await fresh.load(id))?.record.probesSeenUntilMs).toBe(base + 60_000);
+    expect(fresh.takeLoadedProbeResults(id, base + 60_000)).toEqual(results.slice(1));
+    expect((dynamo.calls.get('Query') ?? 0) - queries).toBe(1);
+    expect((dynamo.calls.get('GetItem') ?? 0) - gets).toBe(0);
+    // Served once, and never for another migration.
+    expect(fresh.takeLoadedProbeResults(id, base + 60_000)).toBeUndefined();
+    await fresh.load(id);
+    expect(fresh.takeLoadedProbeResults(newId(), base + 60_000)).toBeUndefined();
+    // The second load started at the remembered probesSeenUntilMs: an earlier start is not covered.
+    expect(fresh.takeLoadedProbeResults(id, base)).toBeUndefined();
+    await fresh.load(id);
+    expect(fresh.takeLoadedProbeResults(id, base + 125_000)).toEqual(results.slice(3));
+  });
+
+  it('should say which results a load cut by its limit covers, and query the rest', async () => {
+    const id = newId();
+    await store.save(id, makeRecord(id, { probesSeenUntilMs: 0 }), 0, []);
+    for (const r of results) await store.putProbeResult(id, r);
+    const limited = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, probeResultsPerLoad: 2 });
+    await limited.load(id);
+    // The two newest were read: every result after the older of them is covered, not before.
+    expect(limited.takeLoadedProbeResults(id, 0)).toBeUndefined();
+    expect(limited.takeLoadedProbeResults(id, base + 120_001)).toEqual(results.slice(3));
+    await limited.load(id);
+    expect(limited.takeLoadedProbeResults(id, base + 120_000)).toBeUndefined();
+    expect(await limited.probeResultsSince(id, 0)).toEqual(results);
+  });
+
+  it('should drop what a load read once a result is recorded for that migration', async () => {
+    const id = newId();
+    await store.save(id, makeRecord(id, { probesSeenUntilMs: base }), 0, []);
+    await store.load(id);
+    await store.putProbeResult(id, results[1]!);
+    expect(store.takeLoadedProbeResults(id, base)).toBeUndefined();
+  });
+
+  it('should still finish an interrupted event copy when the load also reads probe results', async () => {
+    const id = newId();
+    const events = [makeEvent(id, 1), makeEvent(id, 2)];
+    await dynamo.clients.documents.send(
+      new PutCommand({ TableName: TABLE, Item: { pk: migrationPk(id), sk: 'STATE', version: 1, record: makeRecord(id, { eventSeq: 2, probesSeenUntilMs: 0 }), outbox: events } }),
+    );
+    await store.putProbeResult(id, results[0]!);
+    expect((await store.load(id))?.version).toBe(1);
+    expect(store.takeLoadedProbeResults(id, 0)).toEqual([results[0]]);
+    expect((await eventItems(id)).map((i) => i.event)).toEqual(events);
+    expect(await rawItem(migrationPk(id), 'STATE')).not.toHaveProperty('outbox');
+  });
+
+  it('rejects a probe limit that is not a whole number ≥ 1', () => {
+    expect(() => new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, probeResultsPerLoad: 0 })).toThrow(/probeResultsPerLoad/);
   });
 });
 

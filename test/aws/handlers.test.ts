@@ -71,7 +71,7 @@ describe('controller handler', () => {
     account.alias = { main: '1', weights: {}, revision: 1 };
     await store.putPointer('apiH1:live', { migrationId: 'apiH1:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
     for (const side of ['new', 'old'] as const) {
-      await store.putProbeResult('apiH1:live', { side, verdict: 'ok', atMs: Date.now() - 1000, summary: 'aligned', findings: 0 });
+      await store.putProbeResult('apiH1:live:2', { side, verdict: 'ok', atMs: Date.now() - 1000, summary: 'aligned', findings: 0 });
     }
     const result = await handler({ trigger: 'deploy', migrationId: 'apiH1:live:2' });
     expect(result).toMatchObject({ migrationId: 'apiH1:live:2', status: 'baking', weight: 10, step: 0 });
@@ -112,10 +112,12 @@ describe('probe handler', () => {
       POWERTOOLS_SERVICE_NAME: 'cutover-probe',
       POWERTOOLS_METRICS_NAMESPACE: 'Cutover',
     });
+    await store.putPointer('apiP:live', { migrationId: 'apiP:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
     const { handler } = await import('../../lambda/handlers/probe');
     const response = await handler();
     expect(response.results).toEqual([{ side: 'new', url: server.url, verdict: 'ok', summary: expect.stringMatching(/^ok/) }]);
-    expect((await store.probeResultsSince('apiP:live', 0)).map((r) => r.verdict)).toEqual(['ok']);
+    // Recorded for the alias's current migration, where the controller reads it.
+    expect((await store.probeResultsSince('apiP:live:2', 0)).map((r) => r.verdict)).toEqual(['ok']);
     expect(account.events.map((e) => e.DetailType)).toEqual(['Cutover Probe Result']);
     expect(emfLines(output.records(), 'Cutover')[0]).toMatchObject({ Migration: 'apiP:live', Side: 'new', ProbeOk: 1 });
   }, 30_000);

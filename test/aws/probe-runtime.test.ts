@@ -7,7 +7,8 @@ import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from 
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ProbeHandlerConfig } from '../../lambda/aws/config';
-import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbStateStore, unattributedProbePk } from '../../lambda/aws/dynamodb-store';
 import { createMetrics } from '../../lambda/aws/metrics';
 import { createProbeRunner } from '../../lambda/aws/probe-runner';
 import { ProbeRecordError, runProbes } from '../../lambda/aws/probe-runtime';
@@ -50,6 +51,13 @@ function config(targets: ProbeHandlerConfig['targets']): ProbeHandlerConfig {
   return { tableName: TABLE, targets, probe: { path: '/health', runs: 1, largeBodyBytes: 20_000 }, eventBusName: 'cutover-bus', migrationKey: `api${++n}:live` };
 }
 
+/** What the deploy trigger records: the alias's current migration `<key>:2`. */
+async function deploy(cfg: ProbeHandlerConfig): Promise<string> {
+  const migrationId = `${cfg.migrationKey}:2`;
+  await store.putPointer(cfg.migrationKey, { migrationId, oldVersion: '1', newVersion: '2', createdAtMs: 1 }, undefined);
+  return migrationId;
+}
+
 function deps(cfg: ProbeHandlerConfig, runner: ProbeRunner, overrides: Partial<Parameters<typeof runProbes>[0]> = {}) {
   return { config: cfg, runner, store, eventBridge, logger: new Logger({ serviceName: 'cutover-probe' }), metrics: createMetrics('cutover-probe', 'Cutover'), ...overrides };
 }
@@ -68,6 +76,7 @@ describe('probe runtime against real servers', () => {
       { side: 'new', url: faulty.url },
       { side: 'old', url: healthy.url },
     ]);
+    await deploy(cfg);
     const response = await runProbes(deps(cfg, createProbeRunner(cfg.probe, { maxDurationMs: 20_000 })));
     expect(response.results.map((r) => [r.side, r.verdict])).toEqual([
       ['new', 'desync'],
@@ -94,8 +103,8 @@ describe('probe runtime against real servers', () => {
     expect(newLine.MismatchRate as number).toBeGreaterThan(0);
     expect(emf.find((e) => e.Side === 'old')).toMatchObject({ ProbeOk: 1, ProbeDesync: 0, ShiftedSteps: 0, MismatchRate: 0 });
 
-    // Results are in the table for the controller.
-    const stored = await store.probeResultsSince(cfg.migrationKey, 0);
+    // Results are in the table for the controller, in the current migration's partition.
+    const stored = await store.probeResultsSince(`${cfg.migrationKey}:2`, 0);
     expect(stored.map((r) => [r.side, r.verdict, r.url])).toEqual(
       expect.arrayContaining([
         ['new', 'desync', faulty.url],
@@ -120,16 +129,18 @@ describe('probe runtime: failures', () => {
     const runner: ProbeRunner = async () => {
       throw new TypeError('bad sequence file');
     };
+    const migrationId = await deploy(cfg);
     const response = await runProbes(deps(cfg, runner));
     expect(response.results[0]).toMatchObject({ side: 'new', verdict: 'inconclusive', summary: expect.stringContaining('TypeError: bad sequence file') });
-    expect((await store.probeResultsSince(cfg.migrationKey, 0))[0]?.verdict).toBe('inconclusive');
+    expect((await store.probeResultsSince(migrationId, 0))[0]?.verdict).toBe('inconclusive');
     expect(emfLines(output.records(), 'Cutover')[0]).toMatchObject({ ProbeInconclusive: 1 });
   });
 
   it('should fail the invocation, after publishing the metrics, when results cannot be recorded', async () => {
     const cfg = config([{ side: 'new', url: 'https://new.example.invalid/' }]);
     ebMock.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }] });
-    const broken = { putProbeResult: async () => Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })) };
+    const throttledWrite = async () => Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const broken = { getPointer: async () => undefined, putProbeResult: throttledWrite, putUnattributedProbeResult: throttledWrite };
     const error = await runProbes(deps(cfg, okRunner, { store: broken })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ProbeRecordError);
     expect((error as ProbeRecordError).failures).toEqual([
@@ -137,6 +148,34 @@ describe('probe runtime: failures', () => {
       'event for the new result: InternalFailure try again',
     ]);
     expect(emfLines(output.records(), 'Cutover')).toHaveLength(1);
+  });
+
+  it("should file results under the alias, where no migration reads them, while it has no migration", async () => {
+    const cfg = config([{ side: 'new', url: 'https://new.example.invalid/' }]);
+    await runProbes(deps(cfg, okRunner));
+    const { Items } = await dynamo.clients.documents.send(
+      new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': unattributedProbePk(cfg.migrationKey) } }),
+    );
+    expect(Items?.map((i) => i.verdict)).toEqual(['ok']);
+    expect(entries).toHaveLength(1);
+    // The migration deployed next starts with none of them.
+    const migrationId = await deploy(cfg);
+    expect(await store.probeResultsSince(migrationId, 0)).toEqual([]);
+  });
+
+  it('should write nothing to the table, announce the results and fail, when the current migration cannot be read', async () => {
+    const cfg = config([{ side: 'new', url: 'https://new.example.invalid/' }]);
+    const writes: string[] = [];
+    const blind = {
+      getPointer: async () => Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })),
+      putProbeResult: async (id: string) => void writes.push(id),
+      putUnattributedProbeResult: async (key: string) => void writes.push(key),
+    };
+    const error = await runProbes(deps(cfg, okRunner, { store: blind })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProbeRecordError);
+    expect((error as ProbeRecordError).failures).toEqual([`current migration of ${cfg.migrationKey} for the table writes: ThrottlingException: Rate exceeded`]);
+    expect(writes).toEqual([]);
+    expect(entries).toHaveLength(1);
   });
 
   it('should do nothing, loudly, without targets', async () => {

@@ -51,9 +51,10 @@ const CALLS: readonly { readonly name: string; readonly protocol: Protocol; read
   { name: 'Lambda PutProvisionedConcurrencyConfig', protocol: 'rest-json', run: (c) => c.lambda.send(new PutProvisionedConcurrencyConfigCommand({ FunctionName: 'api', Qualifier: '1', ProvisionedConcurrentExecutions: 5 })) },
   { name: 'Lambda DeleteProvisionedConcurrencyConfig', protocol: 'rest-json', run: (c) => new ProvisionedConcurrencyCapacity({ lambda: c.lambda, functionName: 'api', version: '1' }).release() },
   { name: 'CloudWatch DescribeAlarms', protocol: 'json', run: (c) => health(c).readAlarms() },
-  { name: 'DynamoDB GetItem', protocol: 'json', run: (c) => store(c).load('m1') },
+  { name: 'DynamoDB GetItem', protocol: 'json', run: (c) => store(c).getPointer('api:live') },
   { name: 'DynamoDB PutItem', protocol: 'json', run: (c) => store(c).save('m1', makeRecord('m1'), 0, []) },
-  { name: 'DynamoDB Query', protocol: 'json', run: (c) => store(c).probeResultsSince('api:live', 0) },
+  { name: 'DynamoDB Query (record and probe results)', protocol: 'json', run: (c) => store(c).load('m1') },
+  { name: 'DynamoDB Query (probe results)', protocol: 'json', run: (c) => store(c).probeResultsSince('api:live:2', 0) },
   {
     name: 'DynamoDB UpdateItem',
     protocol: 'json',
@@ -111,7 +112,7 @@ describe('retries that end in success', () => {
   it('should load from DynamoDB after a timeout and a throttle', async (context) => {
     const { server, clients } = await setup(context, 'json', [{ kind: 'hang' }, { kind: 'throttle' }, { kind: 'ok', body: {} }]);
     expect(await store(clients).load('m1')).toBeUndefined();
-    expect(server.requests.map((r) => r.target)).toEqual(Array(3).fill('DynamoDB_20120810.GetItem'));
+    expect(server.requests.map((r) => r.target)).toEqual(Array(3).fill('DynamoDB_20120810.Query'));
   });
 });
 

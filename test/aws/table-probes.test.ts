@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
+import { makeRecord } from './fixtures';
 import { createProbeRunner } from '../../lambda/aws/probe-runner';
 import { TableProbes, type ProbeRunner } from '../../lambda/aws/table-probes';
 import { startDemoServer, type DemoServer } from '../../local/demo-server';
@@ -20,7 +21,8 @@ afterAll(async () => {
   await dynamo.close();
 });
 
-const key = () => `fn${++n}:live`;
+/** A fresh migration id per test: tests share one table. */
+const key = () => `fn${++n}:live:2`;
 
 describe('TableProbes', () => {
   it('should return the probe function results recorded since a time, oldest first, as core outcomes', async () => {
@@ -28,25 +30,40 @@ describe('TableProbes', () => {
     await store.putProbeResult(k, { side: 'new', verdict: 'ok', atMs: NOW - 120_000, summary: 'old news', findings: 0 });
     await store.putProbeResult(k, { side: 'old', verdict: 'ok', atMs: NOW - 30_000, summary: 'aligned', findings: 0, shiftedSteps: 0 });
     await store.putProbeResult(k, { side: 'new', verdict: 'desync', atMs: NOW - 10_000, summary: 'shifted', findings: 3, unsolicitedBytes: 0 });
-    const probes = new TableProbes({ store, aliasKey: k, now: () => NOW });
+    const probes = new TableProbes({ store, migrationId: k, now: () => NOW });
     expect(await probes.recentResults(NOW - 60_000)).toEqual([
       { side: 'old', verdict: 'ok', atMs: NOW - 30_000, summary: 'aligned', findings: 0 },
       { side: 'new', verdict: 'desync', atMs: NOW - 10_000, summary: 'shifted', findings: 3 },
     ]);
   });
 
+  it('should serve the results the store read with the record, querying only when that read does not cover the start', async () => {
+    const k = key();
+    await store.save(k, makeRecord(k, { probesSeenUntilMs: NOW - 60_000 }), 0, []);
+    await store.putProbeResult(k, { side: 'new', verdict: 'ok', atMs: NOW - 120_000, summary: 'old news', findings: 0 });
+    await store.putProbeResult(k, { side: 'new', verdict: 'desync', atMs: NOW - 10_000, summary: 'shifted', findings: 3 });
+    const probes = new TableProbes({ store, migrationId: k, now: () => NOW });
+    await store.load(k);
+    const queries = dynamo.calls.get('Query') ?? 0;
+    expect(await probes.recentResults(NOW - 60_000)).toEqual([{ side: 'new', verdict: 'desync', atMs: NOW - 10_000, summary: 'shifted', findings: 3 }]);
+    expect(dynamo.calls.get('Query') ?? 0).toBe(queries);
+    // The load's read was served; asking again queries (and finds the same).
+    expect((await probes.recentResults(NOW - 60_000)).map((p) => p.verdict)).toEqual(['desync']);
+    expect(dynamo.calls.get('Query') ?? 0).toBe(queries + 1);
+  });
+
   it('should stand in for a fresh probe with the newest recorded result of that side when it is fresh', async () => {
     const k = key();
     await store.putProbeResult(k, { side: 'new', verdict: 'ok', atMs: NOW - 100_000, summary: 'aligned', findings: 0 });
     await store.putProbeResult(k, { side: 'old', verdict: 'ok', atMs: NOW - 5_000, summary: 'old aligned', findings: 0 });
-    const probes = new TableProbes({ store, aliasKey: k, now: () => NOW });
+    const probes = new TableProbes({ store, migrationId: k, now: () => NOW });
     expect(await probes.probeNow('new')).toMatchObject({ side: 'new', verdict: 'ok', atMs: NOW - 100_000 });
   });
 
   it('should answer inconclusive, saying why, when there is neither a target nor a fresh result', async () => {
     const k = key();
     await store.putProbeResult(k, { side: 'new', verdict: 'ok', atMs: NOW - 400_000, summary: 'stale', findings: 0 });
-    const probes = new TableProbes({ store, aliasKey: k, now: () => NOW });
+    const probes = new TableProbes({ store, migrationId: k, now: () => NOW });
     expect(await probes.probeNow('new')).toEqual({
       side: 'new',
       verdict: 'inconclusive',
@@ -63,7 +80,7 @@ describe('TableProbes', () => {
       seen.push(t.url);
       return { side: t.side, verdict: 'ok', atMs: NOW, summary: 'aligned', findings: 0, url: t.url, shiftedSteps: 0 };
     };
-    const probes = new TableProbes({ store, aliasKey: k, targets: [{ side: 'new', url: 'https://new.example.com/' }], runner, now: () => NOW });
+    const probes = new TableProbes({ store, migrationId: k, targets: [{ side: 'new', url: 'https://new.example.com/' }], runner, now: () => NOW });
     expect(await probes.probeNow('new')).toEqual({ side: 'new', verdict: 'ok', atMs: NOW, summary: 'aligned', findings: 0 });
     expect(seen).toEqual(['https://new.example.com/']);
     expect(await store.latestProbeResult(k, 'new', NOW)).toMatchObject({ url: 'https://new.example.com/', shiftedSteps: 0 });
@@ -73,7 +90,7 @@ describe('TableProbes', () => {
     const runner: ProbeRunner = async () => {
       throw new Error('sequence file not found');
     };
-    const probes = new TableProbes({ store, aliasKey: key(), targets: [{ side: 'new', url: 'https://x.example.com/' }], runner, now: () => NOW });
+    const probes = new TableProbes({ store, migrationId: key(), targets: [{ side: 'new', url: 'https://x.example.com/' }], runner, now: () => NOW });
     expect(await probes.probeNow('new')).toMatchObject({ verdict: 'inconclusive', summary: 'probe of https://x.example.com/ failed to run: Error: sequence file not found' });
   });
 
@@ -83,7 +100,7 @@ describe('TableProbes', () => {
     await server.close();
     const probes = new TableProbes({
       store,
-      aliasKey: key(),
+      migrationId: key(),
       targets: [{ side: 'new', url }],
       runner: createProbeRunner({ path: '/health', runs: 1, timeoutMs: 1_000 }, { maxDurationMs: 5_000 }),
     });
@@ -92,6 +109,6 @@ describe('TableProbes', () => {
   });
 
   it('fails when targets are given without a runner', () => {
-    expect(() => new TableProbes({ store, aliasKey: 'k', targets: [{ side: 'new', url: 'https://a/' }] })).toThrow(/runner is required/);
+    expect(() => new TableProbes({ store, migrationId: 'k', targets: [{ side: 'new', url: 'https://a/' }] })).toThrow(/runner is required/);
   });
 });
