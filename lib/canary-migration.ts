@@ -15,7 +15,6 @@
  * DynamoDB, progress goes to CloudWatch (EMF), events to EventBridge, rollbacks/pauses/promotions
  * to SNS.
  */
-import * as path from 'node:path';
 import { CustomResource, Duration, Lazy, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -45,6 +44,7 @@ import {
   type MigrationMetricScope,
 } from './metrics';
 import { TeardownPolicy, TrafficShiftPlan } from './plan';
+import { SOURCE_MAP_ENVIRONMENT, cutoverFunctionProps } from './function-defaults';
 
 /** Where the probe can reach each version on its own (not through the weighted alias). */
 export interface ProbeTargets {
@@ -167,8 +167,6 @@ export interface CanaryMigrationProps {
 }
 
 /** Root of the repository: the handlers are bundled from their TypeScript sources. */
-const REPO_ROOT = path.resolve(__dirname, '..');
-const HANDLERS_DIR = path.join(REPO_ROOT, 'lambda', 'handlers');
 /** Lambda's limit for all environment variables of a function together is 4 KB. */
 const MAX_PLAN_JSON_CHARS = 2_500;
 const ALIAS_NAME = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
@@ -309,26 +307,12 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
       environment: Record<string, string>;
     }) =>
       new nodejs.NodejsFunction(this, logicalId, {
-        entry: path.join(HANDLERS_DIR, `${entryName}.ts`),
-        handler: 'handler',
-        projectRoot: REPO_ROOT,
-        depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
-        runtime: lambda.Runtime.NODEJS_22_X,
-        architecture: lambda.Architecture.ARM_64,
-        memorySize: 256,
+        ...cutoverFunctionProps(`handlers/${entryName}.ts`),
         timeout: options.timeout,
         description: options.description,
         role: options.role,
         logGroup: options.logGroup,
-        // Without it the bundled source maps would not be used for stack traces.
-        environment: { ...options.environment, NODE_OPTIONS: '--enable-source-maps' },
-        bundling: {
-          // The Node 22 runtime ships AWS SDK v3; bundling it again would only grow the package.
-          externalModules: ['@aws-sdk/*'],
-          minify: true,
-          sourceMap: true,
-          target: 'node22',
-        },
+        environment: { ...options.environment, ...SOURCE_MAP_ENVIRONMENT },
       });
 
     const fnArn = props.function.functionArn;

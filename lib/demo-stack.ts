@@ -12,7 +12,6 @@
  * Deploy once (creates the alias on version 1), then deploy again with `-c cutover:release=2` (any
  * new value publishes a new version) and watch the migration on the dashboard.
  */
-import * as path from 'node:path';
 import { CfnOutput, Duration, Lazy, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -28,6 +27,7 @@ import { CutoverValidationError, show } from './errors';
 import { HealthCheck } from './health-check';
 import { AppMetric } from './metrics';
 import { TeardownPolicy, TrafficShiftPlan } from './plan';
+import { SOURCE_MAP_ENVIRONMENT, cutoverFunctionProps } from './function-defaults';
 
 /** Props of `CutoverDemoStack`. */
 export interface CutoverDemoStackProps extends StackProps {
@@ -55,7 +55,6 @@ export interface CutoverDemoStackProps extends StackProps {
   readonly notificationEmail?: string;
 }
 
-const REPO_ROOT = path.resolve(__dirname, '..');
 /** Name of the alias the public API calls. */
 export const DEMO_ALIAS_NAME = 'live';
 /** Stage of the three demo APIs. */
@@ -96,13 +95,7 @@ export class CutoverDemoStack extends Stack {
     });
     logGroup.grantWrite(role);
     const fn = new nodejs.NodejsFunction(this, 'DemoApi', {
-      entry: path.join(REPO_ROOT, 'lambda', 'demo', 'api.ts'),
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
+      ...cutoverFunctionProps('demo/api.ts'),
       timeout: Duration.seconds(10),
       description: `Cutover demo API, release ${release}`,
       role,
@@ -111,12 +104,11 @@ export class CutoverDemoStack extends Stack {
         CUTOVER_APP_METRICS_NAMESPACE: DEMO_APP_METRICS_NAMESPACE,
         CUTOVER_DEMO_RELEASE: release,
         DEMO_FAULT_5XX_RATE: String(faultRate),
-        NODE_OPTIONS: '--enable-source-maps',
+        ...SOURCE_MAP_ENVIRONMENT,
       },
       // Old versions must outlive the template that created them: the alias may still point at
       // one, and a rollback needs it. CloudFormation keeps a retained version when a new one replaces it.
       currentVersionOptions: { removalPolicy: RemovalPolicy.RETAIN, description: `release ${release}` },
-      bundling: { externalModules: ['@aws-sdk/*'], minify: true, sourceMap: true, target: 'node22' },
     });
     const version = fn.currentVersion;
     Validations.of(fn).acknowledge({

@@ -414,19 +414,23 @@ export function garbageServer(): Promise<TestServer> {
   });
 }
 
+/** Writes `bytes` over and over, as fast as the socket takes them, until the connection closes. */
+function writeForever(conn: { readonly closed: boolean; readonly socket: import('node:net').Socket }, bytes: Buffer): void {
+  const pump = (): void => {
+    while (!conn.closed && conn.socket.write(bytes)) {
+      /* keep writing until the socket pushes back */
+    }
+    if (!conn.closed) conn.socket.once('drain', pump);
+  };
+  pump();
+}
+
 /** Sends a status line and then header fields forever. */
 export function endlessHeadersServer(): Promise<TestServer> {
   return rawServer({
     handle(_req, conn) {
       conn.write('HTTP/1.1 200 OK\r\n');
-      const field = Buffer.from(`X-Filler: ${'f'.repeat(1000)}\r\n`);
-      const pump = (): void => {
-        while (!conn.closed && conn.socket.write(field)) {
-          /* keep writing until the socket pushes back */
-        }
-        if (!conn.closed) conn.socket.once('drain', pump);
-      };
-      pump();
+      writeForever(conn, Buffer.from(`X-Filler: ${'f'.repeat(1000)}\r\n`));
     },
   });
 }
@@ -436,14 +440,7 @@ export function endlessBodyServer(): Promise<TestServer> {
   return rawServer({
     handle(_req, conn) {
       conn.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n');
-      const chunk = Buffer.from(`400\r\n${'b'.repeat(0x400)}\r\n`);
-      const pump = (): void => {
-        while (!conn.closed && conn.socket.write(chunk)) {
-          /* keep writing until the socket pushes back */
-        }
-        if (!conn.closed) conn.socket.once('drain', pump);
-      };
-      pump();
+      writeForever(conn, Buffer.from(`400\r\n${'b'.repeat(0x400)}\r\n`));
     },
   });
 }
