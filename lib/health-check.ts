@@ -56,6 +56,14 @@ export interface HealthCheckOptions {
    * @default Duration.minutes(30)
    */
   readonly maxHold?: Duration;
+  /**
+   * How long the controller may go on the alarm state changes EventBridge delivered before it
+   * confirms them with `DescribeAlarms` again. Ticks that may raise the weight, promote or end the
+   * soak always confirm first; `Duration.seconds(0)` confirms on every tick (one more read call
+   * per tick).
+   * @default Duration.minutes(10)
+   */
+  readonly alarmRecheck?: Duration;
 }
 
 /**
@@ -101,6 +109,7 @@ export class HealthCheck {
     copy('maxMissingWindows');
     if (options.latencyMargin !== undefined) overrides.latencyMarginMs = durationMs(options.latencyMargin, 'latencyMargin');
     if (options.maxHold !== undefined) overrides.maxHoldMs = durationMs(options.maxHold, 'maxHold');
+    if (options.alarmRecheck !== undefined) overrides.alarmRecheckMs = durationMs(options.alarmRecheck, 'alarmRecheck');
     return new HealthCheck(overrides);
   }
 

@@ -8,7 +8,7 @@
  * (a stale revision fails instead of overwriting). Idempotent: a tick that finds nothing new to
  * judge changes nothing.
  */
-import { INITIAL_JUDGE_MEMORY, addSide, judge, resolveJudgeConfig } from './judge';
+import { DEFAULT_JUDGE_CONFIG, INITIAL_JUDGE_MEMORY, addSide, judge, resolveJudgeConfig } from './judge';
 import type { JudgeConfig, JudgeMemory, JudgePhase, Judgement } from './judge';
 import { transition } from './machine';
 import { Action, Command, MigrationStatus as S, TERMINAL_STATUSES } from './model';
@@ -16,6 +16,8 @@ import type { Decision, MigrationEvent, MigrationStatus } from './model';
 import { MigrationPlan, type PlanSpec } from './plan';
 import { RevisionConflictError, StaleStateError } from './ports';
 import type {
+  AlarmReadPurpose,
+  AlarmSignal,
   CapacityPort,
   CapacityStatus,
   Clock,
@@ -74,6 +76,8 @@ export interface MigrationRecord {
   /** Counts since the current phase began. */
   readonly stepTotals: { readonly old: SideSignals; readonly new: SideSignals };
   readonly judgeMemory: JudgeMemory;
+  /** When the alarms were last read with `confirm` (from their source, not from pushed changes). */
+  readonly alarmsConfirmedAtMs?: number;
   /** Probe results up to this time have been taken into account. */
   readonly probesSeenUntilMs: number;
   readonly latestNewProbe?: ProbeOutcome;
@@ -371,7 +375,7 @@ export class MigrationController {
   private async gate(draft: Draft): Promise<void> {
     const unavailable: string[] = [];
     const capacity = await this.readOrNote('capacity', unavailable, () => this.ensureCapacity(draft));
-    const alarms = (await this.readOrNote('alarms', unavailable, () => this.deps.health.readAlarms())) ?? [];
+    const alarms = await this.readAlarms(draft, unavailable, true);
     // Probe both sides: a desync on the old side too means the problem is not the new version.
     const probes = [await this.probeNow('new'), await this.probeNow('old')];
     const latestNewProbe = probes[0]!;
@@ -404,6 +408,24 @@ export class MigrationController {
       };
     }
     await this.act(draft, judgement, 'gate');
+  }
+
+  /**
+   * Reads the user's alarms. The read is a `confirm` (the adapter asks the alarms' source) when
+   * this tick may move the migration on (the gate, a finished bake or soak) or the last
+   * confirmation is older than `alarmRecheckMs`; otherwise it is a routine `watch`, which an
+   * adapter that is sent state changes as they happen answers without a call. An alarm entering
+   * ALARM reaches the judge either way: its state change event both records it and runs a tick.
+   */
+  private async readAlarms(draft: Draft, unavailable: string[], mayMoveOn: boolean): Promise<readonly AlarmSignal[]> {
+    const { judge: config, alarmsConfirmedAtMs } = draft.record;
+    // Records written before the setting existed fall back to its default.
+    const recheckMs = config.alarmRecheckMs ?? DEFAULT_JUDGE_CONFIG.alarmRecheckMs;
+    const due = alarmsConfirmedAtMs === undefined || draft.now - alarmsConfirmedAtMs >= recheckMs;
+    const purpose: AlarmReadPurpose = mayMoveOn || due ? 'confirm' : 'watch';
+    const alarms = await this.readOrNote('alarms', unavailable, () => this.deps.health.readAlarms(purpose));
+    if (alarms && purpose === 'confirm') draft.patch({ alarmsConfirmedAtMs: draft.now });
+    return alarms ?? [];
   }
 
   /** A probe that failed to run is inconclusive, never ok. */
@@ -442,8 +464,18 @@ export class MigrationController {
   private async watch(draft: Draft): Promise<void> {
     const record = draft.record;
     const unavailable: string[] = [];
+    const phase: JudgePhase = record.status === S.SOAKING || record.status === S.COMPLETE ? 'soak' : 'bake';
+    const requiredMs =
+      record.status === S.SOAKING
+        ? record.plan.soakMs
+        : record.status === S.COMPLETE
+          ? 0
+          : (record.plan.steps[record.step]?.bakeMs ?? record.plan.healthWindowMs);
+    const elapsedMs = draft.now - (record.phaseStartedAtMs ?? draft.now);
+    // Before the bake is over the judge cannot advance, so this tick cannot move the migration on.
+    const mayMoveOn = record.status !== S.COMPLETE && elapsedMs >= requiredMs;
     const capacity = await this.readOrNote('capacity', unavailable, () => this.ensureCapacity(draft));
-    const alarms = (await this.readOrNote('alarms', unavailable, () => this.deps.health.readAlarms())) ?? [];
+    const alarms = await this.readAlarms(draft, unavailable, mayMoveOn);
     const recent = (await this.readOrNote('probe results', unavailable, () => this.deps.probes.recentResults(record.probesSeenUntilMs))) ?? [];
     const fresh = recent.filter((p) => p.atMs > record.probesSeenUntilMs);
     const latestNewProbe = [...fresh].reverse().find((p) => p.side === 'new') ?? record.latestNewProbe;
@@ -478,17 +510,10 @@ export class MigrationController {
       }
     }
 
-    const phase: JudgePhase = record.status === S.SOAKING || record.status === S.COMPLETE ? 'soak' : 'bake';
-    const requiredMs =
-      record.status === S.SOAKING
-        ? record.plan.soakMs
-        : record.status === S.COMPLETE
-          ? 0
-          : (record.plan.steps[record.step]?.bakeMs ?? record.plan.healthWindowMs);
     const judgement = judge({
       config: record.judge,
       phase,
-      elapsedMs: draft.now - (record.phaseStartedAtMs ?? draft.now),
+      elapsedMs,
       requiredMs,
       window,
       stepTotals: draft.record.stepTotals,

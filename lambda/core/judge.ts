@@ -60,6 +60,13 @@ export interface JudgeConfig {
   readonly maxMissingWindows: number;
   /** How long a step may hold for lack of traffic before the migration pauses, in ms. */
   readonly maxHoldMs: number;
+  /**
+   * How old the last confirmed read of the user's alarms may get, in ms, before a routine tick
+   * confirms them again. Only matters with a health adapter that is sent alarm state changes as
+   * they happen (AWS: EventBridge): between confirmations it answers from those. The gate and
+   * every tick that may move the migration on always confirm. 0 confirms on every tick.
+   */
+  readonly alarmRecheckMs: number;
 }
 
 export const DEFAULT_JUDGE_CONFIG: JudgeConfig = Object.freeze({
@@ -72,6 +79,7 @@ export const DEFAULT_JUDGE_CONFIG: JudgeConfig = Object.freeze({
   latencyWindows: 3,
   maxMissingWindows: 3,
   maxHoldMs: 30 * 60_000,
+  alarmRecheckMs: 10 * 60_000,
 });
 
 /** A judge configuration that failed validation. */
@@ -110,6 +118,7 @@ export function resolveJudgeConfig(overrides: Partial<JudgeConfig> = {}): JudgeC
   check('latencyWindows', (v) => Number.isInteger(v) && v >= 1, 'a whole number, at least 1');
   check('maxMissingWindows', (v) => Number.isInteger(v) && v >= 1, 'a whole number, at least 1');
   check('maxHoldMs', (v) => v >= 0, 'zero or more');
+  check('alarmRecheckMs', (v) => v >= 0, 'zero or more');
   return Object.freeze(config);
 }
 

@@ -100,7 +100,23 @@ export interface AlarmSignal {
   readonly state: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
   /** Why the alarm is in that state (CloudWatch's StateReason). */
   readonly reason?: string;
+  /**
+   * When the alarm entered this state, epoch ms, as its source stamps it (CloudWatch's
+   * StateTransitionedTimestamp, or the state change event's timestamp). Orders states that arrive
+   * by different paths. @default - unknown
+   */
+  readonly changedAtMs?: number;
 }
+
+/**
+ * Why the controller reads the alarms.
+ * - `confirm`: the answer may let the migration move on (more traffic, promotion, the end of the
+ *   soak), or the last confirmation is getting old: the adapter must ask the alarms' source now.
+ * - `watch`: a routine check in the middle of a bake. An adapter that is sent every state change
+ *   as it happens (EventBridge "CloudWatch Alarm State Change") may answer from those; one that
+ *   is not asks the source, as for `confirm`.
+ */
+export type AlarmReadPurpose = 'confirm' | 'watch';
 
 /**
  * Reads health signals. Returns `undefined` (not zeros) when no data exists for the window, so
@@ -113,8 +129,11 @@ export interface HealthPort {
    * covers and the controller continues from its `toMs`.
    */
   readWindow(fromMs: number, toMs: number): Promise<HealthWindow | undefined>;
-  /** Current state of the alarms the user attached to the migration (empty if none). */
-  readAlarms(): Promise<readonly AlarmSignal[]>;
+  /**
+   * Current state of the alarms the user attached to the migration (empty if none).
+   * @param purpose see `AlarmReadPurpose`; @default 'confirm'
+   */
+  readAlarms(purpose?: AlarmReadPurpose): Promise<readonly AlarmSignal[]>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -161,6 +161,47 @@ describe('MigrationController', () => {
     expect(world.traffic.history).toEqual([10, 0]);
   });
 
+  it('should confirm alarms at the gate and before every move on, and answer mid-bake ticks from pushed states', async () => {
+    world.health.clock = world.clock;
+    world.health.pushedAlarms = [];
+    await world.controller.start({ ...spec, judge: { alarmRecheckMs: 15_000 } });
+    const done = await runUntil(world, spec.id, (s) => s === 'complete');
+    expect(done.record.status).toBe('complete');
+    const reads = world.health.alarmReads;
+    expect(reads[0]?.purpose).toBe('confirm');
+    const confirms = reads.filter((r) => r.purpose === 'confirm').map((r) => r.atMs);
+    const watches = reads.filter((r) => r.purpose === 'watch');
+    // Most ticks are mid-bake and need no call to the alarms' source.
+    expect(watches.length).toBeGreaterThan(confirms.length * 3);
+    // Every step forward happened in a tick that confirmed the alarms first.
+    const log = await world.store.events(spec.id);
+    const movesOn = log.filter((e) => ['advanced', 'promoted', 'soaking', 'completed'].includes(e.type));
+    expect(movesOn.length).toBe(5);
+    for (const event of movesOn) expect(confirms).toContain(event.atMs);
+    // Between steps, a confirmation is never older than alarmRecheckMs (+ one tick).
+    const gaps = confirms.slice(1).map((t, i) => t - confirms[i]!);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(16_000);
+  });
+
+  it('should catch an ALARM that never arrived as an event in the confirmation before moving on', async () => {
+    world.health.pushedAlarms = [{ name: 'errors', state: 'OK' }];
+    await world.controller.start({ ...spec, judge: { alarmRecheckMs: 10 * 60_000 } });
+    await runUntil(world, spec.id, (s) => s === 'baking');
+    // The alarm fires but its state change event is lost: routine reads still say OK.
+    world.health.alarms = [{ name: 'errors', state: 'ALARM', reason: 'threshold crossed' }];
+    const result = await runUntil(world, spec.id, (s) => s !== 'baking', 100);
+    expect(result.record.status).toBe('rolled-back');
+    expect(result.decision?.code).toBe('alarm');
+    expect(world.traffic.history).toEqual([10, 0]);
+  });
+
+  it('should confirm alarms on every tick when alarmRecheckMs is 0', async () => {
+    world.health.pushedAlarms = [];
+    await world.controller.start({ ...spec, judge: { alarmRecheckMs: 0 } });
+    await runUntil(world, spec.id, (s) => s === 'complete');
+    expect(world.health.alarmReads.every((r) => r.purpose === 'confirm')).toBe(true);
+  });
+
   it('should not count a window with no completed period as missing, nor judge it', async () => {
     await world.controller.start(spec);
     await runUntil(world, spec.id, (s) => s === 'baking');

@@ -8,6 +8,7 @@ import type { MigrationEvent } from '../../lambda/core/model';
 import {
   RevisionConflictError,
   StaleStateError,
+  type AlarmReadPurpose,
   type AlarmSignal,
   type CapacityPort,
   type CapacityStatus,
@@ -124,9 +125,18 @@ export class SimulatedHealth implements HealthPort {
     this.windows.push(window);
     return window;
   }
-  async readAlarms(): Promise<readonly AlarmSignal[]> {
-    return this.alarms;
+  /**
+   * What a routine `watch` read answers when set (states pushed by change events, which may lag
+   * behind `alarms` when an event was lost); `confirm` reads always answer `alarms`.
+   */
+  pushedAlarms: AlarmSignal[] | undefined;
+  readonly alarmReads: { readonly atMs: number; readonly purpose: AlarmReadPurpose }[] = [];
+  async readAlarms(purpose: AlarmReadPurpose = 'confirm'): Promise<readonly AlarmSignal[]> {
+    this.alarmReads.push({ atMs: this.clock?.now() ?? 0, purpose });
+    return purpose === 'watch' && this.pushedAlarms ? this.pushedAlarms : this.alarms;
   }
+  /** Set to stamp `alarmReads` with the fake time. */
+  clock: Clock | undefined;
 }
 
 export class FakeProbes implements ProbePort {

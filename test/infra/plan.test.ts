@@ -155,8 +155,8 @@ describe('HealthCheck', () => {
   });
 
   it('should map Durations to the judge milliseconds and keep other defaults', () => {
-    const check = HealthCheck.custom({ minRequests: 20, latencyMargin: Duration.millis(80), maxHold: Duration.minutes(15) });
-    expect(check.overrides).toEqual({ minRequests: 20, latencyMarginMs: 80, maxHoldMs: 15 * MIN });
+    const check = HealthCheck.custom({ minRequests: 20, latencyMargin: Duration.millis(80), maxHold: Duration.minutes(15), alarmRecheck: Duration.minutes(5) });
+    expect(check.overrides).toEqual({ minRequests: 20, latencyMarginMs: 80, maxHoldMs: 15 * MIN, alarmRecheckMs: 5 * MIN });
     expect(check.config.maxErrorRate).toBe(DEFAULT_JUDGE_CONFIG.maxErrorRate);
   });
 
