@@ -7,8 +7,9 @@
  * 2. each bundled handler module's cold init time in a fresh `node` process (median of N);
  * 3. the AWS API calls of one steady-state controller tick (read vs write), measured on the real
  *    runtime with the table in dynalite and the other services behind aws-sdk-client-mock —
- *    target ≤ 3 read calls (DynamoDB is one Query: the record and the probe results since the
- *    last tick together);
+ *    target ≤ 3 read calls (DynamoDB is one Query: the record, the alarm states EventBridge
+ *    delivered and the probe results since the last tick together) — and the reads of every tick
+ *    of a whole migration, with the ticks that confirm alarms with DescribeAlarms;
  * 4. the estimated AWS cost of one migration-day from those counts and sizes.
  */
 import { execFile } from 'node:child_process';
@@ -183,6 +184,8 @@ interface TickFigures {
   readonly busEvents: number;
   readonly notifications: number;
   readonly distinctMetrics: number;
+  /** Every tick of the migration after the measured one, up to completion. */
+  readonly migration: { readonly ticks: number; readonly reads: number; readonly describeAlarms: number; readonly byReads: Map<number, number> };
 }
 
 const READ_COMMANDS = new Set<string>(['GetAlias', 'GetProvisionedConcurrencyConfig', 'GetMetricData', 'DescribeAlarms', 'GetItem', 'Query', 'BatchGetItem']);
@@ -224,8 +227,12 @@ async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> 
       CUTOVER_PINNED_CAPACITY: String(pinned),
       CUTOVER_PROBE_TARGETS: '',
     });
-    const store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: table });
+    const store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: table, alarmStatesPerLoad: alarmNames.length });
     const clock = { now: Date.UTC(2026, 5, 1, 12, 0, 0) };
+    for (const name of alarmNames) {
+      account.alarms.set(name, 'OK');
+      account.alarmChangedAtMs.set(name, clock.now - 3_600_000);
+    }
     const runtime = new ControllerRuntime({
       config,
       clients: dynamo.clients,
@@ -289,7 +296,6 @@ async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> 
     }
     const getMetricData = account.cloudWatchMock.commandCalls(GetMetricDataCommand);
     const metricsPerGetMetricData = getMetricData.at(-1)?.args[0].input.MetricDataQueries?.length ?? 0;
-    const tickRecords = output.records().slice(recordsBefore.length);
     const distinctMetrics = new Set(
       emfLines(output.records(), 'Cutover').flatMap((line) => {
         const directive = (line._aws as { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[] }).CloudWatchMetrics[0]!;
@@ -298,6 +304,31 @@ async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> 
       }),
     ).size;
 
+    // The rest of the migration, tick by tick (one a minute, as scheduled), to completion: the
+    // reads of every tick, including those that confirm the alarms (the end of each bake and the
+    // soak, and every alarmRecheckMs).
+    const readsOfTick = () =>
+      [...account.calls].reduce((n, [name, c]) => n + (READ_COMMANDS.has(name) ? c : 0), 0) + sizes.filter((x) => READ_COMMANDS.has(x.op)).length;
+    const migration = { ticks: 0, reads: 0, describeAlarms: 0, byReads: new Map<number, number>() };
+    const tickRecords = output.records().slice(recordsBefore.length);
+    const tickBytes = output.bytes() - bytesBefore;
+    const busEvents = account.events.length - eventsBefore;
+    const notifications = account.notifications.length - notificationsBefore;
+    for (let status = String(result.status); status !== 'complete'; ) {
+      if (migration.ticks > 24 * 60) throw new Error(`the migration did not complete in a day of ticks (status ${status})`);
+      clock.now += MIN;
+      await probesOk();
+      account.calls.clear();
+      sizes.length = 0;
+      status = String((await runtime.handle({ source: 'aws.events', 'detail-type': 'Scheduled Event' })).status);
+      if (status === 'rolled-back' || status === 'paused') throw new Error(`the healthy migration stopped: ${status}`);
+      const n = readsOfTick();
+      migration.ticks++;
+      migration.reads += n;
+      migration.describeAlarms += account.count('DescribeAlarms');
+      migration.byReads.set(n, (migration.byReads.get(n) ?? 0) + 1);
+    }
+
     const figures: TickFigures = {
       reads,
       writes,
@@ -305,10 +336,11 @@ async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> 
       metricsPerGetMetricData,
       readUnits,
       writeUnits,
-      logBytes: output.bytes() - bytesBefore,
-      busEvents: account.events.length - eventsBefore,
-      notifications: account.notifications.length - notificationsBefore,
+      logBytes: tickBytes,
+      busEvents,
+      notifications,
       distinctMetrics,
+      migration,
     };
     output.restore();
     const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
@@ -317,6 +349,11 @@ async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> 
     console.log(`   writes ${String(total(writes)).padStart(2)}: ${[...writes].map(([k, v]) => `${k}×${v}`).join(', ')}`);
     console.log(`   GetMetricData: ${metricsPerGetMetricData} metrics in ${account.count('GetMetricData')} call(s); DynamoDB ≈ ${readUnits} read / ${writeUnits} write units (from wire sizes)`);
     console.log(`   tick time in process (mocked AWS, local dynalite): ${ms(localMs)}; ${tickRecords.length} log/EMF lines, ${figures.logBytes} bytes`);
+    const spread = [...migration.byReads].sort(([a], [b]) => a - b).map(([n, c]) => `${c} with ${n}`).join(', ');
+    console.log(
+      `   every later tick to completion (${migration.ticks} ticks, plan ${plan.steps.map((st) => `${st.weight}%@${st.bakeMs / MIN}min`).join(', ')}, soak ${plan.soakMs / MIN} min): ` +
+        `mean ${(migration.reads / migration.ticks).toFixed(2)} reads; ${spread} reads; DescribeAlarms in ${migration.describeAlarms} of them`,
+    );
     return figures;
   } finally {
     output.restore();
@@ -353,7 +390,8 @@ function cost(tick: TickFigures, probe: { durationMs: number }): void {
   const tickMs = tick.localMs + callsPerTick * opts.apiLatencyMs;
   const probeTargets = 2;
   const getMetricDataCalls = tick.reads.get('CloudWatch GetMetricData') ?? 0;
-  const describeAlarmsCalls = tick.reads.get('CloudWatch DescribeAlarms') ?? 0;
+  // Alarms are confirmed on some ticks only: the share measured over the whole migration.
+  const describeAlarmsCalls = tick.migration.describeAlarms / tick.migration.ticks;
   const lines: { item: string; usd: number; how: string }[] = [
     {
       item: 'Lambda requests',
@@ -378,7 +416,7 @@ function cost(tick: TickFigures, probe: { durationMs: number }): void {
     {
       item: 'CloudWatch DescribeAlarms',
       usd: TICKS_PER_DAY * describeAlarmsCalls * PRICES.cloudWatchApiRequest.usd,
-      how: `${TICKS_PER_DAY} × ${describeAlarmsCalls} request`,
+      how: `${TICKS_PER_DAY} × ${describeAlarmsCalls.toFixed(2)} request (share of ticks that confirm alarms)`,
     },
     {
       item: 'CloudWatch custom metrics (EMF)',

@@ -9,8 +9,9 @@
  *   there is none (first deploy: nothing to migrate) and never sets the new version to 100 %.
  * - Later deploys therefore never reset the alias's weights; only the controller moves them.
  *
- * The controller runs every minute (EventBridge schedule) and at once on events: one of the
- * configured alarms entering ALARM, a probe finding a desync, or an operator command (direct
+ * The controller runs every minute (EventBridge schedule) and at once on events: a state change
+ * of one of the configured alarms (recorded, so that routine ticks need no DescribeAlarms call; an
+ * alarm entering ALARM rolls back), a probe finding a desync, or an operator command (direct
  * invoke). The probe runs every minute against per-version endpoints. State and history live in
  * DynamoDB, progress goes to CloudWatch (EMF), events to EventBridge, rollbacks/pauses/promotions
  * to SNS.
@@ -555,7 +556,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
 
   /**
    * Attaches an alarm: when it enters ALARM, EventBridge invokes the controller at once and the
-   * migration rolls back. At most `CanaryMigration.MAX_ALARMS` (10).
+   * migration rolls back. Its other state changes are recorded the same way, so that routine ticks
+   * need no DescribeAlarms call. At most `CanaryMigration.MAX_ALARMS` (10).
    */
   public addAlarm(alarm: cloudwatch.IAlarm): void {
     if (this.alarmList.includes(alarm)) {
@@ -576,14 +578,17 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
     this.alarmReadStatement.addResources(alarm.alarmArn);
     if (!this.alarmRule) {
       // Alarm state changes are delivered on the default bus only, whatever `eventBus` says.
+      // Every change, not only entering ALARM: the controller records each one and answers its
+      // routine ticks from them, confirming with DescribeAlarms before any step forward.
       this.alarmRule = new events.Rule(this, 'AlarmRule', {
-        description: `Runs the Cutover controller at once when a watched alarm enters ALARM (${this.node.path})`,
+        description: `Runs the Cutover controller at once on every state change of a watched alarm (${this.node.path})`,
         eventPattern: {
           source: ['aws.cloudwatch'],
           detailType: ['CloudWatch Alarm State Change'],
-          detail: { state: { value: ['ALARM'] } },
         },
-        targets: [new targets.LambdaFunction(this.controllerFunction, { retryAttempts: 2, maxEventAge: Duration.minutes(5) })],
+        // A late change is still worth delivering: the recorded states are ordered by
+        // CloudWatch's own timestamps, so an old event never overwrites a newer state.
+        targets: [new targets.LambdaFunction(this.controllerFunction, { retryAttempts: 8, maxEventAge: Duration.hours(1) })],
       });
     }
     this.alarmRule.addEventPattern({ resources: [alarm.alarmArn] });

@@ -6,7 +6,8 @@
  * `Errors5xx` with dimensions `{FunctionName, Version}`) and Lambda's own per-version metrics
  * (`Invocations`, `Errors`, `Duration` p99 with `{FunctionName, Resource: "fn:alias",
  * ExecutedVersion}` — the dimension Lambda uses for invocations through an alias).
- * `DescribeAlarms` reads the user's alarms (metric and composite).
+ * `DescribeAlarms` reads the user's alarms (metric and composite); `RecordedAlarms` decides when
+ * that call is needed.
  *
  * Missing data is never healthy: a window with no datapoint at all, a query CloudWatch could not
  * answer, or a call that failed after the SDK's retries gives `undefined`, which the judge counts
@@ -217,6 +218,7 @@ export class CloudWatchHealth implements HealthPort {
     return { fromMs: startMs, toMs: endMs, old: side('old'), new: side('new') };
   }
 
+  /** The alarms' states from CloudWatch, whatever the purpose (this class is not sent state changes). */
   async readAlarms(): Promise<readonly AlarmSignal[]> {
     const names = [...new Set(this.props.alarmNames ?? [])];
     if (names.length === 0) return [];
@@ -236,10 +238,14 @@ export class CloudWatchHealth implements HealthPort {
         );
         for (const alarm of [...(page.MetricAlarms ?? []), ...(page.CompositeAlarms ?? [])]) {
           if (!alarm.AlarmName) continue;
+          // StateTransitionedTimestamp is when StateValue last changed; StateUpdatedTimestamp also
+          // moves on evaluation-state updates, so it is only the fallback.
+          const changedAt = alarm.StateTransitionedTimestamp ?? alarm.StateUpdatedTimestamp;
           found.set(alarm.AlarmName, {
             name: alarm.AlarmName,
             state: alarmState(alarm.StateValue),
             ...(alarm.StateReason ? { reason: alarm.StateReason } : {}),
+            ...(changedAt ? { changedAtMs: changedAt.getTime() } : {}),
           });
         }
         nextToken = page.NextToken;

@@ -3,7 +3,8 @@
  * handler builds them once per container; tests and the benchmark build their own).
  *
  * 1. Work out what was asked: a tick (schedule, alarm state change, probe result, deploy) or an
- *    operator command.
+ *    operator command. An alarm state change is first recorded in the migration's partition (see
+ *    `RecordedAlarms`).
  * 2. Find the alias's current migration (the pointer item, cached while its migration runs).
  * 3. Start the migration if the deploy recorded it but no run has created it yet, then tick or
  *    apply the command through the core's MigrationController.
@@ -22,11 +23,12 @@ import { RevisionConflictError, StaleStateError } from '../core/ports';
 import { describeError, type AwsClients } from './clients';
 import { CloudWatchHealth } from './cloudwatch-health';
 import type { ControllerConfig } from './config';
-import type { DynamoDbStateStore, MigrationPointer } from './dynamodb-store';
+import type { DynamoDbStateStore, MigrationPointer, StoredAlarmState } from './dynamodb-store';
 import { AwsEventSink } from './eventbridge-sink';
 import { LambdaAliasTraffic } from './lambda-alias-traffic';
 import { publishControllerMetrics, type ControllerAction } from './metrics';
 import { ProvisionedConcurrencyCapacity } from './provisioned-capacity';
+import { RecordedAlarms } from './recorded-alarms';
 import { TableProbes, type ProbeRunner } from './table-probes';
 
 /** What an invocation asks for. */
@@ -36,6 +38,8 @@ export type ControllerRequest =
       /** What woke the controller: `schedule`, `alarm`, `probe`, `deploy` or an EventBridge detail-type. */
       readonly trigger: string;
       readonly detail?: Readonly<Record<string, unknown>>;
+      /** The new state of the alarm whose state change event this is (trigger `alarm`). */
+      readonly alarm?: StoredAlarmState;
     }
   | { readonly kind: 'command'; readonly command: Command; readonly reason: string };
 
@@ -95,7 +99,13 @@ export function parseControllerEvent(event: unknown): ControllerRequest {
     }
     if (e.source === 'aws.cloudwatch' && detailType === 'CloudWatch Alarm State Change') {
       const state = (detail.state ?? {}) as Record<string, unknown>;
-      return { kind: 'tick', trigger: 'alarm', detail: { alarmName: detail.alarmName, state: state.value } };
+      const alarm = alarmStateOf(detail, typeof e.time === 'string' ? e.time : undefined);
+      return {
+        kind: 'tick',
+        trigger: 'alarm',
+        detail: { alarmName: detail.alarmName, state: state.value },
+        ...(alarm ? { alarm } : {}),
+      };
     }
     if (e.source === 'cutover.probe') {
       return { kind: 'tick', trigger: 'probe', detail: { side: detail.side, verdict: detail.verdict, summary: detail.summary } };
@@ -105,6 +115,30 @@ export function parseControllerEvent(event: unknown): ControllerRequest {
   throw new TypeError(
     `unsupported event ${preview(event)}: expected an EventBridge event, {"trigger":"deploy","migrationId":…} or {"command":"${COMMANDS.join('|')}","reason":"…"}`,
   );
+}
+
+/**
+ * The state an alarm state change event reports, or undefined when the event lacks what ordering
+ * it needs (a name, a known state, a time): such an event still runs a tick, which then confirms.
+ */
+function alarmStateOf(detail: Record<string, unknown>, eventTime: string | undefined): StoredAlarmState | undefined {
+  const state = (detail.state ?? {}) as Record<string, unknown>;
+  const name = detail.alarmName;
+  const value = state.value;
+  if (typeof name !== 'string' || !name || (value !== 'OK' && value !== 'ALARM' && value !== 'INSUFFICIENT_DATA')) return undefined;
+  // CloudWatch stamps the state as "2019-10-02T17:04:40.989+0000"; the envelope's time is
+  // whole seconds, so it is only the fallback.
+  const changedAtMs = [state.timestamp, eventTime].map((t) => (typeof t === 'string' ? Date.parse(t) : NaN)).find(Number.isFinite);
+  if (changedAtMs === undefined) return undefined;
+  return {
+    name,
+    state: value,
+    ...(typeof state.reason === 'string' && state.reason ? { reason: state.reason } : {}),
+    changedAtMs,
+    source: 'event',
+    // Stamped when it is written (see recordDeliveredAlarm).
+    recordedAtMs: 0,
+  };
 }
 
 export interface ControllerRuntimeDeps {
@@ -145,8 +179,14 @@ export class ControllerRuntime {
 
   private async run(pointer: MigrationPointer, request: ControllerRequest): Promise<ControllerResponse> {
     const { logger } = this.deps;
-    const controller = this.controllerFor(pointer);
     const id = pointer.migrationId;
+    const delivered = request.kind === 'tick' ? request.alarm : undefined;
+    // Recorded before the load, so that the tick's Query reads it and later ticks answer from it.
+    const recordError = delivered ? await this.recordDeliveredAlarm(id, delivered) : undefined;
+    const watched = delivered && this.deps.config.alarmNames.includes(delivered.name) ? delivered : undefined;
+    // An alarm event whose state could not be read from it: ask CloudWatch in this tick.
+    const confirmAlarms = request.kind === 'tick' && request.trigger === 'alarm' && (!watched || recordError !== undefined);
+    const controller = this.controllerFor(pointer, watched, confirmAlarms);
     const results: TickResult[] = [];
     try {
       const started = await this.ensureStarted(controller, pointer);
@@ -177,6 +217,12 @@ export class ControllerRuntime {
     }
     const last = results[results.length - 1]!;
     for (const result of results) this.report(result, request.kind === 'command' ? request.command : undefined);
+    if (recordError) {
+      // The tick acted on the delivered state, but later ticks would not see it: fail the
+      // invocation so that Lambda's retry of the event records it (the tick it repeats is
+      // idempotent).
+      throw recordError;
+    }
     if (TERMINAL_STATUSES.includes(last.record.status)) {
       // A finished migration can be followed by a new deploy: look the pointer up again next time.
       this.cachedPointer = undefined;
@@ -194,6 +240,27 @@ export class ControllerRuntime {
       ...(last.conflict ? { conflict: true } : {}),
       ...(publishErrors.length > 0 ? { publishError: publishErrors.join('; ') } : {}),
     };
+  }
+
+  /** Records a watched alarm's delivered state; returns the error when that failed. */
+  private async recordDeliveredAlarm(migrationId: string, alarm: StoredAlarmState): Promise<Error | undefined> {
+    const { logger, config, store } = this.deps;
+    if (!config.alarmNames.includes(alarm.name)) {
+      logger.info('state change of an alarm this migration does not watch; not recorded', { alarm: alarm.name });
+      return undefined;
+    }
+    try {
+      const written = await store.recordAlarmState(migrationId, { ...alarm, recordedAtMs: (this.deps.now ?? Date.now)() });
+      logger.info(written ? 'alarm state recorded' : 'alarm state already recorded or older than the recorded one', {
+        alarm: alarm.name,
+        state: alarm.state,
+        changedAtMs: alarm.changedAtMs,
+      });
+      return undefined;
+    } catch (error) {
+      logger.error('could not record the alarm state; this tick still acts on it', { alarm: alarm.name, error: describeError(error) });
+      return error instanceof Error ? error : new Error(String(error));
+    }
   }
 
   /**
@@ -231,7 +298,7 @@ export class ControllerRuntime {
     return result.events.length > 0 ? result : undefined;
   }
 
-  private controllerFor(pointer: MigrationPointer): MigrationController {
+  private controllerFor(pointer: MigrationPointer, delivered: StoredAlarmState | undefined, confirmAlarms: boolean): MigrationController {
     const { config, clients, store, logger, runner } = this.deps;
     const now = this.deps.now ?? Date.now;
     const warn = (message: string, detail?: Record<string, unknown>) => logger.warn(message, detail ?? {});
@@ -246,18 +313,32 @@ export class ControllerRuntime {
       save: store.save.bind(store),
       events: store.events.bind(store),
     };
+    const cloudWatch = new CloudWatchHealth({
+      cloudWatch: clients.cloudWatch,
+      functionName: config.functionName,
+      aliasName: config.aliasName,
+      ...versions,
+      appMetricsNamespace: config.appMetricsNamespace,
+      alarmNames: config.alarmNames,
+      onWarning: warn,
+    });
+    const alarms = new RecordedAlarms({
+      source: cloudWatch,
+      store,
+      migrationId: pointer.migrationId,
+      alarmNames: config.alarmNames,
+      ...(delivered ? { delivered } : {}),
+      confirmEveryRead: confirmAlarms,
+      now,
+      onWarning: warn,
+    });
     return new MigrationController({
       clock: { now },
       traffic: new LambdaAliasTraffic({ lambda: clients.lambda, functionName: config.functionName, aliasName: config.aliasName, ...versions }),
-      health: new CloudWatchHealth({
-        cloudWatch: clients.cloudWatch,
-        functionName: config.functionName,
-        aliasName: config.aliasName,
-        ...versions,
-        appMetricsNamespace: config.appMetricsNamespace,
-        alarmNames: config.alarmNames,
-        onWarning: warn,
-      }),
+      health: {
+        readWindow: (fromMs, toMs) => cloudWatch.readWindow(fromMs, toMs),
+        readAlarms: (purpose) => alarms.readAlarms(purpose),
+      },
       probes: new TableProbes({
         store,
         migrationId: pointer.migrationId,

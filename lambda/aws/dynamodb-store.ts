@@ -7,17 +7,22 @@
  *   events are written out, `outbox` (list of events);
  * - events:  `pk=MIGRATION#<id>, sk=EVENT#<seq zero-padded to 10>` with `event` (map);
  * - probes:  `pk=MIGRATION#<id>, sk=PROBE#<atMs zero-padded to 15>#<side>` with `expiresAt` (TTL);
+ * - alarms:  `pk=MIGRATION#<id>, sk=SIGNAL#ALARM#<alarm name>` with the alarm's last known state
+ *   and `changedAtMs` (when CloudWatch says it entered that state), written when its state change
+ *   event arrives and corrected by every `DescribeAlarms` confirmation;
  * - pointer: `pk=ALIAS#<fn>:<alias>, sk=CURRENT` with `migrationId`, `oldVersion`, `newVersion`;
  * - probes recorded while the alias has no migration at all: `pk=PROBE#<fn>:<alias>,
  *   sk=<atMs zero-padded to 15>#<side>` with `expiresAt` (TTL). Nothing reads them back: they are
  *   an audit trail only, so they can never count for a migration.
  *
- * ## Why probe results live in the migration's partition
- * Within `MIGRATION#<id>` the keys sort `EVENT#…` < `PROBE#…` < `STATE`, so one Query on
- * `sk BETWEEN 'PROBE#<since>' AND 'STATE'` returns the probe results since a time and the record
- * together: `load` reads both in one call and keeps the probe results for the tick's
- * `TableProbes.recentResults` (see `load`). A migration sees only its own results: those of an
- * earlier migration of the same alias are in another partition.
+ * ## Why probe results and alarm states live in the migration's partition
+ * Within `MIGRATION#<id>` the keys sort `EVENT#…` < `PROBE#…` < `SIGNAL#…` < `STATE`, so one
+ * Query on `sk BETWEEN 'PROBE#<since>' AND 'STATE'` returns the record, the alarm states and the
+ * probe results since a time together: `load` reads them in one call and keeps the signals for the
+ * tick's `TableProbes.recentResults` and `RecordedAlarms.readAlarms` (see `load`). This is what
+ * keeps a steady tick at three read calls (this Query, GetMetricData and the capacity check). A
+ * migration sees only its own signals: those of an earlier migration of the same alias are in
+ * another partition.
  *
  * ## Why an outbox instead of TransactWriteItems
  * A save must write the record and its events together or not at all. The record item itself
@@ -35,7 +40,7 @@ import type { MigrationRecord } from '../core/controller';
 import type { JudgeConfig } from '../core/judge';
 import type { MigrationEvent } from '../core/model';
 import type { PlanSpec } from '../core/plan';
-import { StaleStateError, type ProbeOutcome, type Side, type StateStore } from '../core/ports';
+import { StaleStateError, type AlarmSignal, type ProbeOutcome, type Side, type StateStore } from '../core/ports';
 import { clientConfig, describeError, errorName, type AwsClientOptions } from './clients';
 
 /** A DynamoDB client and the document client over it, with the shared retry and timeout settings. */
@@ -64,6 +69,9 @@ export const PROBE_SK_PREFIX = 'PROBE#';
 const PROBE_SK_END = 'PROBE$';
 /** A probe result in its migration's partition. */
 export const probeSk = (atMs: number, side: Side): string => `${probeSkFrom(atMs)}#${side}`;
+export const ALARM_SK_PREFIX = 'SIGNAL#ALARM#';
+/** An alarm's recorded state in its migration's partition. */
+export const alarmSk = (alarmName: string): string => `${ALARM_SK_PREFIX}${alarmName}`;
 /** The smallest probe key at `atMs`: the start of a "since" range. */
 const probeSkFrom = (atMs: number): string => `${PROBE_SK_PREFIX}${padTime(atMs)}`;
 /** Probe results recorded while the alias has no migration (an audit trail nothing reads). */
@@ -112,6 +120,16 @@ export interface StoredProbeResult extends ProbeOutcome {
   /** Share of steps whose keep-alive answer differed from the control, 0–1. */
   readonly mismatchRate?: number;
   readonly durationMs?: number;
+}
+
+/** An alarm state as recorded in the table. */
+export interface StoredAlarmState extends AlarmSignal {
+  /** When the alarm entered the state (CloudWatch's own timestamp): newer always wins. */
+  readonly changedAtMs: number;
+  /** How the state arrived: a state change event, or a `DescribeAlarms` confirmation. */
+  readonly source: 'event' | 'describe';
+  /** When it was written, epoch ms. */
+  readonly recordedAtMs: number;
 }
 
 /** The pointer was changed by someone else since it was read. */
@@ -163,6 +181,12 @@ export interface DynamoDbStateStoreProps {
    */
   readonly probeResultsPerLoad?: number;
   /**
+   * How many alarm items `load` makes room for besides the record and the probe results: the
+   * number of alarms the controller watches.
+   * @default 10 (the most a CanaryMigration watches, like CodeDeploy)
+   */
+  readonly alarmStatesPerLoad?: number;
+  /**
    * Receives problems that did not fail the operation (e.g. an outbox copy left for later).
    * @default - written to the console as a warning
    */
@@ -190,9 +214,12 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
   private readonly maxPages: number;
   private readonly ttlSeconds: number;
   private readonly probeResultsPerLoad: number;
+  private readonly alarmStatesPerLoad: number;
   private readonly warn: (message: string, detail?: Record<string, unknown>) => void;
   /** What the latest `load` read besides the record; served once (see `takeLoadedProbeResults`). */
   private loadedProbes: LoadedProbes | undefined;
+  /** The alarm states the latest `load` read; served once (see `takeLoadedAlarmStates`). */
+  private loadedAlarms: { readonly migrationId: string; readonly states: ReadonlyMap<string, StoredAlarmState> } | undefined;
   /** The `probesSeenUntilMs` of the newest record this instance loaded or saved. */
   private seenUntil: { readonly migrationId: string; readonly ms: number } | undefined;
 
@@ -206,6 +233,10 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
     this.probeResultsPerLoad = props.probeResultsPerLoad ?? 60;
     if (!Number.isInteger(this.probeResultsPerLoad) || this.probeResultsPerLoad < 1) {
       throw new RangeError(`probeResultsPerLoad must be a whole number ≥ 1, got ${JSON.stringify(props.probeResultsPerLoad)}`);
+    }
+    this.alarmStatesPerLoad = props.alarmStatesPerLoad ?? 10;
+    if (!Number.isInteger(this.alarmStatesPerLoad) || this.alarmStatesPerLoad < 0) {
+      throw new RangeError(`alarmStatesPerLoad must be a whole number ≥ 0, got ${JSON.stringify(props.alarmStatesPerLoad)}`);
     }
     this.warn = props.onWarning ?? ((message, detail) => console.warn(message, detail ?? ''));
   }
@@ -234,6 +265,7 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
   async load(migrationId: string): Promise<{ readonly record: MigrationRecord; readonly version: number } | undefined> {
     // Whatever happens below, nothing read before this load may be served after it.
     this.loadedProbes = undefined;
+    this.loadedAlarms = undefined;
     const fromMs = this.seenUntil?.migrationId === migrationId ? this.seenUntil.ms : 0;
     const page = await this.props.documents.send(
       new QueryCommand({
@@ -241,7 +273,7 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
         ExpressionAttributeValues: { ':pk': migrationPk(migrationId), ':from': probeSkFrom(fromMs), ':to': STATE_SK },
         ScanIndexForward: false,
-        Limit: this.probeResultsPerLoad + 1,
+        Limit: this.probeResultsPerLoad + 1 + this.alarmStatesPerLoad,
         ConsistentRead: true,
       }),
     );
@@ -257,6 +289,12 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
       // Newest first: if the record exists it is the first item (nothing sorts after STATE).
       item = first?.sk === STATE_SK ? checkState(migrationId, first) : undefined;
       const probeItems = items.filter((i) => typeof i.sk === 'string' && i.sk.startsWith(PROBE_SK_PREFIX));
+      const alarmItems = items.filter((i) => typeof i.sk === 'string' && i.sk.startsWith(ALARM_SK_PREFIX));
+      // The alarm items sort right below STATE, so newest first they come before any probe result:
+      // they are all here unless the page stopped before reaching the probe range.
+      if (item && (!page.LastEvaluatedKey || probeItems.length > 0)) {
+        this.loadedAlarms = { migrationId, states: new Map(alarmItems.map((i) => [String(i.name), toAlarmState(i)])) };
+      }
       const oldest = probeItems[probeItems.length - 1];
       if (!page.LastEvaluatedKey) {
         probes = probeItems.map(toProbeResult).reverse();
@@ -291,6 +329,47 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
     if (!loaded || loaded.migrationId !== migrationId || since < loaded.fromMs) return undefined;
     this.loadedProbes = undefined;
     return loaded.results.filter((r) => r.atMs >= since);
+  }
+
+  /**
+   * The alarm states of `migrationId` that the latest `load` read (by alarm name; an alarm with no
+   * item has no recorded state yet), or undefined when that load was of another migration or could
+   * not read them all. Served once, like the probe results.
+   */
+  takeLoadedAlarmStates(migrationId: string): ReadonlyMap<string, StoredAlarmState> | undefined {
+    const loaded = this.loadedAlarms;
+    if (!loaded || loaded.migrationId !== migrationId) return undefined;
+    this.loadedAlarms = undefined;
+    return loaded.states;
+  }
+
+  /**
+   * Records an alarm's state unless a newer one is already recorded (CloudWatch's timestamps
+   * decide, so events arriving late or twice, and confirmations racing them, cannot roll a state
+   * back). A `describe` state replaces an `event` state of the same time: it is the authoritative
+   * read. Returns whether it was written.
+   */
+  async recordAlarmState(migrationId: string, state: StoredAlarmState): Promise<boolean> {
+    if (!state.name) throw new TypeError('alarm state must have a name');
+    if (!Number.isFinite(state.changedAtMs)) {
+      throw new RangeError(`alarm ${state.name}: changedAtMs must be epoch ms, got ${JSON.stringify(state.changedAtMs)}`);
+    }
+    try {
+      await this.props.documents.send(
+        new PutCommand({
+          TableName: this.props.tableName,
+          Item: { pk: migrationPk(migrationId), sk: alarmSk(state.name), ...plainJson(state) },
+          ConditionExpression: `attribute_not_exists(sk) OR changedAtMs ${state.source === 'describe' ? '<=' : '<'} :changedAtMs`,
+          ExpressionAttributeValues: { ':changedAtMs': state.changedAtMs },
+        }),
+      );
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+    // A later read in this invocation must see it: drop the load's copy rather than patch it.
+    if (this.loadedAlarms?.migrationId === migrationId) this.loadedAlarms = undefined;
+    return true;
   }
 
   /** Keeps the start for the next load's probe range (see `load`). */
@@ -576,6 +655,11 @@ function checkState(migrationId: string, raw: Record<string, unknown>): StateIte
 /** The time in a `PROBE#<atMs>#<side>` key. */
 function probeTimeOf(sk: string): number {
   return Number(sk.slice(PROBE_SK_PREFIX.length, PROBE_SK_PREFIX.length + 15));
+}
+
+function toAlarmState(item: Record<string, unknown>): StoredAlarmState {
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  return rest as unknown as StoredAlarmState;
 }
 
 function toProbeResult(item: Record<string, unknown>): StoredProbeResult {

@@ -22,7 +22,12 @@ const clients = createAwsClients();
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'cutover-controller' });
 const metrics = createMetrics('cutover-controller');
 const warn = (message: string, detail?: Record<string, unknown>) => logger.warn(message, detail ?? {});
-const store = new DynamoDbStateStore({ documents: clients.documents, tableName: config.tableName, onWarning: warn });
+const store = new DynamoDbStateStore({
+  documents: clients.documents,
+  tableName: config.tableName,
+  alarmStatesPerLoad: config.alarmNames.length,
+  onWarning: warn,
+});
 const runtime = new ControllerRuntime({
   config,
   clients,

@@ -192,13 +192,22 @@ describe('CloudWatchHealth.readAlarms', () => {
 
   it('should read metric and composite alarms by name, and report a missing one as unknown', async () => {
     cwMock.on(DescribeAlarmsCommand).resolves({
-      MetricAlarms: [{ AlarmName: 'errors', StateValue: 'ALARM', StateReason: 'Threshold Crossed' }],
-      CompositeAlarms: [{ AlarmName: 'slo', StateValue: 'OK' }],
+      MetricAlarms: [
+        {
+          AlarmName: 'errors',
+          StateValue: 'ALARM',
+          StateReason: 'Threshold Crossed',
+          // When the state was entered, not the latest evaluation-state update.
+          StateTransitionedTimestamp: new Date(1_800_000_000_000),
+          StateUpdatedTimestamp: new Date(1_800_000_090_000),
+        },
+      ],
+      CompositeAlarms: [{ AlarmName: 'slo', StateValue: 'OK', StateUpdatedTimestamp: new Date(1_700_000_000_000) }],
     });
     const alarms = await health({ alarmNames: ['errors', 'slo', 'gone'] }).readAlarms();
     expect(alarms).toEqual([
-      { name: 'errors', state: 'ALARM', reason: 'Threshold Crossed' },
-      { name: 'slo', state: 'OK' },
+      { name: 'errors', state: 'ALARM', reason: 'Threshold Crossed', changedAtMs: 1_800_000_000_000 },
+      { name: 'slo', state: 'OK', changedAtMs: 1_700_000_000_000 },
       { name: 'gone', state: 'INSUFFICIENT_DATA', reason: 'alarm not found (deleted or misnamed)' },
     ]);
     expect(cwMock.commandCalls(DescribeAlarmsCommand)[0]!.args[0].input).toEqual({

@@ -4,12 +4,13 @@
  * rollbacks, operator commands, overlapping runs, and every AWS read or write failing.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsClients } from '../../lambda/aws/all-clients';
 import type { AwsClients } from '../../lambda/aws/clients';
 import { readControllerConfig, type ControllerConfig } from '../../lambda/aws/config';
 import { ControllerRuntime, parseControllerEvent } from '../../lambda/aws/controller-runtime';
-import { DynamoDbStateStore, type MigrationPointer } from '../../lambda/aws/dynamodb-store';
+import { DynamoDbStateStore, alarmSk, migrationPk, type MigrationPointer } from '../../lambda/aws/dynamodb-store';
 import { createMetrics } from '../../lambda/aws/metrics';
 import { InvalidCommandError } from '../../lambda/core/controller';
 import { MigrationStatus } from '../../lambda/core/model';
@@ -123,6 +124,30 @@ async function startToFirstStep(): Promise<MigrationPointer> {
   return pointer;
 }
 
+/** An alarm state change as CloudWatch sends it to EventBridge (fields the controller reads). */
+function alarmEvent(alarmName: string, value: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA', atMs: number) {
+  const stamp = new Date(atMs).toISOString().replace('Z', '+0000');
+  return {
+    version: '0',
+    id: `alarm-${alarmName}-${atMs}`,
+    'detail-type': 'CloudWatch Alarm State Change',
+    source: 'aws.cloudwatch',
+    account: '123456789012',
+    time: new Date(Math.floor(atMs / 1000) * 1000).toISOString().replace('.000', ''),
+    region: 'us-east-1',
+    resources: [`arn:aws:cloudwatch:us-east-1:123456789012:alarm:${alarmName}`],
+    detail: { alarmName, state: { value, reason: `test: ${value}`, timestamp: stamp }, previousState: { value: 'OK', timestamp: stamp } },
+  };
+}
+
+/** The alarm item in the migration's partition, read straight from the table. */
+async function recordedAlarm(migrationId: string, alarmName: string) {
+  const result = await dynamo.clients.documents.send(
+    new GetCommand({ TableName: TABLE, Key: { pk: migrationPk(migrationId), sk: alarmSk(alarmName) }, ConsistentRead: true }),
+  );
+  return result.Item;
+}
+
 /**
  * CloudWatch minutes are read once they are 2 minutes old (the ingestion delay), so the first two
  * ticks of every step find no whole ingested minute yet and the third reads the step's first one.
@@ -224,7 +249,7 @@ describe('controller runtime: a healthy migration', () => {
     await minute();
     // A cold container: a store that has loaded nothing yet, limited to one result per load, so
     // the load's read cannot reach back to where the record's probes were last seen.
-    const cold = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, onWarning: () => {}, probeResultsPerLoad: 1 });
+    const cold = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, onWarning: () => {}, probeResultsPerLoad: 1, alarmStatesPerLoad: 1 });
     const runtime = new ControllerRuntime({
       config: world.config,
       clients: dynamo.clients,
@@ -273,17 +298,29 @@ describe('controller runtime: rollbacks', () => {
     expect(emf.at(-1)).toMatchObject({ Rollbacks: 1, Weight: 0, StatusCode: 8 });
   });
 
-  it('should roll back at once on an alarm state change to ALARM', async () => {
-    await startToFirstStep();
-    account.alarms.set('api-errors', 'ALARM');
+  it('should roll back at once on an alarm state change to ALARM, from the event alone', async () => {
+    const pointer = await startToFirstStep();
     world.clock.now += 5_000;
-    const result = await world.tick({
-      source: 'aws.cloudwatch',
-      'detail-type': 'CloudWatch Alarm State Change',
-      detail: { alarmName: 'api-errors', state: { value: 'ALARM' } },
-    });
+    account.alarms.set('api-errors', 'ALARM');
+    account.alarmChangedAtMs.set('api-errors', world.clock.now - 1_000);
+    const describes = account.count('DescribeAlarms');
+    const result = await world.tick(alarmEvent('api-errors', 'ALARM', world.clock.now - 1_000));
     expect(result).toMatchObject({ status: 'rolled-back', code: 'alarm' });
     expect(account.alias?.weights).toEqual({});
+    // Mid-bake: the delivered state was enough, CloudWatch was not asked.
+    expect(account.count('DescribeAlarms')).toBe(describes);
+    // … and it is recorded for later ticks.
+    expect(await recordedAlarm(pointer.migrationId, 'api-errors')).toMatchObject({ state: 'ALARM', source: 'event', changedAtMs: world.clock.now - 1_000 });
+  });
+
+  it('should ask CloudWatch when an alarm event says too little to be recorded', async () => {
+    await startToFirstStep();
+    world.clock.now += 5_000;
+    account.alarms.set('api-errors', 'ALARM');
+    const describes = account.count('DescribeAlarms');
+    const result = await world.tick({ source: 'aws.cloudwatch', 'detail-type': 'CloudWatch Alarm State Change', detail: { alarmName: 'api-errors' } });
+    expect(result).toMatchObject({ status: 'rolled-back', code: 'alarm' });
+    expect(account.count('DescribeAlarms')).toBe(describes + 1);
   });
 
   it('should roll back at once on a desync probe result', async () => {
@@ -292,6 +329,72 @@ describe('controller runtime: rollbacks', () => {
     await world.store.putProbeResult(`${world.config.aliasKey}:2`, { side: 'new', verdict: 'desync', atMs: world.clock.now - 500, summary: '2 responses shifted by one', findings: 2 });
     const result = await world.tick({ source: 'cutover.probe', 'detail-type': 'Cutover Probe Result', detail: { side: 'new', verdict: 'desync' } });
     expect(result).toMatchObject({ status: 'rolled-back', code: 'probe-desync' });
+  });
+});
+
+describe('controller runtime: alarm states pushed by EventBridge, confirmed with DescribeAlarms', () => {
+  it('should answer mid-bake ticks from recorded states and confirm at the gate, before every step and every alarmRecheckMs', async () => {
+    world.output.restore();
+    world = makeWorld({
+      CUTOVER_PLAN: JSON.stringify({ ...PLAN, steps: [{ weight: 10, bakeMs: 30 * MIN }, { weight: 100, bakeMs: 2 * MIN }] }),
+      CUTOVER_JUDGE: JSON.stringify({ alarmRecheckMs: 10 * MIN }),
+    });
+    account.alarms.set('api-errors', 'OK');
+    const pointer = await startToFirstStep();
+    // The gate confirmed, and recorded what it found.
+    expect(account.count('DescribeAlarms')).toBe(1);
+    expect(await recordedAlarm(pointer.migrationId, 'api-errors')).toMatchObject({ state: 'OK', source: 'describe' });
+    const describedAt: number[] = [];
+    for (let i = 0; i < 31; i++) {
+      const before = account.count('DescribeAlarms');
+      const result = await minute();
+      if (account.count('DescribeAlarms') > before) describedAt.push(i + 1);
+      if (result.weight === 100) break;
+    }
+    // Every 10 minutes, and in the tick that ended the 30-minute bake and promoted.
+    expect(describedAt).toEqual([10, 20, 30]);
+    expect(account.alias).toMatchObject({ main: '2', weights: {} });
+  });
+
+  it('should keep the newer state when events arrive late or twice', async () => {
+    const pointer = await startToFirstStep();
+    const t = world.clock.now;
+    await world.tick(alarmEvent('api-errors', 'OK', t + 2_000));
+    world.clock.now += 1_000;
+    // An older ALARM delivered after the OK that followed it: recorded state stays OK, no rollback.
+    expect(await world.tick(alarmEvent('api-errors', 'ALARM', t + 1_000))).toMatchObject({ status: 'baking', weight: 10 });
+    expect(await recordedAlarm(pointer.migrationId, 'api-errors')).toMatchObject({ state: 'OK', changedAtMs: t + 2_000 });
+  });
+
+  it('should catch an ALARM whose event was lost in the confirmation before the next step, and say so', async () => {
+    await startToFirstStep();
+    // The alarm fires but no event reaches the controller: mid-bake ticks do not see it …
+    account.alarms.set('api-errors', 'ALARM');
+    account.alarmChangedAtMs.set('api-errors', world.clock.now + 10_000);
+    expect(await minute()).toMatchObject({ status: 'baking', weight: 10, code: 'baking' });
+    // … the tick that ends the 2-minute bake confirms before raising the weight, and rolls back instead.
+    expect(await minute()).toMatchObject({ status: 'rolled-back', code: 'alarm', weight: 0 });
+    expect(account.alias?.weights).toEqual({});
+    expect(world.output.records().some((r) => r.message === 'alarm state change found by DescribeAlarms that no event had delivered')).toBe(true);
+  });
+
+  it('should act on a delivered ALARM it could not record, and fail the invocation so that Lambda retries the event', async () => {
+    const pointer = await startToFirstStep();
+    world.clock.now += 5_000;
+    const event = alarmEvent('api-errors', 'ALARM', world.clock.now - 500);
+    const store = world.store as DynamoDbStateStore & { recordAlarmState: DynamoDbStateStore['recordAlarmState'] };
+    const original = store.recordAlarmState.bind(store);
+    store.recordAlarmState = async () => {
+      throw Object.assign(new Error('Throughput exceeds the current capacity'), { name: 'ProvisionedThroughputExceededException' });
+    };
+    await expect(world.tick(event)).rejects.toThrow(/Throughput exceeds/);
+    // The rollback happened all the same.
+    expect(account.alias?.weights).toEqual({});
+    expect((await world.store.load(pointer.migrationId))?.record.status).toBe('rolled-back');
+    // Lambda's retry records it (the tick it repeats changes nothing).
+    store.recordAlarmState = original;
+    expect(await world.tick(event)).toMatchObject({ status: 'rolled-back', events: 0 });
+    expect(await recordedAlarm(pointer.migrationId, 'api-errors')).toMatchObject({ state: 'ALARM' });
   });
 });
 

@@ -21,7 +21,7 @@ beforeEach(() => mock.reset());
 
 describe('DynamoDbStateStore: calls of a load', () => {
   it('should make one consistent Query from the remembered probesSeenUntilMs up to the record, newest first and bounded', async () => {
-    const store = new DynamoDbStateStore({ documents, tableName: 't', probeResultsPerLoad: 10 });
+    const store = new DynamoDbStateStore({ documents, tableName: 't', probeResultsPerLoad: 10, alarmStatesPerLoad: 2 });
     mock.on(QueryCommand).resolves({ Items: [state, probe(SEEN + 1_000, 'old')] });
     expect(await store.load(ID)).toEqual({ record: state.record, version: 4 });
     expect(await store.load(ID)).toEqual({ record: state.record, version: 4 });
@@ -31,7 +31,8 @@ describe('DynamoDbStateStore: calls of a load', () => {
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
       ExpressionAttributeValues: { ':pk': migrationPk(ID), ':from': `PROBE#${String(SEEN).padStart(15, '0')}`, ':to': 'STATE' },
       ScanIndexForward: false,
-      Limit: 11,
+      // The record, room for the two watched alarms' states, and ten probe results.
+      Limit: 13,
       ConsistentRead: true,
     });
     // A store that has seen no record of the migration starts at the beginning of the probe range.

@@ -308,7 +308,7 @@ describe('DynamoDbStateStore: probe results', () => {
     const id = newId();
     await store.save(id, makeRecord(id, { probesSeenUntilMs: 0 }), 0, []);
     for (const r of results) await store.putProbeResult(id, r);
-    const limited = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, probeResultsPerLoad: 2 });
+    const limited = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, probeResultsPerLoad: 2, alarmStatesPerLoad: 0 });
     await limited.load(id);
     // The two newest were read: every result after the older of them is covered, not before.
     expect(limited.takeLoadedProbeResults(id, 0)).toBeUndefined();
@@ -341,6 +341,84 @@ describe('DynamoDbStateStore: probe results', () => {
 
   it('rejects a probe limit that is not a whole number ≥ 1', () => {
     expect(() => new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, probeResultsPerLoad: 0 })).toThrow(/probeResultsPerLoad/);
+  });
+});
+
+describe('DynamoDbStateStore: alarm states', () => {
+  const base = 1_800_000_000_000;
+  const state = (value: 'OK' | 'ALARM' | 'INSUFFICIENT_DATA', changedAtMs: number, source: 'event' | 'describe' = 'event') => ({
+    name: 'api-errors',
+    state: value,
+    reason: `test: ${value}`,
+    changedAtMs,
+    source,
+    recordedAtMs: base + 99_000,
+  });
+
+  it("should record alarm states in the migration's partition and read them in the load's one Query, served once", async () => {
+    const id = newId();
+    await store.save(id, makeRecord(id, { probesSeenUntilMs: base }), 0, []);
+    await store.putProbeResult(id, { side: 'new', verdict: 'ok', atMs: base + 1_000, summary: 'aligned', findings: 0 });
+    expect(await store.recordAlarmState(id, state('ALARM', base + 2_000))).toBe(true);
+    expect(await store.recordAlarmState(id, { ...state('OK', base + 500), name: 'api-latency' })).toBe(true);
+    const queries = dynamo.calls.get('Query') ?? 0;
+    await store.load(id);
+    expect((dynamo.calls.get('Query') ?? 0) - queries).toBe(1);
+    const alarms = store.takeLoadedAlarmStates(id);
+    expect(alarms && Object.fromEntries([...alarms].map(([name, a]) => [name, a.state]))).toEqual({ 'api-errors': 'ALARM', 'api-latency': 'OK' });
+    expect(alarms?.get('api-errors')).toEqual(state('ALARM', base + 2_000));
+    // The probe results came with them.
+    expect(store.takeLoadedProbeResults(id, base)).toHaveLength(1);
+    // Served once, and never for another migration.
+    expect(store.takeLoadedAlarmStates(id)).toBeUndefined();
+    await store.load(id);
+    expect(store.takeLoadedAlarmStates(newId())).toBeUndefined();
+  });
+
+  it('should never let an older state overwrite a newer one, and let a confirmation of the same time replace an event', async () => {
+    const id = newId();
+    expect(await store.recordAlarmState(id, state('OK', base + 2_000))).toBe(true);
+    // Late, and delivered twice.
+    expect(await store.recordAlarmState(id, state('ALARM', base + 1_000))).toBe(false);
+    expect(await store.recordAlarmState(id, state('OK', base + 2_000))).toBe(false);
+    // A DescribeAlarms read of the same transition is authoritative.
+    expect(await store.recordAlarmState(id, state('OK', base + 2_000, 'describe'))).toBe(true);
+    expect(await store.recordAlarmState(id, state('ALARM', base + 3_000))).toBe(true);
+    await store.save(id, makeRecord(id), 0, []);
+    await store.load(id);
+    expect(store.takeLoadedAlarmStates(id)?.get('api-errors')).toMatchObject({ state: 'ALARM', changedAtMs: base + 3_000, source: 'event' });
+  });
+
+  it('should keep the newest of two concurrent writers whatever order they land in', async () => {
+    for (let round = 0; round < 5; round++) {
+      const id = newId();
+      const writes = [state('ALARM', base + 5_000), state('OK', base + 4_000, 'describe'), state('INSUFFICIENT_DATA', base + 3_000)];
+      if (round % 2) writes.reverse();
+      await Promise.all(writes.map((w) => store.recordAlarmState(id, w)));
+      await store.save(id, makeRecord(id), 0, []);
+      await store.load(id);
+      expect(store.takeLoadedAlarmStates(id)?.get('api-errors')).toMatchObject({ state: 'ALARM', changedAtMs: base + 5_000 });
+    }
+  });
+
+  it('should not claim to have read every alarm state when the Query stopped before the probe range', async () => {
+    const id = newId();
+    await store.save(id, makeRecord(id), 0, []);
+    for (const name of ['a1', 'a2', 'a3']) await store.recordAlarmState(id, { ...state('OK', base), name });
+    const tight = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, probeResultsPerLoad: 1, alarmStatesPerLoad: 1 });
+    await tight.load(id);
+    expect(tight.takeLoadedAlarmStates(id)).toBeUndefined();
+    const roomy = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, alarmStatesPerLoad: 3 });
+    await roomy.load(id);
+    expect(roomy.takeLoadedAlarmStates(id)?.size).toBe(3);
+  });
+
+  it('rejects a state without a name or time, and a bad alarm room', async () => {
+    await expect(store.recordAlarmState(newId(), { ...state('OK', base), name: '' })).rejects.toThrow(/must have a name/);
+    await expect(store.recordAlarmState(newId(), state('OK', Number.NaN))).rejects.toThrow(/changedAtMs must be epoch ms, got null/);
+    expect(() => new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE, alarmStatesPerLoad: -1 })).toThrow(
+      /alarmStatesPerLoad must be a whole number ≥ 0, got -1/,
+    );
   });
 });
 

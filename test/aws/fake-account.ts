@@ -76,6 +76,8 @@ export class FakeAccount {
   pcInstant = true;
   metrics: { old: SideMetrics; new: SideMetrics } | 'empty' = { old: healthySide(900), new: healthySide(100) };
   readonly alarms = new Map<string, 'OK' | 'ALARM' | 'INSUFFICIENT_DATA'>();
+  /** When each alarm entered its state (DescribeAlarms' StateTransitionedTimestamp), if set. */
+  readonly alarmChangedAtMs = new Map<string, number>();
   readonly events: PutEventsRequestEntry[] = [];
   readonly notifications: PublishInput[] = [];
   readonly invocations: { FunctionName?: string; InvocationType?: string; payload: unknown }[] = [];
@@ -166,7 +168,12 @@ export class FakeAccount {
       guard('DescribeAlarms', (input) => ({
         MetricAlarms: (input.AlarmNames as string[])
           .filter((n) => this.alarms.has(n))
-          .map((n) => ({ AlarmName: n, StateValue: this.alarms.get(n), StateReason: `test says ${this.alarms.get(n)}` })),
+          .map((n) => ({
+            AlarmName: n,
+            StateValue: this.alarms.get(n),
+            StateReason: `test says ${this.alarms.get(n)}`,
+            ...(this.alarmChangedAtMs.has(n) ? { StateTransitionedTimestamp: new Date(this.alarmChangedAtMs.get(n)!) } : {}),
+          })),
       })),
     );
     this.eventBridgeMock.on(PutEventsCommand).callsFake(
@@ -191,6 +198,7 @@ export class FakeAccount {
     this.pcInstant = true;
     this.metrics = { old: healthySide(900), new: healthySide(100) };
     this.alarms.clear();
+    this.alarmChangedAtMs.clear();
     this.events.length = 0;
     this.notifications.length = 0;
     this.invocations.length = 0;
