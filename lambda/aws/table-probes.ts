@@ -55,6 +55,8 @@ export class TableProbes implements ProbePort {
   private readonly freshnessMs: number;
   private readonly now: () => number;
   private readonly warn: (message: string, detail?: Record<string, unknown>) => void;
+  /** What `recentResults` last returned (oldest first): every result since its start. */
+  private lastRead: readonly StoredProbeResult[] = [];
 
   constructor(private readonly props: TableProbesProps) {
     this.freshnessMs = props.freshnessMs ?? 180_000;
@@ -88,7 +90,10 @@ export class TableProbes implements ProbePort {
       return outcomeOf(result);
     }
     const since = this.now() - this.freshnessMs;
-    const latest = await this.props.store.latestProbeResult(this.props.migrationId, side, since);
+    // The tick's own read of recent results (moments ago, and complete from its start) usually
+    // already holds the newest result of the side: no second Query then.
+    const read = [...this.lastRead].reverse().find((r) => r.side === side && r.atMs >= since);
+    const latest = read ?? (await this.props.store.latestProbeResult(this.props.migrationId, side, since));
     if (latest) return outcomeOf(latest);
     return this.inconclusive(
       side,
@@ -99,6 +104,7 @@ export class TableProbes implements ProbePort {
   async recentResults(sinceMs: number): Promise<readonly ProbeOutcome[]> {
     const { store, migrationId } = this.props;
     const results = store.takeLoadedProbeResults(migrationId, sinceMs) ?? (await store.probeResultsSince(migrationId, sinceMs));
+    this.lastRead = results;
     return results.map(outcomeOf);
   }
 

@@ -60,6 +60,21 @@ describe('TableProbes', () => {
     expect(await probes.probeNow('new')).toMatchObject({ side: 'new', verdict: 'ok', atMs: NOW - 100_000 });
   });
 
+  it("should take the stand-in from the tick's own read of recent results when it has one, and query otherwise", async () => {
+    const k = key();
+    await store.putProbeResult(k, { side: 'new', verdict: 'ok', atMs: NOW - 70_000, summary: 'aligned earlier', findings: 0 });
+    await store.putProbeResult(k, { side: 'new', verdict: 'ok', atMs: NOW - 20_000, summary: 'aligned', findings: 0 });
+    const probes = new TableProbes({ store, migrationId: k, now: () => NOW });
+    await probes.recentResults(NOW - 60_000);
+    const queries = dynamo.calls.get('Query') ?? 0;
+    expect(await probes.probeNow('new')).toMatchObject({ verdict: 'ok', atMs: NOW - 20_000 });
+    expect(dynamo.calls.get('Query') ?? 0).toBe(queries);
+    // Nothing of the old side in that read: it asks the table.
+    await store.putProbeResult(k, { side: 'old', verdict: 'desync', atMs: NOW - 90_000, summary: 'shifted', findings: 1 });
+    expect(await probes.probeNow('old')).toMatchObject({ verdict: 'desync', atMs: NOW - 90_000 });
+    expect(dynamo.calls.get('Query') ?? 0).toBe(queries + 1);
+  });
+
   it('should answer inconclusive, saying why, when there is neither a target nor a fresh result', async () => {
     const k = key();
     await store.putProbeResult(k, { side: 'new', verdict: 'ok', atMs: NOW - 400_000, summary: 'stale', findings: 0 });
