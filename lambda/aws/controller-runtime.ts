@@ -19,7 +19,7 @@ import {
   type TickResult,
 } from '../core/controller';
 import { Command, TERMINAL_STATUSES } from '../core/model';
-import { RevisionConflictError, StaleStateError } from '../core/ports';
+import { DamagedStateError, RevisionConflictError, StaleStateError } from '../core/ports';
 import { describeError, type AwsClients } from './clients';
 import { CloudWatchHealth } from './cloudwatch-health';
 import type { ControllerConfig } from './config';
@@ -276,7 +276,14 @@ export class ControllerRuntime {
 
   /** Creates the migration the deploy recorded, once; undefined when it already exists. */
   private async ensureStarted(controller: MigrationController, pointer: MigrationPointer): Promise<TickResult | undefined> {
-    const existing = await this.deps.store.load(pointer.migrationId);
+    let existing: Awaited<ReturnType<DynamoDbStateStore['load']>>;
+    try {
+      existing = await this.deps.store.load(pointer.migrationId);
+    } catch (error) {
+      // The migration exists but its state is damaged: the core's tick fails safe on it.
+      if (error instanceof DamagedStateError) return undefined;
+      throw error;
+    }
     if (existing) {
       this.primed = { id: pointer.migrationId, value: existing };
       return undefined;
@@ -312,6 +319,7 @@ export class ControllerRuntime {
       },
       save: store.save.bind(store),
       events: store.events.bind(store),
+      quarantine: store.quarantine.bind(store),
     };
     const cloudWatch = new CloudWatchHealth({
       cloudWatch: clients.cloudWatch,

@@ -1,20 +1,26 @@
 /**
- * The controller: one reconcile step ("tick") of a migration at a time. It loads the record,
- * reads what it needs through the ports, asks the judge, acts (weight, capacity), and saves the
- * record together with the events that explain what it did.
+ * The controller: one reconcile step ("tick") of a migration at a time. It loads and checks the
+ * record, settles any change a previous tick left in flight, reads what it needs through the
+ * ports, asks the judge, acts (weight, capacity), and saves the record together with the events
+ * that explain what it did.
  *
- * Safe to run twice at once: the record is saved with a version check (a second writer gets
- * `StaleStateError` and its tick becomes a no-op), and weights are set with the routing revision
- * (a stale revision fails instead of overwriting). Idempotent: a tick that finds nothing new to
- * judge changes nothing.
+ * Safe under any interleaving of ticks and commands, and after a crash anywhere
+ * (docs/tick-protocol.md):
+ * - every save is versioned: a tick that loses a save has changed nothing and stops;
+ * - a routing change is recorded before it is made and made at most once (`routing.ts`), and a
+ *   teardown is recorded before the pin is released (`capacity.ts`);
+ * - a record that fails its schema is never acted on: the controller fails safe (`fail-safe.ts`);
+ * - evidence from before a gap in the controller's watch never counts: the bake starts again.
  */
+import { CapacityKeeper } from './capacity';
+import { Draft } from './draft';
+import { FailSafeRoutingError, replacementFor, routeAllToOld, unroutedAlert } from './fail-safe';
 import { DEFAULT_JUDGE_CONFIG, INITIAL_JUDGE_MEMORY, addSide, judge, resolveJudgeConfig } from './judge';
-import type { JudgeConfig, JudgeMemory, JudgePhase, Judgement } from './judge';
-import { transition } from './machine';
+import type { JudgePhase, Judgement } from './judge';
 import { Action, Command, MigrationStatus as S, TERMINAL_STATUSES } from './model';
 import type { Decision, MigrationEvent, MigrationStatus } from './model';
 import { MigrationPlan, type PlanSpec } from './plan';
-import { RevisionConflictError, StaleStateError } from './ports';
+import { DamagedStateError, StaleStateError } from './ports';
 import type {
   AlarmReadPurpose,
   AlarmSignal,
@@ -26,10 +32,16 @@ import type {
   HealthWindow,
   ProbeOutcome,
   ProbePort,
-  SideSignals,
+  StateDamage,
   StateStore,
   TrafficPort,
 } from './ports';
+import { checkRecord, ZERO_SIDE, type MigrationRecord } from './record';
+import { Routing, TrafficShiftError, errorMessage, sameWeight } from './routing';
+import type { JudgeConfig } from './judge';
+
+export type { DamageReport, MigrationRecord, PendingShift } from './record';
+export { TrafficShiftError } from './routing';
 
 /** What a caller gives to start a migration. */
 export interface MigrationSpec {
@@ -50,58 +62,17 @@ export interface MigrationSpec {
   readonly metadata?: Readonly<Record<string, string>>;
 }
 
-const ZERO_SIDE: SideSignals = Object.freeze({ requests: 0, errors4xx: 0, errors5xx: 0 });
-
-/** The stored record of one migration. */
-export interface MigrationRecord {
-  readonly id: string;
-  readonly status: MigrationStatus;
-  /** Weight on the new side as last set by the controller. */
-  readonly weight: number;
-  /** Index of the current plan step; -1 before the first shift. */
-  readonly step: number;
-  readonly plan: PlanSpec;
-  readonly judge: JudgeConfig;
-  /** Undefined until the gate reads it; 0 when capacity is not managed. */
-  readonly pinnedCapacity?: number;
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly createdAtMs: number;
-  readonly updatedAtMs: number;
-  /** When the current step, promotion bake or soak began. */
-  readonly phaseStartedAtMs?: number;
-  /** End of the data the judge has counted so far (the next window starts here). */
-  readonly lastWindowEndMs?: number;
-  /** When the controller last read a window (one read per health window). */
-  readonly lastWindowReadMs?: number;
-  /** Counts since the current phase began. */
-  readonly stepTotals: { readonly old: SideSignals; readonly new: SideSignals };
-  readonly judgeMemory: JudgeMemory;
-  /** When the alarms were last read with `confirm` (from their source, not from pushed changes). */
-  readonly alarmsConfirmedAtMs?: number;
-  /** Probe results up to this time have been taken into account. */
-  readonly probesSeenUntilMs: number;
-  readonly latestNewProbe?: ProbeOutcome;
-  /** The routing revision the controller last wrote or read. */
-  readonly trafficRevision?: string;
-  /** The status to go back to on resume. */
-  readonly pausedFrom?: MigrationStatus;
-  /** True while the controller is waiting for the old side to come back to its pin. */
-  readonly capacityRestoring: boolean;
-  /** True once teardown released the pin. */
-  readonly capacityReleased: boolean;
-  readonly lastDecision?: Decision;
-  readonly eventSeq: number;
-}
-
 export interface TickResult {
   readonly record: MigrationRecord;
-  /** Events this call appended (empty when nothing changed or another writer won). */
+  /** Events this call saved (empty when nothing changed or another writer won first). */
   readonly events: readonly MigrationEvent[];
   readonly decision?: Decision;
-  /** True when another writer saved first and this call's changes were dropped. */
+  /** True when another writer saved first and this call's remaining changes were dropped. */
   readonly conflict?: boolean;
   /** Set when the events were saved but publishing them failed (they stay in the log). */
   readonly publishError?: Error;
+  /** Set when the stored record was damaged and this call failed safe (see `fail-safe.ts`). */
+  readonly damaged?: StateDamage;
 }
 
 export interface ControllerDeps {
@@ -134,75 +105,34 @@ export class InvalidCommandError extends Error {
   }
 }
 
-/** A weight change that could not be made; the controller records it and rethrows. */
-export class TrafficShiftError extends Error {
-  constructor(
-    message: string,
-    override readonly cause: unknown,
-  ) {
-    super(message);
-    this.name = 'TrafficShiftError';
+/** Another writer saved first in the middle of this call: stop, having changed nothing more. */
+class LostRaceError extends Error {
+  constructor() {
+    super('another writer saved first');
+    this.name = 'LostRaceError';
   }
 }
 
 const COMMANDS: readonly string[] = Object.values(Command);
 
-/** A tick in progress: the record being changed and the events that explain the changes. */
-class Draft {
-  readonly events: MigrationEvent[] = [];
-  decision?: Decision;
-  readonly original: MigrationRecord;
-
-  /** When the tick started: the time the judge reasons with. */
-  readonly now: number;
-
-  constructor(
-    public record: MigrationRecord,
-    private readonly clock: Clock,
-  ) {
-    this.original = record;
-    this.now = clock.now();
-  }
-
-  /**
-   * The current time, for what happens after slow calls (a probe can take seconds): events and
-   * the start of a step are stamped when they happen, not when the tick began.
-   */
-  current(): number {
-    return this.clock.now();
-  }
-
-  /** True when the tick changed nothing worth a write. */
-  get unchanged(): boolean {
-    return this.events.length === 0 && JSON.stringify(this.record) === JSON.stringify(this.original);
-  }
-
-  /** Records a transition (or a decision that keeps the status) as an event and applies it. */
-  move(
-    to: MigrationStatus,
-    type: string,
-    decision: Pick<Decision, 'reason' | 'code'> & Partial<Pick<Decision, 'signals'>>,
-    patch: Partial<MigrationRecord> = {},
-  ): void {
-    const atMs = this.current();
-    const event = transition(this.record, to, {
-      type,
-      atMs,
-      decision,
-      ...(patch.weight !== undefined ? { weight: patch.weight } : {}),
-      ...(patch.step !== undefined ? { step: patch.step } : {}),
-    });
-    this.events.push(event);
-    this.record = { ...this.record, ...patch, status: to, eventSeq: event.seq, updatedAtMs: atMs };
-  }
-
-  patch(patch: Partial<MigrationRecord>): void {
-    this.record = { ...this.record, ...patch };
-  }
+/**
+ * How long the controller may go without reading a health window before the evidence it gathered
+ * no longer counts (the controller was not running, or its ticks kept failing): the judge's
+ * missing-data limit plus one window.
+ */
+export function evidenceGapMs(record: Pick<MigrationRecord, 'plan' | 'judge'>): number {
+  return (record.judge.maxMissingWindows + 1) * record.plan.healthWindowMs;
 }
 
 export class MigrationController {
-  constructor(private readonly deps: ControllerDeps) {}
+  private readonly routing: Routing;
+  private readonly capacity: CapacityKeeper;
+
+  constructor(private readonly deps: ControllerDeps) {
+    const checkpoint = (draft: Draft): Promise<void> => this.checkpoint(draft);
+    this.routing = new Routing(deps.traffic, checkpoint);
+    this.capacity = new CapacityKeeper(deps.capacity, checkpoint);
+  }
 
   /**
    * Creates a migration (status pending). Idempotent: starting an id that exists returns the
@@ -217,8 +147,8 @@ export class MigrationController {
     if (spec.pinnedCapacity !== undefined && !(Number.isInteger(spec.pinnedCapacity) && spec.pinnedCapacity >= 0)) {
       throw new TypeError(`pinnedCapacity must be a whole number ≥ 0, got ${JSON.stringify(spec.pinnedCapacity)}`);
     }
-    const existing = await this.deps.store.load(spec.id);
-    if (existing) return { record: existing.record, events: [] };
+    const existing = await this.load(spec.id, false);
+    if (existing) return existing.kind === 'record' ? { record: existing.record, events: [] } : this.failSafe(spec.id, existing.damage);
 
     const now = this.deps.clock.now();
     const record: MigrationRecord = {
@@ -239,53 +169,20 @@ export class MigrationController {
       capacityReleased: false,
       eventSeq: 0,
     };
-    const draft = new Draft(record, this.deps.clock);
+    const draft = new Draft(record, 0, this.deps.clock);
     draft.move(S.PENDING, 'created', {
       code: 'created',
       reason: `migration created: ${MigrationPlan.fromSpec(plan).describe()}`,
     });
-    return this.commit(draft, 0);
+    return this.run(draft, async () => undefined);
   }
 
   /** One reconcile step. */
   async tick(migrationId: string): Promise<TickResult> {
-    const { record, version } = await this.load(migrationId);
-    if (TERMINAL_STATUSES.includes(record.status) || record.status === S.PAUSED) {
-      return { record, events: [] };
-    }
-    const draft = new Draft(record, this.deps.clock);
-    try {
-      switch (record.status) {
-        case S.PENDING:
-          draft.move(
-            S.GATING,
-            'gating',
-            { code: 'gating', reason: 'pre-traffic gate: pinning old capacity and probing the new side' },
-            { phaseStartedAtMs: draft.current() },
-          );
-          await this.gate(draft);
-          break;
-        case S.GATING:
-          await this.gate(draft);
-          break;
-        case S.SHIFTING:
-          await this.checkSettled(draft);
-          break;
-        case S.BAKING:
-        case S.PROMOTED:
-        case S.SOAKING:
-        case S.COMPLETE:
-          await this.watch(draft);
-          break;
-      }
-    } catch (error) {
-      if (error instanceof TrafficShiftError) {
-        // Save what was decided (and that acting on it failed) before reporting the failure.
-        await this.commit(draft, version);
-      }
-      throw error;
-    }
-    return this.commit(draft, version);
+    const loaded = await this.load(migrationId, true);
+    if (loaded.kind === 'damaged') return this.failSafe(migrationId, loaded.damage);
+    const draft = new Draft(loaded.record, loaded.version, this.deps.clock);
+    return this.run(draft, () => this.reconcile(draft));
   }
 
   /** Applies an operator command. Throws `InvalidCommandError` when it does not apply. */
@@ -293,15 +190,47 @@ export class MigrationController {
     if (!COMMANDS.includes(command)) {
       throw new TypeError(`unknown command ${JSON.stringify(command)}; known: ${COMMANDS.join(', ')}`);
     }
-    const { record, version } = await this.load(migrationId);
-    const draft = new Draft(record, this.deps.clock);
-    try {
-      await this.applyCommand(draft, command, reason);
-    } catch (error) {
-      if (error instanceof TrafficShiftError) await this.commit(draft, version);
-      throw error;
+    const loaded = await this.load(migrationId, true);
+    if (loaded.kind === 'damaged') return this.failSafe(migrationId, loaded.damage);
+    const draft = new Draft(loaded.record, loaded.version, this.deps.clock);
+    return this.run(draft, () => this.applyCommand(draft, command, reason));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The tick
+
+  private async reconcile(draft: Draft): Promise<void> {
+    // An interrupted teardown finishes first: the pin's release was recorded, so it must happen.
+    if (draft.record.capacityReleasing) await this.capacity.finishRelease(draft);
+    if (TERMINAL_STATUSES.includes(draft.record.status)) return;
+    // A change in flight is settled before anything is judged (routing.ts, rule 3).
+    if (draft.record.shift) {
+      await this.routing.settle(draft);
+      return;
     }
-    return this.commit(draft, version);
+    switch (draft.record.status) {
+      case S.PENDING:
+        draft.move(
+          S.GATING,
+          'gating',
+          { code: 'gating', reason: 'pre-traffic gate: pinning old capacity and probing the new side' },
+          { phaseStartedAtMs: draft.current() },
+        );
+        await this.gate(draft);
+        return;
+      case S.GATING:
+        await this.gate(draft);
+        return;
+      case S.BAKING:
+      case S.PROMOTED:
+      case S.SOAKING:
+      case S.COMPLETE:
+        await this.watch(draft);
+        return;
+      default:
+        // paused (a human decides), or shifting, which always carries a shift (the schema checks).
+        return;
+    }
   }
 
   private async applyCommand(draft: Draft, command: Command, reason: string): Promise<void> {
@@ -312,46 +241,56 @@ export class MigrationController {
     switch (command) {
       case Command.PAUSE:
         if (terminal || status === S.PAUSED) throw new InvalidCommandError(command, status, 'nothing to pause');
+        // A change in flight stays recorded: paused ticks still settle it.
         draft.move(S.PAUSED, 'paused', decision, { pausedFrom: status });
-        break;
+        return;
       case Command.RESUME: {
         if (status !== S.PAUSED) throw new InvalidCommandError(command, status, 'only a paused migration can resume');
         const back = record.pausedFrom ?? S.GATING;
+        if (back === S.SHIFTING) {
+          draft.move(back, 'resumed', decision);
+          return;
+        }
         // The bake of the current step starts again: the time spent paused proves nothing.
+        const now = draft.current();
         draft.move(back, 'resumed', decision, {
-          phaseStartedAtMs: draft.current(),
-          lastWindowEndMs: draft.current(),
+          phaseStartedAtMs: now,
+          lastWindowEndMs: now,
+          lastWindowReadMs: now,
           stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
         });
-        break;
+        return;
       }
       case Command.ABORT:
         if (terminal) throw new InvalidCommandError(command, status, 'the migration is over');
+        // An abort replaces any change in flight: it never waits for one to settle.
         await this.rollback(draft, { action: Action.ROLLBACK, ...decision, signals: {} }, 'aborted');
-        break;
+        return;
       case Command.PROMOTE: {
         const from = status === S.PAUSED ? record.pausedFrom : status;
         if (terminal || from === S.PROMOTED || from === S.SOAKING || from === S.COMPLETE) {
           throw new InvalidCommandError(command, status, 'the new side already takes all the traffic, or the migration is over');
         }
-        const lastStep = record.plan.steps.length - 1;
-        if ((await this.setWeight(draft, 100, decision)) === 'paused') break;
-        draft.move(S.PROMOTED, 'promoted', decision, {
+        if (record.shift) {
+          throw new InvalidCommandError(command, status, `a change to ${record.shift.weight}% is still being made; promote once it has settled (the next tick settles it)`);
+        }
+        await this.routing.change(draft, {
+          kind: 'promote',
           weight: 100,
-          step: lastStep,
-          phaseStartedAtMs: draft.current(),
-          lastWindowEndMs: draft.current(),
-          stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
+          step: record.plan.steps.length - 1,
+          then: S.PROMOTED,
+          type: 'promoted',
+          decision,
         });
-        break;
+        return;
       }
       case Command.TEARDOWN:
         if (status === S.COMPLETE || status === S.SOAKING) {
-          await this.releaseCapacity(draft);
-          draft.move(S.TORN_DOWN, 'torn-down', decision, { capacityReleased: true });
-        } else if (status === S.ROLLED_BACK && !record.capacityReleased) {
-          await this.releaseCapacity(draft);
-          draft.move(S.ROLLED_BACK, 'capacity-released', decision, { capacityReleased: true });
+          draft.move(S.TORN_DOWN, 'torn-down', decision);
+          await this.capacity.release(draft);
+        } else if (status === S.ROLLED_BACK && !record.capacityReleased && !record.capacityReleasing) {
+          draft.move(S.ROLLED_BACK, 'capacity-released', decision);
+          await this.capacity.release(draft);
         } else {
           throw new InvalidCommandError(
             command,
@@ -359,22 +298,147 @@ export class MigrationController {
             'teardown releases the old side only after the migration is complete (or soaking, or rolled back), so a rollback always has somewhere to land',
           );
         }
-        break;
+        return;
     }
   }
 
   // -------------------------------------------------------------------------------------------
+  // Loading, saving, failing safe
 
-  private async load(migrationId: string): Promise<{ record: MigrationRecord; version: number }> {
-    const loaded = await this.deps.store.load(migrationId);
-    if (!loaded) throw new MigrationNotFoundError(migrationId);
-    return { record: loaded.record, version: loaded.version };
+  /** Loads and checks the record; a record that fails the check is reported as damaged. */
+  private async load(migrationId: string, required: true): Promise<Loaded>;
+  private async load(migrationId: string, required: false): Promise<Loaded | undefined>;
+  private async load(migrationId: string, required: boolean): Promise<Loaded | undefined> {
+    let loaded: { readonly record: unknown; readonly version: number } | undefined;
+    try {
+      loaded = await this.deps.store.load(migrationId);
+    } catch (error) {
+      if (error instanceof DamagedStateError) return { kind: 'damaged', damage: error.damage };
+      throw error;
+    }
+    if (!loaded) {
+      if (required) throw new MigrationNotFoundError(migrationId);
+      return undefined;
+    }
+    const check = checkRecord(migrationId, loaded.record);
+    if (!check.ok) {
+      const shown = check.problems.slice(0, 3).join('; ');
+      const more = check.problems.length > 3 ? ` (and ${check.problems.length - 3} more)` : '';
+      return { kind: 'damaged', damage: { what: `record version ${loaded.version} fails its schema: ${shown}${more}`, version: loaded.version, raw: loaded.record } };
+    }
+    return { kind: 'record', record: check.record, version: loaded.version };
   }
+
+  /** Damaged state: old side first, then a stopped record and one alert (fail-safe.ts). */
+  private async failSafe(migrationId: string, damage: StateDamage): Promise<TickResult> {
+    let routed: string;
+    try {
+      routed = await routeAllToOld(this.deps.traffic);
+    } catch (cause) {
+      const error = new FailSafeRoutingError(migrationId, damage, cause);
+      await this.deps.events.publish([unroutedAlert(migrationId, damage, error, this.deps.clock)]).catch(() => undefined);
+      throw error;
+    }
+    let replacement: { record: MigrationRecord; events: MigrationEvent[] } | undefined;
+    try {
+      await this.deps.store.quarantine(migrationId, damage, (context) => {
+        replacement = replacementFor(migrationId, damage, routed, { ...context, now: this.deps.clock.now() });
+        return replacement;
+      });
+    } catch (error) {
+      if (!(error instanceof StaleStateError)) throw error;
+      // Another tick replaced it first (and alerted): report what is stored now.
+      const fresh = await this.load(migrationId, true);
+      if (fresh.kind === 'damaged') throw error;
+      return { record: fresh.record, events: [], conflict: true };
+    }
+    const { record, events } = replacement!;
+    let publishError: Error | undefined;
+    try {
+      await this.deps.events.publish(events);
+    } catch (error) {
+      publishError = error instanceof Error ? error : new Error(String(error));
+    }
+    return { record, events, decision: record.lastDecision!, damaged: damage, ...(publishError ? { publishError } : {}) };
+  }
+
+  /** Runs a tick or command body and saves what it left in the draft. */
+  private async run(draft: Draft, body: () => Promise<void>): Promise<TickResult> {
+    try {
+      await body();
+    } catch (error) {
+      if (error instanceof LostRaceError) return this.lost(draft);
+      if (error instanceof TrafficShiftError) {
+        // Save what was decided, and that acting on it failed, before reporting the failure.
+        try {
+          await this.checkpoint(draft);
+        } catch (saveError) {
+          if (!(saveError instanceof LostRaceError)) throw saveError;
+        }
+      }
+      throw error;
+    }
+    try {
+      await this.checkpoint(draft);
+    } catch (error) {
+      if (error instanceof LostRaceError) return this.lost(draft);
+      throw error;
+    }
+    return this.result(draft);
+  }
+
+  /**
+   * Saves the draft now if it changed, with the version it was loaded or last saved at, then
+   * publishes its new events. Throws `LostRaceError` when another writer saved first.
+   */
+  private async checkpoint(draft: Draft): Promise<void> {
+    if (draft.unchanged && draft.version > 0) return;
+    const record: MigrationRecord = { ...draft.record, updatedAtMs: draft.current() };
+    let version: number;
+    try {
+      version = await this.deps.store.save(record.id, record, draft.version, draft.events);
+    } catch (error) {
+      if (error instanceof StaleStateError) throw new LostRaceError();
+      throw error;
+    }
+    draft.record = record;
+    const events = draft.savedAs(version);
+    if (events.length === 0) return;
+    try {
+      await this.deps.events.publish(events);
+    } catch (error) {
+      draft.publishError = error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  private result(draft: Draft): TickResult {
+    return {
+      record: draft.record,
+      events: draft.saved,
+      ...(draft.decision ? { decision: draft.decision } : {}),
+      ...(draft.publishError ? { publishError: draft.publishError } : {}),
+    };
+  }
+
+  /** Another writer saved first: what this call saved before stays; the rest is dropped. */
+  private async lost(draft: Draft): Promise<TickResult> {
+    const fresh = await this.deps.store.load(draft.record.id).catch(() => undefined);
+    const check = fresh ? checkRecord(draft.record.id, fresh.record) : undefined;
+    return {
+      record: check?.ok ? check.record : draft.original,
+      events: draft.saved,
+      conflict: true,
+      ...(draft.publishError ? { publishError: draft.publishError } : {}),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Gate, watch, act
 
   /** Pre-traffic gate: capacity pinned and ready, alarms quiet, fresh probes of both sides. */
   private async gate(draft: Draft): Promise<void> {
     const unavailable: string[] = [];
-    const capacity = await this.readOrNote('capacity', unavailable, () => this.ensureCapacity(draft));
+    const capacity = await this.readOrNote('capacity', unavailable, () => this.capacity.ensure(draft));
     const alarms = await this.readAlarms(draft, unavailable, true);
     // Probe both sides: a desync on the old side too means the problem is not the new version.
     const probes = [await this.probeNow('new'), await this.probeNow('old')];
@@ -419,7 +483,6 @@ export class MigrationController {
    */
   private async readAlarms(draft: Draft, unavailable: string[], mayMoveOn: boolean): Promise<readonly AlarmSignal[]> {
     const { judge: config, alarmsConfirmedAtMs } = draft.record;
-    // Records written before the setting existed fall back to its default.
     const recheckMs = config.alarmRecheckMs ?? DEFAULT_JUDGE_CONFIG.alarmRecheckMs;
     const due = alarmsConfirmedAtMs === undefined || draft.now - alarmsConfirmedAtMs >= recheckMs;
     const purpose: AlarmReadPurpose = mayMoveOn || due ? 'confirm' : 'watch';
@@ -442,26 +505,53 @@ export class MigrationController {
     try {
       return await read();
     } catch (error) {
-      if (error instanceof TrafficShiftError) throw error;
+      if (error instanceof TrafficShiftError || error instanceof LostRaceError) throw error;
       unavailable.push(`${source}: ${errorMessage(error)}`);
       return undefined;
     }
   }
 
-  private async checkSettled(draft: Draft): Promise<void> {
-    const traffic = await this.deps.traffic.getWeight();
-    if (traffic.settled === false) return;
-    const to = draft.record.weight >= 100 ? S.PROMOTED : S.BAKING;
-    draft.move(to, 'settled', { code: 'settled', reason: `weight ${traffic.weight}% is in effect` }, {
-      trafficRevision: traffic.revision,
-      phaseStartedAtMs: draft.current(),
-      lastWindowEndMs: draft.current(),
-      stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
+  /**
+   * After a gap in the controller's watch (it did not run, or its ticks kept failing, for longer
+   * than `evidenceGapMs`), nothing seen before the gap counts: the routing is checked against the
+   * record (a read only after a gap, never on a steady tick) and the step's evidence and bake
+   * clock start again. Returns true when it did so.
+   */
+  private async restartAfterGap(draft: Draft): Promise<boolean> {
+    const record = draft.record;
+    const lastWatched = record.lastWindowReadMs ?? record.phaseStartedAtMs;
+    if (lastWatched === undefined) return false;
+    const gapMs = draft.now - lastWatched;
+    if (gapMs <= evidenceGapMs(record)) return false;
+    const current = await this.deps.traffic.getWeight().catch((error: unknown) => {
+      throw new TrafficShiftError(`reading the routing after a gap of ${Math.round(gapMs / 1000)}s failed: ${errorMessage(error)}`, error);
     });
+    if (!sameWeight(current.weight, record.weight)) {
+      this.routing.outside(draft, current);
+      return true;
+    }
+    const now = draft.current();
+    draft.move(
+      record.status,
+      'evidence-reset',
+      {
+        code: 'evidence-gap',
+        reason: `no health window was read for ${Math.round(gapMs / 1000)}s (limit ${Math.round(evidenceGapMs(record) / 1000)}s): evidence from before the gap no longer counts, so the ${record.status === S.BAKING ? 'bake' : 'watch'} starts again at ${record.weight}% (routing checked: ${current.weight}%)`,
+      },
+      {
+        trafficRevision: current.revision,
+        phaseStartedAtMs: now,
+        lastWindowEndMs: now,
+        lastWindowReadMs: now,
+        stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
+      },
+    );
+    return true;
   }
 
   /** Baking, promoted, soaking, complete: watch, judge, act. */
   private async watch(draft: Draft): Promise<void> {
+    if (await this.restartAfterGap(draft)) return;
     const record = draft.record;
     const unavailable: string[] = [];
     const phase: JudgePhase = record.status === S.SOAKING || record.status === S.COMPLETE ? 'soak' : 'bake';
@@ -471,11 +561,8 @@ export class MigrationController {
         : record.status === S.COMPLETE
           ? 0
           : (record.plan.steps[record.step]?.bakeMs ?? record.plan.healthWindowMs);
-    const elapsedMs = draft.now - (record.phaseStartedAtMs ?? draft.now);
-    // Before the bake is over the judge cannot advance, so this tick cannot move the migration on.
-    const mayMoveOn = record.status !== S.COMPLETE && elapsedMs >= requiredMs;
-    const capacity = await this.readOrNote('capacity', unavailable, () => this.ensureCapacity(draft));
-    const alarms = await this.readAlarms(draft, unavailable, mayMoveOn);
+    const phaseStart = record.phaseStartedAtMs ?? draft.now;
+    const capacity = await this.readOrNote('capacity', unavailable, () => this.capacity.ensure(draft));
     const recent = (await this.readOrNote('probe results', unavailable, () => this.deps.probes.recentResults(record.probesSeenUntilMs))) ?? [];
     const fresh = recent.filter((p) => p.atMs > record.probesSeenUntilMs);
     const latestNewProbe = [...fresh].reverse().find((p) => p.side === 'new') ?? record.latestNewProbe;
@@ -484,8 +571,8 @@ export class MigrationController {
 
     // Judge a statistical window only once a whole health window has passed; in between, the
     // fast checks (probes, alarms, capacity) still run on every tick.
-    const windowStart = record.lastWindowEndMs ?? record.phaseStartedAtMs ?? draft.now;
-    const lastRead = record.lastWindowReadMs ?? record.phaseStartedAtMs ?? draft.now;
+    const windowStart = record.lastWindowEndMs ?? phaseStart;
+    const lastRead = record.lastWindowReadMs ?? phaseStart;
     let window: HealthWindow | undefined | null = null;
     if (draft.now - lastRead >= record.plan.healthWindowMs) {
       draft.patch({ lastWindowReadMs: draft.now });
@@ -510,10 +597,17 @@ export class MigrationController {
       }
     }
 
+    // The bake clock runs on data, not on the wall clock: a step has baked as long as the health
+    // data judged since it began covers, so time without data (a source that lags, a controller
+    // that was not running) never counts towards it.
+    const coveredMs = Math.max(0, (draft.record.lastWindowEndMs ?? phaseStart) - phaseStart);
+    // Before the bake is covered the judge cannot advance, so this tick cannot move the migration on.
+    const mayMoveOn = record.status !== S.COMPLETE && coveredMs >= requiredMs;
+    const alarms = await this.readAlarms(draft, unavailable, mayMoveOn);
     const judgement = judge({
       config: record.judge,
       phase,
-      elapsedMs,
+      elapsedMs: coveredMs,
       requiredMs,
       window,
       stepTotals: draft.record.stepTotals,
@@ -558,8 +652,8 @@ export class MigrationController {
     if (status === S.SOAKING) {
       if (draft.record.plan.teardown === 'after-soak') {
         draft.move(S.COMPLETE, 'completed', decision);
-        await this.releaseCapacity(draft);
-        draft.move(S.TORN_DOWN, 'torn-down', { code: 'teardown-after-soak', reason: 'soak passed; plan releases the old side after the soak' }, { capacityReleased: true });
+        draft.move(S.TORN_DOWN, 'torn-down', { code: 'teardown-after-soak', reason: 'soak passed; plan releases the old side after the soak' });
+        await this.capacity.release(draft);
       } else {
         draft.move(S.COMPLETE, 'completed', {
           ...decision,
@@ -569,9 +663,11 @@ export class MigrationController {
       return;
     }
     if (status === S.PROMOTED) {
+      const now = draft.current();
       draft.move(S.SOAKING, 'soaking', decision, {
-        phaseStartedAtMs: draft.current(),
-        lastWindowEndMs: draft.current(),
+        phaseStartedAtMs: now,
+        lastWindowEndMs: now,
+        lastWindowReadMs: now,
         stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
       });
       return;
@@ -581,142 +677,75 @@ export class MigrationController {
     const nextStep = draft.record.step + 1;
     const target = draft.record.plan.steps[nextStep];
     if (!target) {
-      // Cannot happen with a validated plan (the last step is 100 % and leads to PROMOTED).
+      // Cannot happen with a checked record (the last step is 100 % and leads to PROMOTED).
       throw new Error(`plan has no step ${nextStep + 1} (migration ${draft.record.id})`);
     }
-    if (phase !== 'gate') {
-      const probe = await this.probeNow('new');
-      draft.patch({ latestNewProbe: probe, probesSeenUntilMs: Math.max(draft.record.probesSeenUntilMs, probe.atMs) });
-      if (probe.verdict === 'desync') {
-        await this.rollback(
-          draft,
-          { action: Action.ROLLBACK, code: 'probe-desync', reason: `Keep-Alive probe before raising the weight found a desync on the new side: ${probe.summary}`, signals: { ...decision.signals, probes: [probe] } },
-          'rolled-back',
-        );
-        return;
-      }
-      if (probe.verdict !== 'ok') {
-        const heldFor = draft.now - (draft.record.phaseStartedAtMs ?? draft.now) - (draft.record.plan.steps[draft.record.step]?.bakeMs ?? 0);
-        if (heldFor >= draft.record.judge.maxHoldMs) {
-          draft.move(S.PAUSED, 'paused', {
-            code: 'probe-inconclusive',
-            reason: `Keep-Alive probes before raising the weight stayed ${probe.verdict} for ${Math.round(heldFor / 1000)}s: ${probe.summary}`,
-            signals: { ...decision.signals, probes: [probe] },
-          }, { pausedFrom: status });
-          return;
-        }
-        const hold: Decision = {
-          action: Action.HOLD,
-          code: 'probe-inconclusive',
-          reason: `Keep-Alive probe before raising the weight was ${probe.verdict}: ${probe.summary}`,
-          signals: { ...decision.signals, probes: [probe] },
-        };
-        draft.decision = hold;
-        if (previousCode !== hold.code) draft.move(status, 'held', hold);
-        draft.patch({ lastDecision: hold });
-        return;
-      }
-    }
-    const shift = await this.setWeight(draft, target.weight, decision);
-    if (shift === 'paused') return;
-    const to = shift === 'pending' ? S.SHIFTING : target.weight >= 100 ? S.PROMOTED : S.BAKING;
-    draft.move(to, target.weight >= 100 ? 'promoted' : 'advanced', {
-      ...decision,
-      reason: `${decision.reason} → step ${nextStep + 1} of ${draft.record.plan.steps.length}: ${target.weight}%`,
-    }, {
+    if (phase !== 'gate' && !(await this.probeBeforeRaising(draft, decision, status, previousCode))) return;
+    await this.routing.change(draft, {
+      kind: 'advance',
       weight: target.weight,
       step: nextStep,
-      phaseStartedAtMs: draft.current(),
-      lastWindowEndMs: draft.current(),
-      stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
+      then: target.weight >= 100 ? S.PROMOTED : S.BAKING,
+      type: target.weight >= 100 ? 'promoted' : 'advanced',
+      decision: { ...decision, reason: `${decision.reason} → step ${nextStep + 1} of ${draft.record.plan.steps.length}: ${target.weight}%` },
     });
   }
 
-  /** Weight 0 now. Never waits for capacity or anything else. */
+  /**
+   * A fresh probe of the new side right before its weight rises. Returns true when it is ok; on
+   * a desync it rolls back, on an inconclusive result it holds (and pauses past `maxHoldMs`).
+   */
+  private async probeBeforeRaising(draft: Draft, decision: Decision, status: MigrationStatus, previousCode: string | undefined): Promise<boolean> {
+    const probe = await this.probeNow('new');
+    draft.patch({ latestNewProbe: probe, probesSeenUntilMs: Math.max(draft.record.probesSeenUntilMs, probe.atMs) });
+    const signals = { ...decision.signals, probes: [probe] };
+    if (probe.verdict === 'desync') {
+      await this.rollback(
+        draft,
+        { action: Action.ROLLBACK, code: 'probe-desync', reason: `Keep-Alive probe before raising the weight found a desync on the new side: ${probe.summary}`, signals },
+        'rolled-back',
+      );
+      return false;
+    }
+    if (probe.verdict === 'ok') return true;
+    const heldFor = draft.now - (draft.record.phaseStartedAtMs ?? draft.now) - (draft.record.plan.steps[draft.record.step]?.bakeMs ?? 0);
+    if (heldFor >= draft.record.judge.maxHoldMs) {
+      draft.move(
+        S.PAUSED,
+        'paused',
+        {
+          code: 'probe-inconclusive',
+          reason: `Keep-Alive probes before raising the weight stayed ${probe.verdict} for ${Math.round(heldFor / 1000)}s: ${probe.summary}`,
+          signals,
+        },
+        { pausedFrom: status },
+      );
+      return false;
+    }
+    const hold: Decision = {
+      action: Action.HOLD,
+      code: 'probe-inconclusive',
+      reason: `Keep-Alive probe before raising the weight was ${probe.verdict}: ${probe.summary}`,
+      signals,
+    };
+    draft.decision = hold;
+    if (previousCode !== hold.code) draft.move(status, 'held', hold);
+    draft.patch({ lastDecision: hold });
+    return false;
+  }
+
+  /** Weight 0 now. Never waits for capacity or anything else; replaces any change in flight. */
   private async rollback(draft: Draft, decision: Decision, type: string): Promise<void> {
     draft.decision = decision;
-    await this.setWeight(draft, 0, decision, 3);
-    draft.move(S.ROLLED_BACK, type, decision, { weight: 0 });
-  }
-
-  /**
-   * Sets the weight with the stored revision; on a conflict re-reads and, if `retries` allows,
-   * tries again (rollbacks must happen; advances give up and let the next tick re-judge).
-   * Returns whether the change is in effect (`settled`), still propagating (`pending`), or was
-   * not made because someone else changed the routing and the migration is now paused (`paused`).
-   */
-  private async setWeight(
-    draft: Draft,
-    weight: number,
-    decision: Pick<Decision, 'code' | 'reason'>,
-    retries = 0,
-  ): Promise<'settled' | 'pending' | 'paused'> {
-    let revision = draft.record.trafficRevision ?? (await this.deps.traffic.getWeight()).revision;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const result = await this.deps.traffic.setWeight(weight, revision);
-        draft.patch({ trafficRevision: result.revision });
-        return result.settled === false ? 'pending' : 'settled';
-      } catch (error) {
-        if (error instanceof RevisionConflictError && attempt < Math.max(retries, 1)) {
-          const current = await this.deps.traffic.getWeight();
-          revision = current.revision;
-          if (retries === 0 && current.weight !== draft.record.weight) {
-            // Someone else moved the weight: stop and let a human look rather than fight them.
-            draft.move(S.PAUSED, 'paused', {
-              code: 'weight-changed-outside',
-              reason: `routing was changed outside the controller (weight ${current.weight}%, expected ${draft.record.weight}%)`,
-            }, { pausedFrom: draft.record.status, trafficRevision: current.revision });
-            return 'paused';
-          }
-          continue;
-        }
-        const message = `setting the new side's weight to ${weight}% failed (${decision.code}): ${errorMessage(error)}`;
-        draft.move(draft.record.status, 'shift-failed', { code: 'shift-failed', reason: message });
-        throw new TrafficShiftError(message, error);
-      }
-    }
-  }
-
-  /**
-   * Reads the old side's capacity, pins it on first use, and asks for a restore when it fell
-   * below the pin. Returns undefined when capacity is not managed.
-   */
-  private async ensureCapacity(draft: Draft): Promise<CapacityStatus | undefined> {
-    let pinned = draft.record.pinnedCapacity;
-    if (pinned === 0 || draft.record.capacityReleased) return undefined;
-    let status = await this.deps.capacity.read();
-    if (pinned === undefined) {
-      pinned = status.current;
-      draft.patch({ pinnedCapacity: pinned });
-      if (pinned === 0) return undefined;
-    }
-    if (status.pinned !== pinned) {
-      status = await this.deps.capacity.pin(pinned);
-      draft.move(draft.record.status, 'capacity-pinned', {
-        code: 'capacity-pinned',
-        reason: `old side pinned at ${pinned} units until teardown`,
-      });
-    }
-    const short = status.current < pinned || !status.ready;
-    if (short && !draft.record.capacityRestoring) {
-      status = await this.deps.capacity.restore(pinned);
-      draft.move(draft.record.status, 'capacity-restoring', {
-        code: 'capacity-below-pin',
-        reason: `old side fell to ${status.current} of ${pinned} units${status.detail ? ` (${status.detail})` : ''}: restoring, no weight increase until it is back`,
-        signals: { capacity: status },
-      }, { capacityRestoring: true });
-    } else if (short) {
-      // Ask again on every tick: restore is idempotent and the platform may have dropped the request.
-      status = await this.deps.capacity.restore(pinned);
-    } else if (draft.record.capacityRestoring) {
-      draft.move(draft.record.status, 'capacity-restored', {
-        code: 'capacity-restored',
-        reason: `old side back at ${status.current} of ${pinned} units`,
-        signals: { capacity: status },
-      }, { capacityRestoring: false });
-    }
-    return status;
+    draft.patch({ lastDecision: decision });
+    await this.routing.change(draft, {
+      kind: 'rollback',
+      weight: 0,
+      step: draft.record.step,
+      then: S.ROLLED_BACK,
+      type,
+      decision,
+    });
   }
 
   private capacityInput(
@@ -726,43 +755,8 @@ export class MigrationController {
     if (!capacity || record.pinnedCapacity === undefined) return {};
     return { capacity, pinnedCapacity: record.pinnedCapacity };
   }
-
-  private async releaseCapacity(draft: Draft): Promise<void> {
-    if (draft.record.pinnedCapacity === 0 || draft.record.capacityReleased) return;
-    await this.deps.capacity.release();
-  }
-
-  private async commit(draft: Draft, version: number): Promise<TickResult> {
-    if (draft.unchanged && version > 0) {
-      return { record: draft.record, events: [], ...(draft.decision ? { decision: draft.decision } : {}) };
-    }
-    const record: MigrationRecord = { ...draft.record, updatedAtMs: draft.now };
-    try {
-      await this.deps.store.save(record.id, record, version, draft.events);
-    } catch (error) {
-      if (error instanceof StaleStateError) {
-        const fresh = await this.deps.store.load(record.id);
-        return { record: fresh?.record ?? record, events: [], conflict: true };
-      }
-      throw error;
-    }
-    let publishError: Error | undefined;
-    if (draft.events.length > 0) {
-      try {
-        await this.deps.events.publish(draft.events);
-      } catch (error) {
-        publishError = error instanceof Error ? error : new Error(String(error));
-      }
-    }
-    return {
-      record,
-      events: draft.events,
-      ...(draft.decision ? { decision: draft.decision } : {}),
-      ...(publishError ? { publishError } : {}),
-    };
-  }
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
+type Loaded =
+  | { readonly kind: 'record'; readonly record: MigrationRecord; readonly version: number }
+  | { readonly kind: 'damaged'; readonly damage: StateDamage };

@@ -3,20 +3,25 @@
  * writes. The controller moves a migration only through `transition`, so an impossible move is a
  * bug that fails loudly instead of a corrupted record.
  *
- *   pending → gating → (shifting ⇄) baking → … → promoted → soaking → complete → torn-down
- *   any non-terminal → rolled-back (rollback / abort); any non-terminal → paused → back (resume)
+ *   pending → gating → shifting → baking → shifting → … → promoted → soaking → complete → torn-down
+ *   any non-terminal → shifting → rolled-back (rollback / abort); any non-terminal → paused → back (resume)
+ *
+ * Every routing change passes through `shifting`: the controller records the change it is about
+ * to make before making it (docs/tick-protocol.md), and leaves `shifting` once it saw it in effect.
  */
 import { MigrationStatus as S, type Decision, type MigrationEvent, type MigrationStatus } from './model';
 
+// Every edge into rolled-back, baking and promoted starts at shifting: a routing change is always
+// recorded before it is made, so a move that skips shifting is a bug and is refused.
 const ALLOWED: Readonly<Record<MigrationStatus, readonly MigrationStatus[]>> = {
-  [S.PENDING]: [S.GATING, S.PAUSED, S.ROLLED_BACK],
-  [S.GATING]: [S.SHIFTING, S.BAKING, S.PROMOTED, S.PAUSED, S.ROLLED_BACK],
+  [S.PENDING]: [S.GATING, S.SHIFTING, S.PAUSED],
+  [S.GATING]: [S.SHIFTING, S.PAUSED],
   [S.SHIFTING]: [S.BAKING, S.PROMOTED, S.PAUSED, S.ROLLED_BACK],
-  [S.BAKING]: [S.SHIFTING, S.BAKING, S.PROMOTED, S.PAUSED, S.ROLLED_BACK],
-  [S.PROMOTED]: [S.SOAKING, S.PAUSED, S.ROLLED_BACK],
-  [S.SOAKING]: [S.COMPLETE, S.TORN_DOWN, S.PAUSED, S.ROLLED_BACK],
-  [S.COMPLETE]: [S.TORN_DOWN, S.ROLLED_BACK],
-  [S.PAUSED]: [S.PENDING, S.GATING, S.SHIFTING, S.BAKING, S.PROMOTED, S.SOAKING, S.ROLLED_BACK],
+  [S.BAKING]: [S.SHIFTING, S.PAUSED],
+  [S.PROMOTED]: [S.SOAKING, S.SHIFTING, S.PAUSED],
+  [S.SOAKING]: [S.COMPLETE, S.TORN_DOWN, S.SHIFTING, S.PAUSED],
+  [S.COMPLETE]: [S.TORN_DOWN, S.SHIFTING],
+  [S.PAUSED]: [S.PENDING, S.GATING, S.SHIFTING, S.BAKING, S.PROMOTED, S.SOAKING],
   [S.TORN_DOWN]: [],
   [S.ROLLED_BACK]: [],
 };

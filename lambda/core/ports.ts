@@ -214,6 +214,43 @@ export class StaleStateError extends Error {
   }
 }
 
+/** What a store (or the controller's schema check) found wrong with a migration's stored state. */
+export interface StateDamage {
+  /** One line naming what is damaged and where (a file, a table item, a field). */
+  readonly what: string;
+  /** The stored version, when it could be read. */
+  readonly version?: number;
+  /** The record as far as it could be parsed, for salvage; undefined when nothing could be. */
+  readonly raw?: unknown;
+  /**
+   * Identifies the damaged state as the store saw it (e.g. a hash of the file), so that
+   * `quarantine` refuses to replace it if it changed meanwhile. Without one, `version` does.
+   */
+  readonly fingerprint?: string;
+}
+
+/**
+ * Thrown by `StateStore.load` when the stored state exists but cannot be read back as what was
+ * written (not JSON, truncated, an unknown format, an event log that lost committed entries).
+ */
+export class DamagedStateError extends Error {
+  constructor(
+    readonly migrationId: string,
+    readonly damage: StateDamage,
+  ) {
+    super(`stored state of migration ${migrationId} is damaged: ${damage.what}`);
+    this.name = 'DamagedStateError';
+  }
+}
+
+/** What `StateStore.quarantine` asks for the record that replaces a damaged one. */
+export type ReplacementBuilder<S, E> = (context: {
+  /** The highest event sequence number the store still holds (0 if none): new events follow it. */
+  readonly lastEventSeq: number;
+  /** Where the damaged state was kept, for people to inspect (file names, table keys). */
+  readonly keptAs: string;
+}) => { readonly record: S; readonly events: readonly E[] };
+
 /**
  * Versioned storage for one record per migration, plus an append-only event log.
  * `S` is the record type (the core's MigrationRecord); `E` the event type (MigrationEvent).
@@ -229,6 +266,13 @@ export interface StateStore<S = unknown, E = unknown> {
   save(migrationId: string, record: S, expectedVersion: number, events: readonly E[]): Promise<number>;
   /** The event log of one migration, oldest first. */
   events(migrationId: string): Promise<readonly E[]>;
+  /**
+   * Replaces a damaged record (one `load` threw `DamagedStateError` for, or whose record failed the
+   * controller's schema) with the record `build` returns, and appends its events. The damaged
+   * state is kept aside, never deleted. Refused with `StaleStateError` when the stored state no
+   * longer matches `damage` (another writer replaced it first). Returns the new version.
+   */
+  quarantine(migrationId: string, damage: StateDamage, build: ReplacementBuilder<S, E>): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -153,6 +153,11 @@ async function recordedAlarm(migrationId: string, alarmName: string) {
  * ticks of every step find no whole ingested minute yet and the third reads the step's first one.
  */
 const LAG_TICKS = 2;
+/**
+ * A step's bake counts the time its health data covers, so a 2-minute step advances once its
+ * second minute is ingested: 3 ticks after it began, in the 4th.
+ */
+const BAKE_TICKS = 3;
 
 async function minute(event: unknown = SCHEDULED) {
   world.clock.now += MIN;
@@ -173,9 +178,14 @@ describe('controller runtime: a healthy migration', () => {
     expect(account.alias).toMatchObject({ main: '1', weights: { '2': 0.1 } });
 
     const statuses: string[] = [];
-    for (let i = 0; i < 10; i++) statuses.push(String((await minute()).status));
-    // Each 2-minute phase advances on its first ingested minute, 3 ticks after it began.
-    expect(statuses).toEqual(['baking', 'baking', 'promoted', 'promoted', 'promoted', 'soaking', 'soaking', 'soaking', 'complete', 'complete']);
+    for (let i = 0; i < 13; i++) statuses.push(String((await minute()).status));
+    // Each 2-minute phase moves on once its data covers it: in its 4th tick.
+    expect(statuses).toEqual([
+      ...['baking', 'baking', 'baking'],
+      ...['promoted', 'promoted', 'promoted', 'promoted'],
+      ...['soaking', 'soaking', 'soaking', 'soaking'],
+      ...['complete', 'complete'],
+    ]);
 
     // Promotion: the new version is the main one with no extra weights.
     expect(account.alias).toMatchObject({ main: '2', weights: {} });
@@ -345,14 +355,15 @@ describe('controller runtime: alarm states pushed by EventBridge, confirmed with
     expect(account.count('DescribeAlarms')).toBe(1);
     expect(await recordedAlarm(pointer.migrationId, 'api-errors')).toMatchObject({ state: 'OK', source: 'describe' });
     const describedAt: number[] = [];
-    for (let i = 0; i < 31; i++) {
+    for (let i = 0; i < 34; i++) {
       const before = account.count('DescribeAlarms');
       const result = await minute();
       if (account.count('DescribeAlarms') > before) describedAt.push(i + 1);
       if (result.weight === 100) break;
     }
-    // Every 10 minutes, and in the tick that ended the 30-minute bake and promoted.
-    expect(describedAt).toEqual([10, 20, 30]);
+    // Every 10 minutes, and in the tick that ended the 30-minute bake (once its data covered the
+    // 30 minutes, 2 minutes of ingestion later) and promoted.
+    expect(describedAt).toEqual([10, 20, 30, 32]);
     expect(account.alias).toMatchObject({ main: '2', weights: {} });
   });
 
@@ -371,7 +382,7 @@ describe('controller runtime: alarm states pushed by EventBridge, confirmed with
     // The alarm fires but no event reaches the controller: mid-bake ticks do not see it …
     account.alarms.set('api-errors', 'ALARM');
     account.alarmChangedAtMs.set('api-errors', world.clock.now + 10_000);
-    expect(await minute()).toMatchObject({ status: 'baking', weight: 10, code: 'baking' });
+    for (let i = 0; i < BAKE_TICKS; i++) expect(await minute()).toMatchObject({ status: 'baking', weight: 10, code: 'baking' });
     // … the tick that ends the 2-minute bake confirms before raising the weight, and rolls back instead.
     expect(await minute()).toMatchObject({ status: 'rolled-back', code: 'alarm', weight: 0 });
     expect(account.alias?.weights).toEqual({});
@@ -429,7 +440,7 @@ describe('controller runtime: failing safe when AWS calls fail (after the SDK re
   for (const command of reads) {
     it(`should hold (missing signals, never healthy) when ${command} fails at the end of a bake`, async () => {
       await startToFirstStep();
-      for (let i = 0; i < LAG_TICKS; i++) await minute();
+      for (let i = 0; i < BAKE_TICKS; i++) await minute();
       const updates = account.count('UpdateAlias');
       account.failures.set(command, () => throttled('TooManyRequestsException'));
       const held = await minute();
@@ -444,16 +455,19 @@ describe('controller runtime: failing safe when AWS calls fail (after the SDK re
 
   it('should record a failed shift, keep the weight, and tell people, when UpdateAlias fails', async () => {
     const pointer = await startToFirstStep();
-    for (let i = 0; i < LAG_TICKS; i++) await minute();
+    for (let i = 0; i < BAKE_TICKS; i++) await minute();
     account.failures.set('UpdateAlias', serverError);
-    await expect(minute()).rejects.toThrow(/setting the new side's weight to 100% failed/);
+    await expect(minute()).rejects.toThrow(/setting the new side's weight to 100% \([a-z-]+\) failed: .*the change stays recorded and the next tick settles it/);
+    // The change was recorded before it was tried, and stays recorded: the weight is still 10 %.
     const { record } = (await world.store.load(pointer.migrationId))!;
-    expect(record).toMatchObject({ status: 'baking', weight: 10 });
+    expect(record).toMatchObject({ status: 'shifting', weight: 10, shift: { kind: 'advance', weight: 100, fromWeight: 10 } });
+    expect(account.alias).toMatchObject({ main: '1', weights: { '2': 0.1 } });
     const log = await world.store.events(pointer.migrationId);
-    expect(log.at(-1)).toMatchObject({ type: 'shift-failed', code: 'shift-failed' });
+    expect(log.slice(-2).map((e) => e.type)).toEqual(['shifting', 'shift-failed']);
     expect(account.notifications.at(-1)?.Subject).toMatch(/FAILED to shift traffic/);
     account.failures.delete('UpdateAlias');
-    expect((await minute()).weight).toBe(100);
+    // The next tick settles it: the alias had not moved, so the change is made now.
+    expect(await minute()).toMatchObject({ status: 'promoted', weight: 100 });
   });
 
   it('should fail the tick without touching the alias when DynamoDB is throttled', async (context) => {
@@ -479,7 +493,7 @@ describe('controller runtime: failing safe when AWS calls fail (after the SDK re
     const result = await world.tick({ trigger: 'deploy', migrationId: pointer.migrationId });
     expect(result.status).toBe('baking');
     expect(result.publishError).toMatch(/ThrottlingException/);
-    expect((await world.store.events(pointer.migrationId)).map((e) => e.type)).toEqual(['created', 'gating', 'capacity-pinned', 'advanced']);
+    expect((await world.store.events(pointer.migrationId)).map((e) => e.type)).toEqual(['created', 'gating', 'capacity-pinned', 'shifting', 'advanced']);
     expect(world.output.records().some((r) => r.message === 'events saved in the log but not published')).toBe(true);
   });
 });
@@ -505,7 +519,7 @@ describe('controller runtime: operators and overlapping runs', () => {
 
   it('should let only one of two overlapping runs act', async () => {
     const pointer = await startToFirstStep();
-    for (let i = 0; i < LAG_TICKS; i++) await minute();
+    for (let i = 0; i < BAKE_TICKS; i++) await minute();
     world.clock.now += MIN;
     await world.probesOk();
     const updates = account.count('UpdateAlias');

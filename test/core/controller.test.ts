@@ -66,8 +66,12 @@ describe('MigrationController', () => {
       'created:pending',
       'gating:gating',
       'capacity-pinned:gating',
+      // Every routing change is recorded before it is made, then recorded in effect.
+      'shifting:shifting',
       'advanced:baking',
+      'shifting:shifting',
       'advanced:baking',
+      'shifting:shifting',
       'promoted:promoted',
       'soaking:soaking',
       'completed:complete',
@@ -98,7 +102,10 @@ describe('MigrationController', () => {
     expect(result.decision?.code).toBe('error-rate-5xx');
     const last = (await world.store.events(spec.id)).at(-1)!;
     expect(last).toMatchObject({ type: 'rolled-back', weight: 0, code: 'error-rate-5xx' });
-    expect(last.signals?.window?.new.errors5xx).toBeGreaterThan(0);
+    // The evidence is kept with the decision, recorded before the routing changed.
+    const decided = (await world.store.events(spec.id)).at(-2)!;
+    expect(decided).toMatchObject({ type: 'shifting', to: 'shifting', code: 'error-rate-5xx' });
+    expect(decided.signals?.window?.new.errors5xx).toBeGreaterThan(0);
     // Rolling back never shrinks the old side.
     expect(world.capacity.calls).not.toContain('release');
   });

@@ -16,6 +16,8 @@ import {
   type EventSink,
   type HealthPort,
   type HealthWindow,
+  type ReplacementBuilder,
+  type StateDamage,
   type ProbeOutcome,
   type ProbePort,
   type Side,
@@ -35,22 +37,49 @@ export class FakeClock implements Clock {
   }
 }
 
+/**
+ * An atomic in-memory store with real version checks. `latencyMs` (with a clock that advances, or
+ * real timers) and `beforeSave` let tests interleave writers; `damage` replaces a stored record
+ * with anything, as a disk or a person could.
+ */
 export class MemoryStore implements StateStore<MigrationRecord, MigrationEvent> {
   readonly records = new Map<string, { record: MigrationRecord; version: number }>();
   readonly log = new Map<string, MigrationEvent[]>();
+  /** Damaged records set aside by `quarantine`, by the name they were kept as. */
+  readonly quarantined = new Map<string, unknown>();
+  /** Awaited before every save reads the version (to let other writers run in between). */
+  beforeSave?: () => Promise<void>;
   async load(id: string) {
     const found = this.records.get(id);
     return found ? { record: structuredClone(found.record), version: found.version } : undefined;
   }
   async save(id: string, record: MigrationRecord, expectedVersion: number, events: readonly MigrationEvent[]) {
+    await this.beforeSave?.();
     const current = this.records.get(id)?.version ?? 0;
     if (current !== expectedVersion) throw new StaleStateError(id, expectedVersion);
     this.records.set(id, { record: structuredClone(record), version: current + 1 });
-    this.log.set(id, [...(this.log.get(id) ?? []), ...events]);
+    this.log.set(id, [...(this.log.get(id) ?? []), ...structuredClone(events)]);
     return current + 1;
   }
   async events(id: string) {
     return this.log.get(id) ?? [];
+  }
+  async quarantine(id: string, damage: StateDamage, build: ReplacementBuilder<MigrationRecord, MigrationEvent>) {
+    const current = this.records.get(id);
+    if ((current?.version ?? 0) !== (damage.version ?? 0)) throw new StaleStateError(id, damage.version ?? 0);
+    const keptAs = `memory:${id}@${current?.version ?? 0}`;
+    this.quarantined.set(keptAs, structuredClone(current?.record));
+    const lastEventSeq = Math.max(0, ...(this.log.get(id) ?? []).map((e) => e.seq));
+    const { record, events } = build({ lastEventSeq, keptAs });
+    const version = (current?.version ?? 0) + 1;
+    this.records.set(id, { record: structuredClone(record), version });
+    this.log.set(id, [...(this.log.get(id) ?? []), ...structuredClone(events)]);
+    return version;
+  }
+  /** Replaces the stored record with anything (the version is kept, as a damaged file would be). */
+  damage(id: string, raw: unknown): void {
+    const current = this.records.get(id);
+    this.records.set(id, { record: raw as MigrationRecord, version: current?.version ?? 1 });
   }
 }
 
