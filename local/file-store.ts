@@ -14,15 +14,30 @@
  * record's head through each line's `parent`, so orphans (and a torn last line) are skipped, and
  * a retried save can never duplicate events.
  *
- * Concurrency: saves of one id are serialised within the process (a promise chain per id). Across
- * processes there is no lock: the version is checked when the save starts and again just before
- * the rename, which catches a writer that has already committed but not one committing in the
- * same instant. Run one controller per migration and directory.
+ * Concurrency: a save is a compare-and-swap on the version, made atomic across instances and
+ * processes by a lock per migration (proper-lockfile: an atomically created `<id>.lock`
+ * directory whose holder refreshes its time while it works, so the lock of a process that died is
+ * taken over once it is `lockStaleMs` old). The version is read and compared, the events appended
+ * and the record renamed, all while the lock is held; saves of one id are also serialised within
+ * the process so that they do not queue on the lock.
+ *
+ * Damage: `load` checks what it reads (JSON, the file format, and that the event log still holds
+ * every committed entry) and throws `DamagedStateError` naming the file and the fault, rather than
+ * returning a record it cannot vouch for. `quarantine` renames the damaged files aside
+ * (`<id>.damaged-<time>.json`, `<id>.events.damaged-<time>.jsonl`) and writes the replacement.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StaleStateError, type Clock, type StateStore } from '../lambda/core/ports';
+import { lock } from 'proper-lockfile';
+import {
+  DamagedStateError,
+  StaleStateError,
+  type Clock,
+  type ReplacementBuilder,
+  type StateDamage,
+  type StateStore,
+} from '../lambda/core/ports';
 import { systemClock } from './net';
 
 /** Options of `FileStateStore`. */
@@ -34,6 +49,11 @@ export interface FileStateStoreOptions {
    * @default - the system clock (`Date.now`)
    */
   readonly clock?: Clock;
+  /**
+   * How old a lock may get before another writer takes it over (its holder is presumed dead).
+   * @default 10000
+   */
+  readonly lockStaleMs?: number;
 }
 
 const FORMAT = 1;
@@ -73,6 +93,7 @@ export class FileStateStore<S = unknown, E = unknown> implements StateStore<S, E
   readonly directory: string;
   private readonly clock: Clock;
   private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly lockStaleMs: number;
 
   constructor(options: FileStateStoreOptions) {
     if (typeof options.directory !== 'string' || options.directory.trim() === '') {
@@ -80,11 +101,69 @@ export class FileStateStore<S = unknown, E = unknown> implements StateStore<S, E
     }
     this.directory = options.directory;
     this.clock = options.clock ?? systemClock;
+    this.lockStaleMs = options.lockStaleMs ?? 10_000;
+    if (!Number.isInteger(this.lockStaleMs) || this.lockStaleMs < 2000) {
+      // proper-lockfile refuses less: its holder refreshes the lock every lockStaleMs / 2.
+      throw new RangeError(`lockStaleMs must be a whole number of ms ≥ 2000, got ${JSON.stringify(options.lockStaleMs)}`);
+    }
   }
 
+  /** The record and its version; throws `DamagedStateError` when the files cannot be vouched for. */
   async load(migrationId: string): Promise<{ readonly record: S; readonly version: number } | undefined> {
-    const file = await this.readRecord(validateMigrationId(migrationId));
+    validateMigrationId(migrationId);
+    const file = await this.readVerified(migrationId);
     return file === undefined ? undefined : { record: file.record, version: file.version };
+  }
+
+  /**
+   * The record file, checked whole: its JSON and format, and that the event log still holds every
+   * committed entry (a log emptied or cut short would otherwise lose the history silently).
+   */
+  private async readVerified(migrationId: string): Promise<(RecordFile<S> & { readonly fingerprint: string }) | undefined> {
+    const file = await this.readRecord(migrationId);
+    if (file === undefined || file.logHead === null) return file;
+    const broken = brokenLink(file.logHead, await this.readLog(migrationId));
+    if (broken !== undefined) {
+      throw new DamagedStateError(migrationId, {
+        what: `event log ${this.logPath(migrationId)} lacks committed entry ${broken} (emptied, truncated or replaced)`,
+        version: file.version,
+        raw: file.record,
+        fingerprint: file.fingerprint,
+      });
+    }
+    return file;
+  }
+
+  async quarantine(migrationId: string, damage: StateDamage, build: ReplacementBuilder<S, E>): Promise<number> {
+    validateMigrationId(migrationId);
+    return this.serialise(migrationId, () =>
+      this.locked(migrationId, async () => {
+        const text = await readText(this.recordPath(migrationId));
+        const fingerprint = text === undefined ? undefined : fingerprintOf(text);
+        const version = text === undefined ? 0 : versionIn(text);
+        const matches = damage.fingerprint !== undefined ? damage.fingerprint === fingerprint : (damage.version ?? 0) === version;
+        if (!matches) throw new StaleStateError(migrationId, damage.version ?? 0);
+
+        const lastEventSeq = lastSeqIn(await this.readLog(migrationId).catch(() => new Map<string, LogLine<E>>()));
+        const stamp = `${this.clock.now()}-${randomBytes(3).toString('hex')}`;
+        const kept: string[] = [];
+        for (const [from, to] of [
+          [this.recordPath(migrationId), join(this.directory, `${migrationId}.damaged-${stamp}.json`)],
+          [this.logPath(migrationId), join(this.directory, `${migrationId}.events.damaged-${stamp}.jsonl`)],
+        ] as const) {
+          try {
+            await rename(from, to);
+            kept.push(to);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          }
+        }
+        const { record, events } = build({ lastEventSeq, keptAs: kept.join(' and ') || 'nothing (no files were left)' });
+        const next = (damage.version ?? version) + 1;
+        await this.writeNow(migrationId, record, next, null, events);
+        return next;
+      }),
+    );
   }
 
   save(migrationId: string, record: S, expectedVersion: number, events: readonly E[]): Promise<number> {
@@ -98,20 +177,12 @@ export class FileStateStore<S = unknown, E = unknown> implements StateStore<S, E
 
   async events(migrationId: string): Promise<readonly E[]> {
     validateMigrationId(migrationId);
-    const file = await this.readRecord(migrationId);
+    const file = await this.readVerified(migrationId);
     if (file === undefined || file.logHead === null) return [];
     const lines = await this.readLog(migrationId);
+    // The chain is whole (checked above), so the walk visits each committed line once.
     const batches: LogLine<E>[] = [];
-    let txn: string | null = file.logHead;
-    // Each step consumes one distinct line, so the walk ends within lines.size steps.
-    for (let steps = 0; txn !== null; steps += 1) {
-      const line = lines.get(txn);
-      if (line === undefined || steps > lines.size) {
-        throw new Error(`event log of migration ${migrationId} is damaged: committed entry ${txn} not found in ${this.logPath(migrationId)}`);
-      }
-      batches.push(line);
-      txn = line.parent;
-    }
+    for (let txn: string | null = file.logHead; txn !== null; txn = lines.get(txn)!.parent) batches.push(lines.get(txn)!);
     return batches.reverse().flatMap((line) => line.events);
   }
 
@@ -125,7 +196,7 @@ export class FileStateStore<S = unknown, E = unknown> implements StateStore<S, E
       throw err;
     }
     return names
-      .filter((name) => name.endsWith('.json') && MIGRATION_ID.test(name.slice(0, -'.json'.length)))
+      .filter((name) => name.endsWith('.json') && !name.includes('.damaged-') && MIGRATION_ID.test(name.slice(0, -'.json'.length)))
       .map((name) => name.slice(0, -'.json'.length))
       .sort();
   }
@@ -150,23 +221,48 @@ export class FileStateStore<S = unknown, E = unknown> implements StateStore<S, E
     return result;
   }
 
-  private async saveNow(migrationId: string, record: S, expectedVersion: number, events: readonly E[]): Promise<number> {
-    const current = await this.readRecord(migrationId);
-    const currentVersion = current?.version ?? 0;
-    if (currentVersion !== expectedVersion) throw new StaleStateError(migrationId, expectedVersion);
+  /** Runs `task` holding the migration's lock (see the module comment). */
+  private async locked<T>(migrationId: string, task: () => Promise<T>): Promise<T> {
     await mkdir(this.directory, { recursive: true });
+    const release = await lock(join(this.directory, migrationId), {
+      realpath: false,
+      stale: this.lockStaleMs,
+      // A save holds the lock for milliseconds; wait up to about a stale period for it.
+      retries: { retries: 200, factor: 1.2, minTimeout: 2, maxTimeout: 100 },
+    });
+    try {
+      return await task();
+    } finally {
+      await release();
+    }
+  }
 
-    const version = expectedVersion + 1;
+  private async saveNow(migrationId: string, record: S, expectedVersion: number, events: readonly E[]): Promise<number> {
+    return this.locked(migrationId, async () => {
+      const current = await this.readVerified(migrationId).catch((err: unknown) => {
+        // A damaged record is never saved over: only quarantine replaces it.
+        if (err instanceof DamagedStateError) throw new StaleStateError(migrationId, expectedVersion);
+        throw err;
+      });
+      const currentVersion = current?.version ?? 0;
+      if (currentVersion !== expectedVersion) throw new StaleStateError(migrationId, expectedVersion);
+      const version = expectedVersion + 1;
+      await this.writeNow(migrationId, record, version, current?.logHead ?? null, events);
+      return version;
+    });
+  }
+
+  /** Appends the events (if any) after `logHead`, then commits the record by renaming it into place. */
+  private async writeNow(migrationId: string, record: S, version: number, logHead: string | null, events: readonly E[]): Promise<void> {
     const now = this.clock.now();
-    let logHead = current?.logHead ?? null;
+    let head = logHead;
     if (events.length > 0) {
       const txn = randomBytes(8).toString('hex');
-      const line: LogLine<E> = { txn, parent: logHead, version, atMs: now, events };
+      const line: LogLine<E> = { txn, parent: head, version, atMs: now, events };
       await this.append(migrationId, `${JSON.stringify(line)}\n`);
-      logHead = txn;
+      head = txn;
     }
-
-    const file: RecordFile<S> = { format: FORMAT, migrationId, version, savedAtMs: now, logHead, record };
+    const file: RecordFile<S> = { format: FORMAT, migrationId, version, savedAtMs: now, logHead: head, record };
     const text = `${JSON.stringify(file, null, 2)}\n`;
     const temp = `${this.recordPath(migrationId)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
@@ -177,16 +273,12 @@ export class FileStateStore<S = unknown, E = unknown> implements StateStore<S, E
       } finally {
         await handle.close();
       }
-      // Last look before the commit: another process may have committed meanwhile.
-      const latest = await this.readRecord(migrationId);
-      if ((latest?.version ?? 0) !== expectedVersion) throw new StaleStateError(migrationId, expectedVersion);
       await rename(temp, this.recordPath(migrationId));
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
     }
     await this.syncDirectory();
-    return version;
   }
 
   /** Appends one line and flushes it to disk; repairs a torn last line first. */
@@ -224,25 +316,33 @@ export class FileStateStore<S = unknown, E = unknown> implements StateStore<S, E
     }
   }
 
-  private async readRecord(migrationId: string): Promise<RecordFile<S> | undefined> {
+  private async readRecord(migrationId: string): Promise<(RecordFile<S> & { readonly fingerprint: string }) | undefined> {
     const path = this.recordPath(migrationId);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const text = await readText(path).catch((err: unknown) => {
       throw new Error(`cannot read migration ${migrationId} from ${path}: ${(err as Error).message}`, { cause: err });
-    }
+    });
+    if (text === undefined) return undefined;
+    const fingerprint = fingerprintOf(text);
+    const damaged = (what: string, file?: Partial<RecordFile<S>>): DamagedStateError =>
+      new DamagedStateError(migrationId, {
+        what: `migration file ${path} ${what}`,
+        fingerprint,
+        ...(file && Number.isInteger(file.version) ? { version: file.version } : {}),
+        ...(file && 'record' in file ? { raw: file.record } : {}),
+      });
+    if (text.trim() === '') throw damaged('is empty');
     let file: RecordFile<S>;
     try {
       file = JSON.parse(text) as RecordFile<S>;
     } catch (err) {
-      throw new Error(`migration file ${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+      throw damaged(`is not valid JSON (${(err as Error).message}): truncated or overwritten`);
     }
+    if (file === null || typeof file !== 'object' || Array.isArray(file)) throw damaged('does not hold a JSON object');
     if (file.format !== FORMAT || !Number.isInteger(file.version) || file.version < 1) {
-      throw new Error(`migration file ${path} has an unknown format (format ${String(file.format)}, version ${String(file.version)})`);
+      throw damaged(`has an unknown format (format ${String(file.format)}, version ${String(file.version)})`, file);
     }
-    return file;
+    if (file.logHead !== null && typeof file.logHead !== 'string') throw damaged(`has a malformed logHead ${JSON.stringify(file.logHead)}`, file);
+    return { ...file, fingerprint };
   }
 
   private async readLog(migrationId: string): Promise<Map<string, LogLine<E>>> {
@@ -267,4 +367,52 @@ export class FileStateStore<S = unknown, E = unknown> implements StateStore<S, E
     }
     return lines;
   }
+}
+
+/** The text of a file, or undefined when it does not exist. */
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function fingerprintOf(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+/** The version a record file's text claims, 0 when it cannot be read. */
+function versionIn(text: string): number {
+  try {
+    const version = (JSON.parse(text) as { version?: unknown }).version;
+    return typeof version === 'number' && Number.isInteger(version) ? version : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The first committed entry missing on the chain from `head`, or undefined when the chain is whole. */
+function brokenLink<E>(head: string, lines: ReadonlyMap<string, LogLine<E>>): string | undefined {
+  let txn: string | null = head;
+  // Each step consumes one distinct line, so the walk ends within lines.size steps.
+  for (let steps = 0; txn !== null; steps += 1) {
+    const line = lines.get(txn);
+    if (line === undefined || steps > lines.size) return txn;
+    txn = line.parent;
+  }
+  return undefined;
+}
+
+/** The highest event `seq` in any readable line of a log (0 if none). */
+function lastSeqIn<E>(lines: ReadonlyMap<string, LogLine<E>>): number {
+  let last = 0;
+  for (const line of lines.values()) {
+    for (const event of line.events) {
+      const seq = (event as { seq?: unknown } | null)?.seq;
+      if (typeof seq === 'number' && Number.isFinite(seq)) last = Math.max(last, seq);
+    }
+  }
+  return last;
 }

@@ -10,6 +10,8 @@
  * - alarms:  `pk=MIGRATION#<id>, sk=SIGNAL#ALARM#<alarm name>` with the alarm's last known state
  *   and `changedAtMs` (when CloudWatch says it entered that state), written when its state change
  *   event arrives and corrected by every `DescribeAlarms` confirmation;
+ * - damaged: `pk=MIGRATION#<id>, sk=DAMAGED#<time zero-padded to 15>`, a whole copy of a record
+ *   item the controller could not trust, kept by `quarantine` when it replaced it;
  * - pointer: `pk=ALIAS#<fn>:<alias>, sk=CURRENT` with `migrationId`, `oldVersion`, `newVersion`;
  * - probes recorded while the alias has no migration at all: `pk=PROBE#<fn>:<alias>,
  *   sk=<atMs zero-padded to 15>#<side>` with `expiresAt` (TTL). Nothing reads them back: they are
@@ -40,7 +42,16 @@ import type { MigrationRecord } from '../core/controller';
 import type { JudgeConfig } from '../core/judge';
 import type { MigrationEvent } from '../core/model';
 import type { PlanSpec } from '../core/plan';
-import { StaleStateError, type AlarmSignal, type ProbeOutcome, type Side, type StateStore } from '../core/ports';
+import {
+  DamagedStateError,
+  StaleStateError,
+  type AlarmSignal,
+  type ProbeOutcome,
+  type ReplacementBuilder,
+  type Side,
+  type StateDamage,
+  type StateStore,
+} from '../core/ports';
 import { clientConfig, describeError, errorName, type AwsClientOptions } from './clients';
 
 /** A DynamoDB client and the document client over it, with the shared retry and timeout settings. */
@@ -70,6 +81,8 @@ const PROBE_SK_END = 'PROBE$';
 /** A probe result in its migration's partition. */
 export const probeSk = (atMs: number, side: Side): string => `${probeSkFrom(atMs)}#${side}`;
 export const ALARM_SK_PREFIX = 'SIGNAL#ALARM#';
+/** Where `quarantine` keeps a damaged record item (sorts before `EVENT#`, outside every range read). */
+export const DAMAGED_SK_PREFIX = 'DAMAGED#';
 /** An alarm's recorded state in its migration's partition. */
 export const alarmSk = (alarmName: string): string => `${ALARM_SK_PREFIX}${alarmName}`;
 /** The smallest probe key at `atMs`: the start of a "since" range. */
@@ -312,9 +325,78 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
     if (item.outbox && item.outbox.length > 0) {
       // A previous save stopped before copying its events: finish it now, before anyone can save
       // (and so replace the outbox) on top of this version.
-      await this.flush(migrationId, item.version, item.outbox);
+      try {
+        await this.flush(migrationId, item.version, item.outbox);
+      } catch (error) {
+        if (!(error instanceof EventLogConflictError)) throw error;
+        // Retrying would fail the same way on every tick: the log itself is damaged.
+        throw new DamagedStateError(migrationId, {
+          what: `${error.message} (outbox of record version ${item.version})`,
+          version: item.version,
+          raw: item.record,
+          fingerprint: versionFingerprint(item.version),
+        });
+      }
     }
     return { record: item.record, version: item.version };
+  }
+
+  /**
+   * Replaces a damaged record item. The damaged item is first copied, whole, to
+   * `sk=DAMAGED#<time>` in the same partition (kept for people to inspect); the replacement is a
+   * conditional PutItem on the damaged item's version (or on its lack of one), so a replacement
+   * that lost a race with another writer is refused. Its events follow the highest event item.
+   */
+  async quarantine(migrationId: string, damage: StateDamage, build: ReplacementBuilder<MigrationRecord, MigrationEvent>): Promise<number> {
+    const key = { pk: migrationPk(migrationId), sk: STATE_SK };
+    const current = (await this.props.documents.send(new GetCommand({ TableName: this.props.tableName, Key: key, ConsistentRead: true }))).Item;
+    const fingerprint = damage.fingerprint ?? (damage.version !== undefined ? versionFingerprint(damage.version) : undefined);
+    const version = typeof current?.version === 'number' ? current.version : undefined;
+    if (!current || fingerprint !== versionFingerprint(version)) throw new StaleStateError(migrationId, damage.version ?? 0);
+
+    const keptSk = `${DAMAGED_SK_PREFIX}${padTime(Date.now())}`;
+    await this.props.documents.send(
+      new PutCommand({ TableName: this.props.tableName, Item: { ...current, sk: keptSk }, ConditionExpression: 'attribute_not_exists(sk)' }),
+    );
+    const outboxSeqs = (Array.isArray(current.outbox) ? current.outbox : []).map((e: unknown) => (e as { seq?: unknown } | null)?.seq);
+    const lastEventSeq = Math.max(0, await this.lastEventSeq(migrationId), ...outboxSeqs.filter((n): n is number => typeof n === 'number' && Number.isFinite(n)));
+    const { record, events } = build({ lastEventSeq, keptAs: `table ${this.props.tableName} item pk=${migrationPk(migrationId)}, sk=${keptSk}` });
+    const next = (version ?? 0) + 1;
+    const outbox = events.map((e) => plainJson(e));
+    try {
+      await this.props.documents.send(
+        new PutCommand({
+          TableName: this.props.tableName,
+          Item: { ...key, version: next, record: plainJson(record), ...(outbox.length > 0 ? { outbox } : {}), updatedAtMs: Date.now() },
+          ...(version === undefined
+            ? { ConditionExpression: 'attribute_exists(pk) AND NOT attribute_type(#version, :number)', ExpressionAttributeValues: { ':number': 'N' } }
+            : { ConditionExpression: '#version = :expected', ExpressionAttributeValues: { ':expected': version } }),
+          ExpressionAttributeNames: { '#version': 'version' },
+        }),
+      );
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') throw new StaleStateError(migrationId, damage.version ?? 0);
+      throw error;
+    }
+    this.remember(migrationId, record);
+    if (outbox.length > 0) await this.flush(migrationId, next, outbox);
+    return next;
+  }
+
+  /** The highest event sequence number stored as an event item (0 if none). */
+  private async lastEventSeq(migrationId: string): Promise<number> {
+    const page = await this.props.documents.send(
+      new QueryCommand({
+        TableName: this.props.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': migrationPk(migrationId), ':prefix': 'EVENT#' },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    const seq = page.Items?.[0]?.seq;
+    return typeof seq === 'number' ? seq : 0;
   }
 
   /**
@@ -644,12 +726,32 @@ export class DynamoDbStateStore implements StateStore<MigrationRecord, Migration
   }
 }
 
+/** The record item, or `DamagedStateError` when it lacks a numeric version or a record map. */
 function checkState(migrationId: string, raw: Record<string, unknown>): StateItem {
   const item = raw as unknown as StateItem;
-  if (typeof item.version !== 'number' || !item.record) {
-    throw new Error(`state item of migration ${migrationId} is malformed (version ${JSON.stringify(item.version)})`);
+  const version = typeof item.version === 'number' ? item.version : undefined;
+  const problem =
+    version === undefined
+      ? `version is ${JSON.stringify(item.version ?? null)}, not a number`
+      : item.record === null || typeof item.record !== 'object' || Array.isArray(item.record)
+        ? `record is ${JSON.stringify(item.record ?? null)?.slice(0, 80)}, not a map`
+        : item.outbox !== undefined && !Array.isArray(item.outbox)
+          ? 'outbox is not a list'
+          : undefined;
+  if (problem) {
+    throw new DamagedStateError(migrationId, {
+      what: `state item of migration ${migrationId} is malformed: ${problem}`,
+      ...(version !== undefined ? { version } : {}),
+      ...(item.record !== undefined ? { raw: item.record } : {}),
+      fingerprint: versionFingerprint(version),
+    });
   }
   return item;
+}
+
+/** What identifies a damaged state item for `quarantine`: its version, or that it has none. */
+function versionFingerprint(version: number | undefined): string {
+  return version === undefined ? 'unversioned' : `version:${version}`;
 }
 
 /** The time in a `PROBE#<atMs>#<side>` key. */

@@ -14,7 +14,7 @@ import {
   unattributedProbeSk,
 } from '../../lambda/aws/dynamodb-store';
 import { MigrationStatus } from '../../lambda/core/model';
-import { StaleStateError } from '../../lambda/core/ports';
+import { DamagedStateError, StaleStateError } from '../../lambda/core/ports';
 import { makeEvent, makeRecord } from './fixtures';
 import { startDynalite, type LocalDynamo } from './helpers';
 
@@ -179,8 +179,60 @@ describe('DynamoDbStateStore: record and events', () => {
     await dynamo.clients.documents.send(
       new PutCommand({ TableName: TABLE, Item: { pk: migrationPk(id), sk: 'STATE', version: 1, record: makeRecord(id), outbox: [makeEvent(id, 1, { type: 'advanced' })] } }),
     );
-    await expect(store.load(id)).rejects.toBeInstanceOf(EventLogConflictError);
+    // Retrying would fail the same way on every load: the log is damaged, and the load says so.
+    const error = await store.load(id).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DamagedStateError);
+    expect((error as DamagedStateError).message).toMatch(/event 1 of migration .* already holds a different event; refusing to overwrite the log \(outbox of record version 1\)/);
+    expect((error as DamagedStateError).damage).toMatchObject({ version: 1, fingerprint: 'version:1' });
     expect((await eventItems(id))[0]?.event.type).toBe('created');
+    // A save never writes over it; a direct copy of the outbox still refuses, as before.
+    await expect(store.save(id, makeRecord(id), 0, [])).rejects.toBeInstanceOf(StaleStateError);
+    expect(EventLogConflictError.name).toBe('EventLogConflictError');
+  });
+
+  describe('damaged record items', () => {
+    it.each([
+      ['no numeric version', { version: 'one', record: {} }, /version is "one", not a number/, 'unversioned'],
+      ['a record that is not a map', { version: 3, record: 'garbage' }, /record is "garbage", not a map/, 'version:3'],
+      ['an outbox that is not a list', { version: 3, record: {}, outbox: 'x' }, /outbox is not a list/, 'version:3'],
+    ])('should refuse a state item with %s with DamagedStateError', async (_name, item, message, fingerprint) => {
+      const id = newId();
+      await dynamo.clients.documents.send(new PutCommand({ TableName: TABLE, Item: { pk: migrationPk(id), sk: 'STATE', ...item } }));
+      const error = (await store.load(id).catch((e: unknown) => e)) as DamagedStateError;
+      expect(error).toBeInstanceOf(DamagedStateError);
+      expect(error.message).toMatch(message);
+      expect(error.damage.fingerprint).toBe(fingerprint);
+    });
+
+    it('should keep a damaged item aside and replace it, with events after the last stored one', async () => {
+      const id = newId();
+      await store.save(id, makeRecord(id, { eventSeq: 2 }), 0, [makeEvent(id, 1), makeEvent(id, 2)]);
+      await dynamo.clients.documents.send(new PutCommand({ TableName: TABLE, Item: { pk: migrationPk(id), sk: 'STATE', version: 'x', record: { status: 'bogus' } } }));
+      const { damage } = (await store.load(id).catch((e: unknown) => e)) as DamagedStateError;
+      const contexts: unknown[] = [];
+      const version = await store.quarantine(id, damage, (context) => {
+        contexts.push(context);
+        return { record: makeRecord(id, { status: MigrationStatus.ROLLED_BACK, weight: 0, eventSeq: 3 }), events: [makeEvent(id, context.lastEventSeq + 1, { type: 'state-damaged' })] };
+      });
+      expect(version).toBe(1);
+      expect(contexts).toEqual([{ lastEventSeq: 2, keptAs: expect.stringMatching(new RegExp(`pk=MIGRATION#${id}, sk=DAMAGED#\\d{15}$`)) }]);
+      expect((await store.load(id))?.record.status).toBe(MigrationStatus.ROLLED_BACK);
+      expect((await store.events(id)).map((e) => e.type)).toEqual(['held', 'held', 'state-damaged']);
+      const keptSk = (contexts[0] as { keptAs: string }).keptAs.split('sk=')[1]!;
+      expect(await rawItem(migrationPk(id), keptSk)).toMatchObject({ version: 'x', record: { status: 'bogus' } });
+      // The same damage cannot be replaced twice: the second writer of a race is refused.
+      await expect(store.quarantine(id, damage, () => ({ record: makeRecord(id), events: [] }))).rejects.toBeInstanceOf(StaleStateError);
+    });
+
+    it('should replace a record that fails the schema only while its version is unchanged', async () => {
+      const id = newId();
+      await store.save(id, makeRecord(id), 0, []);
+      const damage = { what: 'record version 1 fails its schema: status: unknown status "bogus"', version: 1 };
+      await store.save(id, makeRecord(id), 1, []);
+      await expect(store.quarantine(id, damage, () => ({ record: makeRecord(id), events: [] }))).rejects.toBeInstanceOf(StaleStateError);
+      expect(await store.quarantine(id, { ...damage, version: 2 }, () => ({ record: makeRecord(id, { weight: 0 }), events: [] }))).toBe(3);
+      expect((await store.load(id))?.record.weight).toBe(0);
+    });
   });
 
   it('should read an event log longer than one 1 MB query page', async () => {

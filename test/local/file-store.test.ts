@@ -1,8 +1,8 @@
-import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StaleStateError } from '../../lambda/core/ports';
+import { DamagedStateError, StaleStateError } from '../../lambda/core/ports';
 import { FileStateStore } from '../../local/file-store';
 
 interface Rec {
@@ -96,7 +96,92 @@ describe('FileStateStore', () => {
     const s = store();
     await s.save('m1', { status: 'pending', weight: 0 }, 0, [{ seq: 1, type: 'created' }]);
     await rm(join(directory, 'state', 'm1.events.jsonl'));
-    await expect(s.events('m1')).rejects.toThrow(/event log of migration m1 is damaged/);
+    await expect(s.events('m1')).rejects.toBeInstanceOf(DamagedStateError);
+    await expect(s.events('m1')).rejects.toThrow(/m1\.events\.jsonl lacks committed entry [0-9a-f]+ \(emptied, truncated or replaced\)/);
+    await expect(s.load('m1')).rejects.toThrow(/lacks committed entry/);
+  });
+
+  describe('damaged files', () => {
+    const recordFile = () => join(directory, 'state', 'm1.json');
+    const logFile = () => join(directory, 'state', 'm1.events.jsonl');
+    async function saved(): Promise<FileStateStore<Rec, Ev>> {
+      const s = store();
+      await s.save('m1', { status: 'pending', weight: 0 }, 0, [{ seq: 1, type: 'created' }]);
+      await s.save('m1', { status: 'baking', weight: 25 }, 1, [{ seq: 2, type: 'advanced' }]);
+      return s;
+    }
+    async function damage(s: FileStateStore<Rec, Ev>): Promise<DamagedStateError> {
+      const error = await s.load('m1').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(DamagedStateError);
+      return error as DamagedStateError;
+    }
+
+    it.each([
+      ['garbage', async () => writeFile(recordFile(), '\u0000\u0001 not json at all'), /is not valid JSON/],
+      ['truncated', async () => truncate(recordFile(), 40), /is not valid JSON .*truncated or overwritten/],
+      ['empty', async () => writeFile(recordFile(), ''), /is empty/],
+      ['not an object', async () => writeFile(recordFile(), 'null'), /does not hold a JSON object/],
+      ['of an unknown format', async () => writeFile(recordFile(), JSON.stringify({ format: 9, version: 2, record: {} })), /unknown format \(format 9, version 2\)/],
+      ['with an emptied log', async () => writeFile(logFile(), ''), /lacks committed entry/],
+    ])('should refuse a record file that is %s with DamagedStateError naming the file', async (_name, spoil, message) => {
+      const s = await saved();
+      await spoil();
+      const error = await damage(s);
+      expect(error.message).toMatch(message);
+      expect(error.damage.what).toContain('m1');
+      expect(error.damage.fingerprint).toMatch(/^sha256:/);
+      // Nothing saves over it: only quarantine replaces damaged state.
+      await expect(s.save('m1', { status: 'x', weight: 0 }, 2, [])).rejects.toBeInstanceOf(StaleStateError);
+    });
+
+    it('should keep the damaged files aside and write the replacement with quarantine', async () => {
+      const s = await saved();
+      await writeFile(recordFile(), '{"format":1,"version":2,"logHead":');
+      const { damage: found } = await damage(s);
+      const seen: unknown[] = [];
+      const version = await s.quarantine('m1', found, (context) => {
+        seen.push(context);
+        return { record: { status: 'rolled-back', weight: 0 }, events: [{ seq: context.lastEventSeq + 1, type: 'state-damaged' }] };
+      });
+      expect(version).toBe(1);
+      expect(seen).toEqual([{ lastEventSeq: 2, keptAs: expect.stringMatching(/m1\.damaged-\d+-[0-9a-f]+\.json and .*m1\.events\.damaged-\d+-[0-9a-f]+\.jsonl$/) }]);
+      expect(await s.load('m1')).toEqual({ record: { status: 'rolled-back', weight: 0 }, version: 1 });
+      expect(await s.events('m1')).toEqual([{ seq: 3, type: 'state-damaged' }]);
+      const names = await readdir(join(directory, 'state'));
+      expect(names.filter((n) => n.includes('.damaged-'))).toHaveLength(2);
+      expect(await s.list()).toEqual(['m1']);
+      // The damaged bytes are kept as they were.
+      const kept = names.find((n) => n.endsWith('.json') && n.includes('.damaged-'))!;
+      expect(await readFile(join(directory, 'state', kept), 'utf8')).toBe('{"format":1,"version":2,"logHead":');
+    });
+
+    it('should refuse to quarantine state that changed since it was found damaged', async () => {
+      const s = await saved();
+      await writeFile(recordFile(), 'garbage');
+      const { damage: found } = await damage(s);
+      await writeFile(recordFile(), 'other garbage');
+      await expect(s.quarantine('m1', found, () => ({ record: { status: 'x', weight: 0 }, events: [] }))).rejects.toBeInstanceOf(StaleStateError);
+      expect(await readFile(recordFile(), 'utf8')).toBe('other garbage');
+    });
+  });
+
+  it('should let exactly one writer win per version across instances on one directory', async () => {
+    await store().save('m1', { status: 'pending', weight: 0 }, 0, [{ seq: 1, type: 'created' }]);
+    // Ten processes' worth of stores, all saving on top of version 1 at once, five rounds.
+    for (let round = 1; round <= 5; round++) {
+      const stores = Array.from({ length: 10 }, () => store());
+      const outcomes = await Promise.allSettled(
+        stores.map((s, i) => s.save('m1', { status: `round ${round} by ${i}`, weight: i }, round, [{ seq: round + 1, type: `by-${i}` }])),
+      );
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+      expect(outcomes.filter((o) => o.status === 'rejected').every((o) => (o as PromiseRejectedResult).reason instanceof StaleStateError)).toBe(true);
+    }
+    const events = await store().events('m1');
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await store().load('m1'))?.version).toBe(6);
   });
 
   it('fails on an unsafe migration id or a bad version, showing the value', async () => {
