@@ -241,6 +241,8 @@ export class MigrationController {
     switch (command) {
       case Command.PAUSE:
         if (terminal || status === S.PAUSED) throw new InvalidCommandError(command, status, 'nothing to pause');
+        if (status === S.COMPLETE) throw new InvalidCommandError(command, status, 'a complete migration moves no traffic; teardown or abort it');
+        if (record.shift?.kind === 'rollback') throw new InvalidCommandError(command, status, 'a rollback is being made, and a rollback is never paused');
         // A change in flight stays recorded: paused ticks still settle it.
         draft.move(S.PAUSED, 'paused', decision, { pausedFrom: status });
         return;
