@@ -11,7 +11,7 @@
 import { CreateAliasCommand, GetAliasCommand, InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { MigrationStatus, TERMINAL_STATUSES, type Command } from '../core/model';
-import { errorName } from './clients';
+import { clientConfig, errorName, type AwsClientOptions } from './clients';
 import type { DeployTriggerConfig } from './config';
 import type { DeployTriggerPayload } from './controller-runtime';
 import { aliasKeyOf, type DynamoDbStateStore, type MigrationPointer } from './dynamodb-store';
@@ -34,7 +34,13 @@ export interface DeployTriggerResponse {
 
 export interface DeployTriggerDeps {
   readonly config: DeployTriggerConfig;
+  /** For the alias calls and the asynchronous wake-up of the controller (ordinary `clientConfig()`). */
   readonly lambda: LambdaClient;
+  /**
+   * For synchronous commands to the controller (abort, teardown), which wait for a whole controller
+   * run: build it once per container with `commandClientConfig()`.
+   */
+  readonly commandLambda: LambdaClient;
   readonly store: Pick<DynamoDbStateStore, 'getPointer' | 'putPointer' | 'load'>;
   /** @default Date.now */
   readonly now?: () => number;
@@ -86,26 +92,32 @@ export async function onDeployEvent(event: CloudFormationCustomResourceEvent, de
   const main = alias.FunctionVersion ?? '';
   const weights = alias.RoutingConfig?.AdditionalVersionWeights ?? {};
   const split = Object.keys(weights).length > 0;
+  const key = physicalResourceId;
+  const pointer = await deps.store.getPointer(key);
+  // The pointed migration's status, read at most once and only when a decision needs it.
+  let loadedStatus: Promise<MigrationStatus> | undefined;
+  const statusOf = (current: MigrationPointer): Promise<MigrationStatus> =>
+    (loadedStatus ??= deps.store.load(current.migrationId).then((loaded) => loaded?.record.status ?? MigrationStatus.PENDING));
+
+  // Checked before any "already on target" shortcut: at the gate (weight 0) the alias still points
+  // at the old version alone, yet the migration goes on and would later move traffic to a version
+  // the template no longer has.
+  if (pointer && target === pointer.oldVersion && !TERMINAL_STATUSES.includes(await statusOf(pointer))) {
+    // CloudFormation is rolling the stack back to the version the migration started from:
+    // roll the traffic back too.
+    await invokeCommand(deps, pointer.migrationId, 'abort', `CloudFormation rolled the stack back to version ${target}`, [MigrationStatus.ROLLED_BACK]);
+    return respond({ Action: 'abort-requested', MigrationId: pointer.migrationId, OldVersion: pointer.oldVersion, NewVersion: pointer.newVersion });
+  }
   if (main === target && !split) {
     return respond({ Action: 'none', MigrationId: '', OldVersion: main, NewVersion: target });
   }
-
-  const key = physicalResourceId;
-  const pointer = await deps.store.getPointer(key);
   if (pointer?.migrationId === props.MigrationId) {
     // CloudFormation sent the same request again (retry, or a rollback of a later failure).
     return respond({ Action: 'already-recorded', MigrationId: pointer.migrationId, OldVersion: pointer.oldVersion, NewVersion: pointer.newVersion });
   }
   if (pointer) {
-    const loaded = await deps.store.load(pointer.migrationId);
-    const status = loaded?.record.status ?? MigrationStatus.PENDING;
+    const status = await statusOf(pointer);
     if (!TERMINAL_STATUSES.includes(status)) {
-      if (target === pointer.oldVersion) {
-        // CloudFormation is rolling the stack back to the version the migration started from:
-        // roll the traffic back too.
-        await invokeCommand(deps, pointer.migrationId, 'abort', `CloudFormation rolled the stack back to version ${target}`, [MigrationStatus.ROLLED_BACK]);
-        return respond({ Action: 'abort-requested', MigrationId: pointer.migrationId, OldVersion: pointer.oldVersion, NewVersion: pointer.newVersion });
-      }
       if (status === MigrationStatus.COMPLETE) {
         // Deploying on top of a completed migration accepts its version: the version before it is
         // no longer a rollback target, so its pin is released (the new migration pins its own old side).
@@ -150,8 +162,26 @@ export async function onDeployEvent(event: CloudFormationCustomResourceEvent, de
   return respond({ Action: 'migration-recorded', MigrationId: props.MigrationId, OldVersion: main, NewVersion: target });
 }
 
-/** How long a synchronous command to the controller may take (the trigger's own timeout must be longer). */
+/** How long one attempt of a synchronous command to the controller may wait for its answer. */
 export const COMMAND_TIMEOUT_MS = 20_000;
+/**
+ * Attempts per synchronous command: a retry after a lost answer is safe (see `invokeCommand`), and
+ * two attempts (40 s) leave room in the trigger's one-minute timeout for its other calls.
+ */
+export const COMMAND_MAX_ATTEMPTS = 2;
+
+/**
+ * Client configuration for `DeployTriggerDeps.commandLambda`: the shared settings with a
+ * per-attempt timeout long enough for a controller run.
+ *
+ * The timeout is set on the client's request handler, not passed per call: the handlers use the
+ * SDK of the Lambda runtime (it is not bundled), and SDK versions older than the one tested here
+ * ignore a per-request `requestTimeout` and apply the client's (3 s by default, shorter than a
+ * controller run, and as a socket idle timeout on those versions).
+ */
+export function commandClientConfig(options: Omit<AwsClientOptions, 'requestTimeoutMs' | 'maxAttempts'> = {}) {
+  return clientConfig({ ...options, requestTimeoutMs: COMMAND_TIMEOUT_MS, maxAttempts: COMMAND_MAX_ATTEMPTS });
+}
 
 /**
  * Sends a command to the controller and waits for it, so a refusal fails the deploy visibly. A
@@ -165,14 +195,14 @@ async function invokeCommand(
   reason: string,
   done: readonly MigrationStatus[],
 ): Promise<void> {
-  const result = await deps.lambda.send(
+  // A controller run takes longer than an ordinary API call: this client's requests may wait
+  // COMMAND_TIMEOUT_MS (see commandClientConfig).
+  const result = await deps.commandLambda.send(
     new InvokeCommand({
       FunctionName: deps.config.controllerFunctionName,
       InvocationType: 'RequestResponse',
       Payload: new TextEncoder().encode(JSON.stringify({ command, reason })),
     }),
-    // A controller run takes longer than an ordinary API call.
-    { requestTimeout: COMMAND_TIMEOUT_MS },
   );
   if (!result.FunctionError) return;
   const status = (await deps.store.load(migrationId))?.record.status;

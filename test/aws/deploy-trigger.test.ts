@@ -1,17 +1,21 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readDeployTriggerConfig } from '../../lambda/aws/config';
-import { DeployBlockedError, onDeployEvent } from '../../lambda/aws/deploy-trigger';
+import { DEFAULT_CONNECTION_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../../lambda/aws/clients';
+import { COMMAND_MAX_ATTEMPTS, COMMAND_TIMEOUT_MS, DeployBlockedError, commandClientConfig, onDeployEvent } from '../../lambda/aws/deploy-trigger';
 import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
 import { MigrationStatus } from '../../lambda/core/model';
 import { FakeAccount } from './fake-account';
 import { makeRecord } from './fixtures';
-import { startDynalite, type LocalDynamo } from './helpers';
+import { TEST_CREDENTIALS, startDynalite, type LocalDynamo } from './helpers';
 
 const TABLE = 'cutover-deploy-test';
 const account = new FakeAccount('api');
 let dynamo: LocalDynamo;
 let store: DynamoDbStateStore;
+/** A client of its own for synchronous commands, as the handler builds it (mocked like every LambdaClient). */
+let commandLambda: LambdaClient;
 let fn: string;
 let n = 0;
 const config = readDeployTriggerConfig({
@@ -26,8 +30,10 @@ beforeAll(async () => {
   dynamo = await startDynalite();
   await dynamo.createTable(TABLE);
   store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE });
+  commandLambda = new LambdaClient(commandClientConfig({ region: 'us-east-1', endpoint: dynamo.endpoint, credentials: TEST_CREDENTIALS }));
 });
 afterAll(async () => {
+  commandLambda.destroy();
   account.restore();
   await dynamo.close();
 });
@@ -51,7 +57,14 @@ function event(requestType: 'Create' | 'Update' | 'Delete', version: string, ext
   } as CloudFormationCustomResourceEvent;
 }
 
-const deps = () => ({ config, lambda: dynamo.clients.lambda, store, now: () => 1_750_000_000_000, log: () => {} });
+const deps = () => ({ config, lambda: dynamo.clients.lambda, commandLambda, store, now: () => 1_750_000_000_000, log: () => {} });
+
+/** The synchronous invokes of the controller: the client that sent each and its per-call options. */
+const commandInvokes = () =>
+  account.lambdaMock
+    .commandCalls(InvokeCommand)
+    .filter((call) => call.args[0].input.InvocationType === 'RequestResponse')
+    .map((call) => ({ client: call.thisValue as LambdaClient, options: (call.args as unknown[])[1] }));
 
 describe('deploy trigger', () => {
   it('should create the alias on the first deploy, pointing at the version, with nothing to migrate', async () => {
@@ -111,6 +124,47 @@ describe('deploy trigger', () => {
     expect(account.invocations.at(-1)).toMatchObject({ InvocationType: 'RequestResponse', payload: { command: 'abort', reason: 'CloudFormation rolled the stack back to version 1' } });
   });
 
+  it('should abort a migration still at the gate (alias on the old version alone) when CloudFormation rolls back to that version', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await onDeployEvent(event('Update', '2'), deps());
+    // Gating: weight 0, so the alias already serves the rollback's target alone.
+    await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.GATING, weight: 0, step: -1 }), 0, []);
+    const response = await onDeployEvent(event('Update', '1'), deps());
+    expect(response.Data).toEqual({ Action: 'abort-requested', MigrationId: `${fn}:live:2`, OldVersion: '1', NewVersion: '2' });
+    expect(account.invocations.at(-1)).toMatchObject({ InvocationType: 'RequestResponse', payload: { command: 'abort', reason: 'CloudFormation rolled the stack back to version 1' } });
+  });
+
+  it('should abort a migration the controller has not started yet when CloudFormation rolls back to its old version', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await onDeployEvent(event('Update', '2'), deps());
+    // No record yet: the pointer alone says the migration is pending.
+    expect((await onDeployEvent(event('Update', '1'), deps())).Data?.Action).toBe('abort-requested');
+    expect(account.invocations.at(-1)).toMatchObject({ InvocationType: 'RequestResponse', payload: { command: 'abort' } });
+  });
+
+  it('should do nothing on a rollback to the old version once the migration has rolled back', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await onDeployEvent(event('Update', '2'), deps());
+    await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.ROLLED_BACK, weight: 0 }), 0, []);
+    expect((await onDeployEvent(event('Update', '1'), deps())).Data?.Action).toBe('none');
+    expect(commandInvokes()).toEqual([]);
+  });
+
+  it('should send synchronous commands through the command client, with no per-call option', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await onDeployEvent(event('Update', '2'), deps());
+    account.alias = { main: '1', weights: { '2': 0.1 }, revision: 2 };
+    await onDeployEvent(event('Update', '1'), deps());
+    // A per-call requestTimeout may be ignored by the runtime's SDK: the client carries the wait.
+    const [command, ...others] = commandInvokes();
+    expect(others).toEqual([]);
+    expect(command?.client).toBe(commandLambda);
+    expect(command?.options).toBeUndefined();
+    // The asynchronous wake-up and the alias calls keep the ordinary client.
+    const wakeUp = account.lambdaMock.commandCalls(InvokeCommand).find((call) => call.args[0].input.InvocationType === 'Event');
+    expect(wakeUp?.thisValue).toBe(dynamo.clients.lambda);
+  });
+
   it('should tear down a completed migration when the next version is deployed, then record the new one', async () => {
     account.alias = { main: '1', weights: {}, revision: 1 };
     await onDeployEvent(event('Update', '2'), deps());
@@ -168,5 +222,28 @@ describe('deploy trigger', () => {
     const noAlias = event('Create', '1');
     delete (noAlias.ResourceProperties as Record<string, unknown>).AliasName;
     await expect(onDeployEvent(noAlias, deps())).rejects.toThrow(/resource property AliasName must be a non-empty string, got undefined/);
+  });
+});
+
+describe('commandClientConfig', () => {
+  it('should let each attempt of a synchronous command wait COMMAND_TIMEOUT_MS, on the request handler', () => {
+    const config = commandClientConfig();
+    expect(config.requestHandler).toEqual({
+      requestTimeout: COMMAND_TIMEOUT_MS,
+      // Connecting is not the wait: it keeps the ordinary bound.
+      connectionTimeout: DEFAULT_CONNECTION_TIMEOUT_MS,
+      throwOnRequestTimeout: true,
+    });
+    expect(COMMAND_TIMEOUT_MS).toBeGreaterThan(DEFAULT_REQUEST_TIMEOUT_MS);
+    expect(config.maxAttempts).toBe(COMMAND_MAX_ATTEMPTS);
+    expect(config.retryMode).toBe('standard');
+  });
+
+  it('should keep the endpoint, region and credentials it is given', () => {
+    expect(commandClientConfig({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:1', credentials: TEST_CREDENTIALS })).toMatchObject({
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:1',
+      credentials: TEST_CREDENTIALS,
+    });
   });
 });

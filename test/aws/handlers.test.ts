@@ -3,10 +3,15 @@
  * clients built at module scope with the SDK's own endpoint resolution (DynamoDB reaches dynalite
  * through AWS_ENDPOINT_URL_DYNAMODB), one invocation each.
  */
+import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../lambda/aws/clients';
+import { COMMAND_MAX_ATTEMPTS, COMMAND_TIMEOUT_MS } from '../../lambda/aws/deploy-trigger';
 import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
+import { MigrationStatus } from '../../lambda/core/model';
 import { startDemoServer, type DemoServer } from '../../local/demo-server';
 import { FakeAccount } from './fake-account';
+import { makeRecord } from './fixtures';
 import { TEST_CREDENTIALS, captureOutput, emfLines, startDynalite, type LocalDynamo } from './helpers';
 
 const TABLE = 'cutover-handlers-test';
@@ -128,15 +133,37 @@ describe('probe handler', () => {
   });
 });
 
+/**
+ * The options a client's request handler was built with. The SDK resolves them lazily (they become
+ * `httpHandlerConfigs()` only after the first request, which the mock never sends).
+ */
+async function requestHandlerOptions(client: LambdaClient): Promise<{ requestTimeout?: number; connectionTimeout?: number; throwOnRequestTimeout?: boolean }> {
+  return (client.config.requestHandler as unknown as { configProvider: Promise<Record<string, unknown>> }).configProvider;
+}
+
 describe('deploy-trigger handler', () => {
+  const triggerEnv = {
+    CUTOVER_TABLE_NAME: TABLE,
+    CUTOVER_CONTROLLER_FUNCTION_NAME: 'cutover-controller',
+    CUTOVER_PLAN: JSON.stringify(PLAN),
+    CUTOVER_JUDGE: '{}',
+    CUTOVER_PINNED_CAPACITY: '2',
+  };
+  const cfnEvent = (functionName: string, version: string) => ({
+    RequestType: 'Update' as const,
+    ServiceToken: 's',
+    ResponseURL: 'https://cfn-response.example.com/',
+    StackId: 'stack',
+    RequestId: 'r',
+    LogicalResourceId: 'Deploy',
+    ResourceType: 'Custom::CutoverDeploy',
+    PhysicalResourceId: `${functionName}:live`,
+    ResourceProperties: { ServiceToken: 's', FunctionName: functionName, AliasName: 'live', TargetVersion: version, MigrationId: `${functionName}:live:${version}` },
+    OldResourceProperties: { ServiceToken: 's' },
+  });
+
   it('should create the alias on the first deploy', async () => {
-    setEnv({
-      CUTOVER_TABLE_NAME: TABLE,
-      CUTOVER_CONTROLLER_FUNCTION_NAME: 'cutover-controller',
-      CUTOVER_PLAN: JSON.stringify(PLAN),
-      CUTOVER_JUDGE: '{}',
-      CUTOVER_PINNED_CAPACITY: '2',
-    });
+    setEnv(triggerEnv);
     const { handler } = await import('../../lambda/handlers/deploy-trigger');
     const response = await handler({
       RequestType: 'Create',
@@ -150,5 +177,36 @@ describe('deploy-trigger handler', () => {
     });
     expect(response).toMatchObject({ PhysicalResourceId: 'apiD:live', Data: { Action: 'alias-created' } });
     expect(account.alias).toMatchObject({ main: '1' });
+  });
+
+  it('should wait for a synchronous command with a client built for that wait, created once per container', async () => {
+    setEnv(triggerEnv);
+    const { handler } = await import('../../lambda/handlers/deploy-trigger');
+    // A completed migration 1 → 2; deploying 3 tears it down (a synchronous command), then records 3.
+    await store.putPointer('apiT:live', { migrationId: 'apiT:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
+    await store.save('apiT:live:2', makeRecord('apiT:live:2', { status: MigrationStatus.COMPLETE, weight: 100 }), 0, []);
+    account.alias = { main: '2', weights: {}, revision: 3 };
+    expect((await handler(cfnEvent('apiT', '3'))).Data).toMatchObject({ Action: 'migration-recorded', OldVersion: '2', NewVersion: '3' });
+
+    const invokes = account.lambdaMock.commandCalls(InvokeCommand);
+    const command = invokes.find((call) => call.args[0].input.InvocationType === 'RequestResponse')!;
+    const wakeUp = invokes.find((call) => call.args[0].input.InvocationType === 'Event')!;
+    // No per-call option: the runtime's SDK might ignore it. The client's request handler carries the wait.
+    expect((command.args as unknown[])[1]).toBeUndefined();
+    const commandClient = command.thisValue as LambdaClient;
+    expect(await requestHandlerOptions(commandClient)).toMatchObject({ requestTimeout: COMMAND_TIMEOUT_MS, throwOnRequestTimeout: true });
+    expect(await commandClient.config.maxAttempts()).toBe(COMMAND_MAX_ATTEMPTS);
+    // Every other call keeps the ordinary, short bound.
+    const ordinary = wakeUp.thisValue as LambdaClient;
+    expect(ordinary).not.toBe(commandClient);
+    expect(await requestHandlerOptions(ordinary)).toMatchObject({ requestTimeout: DEFAULT_REQUEST_TIMEOUT_MS });
+
+    // A second invocation in the same container reuses the same command client.
+    await store.save('apiT:live:3', makeRecord('apiT:live:3', { status: MigrationStatus.COMPLETE, weight: 100 }), 0, []);
+    account.alias = { main: '3', weights: {}, revision: 4 };
+    await handler(cfnEvent('apiT', '4'));
+    const commands = account.lambdaMock.commandCalls(InvokeCommand).filter((call) => call.args[0].input.InvocationType === 'RequestResponse');
+    expect(commands).toHaveLength(2);
+    expect(commands[1]!.thisValue).toBe(commandClient);
   });
 });
