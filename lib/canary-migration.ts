@@ -173,6 +173,9 @@ const MAX_PLAN_JSON_CHARS = 2_500;
 const ALIAS_NAME = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
 const NAMESPACE = /^[0-9A-Za-z.\-_/#:]{1,255}$/;
 const DASHBOARD_NAME = /^[A-Za-z0-9_-]{1,255}$/;
+/** Lambda's retries of a failed asynchronous controller invocation (see where it is set). */
+const CONTROLLER_ASYNC_RETRY_ATTEMPTS = 2;
+const CONTROLLER_MAX_EVENT_AGE = Duration.hours(1);
 
 /**
  * A canary migration of a Lambda alias, started by `cdk deploy` and driven by a reconciler.
@@ -234,7 +237,7 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   private readonly controllerRole: iam.IRole;
   private readonly alarmList: cloudwatch.IAlarm[] = [];
   private alarmRule?: events.Rule;
-  private alarmReadStatement?: iam.PolicyStatement;
+  private alarmReadPolicy?: iam.Policy;
 
   constructor(scope: Construct, id: string, props: CanaryMigrationProps) {
     super(scope, id);
@@ -362,6 +365,16 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
       },
     });
     this.controllerFunction = controller;
+    // Lambda's own retries of asynchronous invocations (every EventBridge target and the deploy
+    // trigger's wake-up are asynchronous; operator and deploy-trigger commands are synchronous and
+    // never retried by Lambda). The rules' `retryAttempts` only cover EventBridge's delivery to
+    // Lambda; once Lambda has accepted an event, a function error is retried by this setting.
+    // Kept at 2 on purpose: a tick is idempotent, so repeating one is harmless, and an alarm state
+    // change whose recording failed fails its invocation so that this retry records it (the
+    // runtime's `recordError`). Bounded at 1 hour, like the alarm rule's own delivery: by then a
+    // confirmation (before every step forward, and every `alarmRecheck`) has read the alarms anyway,
+    // and a tick queued that long (throttling) is superseded by the schedule's.
+    controller.configureAsyncInvoke({ retryAttempts: CONTROLLER_ASYNC_RETRY_ATTEMPTS, maxEventAge: CONTROLLER_MAX_EVENT_AGE });
 
     // Alias: read it and move its weights. The Service Authorization Reference lists the `function`
     // resource type (the unqualified ARN) for alias actions, so the function ARN is the narrowest
@@ -424,13 +437,18 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
         },
       });
       this.probeFunction = probe;
+      // No retry by Lambda after a function error (its default is 2, one and two minutes later):
+      // a retried probe measures a moment that the next scheduled run measures anyway, and runs
+      // would pile up. An event that waited a minute (throttling) is dropped for the same reason.
+      probe.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(1) });
       // Writes results (with a TTL) and reads the current-migration pointer.
       table.grantReadWriteData(probeRole);
       this.eventBus.grantPutEventsTo(probeRole);
       new events.Rule(this, 'ProbeSchedule', {
         description: `Runs the Cutover Keep-Alive probe every minute (${this.node.path})`,
         schedule: events.Schedule.rate(Duration.minutes(1)),
-        // A missed minute is covered by the next one; retrying would only pile up probes.
+        // EventBridge's delivery to Lambda is not retried: a missed minute is covered by the next
+        // one, and retrying would only pile up probes (Lambda's own retries are off, see above).
         targets: [new targets.LambdaFunction(probe, { retryAttempts: 0 })],
       });
     }
@@ -439,6 +457,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
     new events.Rule(this, 'ControllerSchedule', {
       description: `Runs the Cutover controller every minute (${this.node.path})`,
       schedule: events.Schedule.rate(Duration.minutes(1)),
+      // Delivery is not retried: a missed minute is covered by the next one. (A tick that fails in
+      // the function is retried by Lambda, see the controller's async invoke configuration.)
       targets: [new targets.LambdaFunction(controller, { retryAttempts: 0 })],
     });
     new events.Rule(this, 'ProbeDesyncRule', {
@@ -449,6 +469,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
         detailType: ['Cutover Probe Result'],
         detail: { verdict: ['desync'] },
       },
+      // Delivery retries only (Lambda throttling or unavailable); a desync older than 5 minutes is
+      // read from the table by the ticks in between anyway.
       targets: [new targets.LambdaFunction(controller, { retryAttempts: 2, maxEventAge: Duration.minutes(5) })],
     });
 
@@ -459,7 +481,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
       role: triggerRole,
       logGroup: triggerLogGroup,
       // It may wait for a synchronous command to the controller (abort on a stack rollback, teardown
-      // of a completed migration; the handler allows that 20 s) besides its own calls.
+      // of a completed migration; the handler's command client allows two attempts of 20 s) besides
+      // its own calls.
       timeout: Duration.minutes(1),
       description: `Cutover deploy trigger for ${this.node.path}`,
       environment: {
@@ -514,7 +537,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
     }
     Validations.of(controllerRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'cloudwatch:GetMetricData has no resource-level permissions in IAM; `*` is the only resource it accepts. Every other action of this role is scoped.',
+      reason:
+        "cloudwatch:GetMetricData has no resource-level permissions in IAM; `*` is the only resource it accepts. Every other action of this role's own policy is scoped (DescribeAlarms on `*` has a policy of its own, ReadWatchedAlarms, acknowledged there).",
     });
     if (this.pinnedCapacity > 0) {
       Validations.of(controllerRole).acknowledge({
@@ -557,7 +581,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   /**
    * Attaches an alarm: when it enters ALARM, EventBridge invokes the controller at once and the
    * migration rolls back. Its other state changes are recorded the same way, so that routine ticks
-   * need no DescribeAlarms call. At most `CanaryMigration.MAX_ALARMS` (10).
+   * need no DescribeAlarms call. At most `CanaryMigration.MAX_ALARMS` (10). Metric and composite
+   * alarms alike (`cloudwatch.CompositeAlarm` to watch more than 10).
    */
   public addAlarm(alarm: cloudwatch.IAlarm): void {
     if (this.alarmList.includes(alarm)) {
@@ -570,12 +595,25 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
       );
     }
     this.alarmList.push(alarm);
-    // DescribeAlarms is scoped to exactly the attached alarms: one statement that grows with them.
-    if (!this.alarmReadStatement) {
-      this.alarmReadStatement = new iam.PolicyStatement({ sid: 'ReadWatchedAlarms', actions: ['cloudwatch:DescribeAlarms'] });
-      this.controllerRole.addToPrincipalPolicy(this.alarmReadStatement);
+    if (!this.alarmReadPolicy) {
+      // DescribeAlarms on `*`, granted once an alarm is watched. CloudWatch returns composite
+      // alarms only to a caller allowed DescribeAlarms on `*` (resource-level permissions do not
+      // apply to them), and the docs recommend a composite alarm to watch more than 10; with a
+      // narrower scope the controller would take a watched composite alarm for a missing one. It is
+      // read-only, and the controller asks only for the watched names. A policy of its own, so that
+      // the acknowledgement below covers this one statement and nothing else of the role.
+      this.alarmReadPolicy = new iam.Policy(this, 'ReadWatchedAlarms', {
+        roles: [this.controllerRole],
+        statements: [new iam.PolicyStatement({ sid: 'ReadWatchedAlarms', actions: ['cloudwatch:DescribeAlarms'], resources: ['*'] })],
+      });
+      Validations.of(this.alarmReadPolicy).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'cloudwatch:DescribeAlarms returns composite alarms only when it is allowed on `*` (resource-level permissions do not apply to them). Read-only; the controller asks for the watched alarm names only.',
+      });
+      // The controller confirms the alarms on its first tick, which the deploy trigger starts.
+      this.deployTrigger.node.addDependency(this.alarmReadPolicy);
     }
-    this.alarmReadStatement.addResources(alarm.alarmArn);
     if (!this.alarmRule) {
       // Alarm state changes are delivered on the default bus only, whatever `eventBus` says.
       // Every change, not only entering ALARM: the controller records each one and answers its
@@ -586,8 +624,10 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
           source: ['aws.cloudwatch'],
           detailType: ['CloudWatch Alarm State Change'],
         },
-        // A late change is still worth delivering: the recorded states are ordered by
-        // CloudWatch's own timestamps, so an old event never overwrites a newer state.
+        // Delivery retries (EventBridge to Lambda): a late change is still worth delivering, the
+        // recorded states are ordered by CloudWatch's own timestamps, so an old event never
+        // overwrites a newer state. A change whose recording fails in the controller is retried by
+        // Lambda itself (the controller's async invoke configuration), not by these.
         targets: [new targets.LambdaFunction(this.controllerFunction, { retryAttempts: 8, maxEventAge: Duration.hours(1) })],
       });
     }

@@ -231,7 +231,8 @@ export class CloudWatchHealth implements HealthPort {
         const page = await this.props.cloudWatch.send(
           new DescribeAlarmsCommand({
             AlarmNames: chunk,
-            // Without AlarmTypes, DescribeAlarms returns metric alarms only.
+            // Without AlarmTypes, DescribeAlarms returns metric alarms only. Composite alarms come
+            // back only to a caller allowed DescribeAlarms on `*`, which the construct grants.
             AlarmTypes: ['MetricAlarm', 'CompositeAlarm'],
             ...(nextToken ? { NextToken: nextToken } : {}),
           }),

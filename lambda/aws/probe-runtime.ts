@@ -117,7 +117,8 @@ export async function runProbes(deps: ProbeRuntimeDeps): Promise<ProbeResponse> 
     }
   }
   if (failures.length > 0) {
-    // Failing the invocation makes the gap visible (Lambda Errors) and lets the async retry try again.
+    // Failing the invocation makes the gap visible (Lambda Errors). It is not retried (a probe
+    // repeated minutes later measures another moment): the next scheduled run probes again.
     logger.error('probe results not fully recorded', { failures });
     throw new ProbeRecordError(failures);
   }

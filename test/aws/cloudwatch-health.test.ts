@@ -216,6 +216,28 @@ describe('CloudWatchHealth.readAlarms', () => {
     });
   });
 
+  it('should report a watched composite alarm in ALARM from CompositeAlarms, with when it entered that state', async () => {
+    // CloudWatch lists composite alarms only when asked for them (AlarmTypes) and only to a caller
+    // allowed DescribeAlarms on `*`, which the construct grants.
+    cwMock.on(DescribeAlarmsCommand).resolves({
+      MetricAlarms: [],
+      CompositeAlarms: [
+        {
+          AlarmName: 'api-slo',
+          AlarmRule: 'ALARM("errors") OR ALARM("latency")',
+          StateValue: 'ALARM',
+          StateReason: 'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:errors transitioned to ALARM',
+          StateTransitionedTimestamp: new Date(1_800_000_000_000),
+          StateUpdatedTimestamp: new Date(1_800_000_060_000),
+        },
+      ],
+    });
+    expect(await health({ alarmNames: ['api-slo'] }).readAlarms()).toEqual([
+      { name: 'api-slo', state: 'ALARM', reason: 'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:errors transitioned to ALARM', changedAtMs: 1_800_000_000_000 },
+    ]);
+    expect(cwMock.commandCalls(DescribeAlarmsCommand)[0]!.args[0].input.AlarmTypes).toEqual(expect.arrayContaining(['CompositeAlarm']));
+  });
+
   it('should split more than 100 names over several calls and follow NextToken', async () => {
     const names = Array.from({ length: 150 }, (_, i) => `a${i}`);
     cwMock

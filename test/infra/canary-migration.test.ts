@@ -1,10 +1,11 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMMAND_TIMEOUT_MS } from '../../lambda/aws/deploy-trigger';
+import { COMMAND_MAX_ATTEMPTS, COMMAND_TIMEOUT_MS } from '../../lambda/aws/deploy-trigger';
 import { CanaryMigration } from '../../lib/canary-migration';
 import { CutoverValidationError } from '../../lib/errors';
 import { HealthCheck } from '../../lib/health-check';
@@ -189,8 +190,8 @@ describe('CanaryMigration with every feature', () => {
       ['CUTOVER_TABLE_NAME', 'CUTOVER_CONTROLLER_FUNCTION_NAME', 'CUTOVER_PLAN', 'CUTOVER_JUDGE', 'CUTOVER_PINNED_CAPACITY', 'NODE_OPTIONS'].sort(),
     );
     expect(env.CUTOVER_CONTROLLER_FUNCTION_NAME).toEqual({ Ref: ids.controller });
-    // Longer than the runtime's synchronous command budget (COMMAND_TIMEOUT_MS).
-    expect(template.toJSON().Resources[ids.trigger].Properties.Timeout * 1000).toBeGreaterThan(COMMAND_TIMEOUT_MS);
+    // Longer than every attempt of a synchronous command together (the command client's budget).
+    expect(template.toJSON().Resources[ids.trigger].Properties.Timeout * 1000).toBeGreaterThan(COMMAND_MAX_ATTEMPTS * COMMAND_TIMEOUT_MS);
     expect(env.CUTOVER_PINNED_CAPACITY).toBe('5');
   });
 
@@ -215,6 +216,25 @@ describe('CanaryMigration with every feature', () => {
         Targets: [Match.objectLike({ Arn: fnArn(target), RetryPolicy: { MaximumRetryAttempts: 0 } })],
       });
     }
+  });
+
+  it("should set Lambda's own retries of asynchronous invocations: none for the probe, bounded for the controller", () => {
+    // EventBridge's retryAttempts cover delivery only; a function error is retried by Lambda (by
+    // default twice, for up to 6 hours) unless the function's async invoke configuration says otherwise.
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: ids.probe },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+    // A failed alarm recording relies on this retry; a tick is idempotent.
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: ids.controller },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 3600,
+    });
   });
 
   it('should run the controller at once on every state change of a watched alarm, on the default bus', () => {
@@ -253,7 +273,8 @@ describe('CanaryMigration with every feature', () => {
     for (const action of ['lambda:PutProvisionedConcurrencyConfig', 'lambda:GetProvisionedConcurrencyConfig', 'lambda:DeleteProvisionedConcurrencyConfig']) {
       expect(statementFor(statements, action).Resource).toEqual(qualified(ids.service, '*'));
     }
-    expect(statementFor(statements, 'cloudwatch:DescribeAlarms').Resource).toEqual(ids.alarms.map((id) => fnArn(id)));
+    // `*`: CloudWatch answers with composite alarms only then (see the composite alarm test).
+    expect(statementFor(statements, 'cloudwatch:DescribeAlarms').Resource).toBe('*');
     expect(statementFor(statements, 'cloudwatch:GetMetricData').Resource).toBe('*');
     expect(statementFor(statements, 'events:PutEvents').Resource).toEqual(fnArn(ids.bus));
     expect(statementFor(statements, 'sns:Publish').Resource).toEqual({ Ref: ids.topic });
@@ -279,7 +300,7 @@ describe('CanaryMigration with every feature', () => {
     expect(actions.filter((a) => a.startsWith('lambda:'))).toEqual([]);
   });
 
-  it('should use `*` only for cloudwatch:GetMetricData and attach no managed policy to its roles', () => {
+  it('should use `*` only for cloudwatch:GetMetricData and cloudwatch:DescribeAlarms and attach no managed policy to its roles', () => {
     const roles = template.findResources('AWS::IAM::Role', {
       Properties: { AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } })] } },
     });
@@ -287,7 +308,7 @@ describe('CanaryMigration with every feature', () => {
       if (id === logicalId(f.stack, f.fn.role!)) continue; // the user's own function
       expect(role.Properties.ManagedPolicyArns, `role ${id}`).toBeUndefined();
       for (const statement of statementsOf(template, id)) {
-        if ([statement.Resource].flat().includes('*')) expect(statement.Action, `role ${id}`).toBe('cloudwatch:GetMetricData');
+        if ([statement.Resource].flat().includes('*')) expect(['cloudwatch:GetMetricData', 'cloudwatch:DescribeAlarms'], `role ${id}`).toContain(statement.Action);
       }
     }
   });
@@ -406,6 +427,35 @@ describe('CanaryMigration options', () => {
       Properties: { EventPattern: { source: ['aws.cloudwatch'] } },
     }))[0]!;
     expect(rule.Properties.EventPattern.resources).toHaveLength(10);
+  });
+
+  it('should watch a composite alarm end to end: its state changes wake the controller, which may read it', () => {
+    const { stack, migration } = minimalMigration();
+    const composite = new cloudwatch.CompositeAlarm(stack, 'Slo', {
+      alarmRule: cloudwatch.AlarmRule.anyOf(alarm(stack, 'Errors'), alarm(stack, 'Latency')),
+    });
+    migration.addAlarm(composite);
+    const template = Template.fromStack(stack);
+    const compositeId = logicalId(stack, composite);
+    const controllerRole = logicalId(stack, migration.controllerFunction.role!);
+    // CloudWatch emits "CloudWatch Alarm State Change" for composite alarms too, with the alarm's ARN in `resources`.
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['aws.cloudwatch'], 'detail-type': ['CloudWatch Alarm State Change'], resources: [{ 'Fn::GetAtt': [compositeId, 'Arn'] }] },
+      Targets: [Match.objectLike({ Arn: fnArn(logicalId(stack, migration.controllerFunction)) })],
+    });
+    // The controller watches it by name ...
+    const env = functionByEntryEnv(template, 'cutover-controller').props.Environment.Variables;
+    expect(stack.resolve(env.CUTOVER_ALARM_NAMES)).toEqual({ 'Fn::Join': ['', ['["', { Ref: compositeId }, '"]']] });
+    // ... and may read it: DescribeAlarms returns composite alarms only when allowed on `*`.
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: [{ Sid: 'ReadWatchedAlarms', Effect: 'Allow', Action: 'cloudwatch:DescribeAlarms', Resource: '*' }] },
+      Roles: [{ Ref: controllerRole }],
+    });
+    // Granted before the deploy trigger starts the first tick, which confirms the alarms.
+    const readPolicy = Object.keys(template.findResources('AWS::IAM::Policy', { Properties: { PolicyDocument: { Statement: [Match.objectLike({ Sid: 'ReadWatchedAlarms' })] } } }));
+    expect(readPolicy).toHaveLength(1);
+    const trigger = Object.values(template.findResources('Custom::CutoverDeployTrigger'))[0]!;
+    expect(trigger.DependsOn).toEqual(expect.arrayContaining([readPolicy[0]]));
   });
 
   it('should apply the teardown override, the health check and the app namespace', () => {

@@ -74,6 +74,8 @@ describe('cdk-nag AwsSolutions gate', () => {
       expect.arrayContaining([
         'Full/Migration/Controller AwsSolutions-L1',
         'Full/Migration/ControllerRole AwsSolutions-IAM5[Resource::*]',
+        // DescribeAlarms on `*` (composite alarms), in a policy of its own.
+        'Full/Migration/ReadWatchedAlarms AwsSolutions-IAM5[Resource::*]',
         'Full/Migration/ControllerRole AwsSolutions-IAM5[Resource::<ServiceDBC79909.Arn>:*]',
         expect.stringMatching(/^Full\/Migration\/DeployTriggerProviderRole AwsSolutions-IAM5\[Resource::<MigrationDeployTriggerHandler[0-9A-F]{8}\.Arn>:\*\]$/),
       ]),
