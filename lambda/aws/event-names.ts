@@ -24,6 +24,8 @@ export const DETAIL_TYPES: Readonly<Record<string, string>> = Object.freeze({
   paused: 'Migration Paused',
   completed: 'Migration Completed',
   'torn-down': 'Migration Torn Down',
+  // The controller found the record damaged, routed everything to the old side and stopped.
+  'state-damaged': 'Migration State Damaged',
 });
 
 export function detailTypeOf(type: string): string {

@@ -16,7 +16,7 @@ import { EVENT_SOURCE, detailTypeOf } from './event-names';
 export { DETAIL_TYPES, EVENT_SOURCE, PROBE_EVENT_SOURCE, PROBE_RESULT_DETAIL_TYPE, detailTypeOf } from './event-names';
 
 /** Event types that people are told about on the SNS topic. */
-export const NOTIFIED_TYPES: readonly string[] = ['rolled-back', 'aborted', 'paused', 'promoted', 'shift-failed'];
+export const NOTIFIED_TYPES: readonly string[] = ['rolled-back', 'aborted', 'paused', 'promoted', 'shift-failed', 'state-damaged'];
 
 /** PutEvents accepts at most 10 entries per call. */
 const MAX_ENTRIES = 10;
@@ -115,6 +115,7 @@ export class AwsEventSink implements EventSink<MigrationEvent> {
       paused: 'paused',
       promoted: 'promoted to 100%',
       'shift-failed': 'FAILED to shift traffic',
+      'state-damaged': 'STOPPED: stored state damaged',
     };
     const at = event.type === 'promoted' ? '' : ` at ${event.weight}% (step ${event.step + 1})`;
     const text = `Cutover: ${this.props.migrationKey} ${what[event.type] ?? event.type}${at}`;
@@ -139,7 +140,11 @@ export class AwsEventSink implements EventSink<MigrationEvent> {
           ? 'All traffic is back on the old version, which stays pinned at full capacity until teardown.'
           : event.type === 'shift-failed'
             ? 'The controller could not change the alias; it will try again on the next tick. Check its logs.'
-            : 'The old version stays pinned at full capacity until teardown.',
+            : event.type === 'state-damaged'
+              ? event.code === 'state-damaged-unrouted'
+                ? 'The migration record is damaged AND the alias could not be moved to the old version: the controller retries every tick. Check the alias and the controller logs now.'
+                : 'The migration record was damaged, so the controller moved all traffic to the old version and stopped the migration. The damaged record is kept (see Why). Start a new deploy once it is understood.'
+              : 'The old version stays pinned at full capacity until teardown.',
     ];
     return lines.join('\n');
   }

@@ -4,7 +4,7 @@
  * rollbacks, operator commands, overlapping runs, and every AWS read or write failing.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAwsClients } from '../../lambda/aws/all-clients';
 import type { AwsClients } from '../../lambda/aws/clients';
@@ -531,6 +531,24 @@ describe('controller runtime: operators and overlapping runs', () => {
     const log = await world.store.events(pointer.migrationId);
     expect(log.filter((e) => e.type === 'promoted')).toHaveLength(1);
     expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => i + 1));
+  });
+});
+
+describe('controller runtime: damaged state', () => {
+  it('should route everything to the old version, tell people, and stop when the record item is damaged', async () => {
+    const pointer = await startToFirstStep();
+    const key = { pk: migrationPk(pointer.migrationId), sk: 'STATE' };
+    const item = (await dynamo.clients.documents.send(new GetCommand({ TableName: TABLE, Key: key, ConsistentRead: true }))).Item!;
+    await dynamo.clients.documents.send(new PutCommand({ TableName: TABLE, Item: { ...item, record: { ...item.record, status: 'bogus' } } }));
+
+    const result = await minute();
+    expect(result).toMatchObject({ status: 'rolled-back', weight: 0, action: 'rollback', code: 'state-damaged' });
+    expect(account.alias).toMatchObject({ main: '1', weights: {} });
+    expect(account.notifications.at(-1)?.Subject).toMatch(/STOPPED: stored state damaged/);
+    expect(account.notifications.at(-1)?.Message).toMatch(/status: unknown status "bogus".*kept as table .* sk=DAMAGED#/s);
+    // Stopped: the next ticks neither throw nor act.
+    expect(await minute()).toMatchObject({ status: 'rolled-back', events: 0 });
+    expect(await minute()).toMatchObject({ status: 'rolled-back', events: 0 });
   });
 });
 
