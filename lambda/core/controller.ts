@@ -253,6 +253,13 @@ export class MigrationController {
           draft.move(back, 'resumed', decision);
           return;
         }
+        const planned = back === S.BAKING ? record.plan.steps[record.step]?.weight : back === S.PROMOTED || back === S.SOAKING ? 100 : undefined;
+        if (planned !== undefined && !sameWeight(planned, record.weight)) {
+          // Paused because the routing was changed outside the controller: resuming puts the
+          // step's weight back (through the protocol), and its bake starts again once in effect.
+          await this.routing.change(draft, { kind: 'advance', weight: planned, step: record.step, then: back, type: 'resumed', decision });
+          return;
+        }
         // The bake of the current step starts again: the time spent paused proves nothing.
         const now = draft.current();
         draft.move(back, 'resumed', decision, {

@@ -274,6 +274,41 @@ describe('MigrationController', () => {
     expect(world.traffic.weight).toBe(30);
   });
 
+  it('should not resume on stale evidence after a crash, nor leave routing at a weight the record does not know', async () => {
+    // The incident of a kill at 50 % and a restart whose router came back at 0 %.
+    await world.controller.start(spec);
+    await runUntil(world, spec.id, () => world.traffic.weight === 50);
+    world.clock.advance(10 * 60_000);
+    world.traffic.externalWrite(0);
+    const first = await world.controller.tick(spec.id);
+    // The gap is noticed, the routing read, and the record now says what the routing does.
+    expect(first.record).toMatchObject({ status: 'paused', weight: 0, pausedFrom: 'baking' });
+    expect(first.events.at(-1)).toMatchObject({ code: 'weight-changed-outside' });
+    expect(world.traffic.history).toEqual([10, 50]);
+
+    // Resumed by a human: the step's weight is put back and the step bakes again on fresh data only.
+    const resumedAt = world.clock.now();
+    const resumed = await world.controller.command(spec.id, 'resume', 'router restarted; carry on');
+    expect(resumed.record).toMatchObject({ status: 'baking', weight: 50, phaseStartedAtMs: resumedAt });
+    const next = await runUntil(world, spec.id, () => world.traffic.weight === 100);
+    const log = await world.store.events(spec.id);
+    const raised = log.find((e) => e.type === 'shifting' && e.atMs > resumedAt)!;
+    expect(raised.atMs - resumedAt).toBeGreaterThanOrEqual(plan.steps[1]!.bakeMs);
+    expect(next.record.weight).toBe(100);
+  });
+
+  it('should restart the bake after a gap in its watch, with the routing checked', async () => {
+    await world.controller.start(spec);
+    await runUntil(world, spec.id, () => world.traffic.weight === 10);
+    world.clock.advance(5 * WINDOW);
+    const reads = world.traffic.reads;
+    const result = await world.controller.tick(spec.id);
+    expect(result.events.map((e) => e.code)).toEqual(['evidence-gap']);
+    expect(result.events[0]!.reason).toMatch(/no health window was read for \d+s \(limit 40s\): evidence from before the gap no longer counts, so the bake starts again at 10% \(routing checked: 10%\)/);
+    expect(world.traffic.reads).toBe(reads + 1);
+    expect(result.record).toMatchObject({ phaseStartedAtMs: world.clock.now(), stepTotals: { new: { requests: 0 } } });
+  });
+
   it('should record a failed rollback and retry it on the next tick', async () => {
     await world.controller.start(spec);
     await runUntil(world, spec.id, (s) => s === 'baking');

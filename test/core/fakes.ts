@@ -90,7 +90,10 @@ export class FakeTraffic implements TrafficPort {
   failNext?: Error;
   readonly history: number[] = [];
   private pendingReads = 0;
+  /** Calls of getWeight so far. */
+  reads = 0;
   async getWeight(): Promise<TrafficState> {
+    this.reads++;
     const settled = this.pendingReads <= 0;
     this.pendingReads--;
     return { weight: this.weight, revision: String(this.revision), settled };
