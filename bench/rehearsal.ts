@@ -40,7 +40,8 @@ async function scenarios(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       process.stderr.write(`  ${scenario.name} run ${i + 1}/${runs} … `);
       const report = await runRehearsal({ scenario, plan, seed: i + 1 });
-      process.stderr.write(`${report.outcome} in ${ms(report.durationMs)}\n`);
+      const warnings = report.warnings?.length ? ` (warning: ${report.warnings.join('; ')})` : '';
+      process.stderr.write(`${report.outcome} in ${ms(report.durationMs)}${warnings}\n`);
       reports.push(report);
     }
     const outcomes = new Map<string, number>();

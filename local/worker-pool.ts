@@ -9,6 +9,10 @@
  * The autoscaler never shrinks below the pinned minimum, but it does not grow the pool back up
  * to the pin by itself either: capacity lost behind the pin's back (`forceShrink`) stays lost
  * until someone calls `restore`, so the controller's capacity check has something to find.
+ *
+ * While a pin is in place the pool also keeps the lowest `current` it reached
+ * (`lowestWhilePinned`), updated on every change of size. A report can then state what the pin
+ * guaranteed exactly, instead of sampling the pool on a timer that may run just after the release.
  */
 import type { CapacityPort, CapacityStatus, Clock } from '../lambda/core/ports';
 import { checkInteger, checkRange, sleep, systemClock } from './net';
@@ -145,6 +149,8 @@ export interface WorkerPoolSnapshot {
   readonly evaluations: number;
   /** The last `forceShrink`, if any. */
   readonly lastLoss?: ScalingEvent;
+  /** See `WorkerPool.lowestWhilePinned`; absent until the first pin. */
+  readonly lowestWhilePinned?: number;
 }
 
 interface Waiter {
@@ -182,6 +188,8 @@ export class WorkerPool {
   private warm: number;
   private busy = 0;
   private pinnedMin: number | undefined;
+  // Low-water mark of `warm` over the current (or, once released, the last) pin; see the getter.
+  private lowestPinned: number | undefined;
   private readonly queue: Waiter[] = [];
   private readonly batches: WarmingBatch[] = [];
   private readonly readyWaiters: (() => void)[] = [];
@@ -238,6 +246,17 @@ export class WorkerPool {
     return this.pinnedMin;
   }
 
+  /**
+   * The fewest warm workers while a pin was in place: starts at `current` when a pin is placed on
+   * an unpinned pool, follows every change of size while the pin holds (re-pinning at another
+   * figure continues the same measurement), and stops changing once the pin is released, so
+   * shrinking after a teardown does not count. A new pin after a release starts afresh.
+   * Undefined until the first pin.
+   */
+  get lowestWhilePinned(): number | undefined {
+    return this.lowestPinned;
+  }
+
   /** False while workers are warming up. */
   get ready(): boolean {
     return this.batches.length === 0;
@@ -260,6 +279,7 @@ export class WorkerPool {
       ...snapshot,
       ...(this.pinnedMin === undefined ? {} : { pinnedMin: this.pinnedMin }),
       ...(this.lastLoss === undefined ? {} : { lastLoss: this.lastLoss }),
+      ...(this.lowestPinned === undefined ? {} : { lowestWhilePinned: this.lowestPinned }),
     };
   }
 
@@ -366,7 +386,7 @@ export class WorkerPool {
       let action: ScalingDecision['action'] = 'none';
       if (this.warm > shrinkTo) {
         this.recordEvent('scale-in', this.warm, shrinkTo, `${why}; floor ${floor}`);
-        this.warm = shrinkTo;
+        this.setWarm(shrinkTo);
         action = 'scale-in';
       }
       return { atMs: now, demand, desired: shrinkTo, action, current: this.warm };
@@ -383,6 +403,8 @@ export class WorkerPool {
     checkInteger(units, 0, 100_000, 'pin units');
     if (this.pinnedMin !== units) {
       this.recordEvent('pin', this.warm, this.warm, `pinned at ${units}`);
+      // A fresh pin measures from here; changing the figure of a pin that holds does not reset it.
+      if (this.pinnedMin === undefined) this.lowestPinned = this.warm;
       this.pinnedMin = units;
       if (units > this.maxSize) this.maxSize = units;
     }
@@ -422,7 +444,7 @@ export class WorkerPool {
     this.cancelWarming(this.warmingUnits());
     if (units < this.warm) {
       this.lastLoss = this.recordEvent('forced-loss', this.warm, units, why);
-      this.warm = units;
+      this.setWarm(units);
     }
   }
 
@@ -488,6 +510,12 @@ export class WorkerPool {
     }
   }
 
+  /** Every change of the warm workers goes through here, so the pin's low-water mark is exact. */
+  private setWarm(units: number): void {
+    this.warm = units;
+    if (this.pinnedMin !== undefined && this.lowestPinned !== undefined && units < this.lowestPinned) this.lowestPinned = units;
+  }
+
   private warmingUnits(): number {
     return this.batches.reduce((sum, b) => sum + b.units, 0);
   }
@@ -496,7 +524,7 @@ export class WorkerPool {
     const from = this.warm;
     this.recordEvent(kind, from, from + this.warmingUnits() + units, reason);
     if (this.warmUpMs === 0) {
-      this.warm += units;
+      this.setWarm(this.warm + units);
       this.dispatch();
       return;
     }
@@ -517,7 +545,7 @@ export class WorkerPool {
     if (at < 0) return;
     this.batches.splice(at, 1);
     this.recordEvent('warmed', this.warm, this.warm + batch.units, `${batch.units} worker(s) warm`);
-    this.warm += batch.units;
+    this.setWarm(this.warm + batch.units);
     this.dispatch();
     if (this.ready) for (const done of this.readyWaiters.splice(0)) done();
   }

@@ -10,7 +10,7 @@ import { MigrationController, type MigrationRecord } from '../lambda/core/contro
 import type { JudgeConfig } from '../lambda/core/judge';
 import { TERMINAL_STATUSES, type MigrationEvent, type MigrationStatus } from '../lambda/core/model';
 import { MigrationPlan, type PlanSpec } from '../lambda/core/plan';
-import type { CapacityStatus, Clock, HealthWindow, ProbeOutcome } from '../lambda/core/ports';
+import type { CapacityStatus, Clock, HealthWindow, ProbeOutcome, StateStore } from '../lambda/core/ports';
 import type { ProbeOptions } from '../lambda/probe';
 import {
   FileStateStore,
@@ -166,11 +166,30 @@ export interface RehearsalReport {
   };
   /** What clients received between the fault's onset and the rollback. */
   readonly blastRadius: { readonly errorResponses: number; readonly misalignedResponses: number };
-  readonly oldCapacity: { readonly pinned?: number; readonly lowest: number; readonly final: number };
+  readonly oldCapacity: {
+    /** The figure the controller pinned the old side at (its scale at the first tick, unless the plan named one). */
+    readonly pinned?: number;
+    /**
+     * The fewest warm workers of the old side while the pin held, from the moment it was set to
+     * the moment teardown released it, tracked by the pool on every change of size (not sampled).
+     * Equal to `pinned` when the pin did its job; below it when capacity was lost behind the pin's
+     * back (the capacity-drop scenario). Shrinking after the release does not count. Absent when
+     * the old side was never pinned.
+     */
+    readonly lowest?: number;
+    /** Warm workers when the rehearsal ended (after a teardown the autoscaler may have shrunk it). */
+    readonly final: number;
+  };
   readonly probes: { readonly runs: number; readonly desync: number; readonly inconclusive: number };
   readonly timeline: readonly TimelineEntry[];
   /** Where the record and event log were kept. */
   readonly stateDir: string;
+  /**
+   * What went wrong with the rehearsal's own bookkeeping without spoiling the report, one
+   * sentence each (e.g. an unreadable event log, replaced by the events published in memory).
+   * @default - absent when nothing went wrong
+   */
+  readonly warnings?: readonly string[];
 }
 
 const CLOCK: Clock = { now: () => Date.now() };
@@ -257,7 +276,6 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     let clientsAtFault: ClientStats | undefined;
     let clientsAtRollback: ClientStats | undefined;
     let rollbackEvent: MigrationEvent | undefined;
-    let lowestCapacity = pool.status().current;
     const inject = (): void => {
       if (faultOnsetAt !== undefined || !scenario.inject) return;
       scenario.inject({
@@ -298,9 +316,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
         const torn = await controller.command(id, 'teardown', 'rehearsal: the new side passed its soak; releasing the old side');
         record = torn.record;
       }
-      const capacity = pool.status();
-      lowestCapacity = Math.min(lowestCapacity, capacity.current);
-      options.onFrame?.(frame(record, capacity));
+      options.onFrame?.(frame(record, pool.status()));
       if (TERMINAL_STATUSES.includes(record.status) || record.status === 'paused' || elapsed() > timeLimitMs) break;
       await sleepUnlessAborted(tickMs, signal);
     }
@@ -329,7 +345,10 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     // then stop them so the totals are final.
     await probes.stop();
     const final = await clients.stop();
-    const events = await store.events(id);
+    const warnings: string[] = [];
+    const timelineSource = await timelineEvents(store, id, sink);
+    const events = timelineSource.events;
+    if (timelineSource.warning !== undefined) warnings.push(timelineSource.warning);
     record = record ?? (await store.load(id))?.record;
     if (!record) throw new Error(`rehearsal ${id} has no record`);
     const outcome: RehearsalOutcome =
@@ -374,7 +393,10 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
         : { errorResponses: 0, misalignedResponses: 0 },
       oldCapacity: {
         ...(record.pinnedCapacity !== undefined ? { pinned: record.pinnedCapacity } : {}),
-        lowest: lowestCapacity,
+        // From the pool, which tracks it on every change of size while the pin holds: a sample taken
+        // here or per tick would also see the autoscaler's shrink right after the teardown's
+        // release, and could miss a loss that was restored between two samples.
+        ...(pool.lowestWhilePinned !== undefined ? { lowest: pool.lowestWhilePinned } : {}),
         final: pool.status().current,
       },
       probes: probeRuns,
@@ -387,6 +409,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
         reason: e.reason,
       })),
       stateDir,
+      ...(warnings.length > 0 ? { warnings } : {}),
     };
   } finally {
     // Reverse order: clients first, the old side's pool last. Every step runs even if one fails.
@@ -398,6 +421,41 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       }
     }
   }
+}
+
+/**
+ * The events for the report's timeline: the stored log when it holds every event this run
+ * published, else the events the run's own sink collected, with a warning that says why.
+ *
+ * The file is only the durable copy of the log, and it can be damaged (emptied, truncated) while
+ * the run goes on. Damaged after the run's last save, reading it throws; damaged earlier, the
+ * controller sets it aside and carries on with a new log that lacks everything before. Either way
+ * the sink saw every published event, so the report keeps its whole timeline.
+ */
+async function timelineEvents(
+  store: Pick<StateStore<MigrationRecord, MigrationEvent>, 'events'>,
+  id: string,
+  sink: MemoryEventSink<MigrationEvent>,
+): Promise<{ readonly events: readonly MigrationEvent[]; readonly warning?: string }> {
+  const published = sink.events();
+  const lost = sink.dropped > 0 ? ` (its ${sink.dropped} oldest events were no longer kept in memory)` : '';
+  const fallback = `timeline taken from the events published during this run${lost}`;
+  let stored: readonly MigrationEvent[];
+  try {
+    stored = await store.events(id);
+  } catch (error) {
+    // One line: the summary prints one line per warning.
+    const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
+    return { events: published, warning: `event log unreadable: ${message}; ${fallback}` };
+  }
+  const key = (e: MigrationEvent): string => `${e.seq}/${e.atMs}/${e.type}`;
+  const kept = new Set(stored.map(key));
+  const missing = published.filter((e) => !kept.has(key(e))).length;
+  if (missing === 0) return { events: stored };
+  return {
+    events: published,
+    warning: `event log incomplete: it lacks ${missing} of the ${published.length} events published during this run (a damaged log is set aside when the controller finds it); ${fallback}`,
+  };
 }
 
 function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {

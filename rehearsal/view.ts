@@ -57,10 +57,11 @@ export class LiveView {
       lines.push(`  blast radius      ${report.blastRadius.errorResponses} errors, ${report.blastRadius.misalignedResponses} wrong answers between fault and rollback`);
     }
     lines.push(
-      `  old capacity      pinned ${report.oldCapacity.pinned ?? '-'}, lowest ${report.oldCapacity.lowest}, final ${report.oldCapacity.final}`,
+      `  old capacity      pinned ${report.oldCapacity.pinned ?? '-'}, lowest while pinned ${report.oldCapacity.lowest ?? '-'}, final ${report.oldCapacity.final}`,
       `  probes            ${report.probes.runs} runs, ${report.probes.desync} desync, ${report.probes.inconclusive} inconclusive`,
       pc.dim(`  state kept in     ${report.stateDir}`),
     );
+    for (const warning of report.warnings ?? []) lines.push(pc.yellow(`  warning           ${warning}`));
     this.print(lines.join('\n'));
   }
 

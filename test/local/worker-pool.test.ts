@@ -101,6 +101,74 @@ describe('worker pool capacity loss and restore', () => {
   });
 });
 
+describe('worker pool low-water mark while pinned', () => {
+  it('should track the lowest size from the pin to its release, and nothing after', async () => {
+    const { clock, pool: p } = manualPool();
+    const capacity = new LocalCapacity(p);
+    // Before any pin nothing is measured, so a loss here does not count.
+    p.forceShrink(9, 'lost before the migration began');
+    expect(p.lowestWhilePinned).toBeUndefined();
+    p.restore(10);
+
+    await capacity.pin(10);
+    expect(p.lowestWhilePinned).toBe(10);
+    clock.advance(1000);
+    expect(p.evaluate()).toMatchObject({ action: 'none', current: 10 }); // the pin holds
+    expect(p.lowestWhilePinned).toBe(10);
+
+    p.forceShrink(4, 'instances terminated behind the pin');
+    expect(p.lowestWhilePinned).toBe(4);
+    await capacity.restore(10);
+    expect(p.current).toBe(10);
+    p.forceShrink(6, 'a smaller second loss');
+    expect(p.snapshot()).toMatchObject({ current: 6, lowestWhilePinned: 4 });
+    await capacity.restore(10);
+
+    await capacity.release();
+    clock.advance(1000);
+    expect(p.evaluate()).toMatchObject({ action: 'scale-in', current: 1 });
+    p.forceShrink(0, 'torn down');
+    expect(p.lowestWhilePinned).toBe(4);
+  });
+
+  it('should equal the pin when the pin did its job, however far the pool shrinks after release', () => {
+    const { clock, pool: p } = manualPool();
+    p.pin(10);
+    for (let i = 0; i < 5; i++) {
+      clock.advance(1000);
+      p.evaluate();
+    }
+    expect(p.lowestWhilePinned).toBe(10);
+    p.release();
+    clock.advance(1000);
+    expect(p.evaluate()).toMatchObject({ action: 'scale-in', current: 1 });
+    expect(p.lowestWhilePinned).toBe(10);
+  });
+
+  it('should count workers that finish warming up as a change of size', async () => {
+    const { pool: p } = manualPool({ size: 2, maxSize: 10, warmUpMs: 10 });
+    p.pin(2);
+    p.restore(6);
+    await p.waitUntilReady(5000);
+    p.forceShrink(5, 'one worker lost');
+    // Warming up raised the size to 6; the loss took it to 5, still above the pin's start of 2.
+    expect(p.snapshot()).toMatchObject({ current: 5, lowestWhilePinned: 2 });
+  });
+
+  it('should continue the measurement when a pin that holds is changed, and start afresh after a release', () => {
+    const { pool: p } = manualPool();
+    p.pin(10);
+    p.forceShrink(3, 'zone outage');
+    p.pin(12);
+    expect(p.lowestWhilePinned).toBe(3);
+    p.release();
+    p.restore(10);
+    expect(p.lowestWhilePinned).toBe(3);
+    p.pin(10);
+    expect(p.lowestWhilePinned).toBe(10);
+  });
+});
+
 describe('worker pool queue', () => {
   it('should queue within the bound and refuse past it', async () => {
     const p = pool({ size: 1, maxQueue: 1, autoscaler: false });

@@ -29,6 +29,11 @@ describe('rehearsal scenarios', () => {
     const times = report.timeline.map((e) => e.atMs);
     expect([...times].sort((a, b) => a - b)).toEqual(times);
     expect(report.timeline.every((e) => e.reason.length > 0)).toBe(true);
+    // The stored log holds every published event, so the report has nothing to warn about.
+    expect(report.warnings).toBeUndefined();
+    // Measured by the pool from the pin to its release, so the autoscaler shrinking the old side
+    // right after the teardown cannot show up here, however the ticks fall.
+    expect(report.oldCapacity.pinned).toBeGreaterThan(0);
     expect(report.oldCapacity.lowest).toBe(report.oldCapacity.pinned);
   });
 
@@ -49,7 +54,9 @@ describe('rehearsal scenarios', () => {
   it('capacity-drop: holds and restores the old side, then completes', async () => {
     const report = await rehearse('capacity-drop');
     expect(report).toMatchObject({ outcome: 'promoted', finalWeight: 100 });
+    // The scenario shrinks the pinned old side to 2 workers: the pin's low-water mark shows it.
     expect(report.oldCapacity.lowest).toBe(2);
+    expect(report.oldCapacity.pinned).toBeGreaterThan(2);
     const restoring = report.timeline.findIndex((e) => e.type === 'capacity-restoring');
     const restored = report.timeline.findIndex((e) => e.type === 'capacity-restored');
     expect(restoring).toBeGreaterThan(-1);
