@@ -357,8 +357,9 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
         CUTOVER_TOPIC_ARN: topic.topicArn,
         CUTOVER_EVENT_BUS_NAME: this.eventBus.eventBusName,
         CUTOVER_APP_METRICS_NAMESPACE: this.appMetricsNamespace,
-        // With targets, the controller probes the new side itself at each gate (before the first
-        // shift and before every increase) instead of relying only on the probe's last minute.
+        // With targets, the controller asks the probe function for a fresh probe at each gate
+        // (before the first shift and before every increase) instead of relying only on the
+        // probe's last minute (CUTOVER_PROBE_FUNCTION_NAME is added with the probe function).
         ...probeEnvironment,
         POWERTOOLS_SERVICE_NAME: 'cutover-controller',
         POWERTOOLS_METRICS_NAMESPACE: 'Cutover',
@@ -444,6 +445,13 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
       // Writes results (with a TTL) and reads the current-migration pointer.
       table.grantReadWriteData(probeRole);
       this.eventBus.grantPutEventsTo(probeRole);
+      // The controller's fresh probes (at the gate, before every increase) are run by this
+      // function, invoked synchronously: the controller names a side, never a URL. Only the
+      // unqualified function (no version or alias wildcard) may be invoked.
+      controller.addEnvironment('CUTOVER_PROBE_FUNCTION_NAME', probe.functionName);
+      controllerRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({ sid: 'RunFreshProbes', actions: ['lambda:InvokeFunction'], resources: [probe.functionArn] }),
+      );
       new events.Rule(this, 'ProbeSchedule', {
         description: `Runs the Cutover Keep-Alive probe every minute (${this.node.path})`,
         schedule: events.Schedule.rate(Duration.minutes(1)),

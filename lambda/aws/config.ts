@@ -36,9 +36,14 @@ export interface ControllerConfig {
   readonly topicArn?: string;
   readonly eventBusName: string;
   readonly appMetricsNamespace: string;
-  /** Optional: lets probeNow run a fresh probe instead of using the probe function's results. */
+  /**
+   * The sides the probe function can probe on demand (its targets). Empty: `probeNow` uses the
+   * probe function's recorded results.
+   */
   readonly probeTargets: readonly ProbeTarget[];
   readonly probe: ProbeSettingsConfig;
+  /** The probe function that runs fresh probes (required with `probeTargets`). */
+  readonly probeFunctionName?: string;
 }
 
 export interface ProbeSettingsConfig {
@@ -71,6 +76,7 @@ export function readControllerConfig(env: Env): ControllerConfig {
   const functionName = required(env, 'CUTOVER_FUNCTION_NAME');
   const aliasName = required(env, 'CUTOVER_ALIAS_NAME');
   const topicArn = env.CUTOVER_TOPIC_ARN?.trim();
+  const probeTargets = env.CUTOVER_PROBE_TARGETS?.trim() ? readTargets(env) : [];
   return {
     tableName: required(env, 'CUTOVER_TABLE_NAME'),
     functionName,
@@ -83,8 +89,9 @@ export function readControllerConfig(env: Env): ControllerConfig {
     ...(topicArn ? { topicArn } : {}),
     eventBusName: required(env, 'CUTOVER_EVENT_BUS_NAME'),
     appMetricsNamespace: required(env, 'CUTOVER_APP_METRICS_NAMESPACE'),
-    probeTargets: env.CUTOVER_PROBE_TARGETS?.trim() ? readTargets(env) : [],
+    probeTargets,
     probe: readProbeSettings(env),
+    ...(probeTargets.length > 0 ? { probeFunctionName: required(env, 'CUTOVER_PROBE_FUNCTION_NAME') } : {}),
   };
 }
 

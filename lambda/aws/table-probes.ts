@@ -30,7 +30,8 @@ export interface TableProbesProps {
   /** The migration whose probe results are read and written. */
   readonly migrationId: string;
   /**
-   * URLs the controller may probe itself.
+   * The sides `probeNow` may probe fresh, through `runner` (on AWS the probe function, see
+   * probe-invoker.ts).
    * @default - none: probeNow uses recorded results
    */
   readonly targets?: readonly ProbeTarget[];

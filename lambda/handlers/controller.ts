@@ -15,7 +15,8 @@ import { readControllerConfig } from '../aws/config';
 import { ControllerRuntime, type ControllerResponse } from '../aws/controller-runtime';
 import { DynamoDbStateStore } from '../aws/dynamodb-store';
 import { createMetrics } from '../aws/metrics';
-import { createProbeRunner } from '../aws/probe-runner';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { createInvokingProbeRunner, probeInvokeClientConfig } from '../aws/probe-invoker';
 
 const config = readControllerConfig(process.env);
 const clients = createAwsClients();
@@ -34,8 +35,10 @@ const runtime = new ControllerRuntime({
   store,
   logger,
   metrics,
-  // A fresh probe from the controller must leave time for the rest of the tick.
-  ...(config.probeTargets.length > 0 ? { runner: createProbeRunner(config.probe, { maxDurationMs: 20_000 }) } : {}),
+  // Fresh probes are run by the probe function (see probe-invoker.ts), with a client that waits for one.
+  ...(config.probeFunctionName
+    ? { runner: createInvokingProbeRunner({ lambda: new LambdaClient(probeInvokeClientConfig()), functionName: config.probeFunctionName }) }
+    : {}),
 });
 
 export async function handler(event: unknown): Promise<ControllerResponse> {

@@ -2,6 +2,10 @@
  * The probe function: every minute, runs the Keep-Alive desync probe against the configured
  * old/new endpoints, publishes EMF metrics, records the results for the controller and announces
  * each one on the event bus (a desync wakes the controller at once).
+ *
+ * Invoked by the controller with `{ "probeNow": { "side": "new" } }`, it probes that side's
+ * configured target once and returns the result (the controller records it and decides on it):
+ * see `lambda/aws/probe-invoker.ts`.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -9,7 +13,8 @@ import { clientConfig } from '../aws/clients';
 import { readProbeConfig } from '../aws/config';
 import { DynamoDbStateStore, createDocumentClients } from '../aws/dynamodb-store';
 import { createMetrics } from '../aws/metrics';
-import { createProbeRunner } from '../aws/probe-runner';
+import { PROBE_NOW_MAX_DURATION_MS, isProbeNowRequest, type ProbeNowResponse } from '../aws/probe-invoker';
+import { createProbeRunner, failedProbeResult } from '../aws/probe-runner';
 import { runProbes, type ProbeResponse } from '../aws/probe-runtime';
 
 const config = readProbeConfig(process.env);
@@ -26,6 +31,16 @@ const store = new DynamoDbStateStore({
 // Bounded well inside the one-minute schedule, so runs never pile up.
 const runner = createProbeRunner(config.probe, { maxDurationMs: 40_000 });
 
-export async function handler(): Promise<ProbeResponse> {
+// A fresh probe for the controller must leave it time for the rest of its tick.
+const runnerNow = createProbeRunner(config.probe, { maxDurationMs: PROBE_NOW_MAX_DURATION_MS });
+
+export async function handler(event?: unknown): Promise<ProbeResponse | ProbeNowResponse> {
+  if (isProbeNowRequest(event)) {
+    const target = config.targets.find((t) => t.side === event.probeNow.side);
+    if (!target) throw new Error(`no ${event.probeNow.side} target is configured (CUTOVER_PROBE_TARGETS)`);
+    const result = await runnerNow(target).catch((error: unknown) => failedProbeResult(target, error, Date.now()));
+    logger.info('fresh probe for the controller', { ...result });
+    return { result };
+  }
   return runProbes({ config, runner, store, eventBridge, logger, metrics });
 }

@@ -8,6 +8,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../lambda/aws/clients';
 import { COMMAND_MAX_ATTEMPTS, COMMAND_TIMEOUT_MS } from '../../lambda/aws/deploy-trigger';
 import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
+import type { ProbeNowResponse } from '../../lambda/aws/probe-invoker';
+import type { ProbeResponse } from '../../lambda/aws/probe-runtime';
 import { MigrationStatus } from '../../lambda/core/model';
 import { startDemoServer, type DemoServer } from '../../local/demo-server';
 import { FakeAccount } from './fake-account';
@@ -119,12 +121,32 @@ describe('probe handler', () => {
     });
     await store.putPointer('apiP:live', { migrationId: 'apiP:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
     const { handler } = await import('../../lambda/handlers/probe');
-    const response = await handler();
+    const response = (await handler()) as ProbeResponse;
     expect(response.results).toEqual([{ side: 'new', url: server.url, verdict: 'ok', summary: expect.stringMatching(/^ok/) }]);
     // Recorded for the alias's current migration, where the controller reads it.
     expect((await store.probeResultsSince('apiP:live:2', 0)).map((r) => r.verdict)).toEqual(['ok']);
     expect(account.events.map((e) => e.DetailType)).toEqual(['Cutover Probe Result']);
     expect(emfLines(output.records(), 'Cutover')[0]).toMatchObject({ Migration: 'apiP:live', Side: 'new', ProbeOk: 1 });
+  }, 30_000);
+
+  it('should run one fresh probe of a side for the controller and return it, recording nothing', async () => {
+    server ??= await startDemoServer({ version: 'v1' });
+    setEnv({
+      CUTOVER_TABLE_NAME: TABLE,
+      CUTOVER_PROBE_TARGETS: JSON.stringify([{ side: 'new', url: server.url }]),
+      CUTOVER_PROBE_PATH: '/health',
+      CUTOVER_EVENT_BUS_NAME: 'cutover-bus',
+      CUTOVER_MIGRATION_KEY: 'apiQ:live',
+    });
+    await store.putPointer('apiQ:live', { migrationId: 'apiQ:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
+    const { handler } = await import('../../lambda/handlers/probe');
+    const { result } = (await handler({ probeNow: { side: 'new' } })) as ProbeNowResponse;
+    expect(result).toMatchObject({ side: 'new', url: server.url, verdict: 'ok', findings: 0 });
+    // The controller records it and decides on it: the probe function neither records nor announces it.
+    expect(await store.probeResultsSince('apiQ:live:2', 0)).toEqual([]);
+    expect(account.events).toEqual([]);
+    // A side it has no target for is an error the controller sees (and calls inconclusive).
+    await expect(handler({ probeNow: { side: 'old' } })).rejects.toThrow('no old target is configured (CUTOVER_PROBE_TARGETS)');
   }, 30_000);
 
   it('fails to load on a target that is not a URL', async () => {

@@ -139,12 +139,21 @@ describe('CanaryMigration with every feature', () => {
         'CUTOVER_PROBE_TARGETS',
         'CUTOVER_PROBE_PATH',
         'CUTOVER_PROBE_RUNS',
+        'CUTOVER_PROBE_FUNCTION_NAME',
         'POWERTOOLS_SERVICE_NAME',
         'POWERTOOLS_METRICS_NAMESPACE',
         'NODE_OPTIONS',
       ].sort(),
     );
     expect(env.CUTOVER_TABLE_NAME).toEqual({ Ref: ids.table });
+    // Fresh probes are run by the probe function, which the controller may invoke (and nothing else of it).
+    expect(env.CUTOVER_PROBE_FUNCTION_NAME).toEqual({ Ref: ids.probe });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: ids.controllerRole }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([{ Sid: 'RunFreshProbes', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [ids.probe, 'Arn'] } }]),
+      },
+    });
     expect(env.CUTOVER_FUNCTION_NAME).toEqual({ Ref: ids.service });
     expect(env.CUTOVER_ALIAS_NAME).toBe('live');
     expect(JSON.parse(env.CUTOVER_PLAN)).toEqual(TrafficShiftPlan.CANARY_10PERCENT_5MINUTES.spec);
