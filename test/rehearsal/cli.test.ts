@@ -17,20 +17,30 @@ interface Run {
   stderr: string;
 }
 
-function cutover(args: string[], options: { interruptAfterMs?: number } = {}): Promise<Run> {
+/**
+ * Runs the CLI. `interruptOn`: send Ctrl-C (SIGINT) once stdout matches, so that the interrupt
+ * lands in the middle of the rehearsal however long the start takes on a busy machine (a fixed
+ * delay raced the CLI's start-up under load).
+ */
+function cutover(args: string[], options: { interruptOn?: RegExp } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(TSX, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    let interrupted = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (options.interruptOn && !interrupted && options.interruptOn.test(stdout)) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     // Bounded: a hung CLI fails the test instead of hanging the suite.
     const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    const interrupt = options.interruptAfterMs !== undefined ? setTimeout(() => child.kill('SIGINT'), options.interruptAfterMs) : undefined;
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(killer);
-      if (interrupt) clearTimeout(interrupt);
       resolve({ code, signal, stdout, stderr });
     });
   });
@@ -77,7 +87,8 @@ describe('cutover rehearse (CLI)', () => {
   });
 
   it('should stop every server on Ctrl-C and still print the summary so far', async () => {
-    const run = await cutover(['rehearse', '--scenario', 'healthy'], { interruptAfterMs: 4000 });
+    // Interrupted once the migration is under way: its first weight change has been printed.
+    const run = await cutover(['rehearse', '--scenario', 'healthy'], { interruptOn: /\badvanced\b/ });
     expect(run.code).toBe(130);
     expect(run.stdout).toMatch(/Summary — healthy/);
     expect(run.stdout).toMatch(/interrupted/);
