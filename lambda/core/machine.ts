@@ -16,7 +16,8 @@ import { MigrationStatus as S, type Decision, type MigrationEvent, type Migratio
 const ALLOWED: Readonly<Record<MigrationStatus, readonly MigrationStatus[]>> = {
   [S.PENDING]: [S.GATING, S.SHIFTING, S.PAUSED],
   [S.GATING]: [S.SHIFTING, S.PAUSED],
-  [S.SHIFTING]: [S.BAKING, S.PROMOTED, S.PAUSED, S.ROLLED_BACK],
+  // soaking: an operator's resume of a soak whose 100 % was changed outside puts it back first.
+  [S.SHIFTING]: [S.BAKING, S.PROMOTED, S.SOAKING, S.PAUSED, S.ROLLED_BACK],
   [S.BAKING]: [S.SHIFTING, S.PAUSED],
   [S.PROMOTED]: [S.SOAKING, S.SHIFTING, S.PAUSED],
   [S.SOAKING]: [S.COMPLETE, S.TORN_DOWN, S.SHIFTING, S.PAUSED],

@@ -132,18 +132,21 @@ export class Routing {
         if (sameWeight(current.weight, shift.weight)) return this.inEffect(draft, current);
         revision = current.revision;
       }
-      let conflict: RevisionConflictError;
+      let written: TrafficState | undefined;
+      let conflict: RevisionConflictError | undefined;
       try {
-        return this.inEffect(draft, await this.traffic.setWeight(shift.weight, revision));
+        written = await this.traffic.setWeight(shift.weight, revision);
       } catch (error) {
         if (!(error instanceof RevisionConflictError)) throw this.failed(draft, error);
         conflict = error;
       }
+      // Outside the try: only the routing call's own failure is a routing failure.
+      if (written) return this.inEffect(draft, written);
       const current = await this.read(draft);
       // A twin settling the same change made it with the same revision: it is in effect.
       if (sameWeight(current.weight, shift.weight)) return this.inEffect(draft, current);
       if (shift.kind !== 'rollback') return this.outside(draft, current);
-      if (attempt >= ROLLBACK_ATTEMPTS) throw this.failed(draft, conflict, attempt);
+      if (attempt >= ROLLBACK_ATTEMPTS) throw this.failed(draft, conflict!, attempt);
       revision = current.revision;
     }
   }

@@ -192,24 +192,20 @@ describe('commands', () => {
     expect(settled.events.map((e) => `${e.type}:${e.to}`)).toEqual(['resumed:promoted']);
   });
 
-  // BUG in lambda/core (reported, not fixed here): resuming a soak paused by an outside routing
-  // change records a change whose `then` is soaking, but machine.ts has no shifting → soaking
-  // edge. The write is made (routing at 100 %), then putting it in effect throws inside
-  // routing.ts `apply`, which reports it as a failed read and saves `shifting` without its shift:
-  // a record that fails its own schema, so the next tick fails safe and rolls back.
-  // `it.fails` pins this; it starts failing (flip it to `it`) once the bug is fixed.
-  it('should write the soak\'s 100 % back to the routing on resume (the part of it that works despite the bug below)', async () => {
+  // Resuming a soak paused by an outside routing change records a change whose `then` is
+  // soaking: the state machine has the shifting → soaking edge for it.
+  it('should write the soak\'s 100 % back to the routing on resume', async () => {
     await pausedByOutsideChange('soaking');
-    // Tolerates the known bug's failure (below): what is pinned here is the write itself.
-    await world.controller.command(SPEC.id, 'resume', 'router fixed').catch(() => undefined);
+    await world.controller.command(SPEC.id, 'resume', 'router fixed');
     expect(world.traffic.weight).toBe(100);
     expect(world.traffic.history.at(-1)).toBe(100);
   });
 
-  it.fails('should put a soak\'s 100 % back on resume after the routing was changed outside (known bug: no shifting → soaking edge)', async () => {
+  it('should put a soak\'s 100 % back on resume after the routing was changed outside, and soak again', async () => {
     await pausedByOutsideChange('soaking');
     const resumed = await world.controller.command(SPEC.id, 'resume', 'router fixed');
     expect(resumed.record).toMatchObject({ status: 'soaking', weight: 100 });
+    expect(resumed.record.shift).toBeUndefined();
   });
 
   it('should abort with the operator\'s reason, recorded as the decision', async () => {

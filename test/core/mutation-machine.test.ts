@@ -14,7 +14,7 @@ const ALL: readonly MigrationStatus[] = Object.values(S);
 const EXPECTED: Readonly<Record<MigrationStatus, readonly MigrationStatus[]>> = {
   pending: ['gating', 'shifting', 'paused'],
   gating: ['shifting', 'paused'],
-  shifting: ['baking', 'promoted', 'paused', 'rolled-back'],
+  shifting: ['baking', 'promoted', 'soaking', 'paused', 'rolled-back'],
   baking: ['shifting', 'paused'],
   promoted: ['soaking', 'shifting', 'paused'],
   soaking: ['complete', 'torn-down', 'shifting', 'paused'],
