@@ -114,7 +114,7 @@ export const REHEARSAL_JUDGE: Partial<JudgeConfig> = {
 /**
  * Probe settings for loopback: the demo servers answer in milliseconds, so a 100 ms idle watch
  * (instead of the probe's 250 ms default, sized for real networks) still sees any stray bytes and
- * brings a probe from about 3 s down to about 1.3 s.
+ * brings a probe from about 2.8 s down to about 1.3 s.
  */
 export const REHEARSAL_PROBE: Omit<ProbeOptions, 'baseUrl'> = { healthPath: '/health', idleMs: 100 };
 

@@ -164,6 +164,11 @@ export class ProbeConnection {
     return this.responses > 0;
   }
 
+  /** Responses read on this connection so far. */
+  get responseCount(): number {
+    return this.responses;
+  }
+
   /** Bytes received and not yet parsed. */
   get buffered(): number {
     return this.pendingBytes;

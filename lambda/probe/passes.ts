@@ -1,7 +1,9 @@
 /**
  * The probe's passes over one request sequence: the control pass on fresh connections, the
  * keep-alive passes (sequential with idle watches, immediate, paused after errors) and the optional
- * pipelined pass. Each pass records what every step got and adds findings to the run.
+ * pipelined pass. Each pass records what every step got and adds findings to the run. The long
+ * pass (many interleaved requests on one connection) is in long-pass.ts and shares the step
+ * helpers exported here.
  */
 import { ConnectError, ProbeConnection, nowMs, type ReadResult, type Target } from './connection';
 import { ResponseParser, FramingError, serializeRequest, type FramingLimits, type ParsedResponse } from './http1';
@@ -38,7 +40,7 @@ export interface RunContext {
   /** Per step index: what it got in each keep-alive pass. */
   readonly attempts: StepAttempt[][];
   /** Counters for the report's metrics. */
-  readonly counters: { reusedRequests: number; unsolicitedBytes: number };
+  readonly counters: { reusedRequests: number; unsolicitedBytes: number; maxRequestsPerConnection: number };
 }
 
 /** The run cannot go on (the target is unreachable, or the first step never answers). */
@@ -57,10 +59,12 @@ export interface ControlResult {
   readonly step: ProbeStep;
   readonly samples: Signature[];
   readonly broken: boolean;
+  /** The server ended a fresh connection after the step's answer, or closed it without one. */
+  readonly closes: boolean;
 }
 
-/** What a single exchange produced. */
-interface Outcome {
+/** What a single exchange produced (shared with long-pass.ts). */
+export interface Outcome {
   readonly read: ReadResult;
   readonly sig: Signature;
 }
@@ -70,7 +74,7 @@ function maxBuffered(limits: FramingLimits): number {
   return 2 * (limits.maxHeaderBytes + limits.maxBodyBytes);
 }
 
-function add(
+export function add(
   ctx: RunContext,
   severity: FindingSeverity,
   kind: FindingKind,
@@ -82,12 +86,12 @@ function add(
   (severity === 'info' ? ctx.notes : ctx.findings).push(finding);
 }
 
-function stepFields(step: ProbeStep): { step: number; stepName: string } {
+export function stepFields(step: ProbeStep): { step: number; stepName: string } {
   return { step: step.index, stepName: step.name };
 }
 
 /** Pass numbers in X-Probe-Id (digits, so that servers echoing the header still match across passes). */
-const PASS_NUMBERS: Readonly<Record<PassName, number>> = { control: 0, sequential: 1, immediate: 2, paused: 3, pipelined: 4 };
+const PASS_NUMBERS: Readonly<Record<PassName, number>> = { control: 0, sequential: 1, immediate: 2, paused: 3, pipelined: 4, long: 5 };
 
 /**
  * Builds the bytes of one request. Every request carries a fresh nonce and an
@@ -109,28 +113,39 @@ export function buildRequest(ctx: RunContext, step: ProbeStep, pass: PassName, a
   let body: Buffer | undefined;
   if (step.bodyBytes > 0) {
     if (!step.headers.some(([n]) => n.toLowerCase() === 'content-type')) headers.push(['Content-Type', 'text/plain']);
-    body = smuggledBody(ctx, step.bodyBytes, probeId);
+    body = requestBody(ctx, step.bodyBytes, probeId);
   }
   return serializeRequest({ method: step.method, target, host: ctx.target.hostHeader, headers, body });
 }
 
+/** The small body: a JSON object an endpoint that takes POSTs can accept, padded with spaces. */
+const SMALL_BODY = Buffer.from('{"cutover_probe":true}', 'latin1');
+
 /**
  * A body that starts with a complete GET to a unique path, padded with CRLF. A server that answers
  * before reading the body and then parses it as a new request sends one extra response (the
- * padding is empty lines, which RFC 9112 §2.2 lets a server skip), and the probe sees it.
+ * padding is empty lines, which RFC 9112 §2.2 lets a server skip), and the probe sees it. A body
+ * too small to hold that request is a small JSON object padded with spaces instead (a body of CRLF
+ * would be rejected as invalid, and the small POST is meant to succeed).
  */
-function smuggledBody(ctx: RunContext, size: number, probeId: string): Buffer {
+function requestBody(ctx: RunContext, size: number, probeId: string): Buffer {
   const smuggled = Buffer.from(
     `GET ${ctx.target.basePath}/cutover-probe-smuggled-${newToken()} HTTP/1.1\r\nHost: ${ctx.target.hostHeader}\r\n` +
       `X-Probe-Id: ${probeId}.smuggled\r\n\r\n`,
     'latin1',
   );
-  const body = Buffer.alloc(size, '\r\n', 'latin1');
-  if (size >= smuggled.length) smuggled.copy(body, 0);
+  if (size >= smuggled.length) {
+    const body = Buffer.alloc(size, '\r\n', 'latin1');
+    smuggled.copy(body, 0);
+    return body;
+  }
+  const body = Buffer.alloc(size, ' ', 'latin1');
+  if (size >= SMALL_BODY.length) SMALL_BODY.copy(body, 0);
+  else if (size >= 2) Buffer.from('{}', 'latin1').copy(body, 0);
   return body;
 }
 
-function signatureOf(read: ReadResult, method: string): Signature {
+export function signatureOf(read: ReadResult, method: string): Signature {
   switch (read.kind) {
     case 'response':
       return responseSignature(read.response, method);
@@ -143,15 +158,15 @@ function signatureOf(read: ReadResult, method: string): Signature {
   }
 }
 
-function remaining(ctx: RunContext): number {
+export function remaining(ctx: RunContext): number {
   return ctx.deadline - nowMs();
 }
 
-async function open(ctx: RunContext): Promise<ProbeConnection> {
+export async function open(ctx: RunContext): Promise<ProbeConnection> {
   return ProbeConnection.open(ctx.target, Math.max(1, Math.min(ctx.timeoutMs, remaining(ctx))), maxBuffered(ctx.limits));
 }
 
-function readTimeout(ctx: RunContext): number {
+export function readTimeout(ctx: RunContext): number {
   return Math.max(1, Math.min(ctx.timeoutMs, remaining(ctx)));
 }
 
@@ -176,6 +191,7 @@ export async function controlPass(ctx: RunContext, result: ControlResult[]): Pro
   for (const step of ctx.steps) {
     const samples: Signature[] = [];
     let broken = false;
+    let closes = false;
     let conclusive = 0;
     // Up to 4 extra tries for 5XX and 408 answers (with 15% random 503s a step then stays
     // unlearned about once in 10^5); a close without answer counts: it is how some servers refuse.
@@ -207,6 +223,9 @@ export async function controlPass(ctx: RunContext, result: ControlResult[]): Pro
       }
       const sig = signatureOf(read, step.method);
       samples.push(sig);
+      // The request was sent without `Connection: close`, so the answer says whether the server
+      // would have kept this connection.
+      if (read.kind === 'no-response' || (read.kind === 'response' && !read.response.keepAlive && !isTransient(read.response.status))) closes = true;
       // 5XX can be random and a 408 is the server's idle timer racing the request: try again.
       if (read.kind === 'no-response' || (read.kind === 'response' && !isTransient(read.response.status))) conclusive += 1;
       if (read.kind === 'timeout' || read.kind === 'protocol-error') {
@@ -219,7 +238,7 @@ export async function controlPass(ctx: RunContext, result: ControlResult[]): Pro
         break;
       }
     }
-    result.push({ step, samples, broken });
+    result.push({ step, samples, broken, closes });
     if (step.index === 0 && (broken || samples.every((s) => s.kind !== 'response'))) {
       if (!broken) {
         add(ctx, 'warning', 'no-response', 'control', `${step.name}: the server closed ${plural(samples.length, 'fresh connection')} without answering`, {
@@ -238,11 +257,11 @@ export async function controlPass(ctx: RunContext, result: ControlResult[]): Pro
 
 /**
  * Sends every usable step on one connection, reopening only when the server closes it.
- * - `sequential`: after each response, watches the idle connection (`idleMs`, twice that after an
- *   error) for bytes nobody asked for;
+ * - `sequential`: after each response, watches the idle connection (`idleMs`) for bytes nobody
+ *   asked for;
  * - `immediate`: sends the next request as soon as a response is complete, so a late duplicate
  *   lands on the next request;
- * - `paused`: waits `idleMs` after error responses only.
+ * - `paused`: waits (and watches) `2 × idleMs` after error responses only.
  */
 export async function keepAlivePass(ctx: RunContext, mode: KeepAliveMode, profiles: readonly StepProfile[]): Promise<void> {
   const usable = profiles.filter((p) => !p.broken);
@@ -310,6 +329,7 @@ export async function keepAlivePass(ctx: RunContext, mode: KeepAliveMode, profil
       }
       if (!outcome) continue;
       if (reused) ctx.counters.reusedRequests += 1;
+      if (conn) countResponses(ctx, conn);
       recordAttempt(ctx, mode, profile, profiles, outcome, reused);
 
       const { read } = outcome;
@@ -339,7 +359,9 @@ export async function keepAlivePass(ctx: RunContext, mode: KeepAliveMode, profil
         continue;
       }
       const isError = read.response.status >= 400;
-      const watchMs = mode === 'sequential' ? ctx.idleMs * (isError ? 2 : 1) : mode === 'paused' && isError ? ctx.idleMs : 0;
+      // The paused pass holds the long watch after errors (where the incident's duplicate came
+      // from), so the sequential pass, run at the same time, need not: the two take as long as one.
+      const watchMs = mode === 'sequential' ? ctx.idleMs : mode === 'paused' && isError ? 2 * ctx.idleMs : 0;
       if (watchMs > 0) {
         const idle = await conn.watchIdle(Math.min(watchMs, Math.max(0, remaining(ctx))));
         if (idle.bytes > 0) {
@@ -359,7 +381,7 @@ export async function keepAlivePass(ctx: RunContext, mode: KeepAliveMode, profil
  * The server's idle timeout crossing the request: a 408-and-close (on any connection: a server may
  * time out a new connection before the request reaches it), or a plain close on a kept-alive one.
  */
-function isIdleClose(read: ReadResult, reused: boolean): boolean {
+export function isIdleClose(read: ReadResult, reused: boolean): boolean {
   if (read.kind === 'no-response') return reused;
   return read.kind === 'response' && isTimeoutClose(read.response);
 }
@@ -368,39 +390,55 @@ function isIdleClose(read: ReadResult, reused: boolean): boolean {
  * A 408 that ends the connection: the server's own timer, not an answer to the request, so it is
  * framed by its Content-Length even when the request was a HEAD and bytes after it mean nothing.
  */
-function isTimeoutClose(response: ParsedResponse): boolean {
+export function isTimeoutClose(response: ParsedResponse): boolean {
   return response.status === 408 && !response.keepAlive;
 }
 
-function closeReason(response: ParsedResponse): string {
+export function closeReason(response: ParsedResponse): string {
   if (response.framing === 'close-delimited') return `HTTP/${response.version} body delimited by the close`;
   if (response.version === '1.0') return 'HTTP/1.0 without keep-alive';
   if (response.anomalies.length > 0) return response.anomalies.join(', ');
   return 'Connection: close';
 }
 
-function recordAttempt(
+/** Keeps the report's "most requests on one connection" up to date. */
+export function countResponses(ctx: RunContext, conn: ProbeConnection): void {
+  ctx.counters.maxRequestsPerConnection = Math.max(ctx.counters.maxRequestsPerConnection, conn.responseCount);
+}
+
+export function recordAttempt(
   ctx: RunContext,
   pass: PassName,
   profile: StepProfile,
   profiles: readonly StepProfile[],
   outcome: Outcome,
   reused: boolean,
-): void {
+  /** Long pass: where the request was on its connection, and the offsets measured there. */
+  long?: { readonly position: number; readonly shiftOffsets: readonly number[] },
+): StepAttempt {
   const c = classify(outcome.sig, profile, profiles);
-  ctx.attempts[profile.step.index].push({
+  const offsets = long && c.match === 'shifted' ? long.shiftOffsets : c.shiftOffsets;
+  const attempt: StepAttempt = {
     pass,
     got: outcome.sig.display,
     match: c.match,
-    ...(c.shiftOffsets ? { shiftOffsets: c.shiftOffsets } : {}),
+    ...(offsets && offsets.length > 0 ? { shiftOffsets: offsets } : {}),
+    ...(c.exact ? { exact: true } : {}),
     reused,
-  });
+    ...(long ? { position: long.position } : {}),
+  };
+  ctx.attempts[profile.step.index].push(attempt);
   if (outcome.read.kind === 'response' && outcome.read.response.anomalies.length > 0) {
-    add(ctx, 'info', 'framing-anomaly', pass, `${profile.step.name}: ${outcome.read.response.anomalies.join(', ')}`, stepFields(profile.step));
+    const message = `${profile.step.name}: ${outcome.read.response.anomalies.join(', ')}`;
+    // Once per pass and message: the long pass would repeat it for every request.
+    if (!ctx.notes.some((n) => n.kind === 'framing-anomaly' && n.pass === pass && n.message === message)) {
+      add(ctx, 'info', 'framing-anomaly', pass, message, stepFields(profile.step));
+    }
   }
+  return attempt;
 }
 
-function reportFailure(ctx: RunContext, pass: PassName, profile: StepProfile, read: Extract<ReadResult, { kind: 'timeout' | 'protocol-error' }>, reused: boolean): void {
+export function reportFailure(ctx: RunContext, pass: PassName, profile: StepProfile, read: Extract<ReadResult, { kind: 'timeout' | 'protocol-error' }>, reused: boolean): void {
   const step = profile.step;
   const controlParsed = profile.samples.some((s) => s.kind === 'response');
   const extra = {
@@ -422,7 +460,16 @@ function reportFailure(ctx: RunContext, pass: PassName, profile: StepProfile, re
  * 408 followed by the server closing (a normal idle timeout). Anything else is hard evidence of a
  * desync. Returns true when the connection may still be used.
  */
-async function handleIdleBytes(ctx: RunContext, conn: ProbeConnection, pass: PassName, after: ProbeStep, when: string): Promise<boolean> {
+export async function handleIdleBytes(
+  ctx: RunContext,
+  conn: ProbeConnection,
+  pass: PassName,
+  after: ProbeStep,
+  when: string,
+  /** Long pass: the number on its connection of the request the bytes came after. */
+  position?: number,
+): Promise<boolean> {
+  const where = position !== undefined ? { position } : {};
   const data = conn.takeBuffered();
   if (data.every((b) => b === 0x0d || b === 0x0a)) {
     add(ctx, 'info', 'stray-whitespace', pass, `${plural(data.length, 'CR/LF byte')} after ${after.name} ${when} (ignored, as RFC 9112 allows)`, stepFields(after));
@@ -437,6 +484,7 @@ async function handleIdleBytes(ctx: RunContext, conn: ProbeConnection, pass: Pas
     }
     add(ctx, 'warning', 'unsolicited-408-kept-open', pass, `after ${after.name}: the server sent 408 on the idle connection but kept it open; a client reusing it would take the 408 as its next answer`, {
       ...stepFields(after),
+      ...where,
       unsolicited: printable(data),
       unsolicitedBytes: data.length,
     });
@@ -449,6 +497,7 @@ async function handleIdleBytes(ctx: RunContext, conn: ProbeConnection, pass: Pas
     : '';
   add(ctx, 'desync', 'unsolicited-bytes', pass, `${plural(data.length, 'unsolicited byte')} after ${after.name} ${when}: ${what}${smuggled}`, {
     ...stepFields(after),
+    ...where,
     unsolicited: printable(data),
     unsolicitedBytes: data.length,
   });
@@ -481,6 +530,11 @@ function describeResponses(data: Buffer): { statuses: number[] } {
   }
   return { statuses };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Long pass
+// ---------------------------------------------------------------------------------------------
+
 
 // ---------------------------------------------------------------------------------------------
 // Pipelined pass
@@ -518,6 +572,7 @@ export async function pipelinedPass(ctx: RunContext, profiles: readonly StepProf
         return;
       }
       if (reused) ctx.counters.reusedRequests += 1;
+      countResponses(ctx, conn);
       recordAttempt(ctx, 'pipelined', profile, profiles, { read, sig: signatureOf(read, profile.step.method) }, reused);
       if (read.kind !== 'response') {
         reportFailure(ctx, 'pipelined', profile, read, reused);

@@ -4,9 +4,20 @@
 import { nowMs } from './connection';
 import { ProbeUsageError } from './errors';
 import { DEFAULT_LIMITS } from './http1';
-import { controlPass, keepAlivePass, pipelinedPass, RunAborted, type ControlResult, type KeepAliveMode, type RunContext } from './passes';
-import { defaultSequence, MAX_BODY_BYTES, parseTarget, stepsFromSpecs, type ProbeStep } from './sequence';
-import { buildProfile, distinctClasses, expectedDisplay, isDistinct, isTransient, newToken, type StepProfile } from './signature';
+import { longPass } from './long-pass';
+import { controlPass, keepAlivePass, pipelinedPass, RunAborted, type ControlResult, type RunContext } from './passes';
+import { defaultSequence, MAX_BODY_BYTES, parseTarget, sameRequest, stepsFromSpecs, type ProbeStep } from './sequence';
+import {
+  buildProfile,
+  distinctClasses,
+  expectedDisplay,
+  findForeignSamples,
+  isDistinct,
+  isTransient,
+  newToken,
+  type ForeignSample,
+  type StepProfile,
+} from './signature';
 import { plural } from './text';
 import type {
   PassName,
@@ -26,12 +37,12 @@ export const PROBE_DEFAULTS = {
   runs: 1,
   timeoutMs: 5000,
   idleMs: 250,
+  longPassRequests: 120,
+  longPassMaxMs: 5000,
   maxDurationMs: 60_000,
   largeBodyBytes: 1024 * 1024 + 1,
   controlRepeats: 2,
 } as const;
-
-const KEEP_ALIVE_MODES: readonly KeepAliveMode[] = ['sequential', 'immediate', 'paused'];
 
 /**
  * Probes `baseUrl` for responses that answer the wrong request on a persistent connection.
@@ -65,9 +76,9 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeReport> {
       findings: [],
       notes: [],
       attempts: steps.map(() => []),
-      counters: { reusedRequests: 0, unsolicitedBytes: 0 },
+      counters: { reusedRequests: 0, unsolicitedBytes: 0, maxRequestsPerConnection: 0 },
     };
-    reports.push(await runOnce(ctx, settings.pipelined));
+    reports.push(await runOnce(ctx, settings));
   }
 
   const count = (v: ProbeVerdict): number => reports.filter((r) => r.verdict === v).length;
@@ -105,6 +116,8 @@ export function resolveOptions(options: ProbeOptions): { settings: ProbeSettings
   const runs = integer('runs', options.runs, PROBE_DEFAULTS.runs, 1, 100);
   const timeoutMs = integer('timeoutMs', options.timeoutMs, PROBE_DEFAULTS.timeoutMs, 10, 120_000);
   const idleMs = integer('idleMs', options.idleMs, PROBE_DEFAULTS.idleMs, 1, 60_000);
+  const longPassRequests = integer('longPassRequests', options.longPassRequests, PROBE_DEFAULTS.longPassRequests, 0, 1000);
+  const longPassMaxMs = integer('longPassMaxMs', options.longPassMaxMs, PROBE_DEFAULTS.longPassMaxMs, 100, 600_000);
   const maxDurationMs = integer('maxDurationMs', options.maxDurationMs, PROBE_DEFAULTS.maxDurationMs, 100, 3_600_000);
   const largeBodyBytes = integer('largeBodyBytes', options.largeBodyBytes, PROBE_DEFAULTS.largeBodyBytes, 1, MAX_BODY_BYTES);
   const controlRepeats = integer('controlRepeats', options.controlRepeats, PROBE_DEFAULTS.controlRepeats, 1, 10);
@@ -117,6 +130,8 @@ export function resolveOptions(options: ProbeOptions): { settings: ProbeSettings
       runs,
       timeoutMs,
       idleMs,
+      longPassRequests,
+      longPassMaxMs,
       maxDurationMs,
       largeBodyBytes,
       controlRepeats,
@@ -134,24 +149,19 @@ function integer(name: string, value: number | undefined, fallback: number, min:
   return value;
 }
 
-async function runOnce(ctx: RunContext, pipelined: boolean): Promise<RunReport> {
+async function runOnce(ctx: RunContext, settings: ProbeSettings): Promise<RunReport> {
   const start = nowMs();
   const control: ControlResult[] = [];
   let profiles: StepProfile[] = [];
+  let foreign: ForeignSample[] = [];
   try {
     ctx.progress(`control pass: ${plural(ctx.steps.length, 'step')}, each on fresh connections`);
     await controlPass(ctx, control);
-    profiles = control.map((c) => buildProfile(c.step, c.samples, c.broken));
-    checkControl(ctx, profiles);
-    for (const mode of KEEP_ALIVE_MODES) {
-      ctx.progress(`${mode} keep-alive pass`);
-      await keepAlivePass(ctx, mode, profiles);
-    }
-    if (pipelined) {
-      ctx.progress('pipelined pass');
-      await pipelinedPass(ctx, profiles);
-    }
-    judgeShifts(ctx, profiles, pipelined ? [...KEEP_ALIVE_MODES, 'pipelined'] : KEEP_ALIVE_MODES);
+    foreign = findForeignSamples(control);
+    profiles = profilesOf(control, foreign);
+    checkControl(ctx, profiles, foreign);
+    await keepAlivePasses(ctx, profiles, settings);
+    judgeShifts(ctx, profiles, settings.pipelined ? [...KEEP_ALIVE_PASSES, 'pipelined'] : KEEP_ALIVE_PASSES);
     if (ctx.counters.reusedRequests === 0 && !ctx.findings.some((f) => f.severity === 'desync')) {
       ctx.notes.push({
         kind: 'keep-alive-not-exercised',
@@ -166,10 +176,11 @@ async function runOnce(ctx: RunContext, pipelined: boolean): Promise<RunReport> 
     if (!ctx.findings.some((f) => f.severity !== 'info')) {
       ctx.findings.push({ kind: 'no-response', severity: 'warning', run: ctx.run, pass: 'control', message: error.message });
     }
-    profiles = control.map((c) => buildProfile(c.step, c.samples, c.broken));
+    profiles = profilesOf(control, foreign);
   }
 
   sortFindings(ctx.findings);
+  sortFindings(ctx.notes);
   const attempts = ctx.attempts.flat();
   const verdict: ProbeVerdict = ctx.findings.some((f) => f.severity === 'desync')
     ? 'desync'
@@ -182,9 +193,10 @@ async function runOnce(ctx: RunContext, pipelined: boolean): Promise<RunReport> 
     verdict,
     findings: ctx.findings,
     notes: ctx.notes,
-    steps: stepReports(ctx, profiles),
+    steps: stepReports(ctx, profiles, foreign),
     durationMs: Math.round(nowMs() - start),
     reusedRequests: ctx.counters.reusedRequests,
+    maxRequestsPerConnection: ctx.counters.maxRequestsPerConnection,
     unsolicitedBytes: ctx.counters.unsolicitedBytes,
     shiftedSteps: attempts.filter((a) => a.match === 'shifted').length,
     comparedAnswers: attempts.length,
@@ -192,8 +204,56 @@ async function runOnce(ctx: RunContext, pipelined: boolean): Promise<RunReport> 
   };
 }
 
-const PASS_ORDER: readonly PassName[] = ['control', 'sequential', 'immediate', 'paused', 'pipelined'];
-const KIND_ORDER: readonly string[] = ['shifted-responses', 'unsolicited-bytes', 'garbled-response'];
+/** Passes on keep-alive connections, judged together. */
+const KEEP_ALIVE_PASSES: readonly PassName[] = ['sequential', 'immediate', 'paused', 'long'];
+
+function profilesOf(control: readonly ControlResult[], foreign: readonly ForeignSample[]): StepProfile[] {
+  return control.map((c) =>
+    buildProfile(c.step, c.samples, c.broken, {
+      foreign: new Set(foreign.filter((f) => f.step === c.step.index).map((f) => f.sample)),
+      closesConnection: c.closes,
+    }),
+  );
+}
+
+/**
+ * The keep-alive passes, each on its own connections and all at once: the idle watches of the
+ * sequential and paused passes are spent waiting, so running the others meanwhile keeps a default
+ * run within a few seconds. A pass never depends on another's connection, so the answers are the
+ * same as one after the other; a server that mixes answers between connections shows it sooner.
+ */
+async function keepAlivePasses(ctx: RunContext, profiles: readonly StepProfile[], settings: ProbeSettings): Promise<void> {
+  const lanes: Array<() => Promise<void>> = [
+    async () => {
+      ctx.progress('sequential keep-alive pass');
+      await keepAlivePass(ctx, 'sequential', profiles);
+    },
+    async () => {
+      ctx.progress('paused keep-alive pass');
+      await keepAlivePass(ctx, 'paused', profiles);
+    },
+    async () => {
+      ctx.progress('immediate keep-alive pass');
+      await keepAlivePass(ctx, 'immediate', profiles);
+      if (settings.pipelined) {
+        ctx.progress('pipelined pass');
+        await pipelinedPass(ctx, profiles);
+      }
+    },
+    async () => {
+      if (settings.longPassRequests === 0) return;
+      ctx.progress(`long keep-alive pass: ${plural(settings.longPassRequests, 'request')} on one connection`);
+      await longPass(ctx, profiles, { requests: settings.longPassRequests, maxMs: settings.longPassMaxMs });
+    },
+  ];
+  // Every lane ends by itself (all waits are bounded); wait for all before judging or throwing.
+  const results = await Promise.allSettled(lanes.map((lane) => lane()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+const PASS_ORDER: readonly PassName[] = ['control', 'sequential', 'immediate', 'paused', 'long', 'pipelined'];
+const KIND_ORDER: readonly string[] = ['shifted-responses', 'foreign-answer', 'unsolicited-bytes', 'garbled-response'];
 
 /** Strongest evidence first: desync before warnings, then by pass, kind and step. */
 function sortFindings(findings: ProbeFinding[]): void {
@@ -211,13 +271,31 @@ function sortFindings(findings: ProbeFinding[]): void {
   });
 }
 
-/** What the control pass says about the sequence itself. */
-function checkControl(ctx: RunContext, profiles: readonly StepProfile[]): void {
+/** What the control pass says about the sequence itself, and answers that crossed connections. */
+function checkControl(ctx: RunContext, profiles: readonly StepProfile[], foreign: readonly ForeignSample[]): void {
+  for (const f of foreign) {
+    const p = profiles[f.step];
+    const origin = profiles[f.origin];
+    const got = p.samples[f.sample];
+    ctx.findings.push({
+      kind: 'foreign-answer',
+      severity: 'desync',
+      run: ctx.run,
+      pass: 'control',
+      step: p.step.index,
+      stepName: p.step.name,
+      expected: expectedDisplay(p),
+      got: got.display,
+      message:
+        `${p.step.name} got, on a fresh connection that carried only its own request, exactly the answer of ${origin.step.name} (${got.display}); ` +
+        `its other answers were ${p.own.map((s) => s.display).join(', ') || 'none'}: the response belongs to a request sent on another connection`,
+    });
+  }
   for (const p of profiles) {
     const step = p.step;
     const fields = { step: step.index, stepName: step.name };
     if (step.expectStatus !== undefined) {
-      const other = p.samples.find((s) => s.status !== step.expectStatus);
+      const other = p.own.find((s) => s.status !== step.expectStatus);
       if (other) {
         ctx.findings.push({
           kind: 'unexpected-status',
@@ -231,25 +309,25 @@ function checkControl(ctx: RunContext, profiles: readonly StepProfile[]): void {
         });
       }
     }
-    if (!p.broken && p.samples.length > 0 && p.samples.every((s) => s.kind === 'response' && isTransient(s.status))) {
+    if (!p.broken && p.own.length > 0 && p.own.every((s) => s.kind === 'response' && isTransient(s.status))) {
       ctx.notes.push({
         kind: 'unlearned-step',
         severity: 'info',
         run: ctx.run,
         pass: 'control',
         ...fields,
-        got: p.samples.map((s) => s.display).join(' | '),
-        message: `${step.name} got only ${[...new Set(p.samples.map((s) => s.status))].join('/')} on ${plural(p.samples.length, 'fresh connection')}, so its keep-alive answers cannot be judged`,
+        got: p.own.map((s) => s.display).join(' | '),
+        message: `${step.name} got only ${[...new Set(p.own.map((s) => s.status))].join('/')} on ${plural(p.own.length, 'fresh connection')}, so its keep-alive answers cannot be judged`,
       });
     }
-    if (!p.broken && !p.key && p.samples.some((s) => s.kind === 'response' && !isTransient(s.status))) {
+    if (!p.broken && !p.key && p.own.some((s) => s.kind === 'response' && !isTransient(s.status))) {
       ctx.notes.push({
         kind: 'unstable-control',
         severity: 'info',
         run: ctx.run,
         pass: 'control',
         ...fields,
-        got: p.samples.map((s) => s.display).join(' | '),
+        got: p.own.map((s) => s.display).join(' | '),
         message: `${step.name} answered differently on fresh connections, so its answer cannot prove a shift`,
       });
     }
@@ -266,19 +344,31 @@ function checkControl(ctx: RunContext, profiles: readonly StepProfile[]): void {
   }
 }
 
+interface Entry {
+  readonly index: number;
+  readonly a: StepAttempt;
+}
+
 /**
- * Judges the shifted, mismatched and failed answers of each pass. Two or more steps whose answers
- * belong to requests the same distance away are a consistent shift: a desync. A lone shifted or
- * mismatched answer is suspicious but not proof (inconclusive).
+ * Judges the shifted, mismatched and failed answers of each pass:
+ * - two or more answers that belong to requests the same distance away are a consistent shift
+ *   (`shifted-responses`, desync);
+ * - an answer that is exactly another, different request's answer is desync evidence on its own
+ *   (`foreign-answer`): it cannot come from this request, wherever the other one was sent;
+ * - a lone answer that only looks like another step's (status and media type), or an answer no
+ *   step got on a fresh connection, is suspicious but not proof (inconclusive).
+ * The long pass repeats each step many times, so what it found is told once per step and kind.
  */
 function judgeShifts(ctx: RunContext, profiles: readonly StepProfile[], passes: readonly PassName[]): void {
   const expectedOf = (index: number): string => {
     const p = profiles[index];
     return p ? expectedDisplay(p) : 'nothing';
   };
+  const nameOf = (index: number): string => profiles[index]?.step.name ?? String(index);
+  const at = (e: Entry): string => (e.a.position !== undefined ? ` (request ${e.a.position} on its connection)` : '');
   for (const pass of passes) {
-    const entries = ctx.attempts.flatMap((list, index) => list.filter((a) => a.pass === pass).map((a) => ({ index, a })));
-    const byOffset = new Map<number, Array<{ index: number; a: StepAttempt }>>();
+    const entries: Entry[] = ctx.attempts.flatMap((list, index) => list.filter((a) => a.pass === pass).map((a) => ({ index, a })));
+    const byOffset = new Map<number, Entry[]>();
     for (const e of entries) {
       for (const d of e.a.shiftOffsets ?? []) byOffset.set(d, [...(byOffset.get(d) ?? []), e]);
     }
@@ -287,8 +377,9 @@ function judgeShifts(ctx: RunContext, profiles: readonly StepProfile[], passes: 
       const fresh = group.filter((e) => !explained.has(e.a));
       if (group.length < 2 || fresh.length === 0) continue;
       for (const e of group) explained.add(e.a);
-      const first = group[0];
-      const names = group.map((e) => profiles[e.index]?.step.name ?? String(e.index)).join(', ');
+      // The long pass's evidence starts at the earliest request on the connection.
+      const first = [...group].sort((x, y) => (x.a.position ?? 0) - (y.a.position ?? 0))[0];
+      const names = [...new Set(group.map((e) => nameOf(e.index)))].join(', ');
       const direction = offset > 0 ? `sent ${plural(offset, 'request')} before it` : `sent ${plural(-offset, 'request')} after it`;
       ctx.findings.push({
         kind: 'shifted-responses',
@@ -296,40 +387,88 @@ function judgeShifts(ctx: RunContext, profiles: readonly StepProfile[], passes: 
         run: ctx.run,
         pass,
         step: first.index,
-        stepName: profiles[first.index]?.step.name,
+        stepName: nameOf(first.index),
         expected: expectedOf(first.index),
         got: first.a.got,
         shiftOffset: offset,
-        message: `${plural(group.length, 'step')} (${names}) each got the answer to the request ${direction}: responses on the connection are out of step by ${offset}`,
+        ...(first.a.position !== undefined ? { position: first.a.position } : {}),
+        message:
+          `${plural(group.length, pass === 'long' ? 'answer' : 'step')} (${names}) each got the answer to the request ${direction}` +
+          `${first.a.position !== undefined ? `, from request ${first.a.position} on its connection` : ''}: responses on the connection are out of step by ${offset}`,
       });
     }
+
+    // The rest, told once per step and kind (the long pass sends each step many times).
+    const told = new Map<string, { entry: Entry; count: number }>();
+    const tell = (kind: string, e: Entry): void => {
+      const key = `${kind}:${e.index}`;
+      const seen = told.get(key);
+      if (seen) seen.count += 1;
+      else told.set(key, { entry: e, count: 1 });
+    };
     for (const e of entries) {
-      const name = profiles[e.index]?.step.name ?? String(e.index);
-      const base = { run: ctx.run, pass, step: e.index, stepName: name, expected: expectedOf(e.index), got: e.a.got };
-      if (e.a.match === 'shifted' && !explained.has(e.a)) {
-        ctx.findings.push({
-          ...base,
-          kind: 'shift-suspected',
-          severity: 'warning',
-          ...(e.a.shiftOffsets?.length === 1 ? { shiftOffset: e.a.shiftOffsets[0] } : {}),
-          message: `${name} got another step's answer (${e.a.got}) once, with no consistent shift`,
-        });
-      } else if (e.a.match === 'mismatch') {
-        ctx.findings.push({ ...base, kind: 'mismatch', severity: 'warning', message: `${name} got ${e.a.got}, which it never got on a fresh connection` });
-      } else if (e.a.match === 'unjudged') {
-        ctx.notes.push({ ...base, kind: 'unlearned-step', severity: 'info', message: `${name} got ${e.a.got}; it never got a real answer on a fresh connection, so this cannot be judged` });
-      } else if (e.a.match === 'server-error') {
-        ctx.notes.push({ ...base, kind: 'server-error', severity: 'info', message: `${name} got ${e.a.got}: a server error or timeout, not another request's answer` });
-      } else if (e.a.match === 'failed' && e.a.got.startsWith('no response')) {
-        ctx.notes.push({ ...base, kind: 'no-response', severity: 'info', message: `${name}: the server closed the connection without answering` });
+      if (e.a.match === 'shifted' && !explained.has(e.a)) tell(e.a.exact ? 'foreign-answer' : 'shift-suspected', e);
+      else if (e.a.match === 'mismatch') tell('mismatch', e);
+      else if (e.a.match === 'unjudged') tell('unjudged', e);
+      else if (e.a.match === 'server-error') tell('server-error', e);
+      else if (e.a.match === 'failed' && e.a.got.startsWith('no response')) tell('no-response', e);
+    }
+    for (const [key, { entry: e, count }] of told) {
+      const kind = key.slice(0, key.indexOf(':'));
+      const name = nameOf(e.index);
+      const times = count > 1 ? ` (${count} times in this pass; first shown)` : '';
+      const base = {
+        run: ctx.run,
+        pass,
+        step: e.index,
+        stepName: name,
+        expected: expectedOf(e.index),
+        got: e.a.got,
+        ...(e.a.position !== undefined ? { position: e.a.position } : {}),
+      };
+      switch (kind) {
+        case 'foreign-answer': {
+          const origin = profiles.find((p) => p.key?.level === 'fine' && p.key.value === e.a.got && !sameRequest(p.step, profiles[e.index].step));
+          ctx.findings.push({
+            ...base,
+            kind: 'foreign-answer',
+            severity: 'desync',
+            ...(e.a.shiftOffsets?.length === 1 ? { shiftOffset: e.a.shiftOffsets[0] } : {}),
+            message: `${name}${at(e)} got exactly the answer of ${origin?.step.name ?? 'another step'} (${e.a.got})${times}: the response belongs to another request${e.a.shiftOffsets ? '' : ', one not sent just before it on this connection'}`,
+          });
+          break;
+        }
+        case 'shift-suspected':
+          ctx.findings.push({
+            ...base,
+            kind: 'shift-suspected',
+            severity: 'warning',
+            ...(e.a.shiftOffsets?.length === 1 ? { shiftOffset: e.a.shiftOffsets[0] } : {}),
+            message: `${name}${at(e)} got another step's answer (${e.a.got})${count > 1 ? times : ' once'}, with no consistent shift`,
+          });
+          break;
+        case 'mismatch':
+          ctx.findings.push({ ...base, kind: 'mismatch', severity: 'warning', message: `${name}${at(e)} got ${e.a.got}${times}, which it never got on a fresh connection` });
+          break;
+        case 'unjudged':
+          ctx.notes.push({ ...base, kind: 'unlearned-step', severity: 'info', message: `${name} got ${e.a.got}${times}; it never got a real answer on a fresh connection, so this cannot be judged` });
+          break;
+        case 'server-error':
+          ctx.notes.push({ ...base, kind: 'server-error', severity: 'info', message: `${name}${at(e)} got ${e.a.got}${times}: a server error, timeout or rate limit, not another request's answer` });
+          break;
+        case 'no-response':
+          ctx.notes.push({ ...base, kind: 'no-response', severity: 'info', message: `${name}${at(e)}: the server closed the connection without answering${times}` });
+          break;
       }
     }
   }
 }
 
-function stepReports(ctx: RunContext, profiles: readonly StepProfile[]): StepReport[] {
+function stepReports(ctx: RunContext, profiles: readonly StepProfile[], foreign: readonly ForeignSample[]): StepReport[] {
   return ctx.steps.map((step) => {
     const p = profiles[step.index];
+    const crossed = new Set(foreign.filter((f) => f.step === step.index).map((f) => f.sample));
+    const order = (a: StepAttempt): number => PASS_ORDER.indexOf(a.pass);
     return {
       index: step.index,
       name: step.name,
@@ -337,9 +476,10 @@ function stepReports(ctx: RunContext, profiles: readonly StepProfile[]): StepRep
       path: `${ctx.target.basePath}${step.path}`,
       bodyBytes: step.bodyBytes,
       expected: p ? expectedDisplay(p) : 'not sent',
-      control: p ? p.samples.map((s) => s.display) : [],
+      control: p ? p.samples.map((s, i) => (crossed.has(i) ? `${s.display} (another request's answer)` : s.display)) : [],
       distinct: p ? isDistinct(p, profiles) : false,
-      attempts: ctx.attempts[step.index] ?? [],
+      // Passes run at once, so attempts arrive interleaved: show them in pass order.
+      attempts: [...(ctx.attempts[step.index] ?? [])].sort((a, b) => order(a) - order(b)),
     };
   });
 }
@@ -360,6 +500,7 @@ function skippedRun(run: number, total: number): RunReport {
     steps: [],
     durationMs: 0,
     reusedRequests: 0,
+    maxRequestsPerConnection: 0,
     unsolicitedBytes: 0,
     shiftedSteps: 0,
     comparedAnswers: 0,
@@ -375,7 +516,10 @@ function summarize(verdict: ProbeVerdict, runs: ProbeReport['runs'], findings: r
     if (deciding.reusedRequests === 0) {
       return `ok${runsText}: the server never reused a connection (no keep-alive), so no answer could be shifted; ${steps} checked, ${seconds}`;
     }
-    return `ok${runsText}: ${steps} answered in order on keep-alive connections (${plural(deciding.reusedRequests, 'request')} on reused connections), no unsolicited bytes, ${seconds}`;
+    return (
+      `ok${runsText}: ${steps} answered in order on keep-alive connections (${plural(deciding.reusedRequests, 'request')} on reused connections, ` +
+      `up to ${deciding.maxRequestsPerConnection} on one), no unsolicited bytes, ${seconds}`
+    );
   }
   const severity = verdict === 'desync' ? 'desync' : 'warning';
   const relevant = findings.filter((f) => f.severity === severity);

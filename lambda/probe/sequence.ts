@@ -43,11 +43,22 @@ const RESERVED_HEADERS = new Set([
   'x-probe-id',
 ]);
 
+/** Body size of the default sequence's small POST: a JSON object padded with spaces. */
+export const SMALL_POST_BYTES = 32;
+
+/**
+ * Credentials no server accepts (`cutover-probe:invalid`), so that an API which checks every
+ * Authorization header answers 401 or 403; one that ignores it answers like the health step.
+ */
+const INVALID_CREDENTIALS = `Basic ${Buffer.from('cutover-probe:invalid').toString('base64')}`;
+
 /**
  * The default sequence for a health path. Expected answers differ from step to step (a 2XX, a 404,
- * a 413 or other error for the oversized POST, a 405 or similar for the wrong method, a body-less
- * HEAD), so an answer that belongs to another request is recognisable. The error steps come early
- * so that several distinct steps follow them on the same connection.
+ * a 413 or other error for the oversized POST, a 405 or similar for the wrong method, a 400 for a
+ * malformed path, a 401/403 where credentials are checked, a small POST's answer, a body-less
+ * HEAD), so an answer that belongs to another request is recognisable. Steps that a server answers
+ * alike (a static server ignores credentials) cost nothing but that step's power to prove a shift.
+ * The error steps come early so that several distinct steps follow them on the same connection.
  */
 export function defaultSequence(healthPath: string, largeBodyBytes: number): ProbeStep[] {
   validatePath(healthPath, '--path');
@@ -60,9 +71,28 @@ export function defaultSequence(healthPath: string, largeBodyBytes: number): Pro
     // TRACE is safe by definition (RFC 9110 §9.3.8) and usually disabled: an error that cannot
     // change anything on the server, unlike DELETE or PUT on a real API.
     { name: 'wrong-method', method: 'TRACE', path: healthPath },
+    // "%zz" is not a percent-encoding: the request line parses everywhere, but the target cannot be
+    // decoded, so web servers and frameworks answer 400 (nginx, Apache and lighttpd then close the
+    // connection, which the passes treat as a normal close). Under its own path, so that nothing
+    // routes it to a handler.
+    { name: 'bad-request', method: 'GET', path: '/cutover-probe-invalid-%zz-{unique}' },
+    { name: 'bad-credentials', method: 'GET', path: healthPath, headers: { Authorization: INVALID_CREDENTIALS } },
+    // The body is JSON (see `buildRequest`), so an endpoint that takes POSTs can accept it.
+    { name: 'small-post', method: 'POST', path: healthPath, headers: { 'Content-Type': 'application/json' }, bodyBytes: SMALL_POST_BYTES },
     { name: 'head', method: 'HEAD', path: healthPath },
   ];
   return specs.map((spec, index) => toStep(spec, index));
+}
+
+/** True when two steps send the same request (their answers may then be equal without proving anything). */
+export function sameRequest(a: ProbeStep, b: ProbeStep): boolean {
+  return (
+    a.method === b.method &&
+    a.path === b.path &&
+    a.bodyBytes === b.bodyBytes &&
+    a.headers.length === b.headers.length &&
+    a.headers.every(([n, v], i) => n.toLowerCase() === b.headers[i][0].toLowerCase() && v === b.headers[i][1])
+  );
 }
 
 /**

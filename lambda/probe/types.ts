@@ -66,11 +66,26 @@ export interface ProbeOptions {
    */
   readonly timeoutMs?: number;
   /**
-   * How long an idle keep-alive connection is watched for unsolicited bytes after a response
-   * (twice as long after a 4XX/5XX), and the pause before the next request in the paused pass.
+   * How long an idle keep-alive connection is watched for unsolicited bytes after each response in
+   * the sequential pass; the paused pass waits twice as long after each 4XX/5XX before the next
+   * request, and the long pass watches that long after its last answer.
    * @default 250
    */
   readonly idleMs?: number;
+  /**
+   * Requests sent on one connection in the long keep-alive pass, which interleaves the steps'
+   * distinct requests back to back: a server that goes wrong only after many requests on a
+   * connection shifts every later answer, and the pass sees it. 0 turns the pass off.
+   * @default 120
+   */
+  readonly longPassRequests?: number;
+  /**
+   * Time after which the long pass sends no more requests. On loopback and nearby servers the
+   * pass ends far sooner; a slow server gets fewer requests (and a note saying how many) instead of
+   * a probe many times longer. Raise it to reach deep into connections on a slow or distant server.
+   * @default 5000
+   */
+  readonly longPassMaxMs?: number;
   /**
    * Upper bound for the whole probe, all runs together. Passes that have not started by then are
    * skipped and reported.
@@ -113,7 +128,7 @@ export interface ProbeOptions {
 export type ExchangeKind = 'response' | 'no-response' | 'timeout' | 'protocol-error' | 'connect-error' | 'skipped';
 
 /** Names of the probe's passes. */
-export type PassName = 'control' | 'sequential' | 'immediate' | 'paused' | 'pipelined';
+export type PassName = 'control' | 'sequential' | 'immediate' | 'paused' | 'long' | 'pipelined';
 
 /** How a keep-alive answer compares with the control pass. */
 export type StepMatch =
@@ -139,10 +154,21 @@ export interface StepAttempt {
   /** Signature of what came back (`413 text/plain #1a2b3c`, `no response (closed)`, …). */
   readonly got: string;
   readonly match: StepMatch;
-  /** For `shifted`: the step distances this answer is consistent with (step index − origin). */
+  /**
+   * For `shifted`: the distances this answer is consistent with (step index − origin; in the long
+   * pass, request number − origin's request number on the same connection).
+   */
   readonly shiftOffsets?: readonly number[];
+  /**
+   * For `shifted`: the answer is exactly (status, media type and body) the answer of another,
+   * different request, which this request never gets on a fresh connection. Desync evidence on
+   * its own, wherever the other request was sent (another connection included).
+   */
+  readonly exact?: boolean;
   /** True when the request was sent on a connection that had already carried a response. */
   readonly reused: boolean;
+  /** Long pass: the request's number on its connection, from 1. */
+  readonly position?: number;
 }
 
 /** What one step expected and got. */
@@ -155,7 +181,10 @@ export interface StepReport {
   readonly bodyBytes: number;
   /** The control pass's most frequent signature. */
   readonly expected: string;
-  /** Every signature the control pass saw for this step, one per fresh connection. */
+  /**
+   * Every signature the control pass saw for this step, one per fresh connection; an answer that
+   * was exactly another step's answer is marked `(another request's answer)`.
+   */
   readonly control: readonly string[];
   /**
    * False when the step cannot prove a shift: its control answers varied, failed, or look like
@@ -173,6 +202,7 @@ export type FindingKind =
   // Evidence of a desync
   | 'unsolicited-bytes'
   | 'shifted-responses'
+  | 'foreign-answer'
   | 'garbled-response'
   // Reasons for an inconclusive verdict
   | 'unreachable'
@@ -198,6 +228,7 @@ export type FindingKind =
   | 'stray-whitespace'
   | 'keep-alive-not-exercised'
   | 'pipeline-not-supported'
+  | 'long-pass'
   | 'framing-anomaly';
 
 /** One thing the probe found. */
@@ -220,6 +251,8 @@ export interface ProbeFinding {
   readonly unsolicitedBytes?: number;
   /** For shifts: how many steps late the answers arrived (1 = each request got the previous one's answer). */
   readonly shiftOffset?: number;
+  /** Long pass: the request's number on its connection where the evidence starts, from 1. */
+  readonly position?: number;
   /** One sentence a human can read. */
   readonly message: string;
 }
@@ -243,6 +276,8 @@ export interface RunReport {
   readonly durationMs: number;
   /** Keep-alive requests sent on a connection that had already carried a response. */
   readonly reusedRequests: number;
+  /** Most requests answered on one connection (the long pass's, unless the server closed it). */
+  readonly maxRequestsPerConnection: number;
   readonly unsolicitedBytes: number;
   readonly shiftedSteps: number;
   /** Keep-alive answers compared with the control / keep-alive answers that differed. */
@@ -256,6 +291,8 @@ export interface ProbeSettings {
   readonly runs: number;
   readonly timeoutMs: number;
   readonly idleMs: number;
+  readonly longPassRequests: number;
+  readonly longPassMaxMs: number;
   readonly maxDurationMs: number;
   readonly largeBodyBytes: number;
   readonly controlRepeats: number;

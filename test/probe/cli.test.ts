@@ -37,7 +37,7 @@ describe('probeCommand', () => {
     const { code, stdout, stderr } = await run(server.url, FAST);
     expect(code).toBe(0);
     expect(stdout).toMatch(/oversized-post\s+POST \/health \(16384 B\)\s+413 text\/plain #\w+\s+ok\s+ok\s+ok/);
-    expect(stdout).toMatch(/Verdict: OK — ok: 6 steps answered in order/);
+    expect(stdout).toMatch(/Verdict: OK — ok: 9 steps answered in order on keep-alive connections \(\d+ requests on reused connections, up to 120 on one\)/);
     expect(stderr).toContain('sequential keep-alive pass');
   });
 

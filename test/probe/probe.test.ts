@@ -42,8 +42,14 @@ describe('runProbe on healthy servers', () => {
       expect.stringMatching(/^413 text\/plain #/),
       expect.stringMatching(/^200 application\/json #/),
       expect.stringMatching(/^405 text\/plain #/),
+      expect.stringMatching(/^400 text\/plain #/),
+      expect.stringMatching(/^401 application\/json #/),
+      expect.stringMatching(/^200 application\/json #/),
       '200 application/json #empty',
     ]);
+    // Every answer class but health's (sent twice) can prove a shift.
+    expect(report.steps.filter((s) => !s.distinct).map((s) => s.name)).toEqual(['health', 'health-again']);
+    expect(report.runReports[0].maxRequestsPerConnection).toBe(120);
     // 404 pages echo the requested path with its nonce: still one signature for the step.
     expect(new Set(report.steps[1].control).size).toBe(1);
     expect(report.steps.every((s) => s.attempts.every((a) => a.match === 'aligned'))).toBe(true);
@@ -176,7 +182,10 @@ describe('runProbe on servers with the incident class of bug', () => {
   });
 
   it('should be inconclusive about a 408 sent on an idle connection that stays open', async () => {
-    const report = await probe(await start(servers.idle408KeptOpenServer(10)));
+    // The server's idle timer (60 ms) fires within the idle watch (150 ms) but not between a
+    // response and the next request of the back-to-back passes: a 408 that crosses a request in
+    // flight really does shift the connection's answers, and the probe would rightly say desync.
+    const report = await probe(await start(servers.idle408KeptOpenServer(60)), { idleMs: 150 });
     expect(report.verdict).toBe('inconclusive');
     expect(report.findings[0]).toMatchObject({ kind: 'unsolicited-408-kept-open', unsolicited: expect.stringMatching(/^HTTP\/1\.1 408/) });
   });
@@ -188,6 +197,121 @@ describe('runProbe on servers with the incident class of bug', () => {
     const report = await probe(server, { pipelined: true });
     expect(report.verdict).toBe('desync');
     expect(report.findings.every((f) => f.pass === 'pipelined')).toBe(true);
+  });
+});
+
+describe('runProbe on bugs that start late on a connection or hide in rare answers', () => {
+  const late: Array<[number, servers.DoubleHow]> = [
+    [6, 'same-write'],
+    [21, 'next-answer'],
+    [100, 'same-write'],
+    [100, 'next-answer'],
+  ];
+  for (const [from, how] of late) {
+    it(`should find a 4XX sent twice (${how}) only from request ${from} on a connection`, async () => {
+      const report = await probe(await start(servers.doubleErrorFromServer(from, how)));
+      expect(report.verdict).toBe('desync');
+      if (from > 9) {
+        // No other pass sends that many requests on one connection.
+        expect(new Set(report.findings.map((f) => f.pass))).toEqual(new Set(['long']));
+        expect(report.findings[0].position).toBeGreaterThanOrEqual(from);
+      }
+    });
+  }
+
+  it('should measure a late shift by position on the long connection', async () => {
+    const report = await probe(await start(servers.doubleErrorFromServer(100, 'next-answer')));
+    const shifted = report.steps.flatMap((s) => s.attempts).filter((a) => a.pass === 'long' && a.match === 'shifted');
+    expect(shifted.length).toBeGreaterThanOrEqual(2);
+    for (const a of shifted) {
+      expect(a.position).toBeGreaterThan(100);
+      expect(a.shiftOffsets).toContain(1);
+      expect(a.exact).toBe(true);
+    }
+    expect(report.findings[0]).toMatchObject({ kind: 'shifted-responses', pass: 'long', shiftOffset: 1, message: expect.stringMatching(/from request 10\d on its connection/) });
+  });
+
+  const rare: Array<[string, () => Promise<TestServer>, string]> = [
+    ['a 400', () => servers.double400Server(), 'bad-request'],
+    ['a 400, shifting the connection', () => servers.double400Server('next-answer'), 'bad-request'],
+    ['a 401', () => servers.double401Server(), 'bad-credentials'],
+    ['a 401, shifting the connection', () => servers.double401Server('next-answer'), 'bad-credentials'],
+    ['a small successful POST', () => servers.doubleSmallPostServer(), 'small-post'],
+    ['a small successful POST, shifting the connection', () => servers.doubleSmallPostServer('next-answer'), 'small-post'],
+  ];
+  for (const [what, make, step] of rare) {
+    it(`should find a server that sends ${what} answer twice`, async () => {
+      const report = await probe(await start(make()));
+      expect(report.verdict).toBe('desync');
+      // The first evidence is on the step whose answer was doubled, or the one right after it.
+      const first = report.findings.find((f) => f.pass === 'sequential');
+      const names = report.steps.map((s) => s.name);
+      expect([step, names[names.indexOf(step) + 1]]).toContain(first?.stepName);
+    });
+  }
+
+  it('should call an answer that crossed from another connection a desync (1 answer in 10, seeded)', async () => {
+    for (const seed of [1, 2, 3]) {
+      const report = await probe(await start(servers.crossConnectionServer(0.1, seed)));
+      expect(report.verdict).toBe('desync');
+      expect(report.findings.map((f) => f.kind)).toContain('foreign-answer');
+      expect(report.findings.every((f) => f.kind !== 'unsolicited-bytes')).toBe(true);
+    }
+  });
+
+  it("should treat another step's exact answer on a fresh connection as desync evidence, not as an unstable control", async () => {
+    // The 3rd request (not-found's first fresh connection) gets the 2nd one's answer (health's).
+    const report = await probe(await start(servers.misroutedOnceServer(3)));
+    expect(report.verdict).toBe('desync');
+    expect(report.findings).toEqual([
+      expect.objectContaining({ kind: 'foreign-answer', pass: 'control', stepName: 'not-found', got: expect.stringMatching(/^200 application\/json #/), expected: expect.stringMatching(/^404 /) }),
+    ]);
+    expect(report.notes.map((n) => n.kind)).not.toContain('unstable-control');
+    expect(report.steps[1].control[0]).toMatch(/\(another request's answer\)$/);
+    // Its own answer is still learned, so later passes judge the step.
+    expect(report.steps[1].distinct).toBe(true);
+  });
+});
+
+describe('runProbe on well-behaved servers that the longer sequence must not misjudge', () => {
+  it('should pass a server that ends connections after 100 requests, continuing the long pass on a new one', async () => {
+    const report = await probe(await start(servers.keepAliveLimitServer(100)));
+    expect(report.verdict).toBe('ok');
+    expect(report.runReports[0].maxRequestsPerConnection).toBe(100);
+    expect(report.notes).toContainEqual(expect.objectContaining({ kind: 'not-reused', pass: 'long', message: expect.stringMatching(/after 100 requests/) }));
+  });
+
+  it('should pass a static-like server that closes after 400 and 413 and answers POST and TRACE alike', async () => {
+    const report = await probe(await start(servers.staticServerLike()));
+    expect(report.verdict).toBe('ok');
+    expect(report.findings).toEqual([]);
+    // The steps that close are left out of the long pass, so its connection lasts.
+    expect(report.runReports[0].maxRequestsPerConnection).toBe(120);
+    const longSteps = new Set(report.steps.filter((s) => s.attempts.some((a) => a.pass === 'long')).map((s) => s.name));
+    expect(longSteps).toEqual(new Set(['health', 'not-found', 'wrong-method']));
+  });
+
+  it('should not call a few random 503s in the long pass anything but notes', async () => {
+    const report = await probe(await start(servers.random503Server(0.1)));
+    expect(report.verdict).not.toBe('desync');
+    // Told once per step and pass, however often the long pass met them.
+    const serverErrors = report.notes.filter((n) => n.kind === 'server-error' && n.pass === 'long');
+    expect(new Set(serverErrors.map((n) => n.step)).size).toBe(serverErrors.length);
+  });
+
+  it('should shorten the long pass on a slow server and say how far it got, not stretch the probe', async () => {
+    const report = await probe(await start(servers.slowServer(5, 10)), { longPassMaxMs: 200 });
+    expect(report.verdict).toBe('ok');
+    const note = report.notes.find((n) => n.kind === 'long-pass');
+    expect(note?.message).toMatch(/^the long pass sent \d+ of 120 requests within its 200 ms/);
+    expect(report.runReports[0].maxRequestsPerConnection).toBeLessThan(120);
+  });
+
+  it('should skip the long pass when asked to', async () => {
+    const report = await probe(await start(servers.nodeHttpServer()), { longPassRequests: 0 });
+    expect(report.verdict).toBe('ok');
+    expect(report.steps.flatMap((s) => s.attempts).some((a) => a.pass === 'long')).toBe(false);
+    expect(report.settings.longPassRequests).toBe(0);
   });
 });
 

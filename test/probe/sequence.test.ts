@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultSequence, loadSequenceFile, parseSequence, ProbeUsageError, resolveOptions } from '../../lambda/probe';
-import { parseTarget } from '../../lambda/probe/sequence';
+import { parseTarget, sameRequest, SMALL_POST_BYTES } from '../../lambda/probe/sequence';
 
 const dir = mkdtempSync(join(tmpdir(), 'cutover-probe-seq-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,10 +17,29 @@ describe('defaultSequence', () => {
       'POST oversized-post',
       'GET health-again',
       'TRACE wrong-method',
+      'GET bad-request',
+      'GET bad-credentials',
+      'POST small-post',
       'HEAD head',
     ]);
     expect(steps[2].bodyBytes).toBe(2048);
     expect(steps[1].path).toContain('{unique}');
+  });
+
+  it('should ask for a 400, a 401 and a small successful POST', () => {
+    const steps = defaultSequence('/health', 2048);
+    const byName = Object.fromEntries(steps.map((s) => [s.name, s]));
+    // Not a percent-encoding: parseable everywhere, undecodable by the server.
+    expect(byName['bad-request'].path).toMatch(/%zz/);
+    expect(byName['bad-credentials'].headers).toEqual([['Authorization', `Basic ${Buffer.from('cutover-probe:invalid').toString('base64')}`]]);
+    expect(byName['small-post']).toMatchObject({ path: '/health', bodyBytes: SMALL_POST_BYTES, headers: [['Content-Type', 'application/json']] });
+  });
+
+  it('should tell identical requests from different ones', () => {
+    const steps = defaultSequence('/health', 2048);
+    expect(sameRequest(steps[0], steps[3])).toBe(true);
+    expect(sameRequest(steps[0], steps[6])).toBe(false);
+    expect(sameRequest(steps[2], steps[7])).toBe(false);
   });
 
   it('fails when the health path is not a path', () => {
@@ -106,11 +125,12 @@ describe('parseTarget and resolveOptions', () => {
     expect(() => resolveOptions({ baseUrl: 'http://127.0.0.1:1', runs: 0 })).toThrow(/runs must be an integer from 1 to 100, got 0/);
     expect(() => resolveOptions({ baseUrl: 'http://127.0.0.1:1', timeoutMs: 1.5 })).toThrow(/timeoutMs .* got 1.5/);
     expect(() => resolveOptions({ baseUrl: 'http://127.0.0.1:1', largeBodyBytes: 0 })).toThrow(/largeBodyBytes/);
+    expect(() => resolveOptions({ baseUrl: 'http://127.0.0.1:1', longPassRequests: 1001 })).toThrow(/longPassRequests must be an integer from 0 to 1000, got 1001/);
   });
 
   it('should fill defaults', () => {
     const { settings, steps } = resolveOptions({ baseUrl: 'http://127.0.0.1:1' });
-    expect(settings).toMatchObject({ runs: 1, timeoutMs: 5000, idleMs: 250, controlRepeats: 2, pipelined: false, sequence: 'default' });
+    expect(settings).toMatchObject({ runs: 1, timeoutMs: 5000, idleMs: 250, longPassRequests: 120, controlRepeats: 2, pipelined: false, sequence: 'default' });
     expect(steps[0].path).toBe('/');
   });
 });

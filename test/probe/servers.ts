@@ -41,6 +41,7 @@ export interface AppResponse {
 const REASONS: Record<number, string> = {
   200: 'OK',
   400: 'Bad Request',
+  401: 'Unauthorized',
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
@@ -48,15 +49,33 @@ const REASONS: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-/** The test application: a health endpoint, 404 pages that echo the path, 405 and 413. */
-export function appResponse(req: Pick<RawRequest, 'method' | 'path' | 'contentLength'>): AppResponse {
+/** What the test application looks at in a request. */
+export interface AppRequest extends Pick<RawRequest, 'method' | 'path' | 'contentLength'> {
+  /** Header fields, names lower-cased; only `authorization` matters. */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/**
+ * The test application: a health endpoint, 404 pages that echo the path, 400 for a path that is
+ * not valid percent-encoding (as Express does), 401 for any credentials (it accepts none), 405,
+ * 413, and 200 for a small POST.
+ */
+export function appResponse(req: AppRequest): AppResponse {
   const make = (status: number, type: string, body: string, extra: Array<[string, string]> = []): AppResponse => ({
     status,
     reason: REASONS[status] ?? 'Status',
     headers: [['Content-Type', type], ...extra],
     body,
   });
+  try {
+    decodeURIComponent(req.path);
+  } catch {
+    return make(400, 'text/plain', 'Bad Request: the path is not valid percent-encoding');
+  }
   if (req.path !== HEALTH_PATH) return make(404, 'text/plain', `Not found: ${req.path}`);
+  if (req.headers?.authorization !== undefined) {
+    return make(401, 'application/json', '{"error":"invalid credentials"}', [['WWW-Authenticate', 'Basic realm="test"']]);
+  }
   if (req.method === 'GET' || req.method === 'HEAD') return make(200, 'application/json', HEALTH_BODY);
   if (req.method === 'POST') {
     if (req.contentLength > BODY_LIMIT) return make(413, 'text/plain', `Payload Too Large: limit ${BODY_LIMIT} bytes`);
@@ -76,6 +95,18 @@ export function serialize(res: AppResponse, options: { head?: boolean; close?: b
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A seeded random source (mulberry32), so that a "random" server misbehaves the same way each run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,7 +260,7 @@ function respond(req: RawRequest, conn: RawConnection, res: AppResponse = appRes
 export async function nodeHttpServer(): Promise<TestServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    const answer = appResponse({ method: req.method ?? 'GET', path, contentLength: Number(req.headers['content-length'] ?? '0') });
+    const answer = appResponse({ method: req.method ?? 'GET', path, contentLength: Number(req.headers['content-length'] ?? '0'), headers: req.headers });
     res.writeHead(answer.status, answer.reason, Object.fromEntries(answer.headers.map(([n, v]) => [n, v])));
     res.end(req.method === 'HEAD' ? undefined : answer.body);
     // Drain whatever body is left so the connection stays usable.
@@ -238,6 +269,55 @@ export async function nodeHttpServer(): Promise<TestServer> {
   server.keepAliveTimeout = 30_000;
   return listen(server, () => {
     server.closeAllConnections();
+  });
+}
+
+/**
+ * Ends every connection after `limit` answers with Connection: close, as Apache does after
+ * MaxKeepAliveRequests (100 by default): normal, and the long pass must go on on a new connection.
+ */
+export function keepAliveLimitServer(limit: number): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      const nth = ((conn.state.requests as number | undefined) ?? 0) + 1;
+      conn.state.requests = nth;
+      const close = nth >= limit;
+      conn.write(serialize(appResponse(req), { head: req.method === 'HEAD', close }));
+      if (close) conn.end();
+    },
+  });
+}
+
+/**
+ * Answers like nginx serving a static file: 400 for an undecodable path and 413 for a large body,
+ * both with Connection: close; the same 405 page for POST and TRACE; credentials ignored; one
+ * constant 404 page. Healthy: steps that answer alike and steps that close must not look like a
+ * desync.
+ */
+export function staticServerLike(): Promise<TestServer> {
+  const page = (status: number, reason: string): AppResponse => ({
+    status,
+    reason,
+    headers: [['Content-Type', 'text/html']],
+    body: `<html><head><title>${status} ${reason}</title></head><body><center><h1>${status} ${reason}</h1></center></body></html>`,
+  });
+  return rawServer({
+    readBody: (req) => req.contentLength <= BODY_LIMIT,
+    handle(req, conn) {
+      let res: AppResponse;
+      let close = false;
+      try {
+        decodeURIComponent(req.path);
+        if (req.path !== HEALTH_PATH) res = page(404, 'Not Found');
+        else if (req.contentLength > BODY_LIMIT) [res, close] = [page(413, 'Request Entity Too Large'), true];
+        else if (req.method === 'GET' || req.method === 'HEAD') res = { status: 200, reason: 'OK', headers: [['Content-Type', 'application/json']], body: HEALTH_BODY };
+        else res = page(405, 'Not Allowed');
+      } catch {
+        [res, close] = [page(400, 'Bad Request'), true];
+      }
+      conn.write(serialize(res, { head: req.method === 'HEAD', close }));
+      if (close) conn.end();
+    },
   });
 }
 
@@ -381,6 +461,115 @@ export function offByOneServer(): Promise<TestServer> {
   });
 }
 
+/** How a server that sends an answer twice sends the second copy. */
+export type DoubleHow =
+  /** Both copies in one write: bytes follow the answer in the same read. */
+  | 'same-write'
+  /**
+   * The copy answers the next request, whose own answer then answers the one after: every later
+   * answer on the connection belongs to the request before it (the incident).
+   */
+  | 'next-answer';
+
+/**
+ * Sends twice every answer `when` picks (given the request's number on its connection, from 1);
+ * every other answer is right, until a `next-answer` copy shifts the connection for good.
+ */
+export function doubleAnswerServer(when: (req: RawRequest, res: AppResponse, nth: number) => boolean, how: DoubleHow = 'same-write'): Promise<TestServer> {
+  return rawServer({
+    handle(req, conn) {
+      const nth = ((conn.state.requests as number | undefined) ?? 0) + 1;
+      conn.state.requests = nth;
+      const res = appResponse(req);
+      const bytes = serialize(res, { head: req.method === 'HEAD' });
+      const queued = conn.state.queued as Buffer | undefined;
+      if (queued) {
+        conn.state.queued = bytes;
+        conn.write(queued);
+        return;
+      }
+      if (!when(req, res, nth)) {
+        conn.write(bytes);
+        return;
+      }
+      if (how === 'same-write') {
+        conn.write(Buffer.concat([bytes, bytes]));
+      } else {
+        conn.write(bytes);
+        conn.state.queued = bytes;
+      }
+    },
+  });
+}
+
+/**
+ * Healthy for the first `fromRequest - 1` requests on a connection; from then on it sends every
+ * 4XX answer twice. Short sequences never get that far on one connection.
+ */
+export function doubleErrorFromServer(fromRequest: number, how: DoubleHow = 'same-write'): Promise<TestServer> {
+  return doubleAnswerServer((_req, res, nth) => nth >= fromRequest && res.status >= 400 && res.status < 500, how);
+}
+
+/** Sends every 400 answer twice: a bug limited to rejecting a malformed request. */
+export function double400Server(how: DoubleHow = 'same-write'): Promise<TestServer> {
+  return doubleAnswerServer((_req, res) => res.status === 400, how);
+}
+
+/** Sends every 401 answer twice: a bug limited to rejecting credentials. */
+export function double401Server(how: DoubleHow = 'same-write'): Promise<TestServer> {
+  return doubleAnswerServer((_req, res) => res.status === 401, how);
+}
+
+/** Sends the answer to a small successful POST twice: a bug limited to writes that succeed. */
+export function doubleSmallPostServer(how: DoubleHow = 'same-write'): Promise<TestServer> {
+  return doubleAnswerServer((req, res) => req.method === 'POST' && res.status === 200, how);
+}
+
+/**
+ * Answers `rate` of requests with the response a request on another connection got, as a proxy
+ * that hands an upstream answer to the wrong client does. Seeded, so a run repeats. Framing stays
+ * right (a HEAD answer is only swapped for another HEAD answer), so only the content tells.
+ */
+export function crossConnectionServer(rate: number, seed = 1): Promise<TestServer> {
+  const random = seededRandom(seed);
+  const recent: Array<{ readonly connection: number; readonly head: boolean; readonly bytes: Buffer }> = [];
+  let connections = 0;
+  return rawServer({
+    onConnection(conn) {
+      connections += 1;
+      conn.state.id = connections;
+    },
+    handle(req, conn) {
+      const head = req.method === 'HEAD';
+      const own = serialize(appResponse(req), { head });
+      const others = recent.filter((r) => r.connection !== conn.state.id && r.head === head);
+      const other = others.length > 0 && random() < rate ? others[Math.floor(random() * others.length)] : undefined;
+      recent.push({ connection: conn.state.id as number, head, bytes: own });
+      if (recent.length > 64) recent.shift();
+      conn.write(other ? other.bytes : own);
+    },
+  });
+}
+
+/**
+ * Answers the `nth` request it receives (counted over all connections, from 1) with the response
+ * of the request it received just before, from another connection when requests come one per
+ * connection, as in the control pass. Everything else is right: one misrouted answer, on a fresh
+ * connection.
+ */
+export function misroutedOnceServer(nth: number): Promise<TestServer> {
+  let received = 0;
+  let previous: Buffer | undefined;
+  return rawServer({
+    handle(req, conn) {
+      received += 1;
+      const own = serialize(appResponse(req), { head: req.method === 'HEAD' });
+      conn.write(received === nth && previous ? previous : own);
+      previous = own;
+    },
+  });
+}
+
 /** Answers 413 as soon as it sees a too-large Content-Length and parses the unread body as requests. */
 export function early413Server(): Promise<TestServer> {
   return rawServer({
@@ -464,8 +653,9 @@ export function resetMidResponseServer(): Promise<TestServer> {
   return rawServer({
     handle(_req, conn) {
       conn.socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nhalf a bo', () => {
-        // Let the bytes leave before the reset so the client sees them first.
-        conn.later(5, () => conn.socket.resetAndDestroy());
+        // Let the bytes leave, and the client read them, before the reset: a reset drops bytes
+        // still unread in the client's kernel, and on a busy machine 5 ms was not always enough.
+        conn.later(50, () => conn.socket.resetAndDestroy());
       });
     },
   });

@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { ResponseParser } from '../../lambda/probe/http1';
 import type { ProbeStep } from '../../lambda/probe/sequence';
-import { buildProfile, classify, distinctClasses, isDistinct, newToken, noResponseSignature, responseSignature, type Signature } from '../../lambda/probe/signature';
+import { longPassOrder } from '../../lambda/probe/long-pass';
+import {
+  answerClasses,
+  buildProfile,
+  classify,
+  distinctClasses,
+  findForeignSamples,
+  isDistinct,
+  isExactAnswerOf,
+  newToken,
+  noResponseSignature,
+  responseSignature,
+  type Signature,
+} from '../../lambda/probe/signature';
 
 function response(status: number, type: string, body: string, method = 'GET'): Signature {
   const parser = new ResponseParser(method);
@@ -12,8 +25,8 @@ function response(status: number, type: string, body: string, method = 'GET'): S
   return responseSignature(parsed, method);
 }
 
-function step(index: number, name: string, method = 'GET'): ProbeStep {
-  return { index, name, method, path: `/${name}`, headers: [], bodyBytes: 0 };
+function step(index: number, name: string, method = 'GET', path = `/${name}`, bodyBytes = 0): ProbeStep {
+  return { index, name, method, path, headers: [], bodyBytes };
 }
 
 describe('signatures', () => {
@@ -47,8 +60,8 @@ describe('classify', () => {
   });
 
   it("should call another step's answer shifted, with the distance", () => {
-    expect(classify(response(413, 'text/plain', 'too big'), head, all)).toEqual({ match: 'shifted', shiftOffsets: [1] });
-    expect(classify(response(200, 'application/json', '{"ok":true}'), missing, all)).toEqual({ match: 'shifted', shiftOffsets: [1] });
+    expect(classify(response(413, 'text/plain', 'too big'), head, all)).toEqual({ match: 'shifted', shiftOffsets: [1], exact: true });
+    expect(classify(response(200, 'application/json', '{"ok":true}'), missing, all)).toEqual({ match: 'shifted', shiftOffsets: [1], exact: true });
   });
 
   it('should match a HEAD answer by status and media type only', () => {
@@ -74,5 +87,71 @@ describe('classify', () => {
     const again = buildProfile(step(4, 'again'), health.samples, false);
     expect(isDistinct(health, [...all, again])).toBe(false);
     expect(isDistinct(missing, [...all, again])).toBe(true);
+  });
+});
+
+describe('exact answers of another request', () => {
+  const health = buildProfile(step(0, 'health'), [response(200, 'application/json', '{"ok":true}'), response(200, 'application/json', '{"ok":true}')], false);
+  const again = buildProfile(step(1, 'again', 'GET', '/health'), [response(200, 'application/json', '{"ok":false}'), response(200, 'application/json', '{"ok":false}')], false);
+  const missing = buildProfile(step(2, 'missing'), [response(404, 'text/plain', 'nope'), response(404, 'text/plain', 'nope')], false);
+  const varying = buildProfile(step(3, 'varying'), [response(200, 'text/plain', 'a'), response(200, 'text/plain', 'b')], false);
+  const head = buildProfile(step(4, 'head', 'HEAD', '/health'), [response(200, 'application/json', '', 'HEAD')], false);
+  const all = [{ ...health, step: { ...health.step, path: '/health' } }, again, missing, varying, head];
+
+  it('should mark a match on status, media type and body as exact, and nothing less', () => {
+    expect(isExactAnswerOf(response(404, 'text/plain', 'nope'), missing)).toBe(true);
+    expect(isExactAnswerOf(response(200, 'text/plain', 'c'), varying)).toBe(false);
+    expect(isExactAnswerOf(response(200, 'application/json', '', 'HEAD'), head)).toBe(false);
+    expect(classify(response(404, 'text/plain', 'nope'), health, all)).toEqual({ match: 'shifted', shiftOffsets: [-2], exact: true });
+    expect(classify(response(200, 'text/plain', 'zzz'), missing, all)).toEqual({ match: 'shifted', shiftOffsets: [-1] });
+  });
+
+  it("should never take an identical request's answer for another request's", () => {
+    // Same method, path and body: their answers may differ over time without proving anything.
+    expect(classify(response(200, 'application/json', '{"ok":false}'), all[0], all).match).toBe('mismatch');
+  });
+
+  it('should count a 429 like a 5XX: it answers no request in particular', () => {
+    expect(classify(response(429, 'text/plain', 'slow down'), health, all).match).toBe('server-error');
+  });
+
+  it("should find a fresh-connection answer that is exactly another step's answer", () => {
+    const controls = [
+      { step: step(0, 'health', 'GET', '/health'), samples: [response(200, 'application/json', '{"ok":true}'), response(200, 'application/json', '{"ok":true}')], broken: false },
+      { step: step(1, 'missing'), samples: [response(200, 'application/json', '{"ok":true}'), response(404, 'text/plain', 'nope')], broken: false },
+      { step: step(2, 'post', 'POST', '/health'), samples: [response(405, 'text/html', 'no'), response(405, 'text/html', 'no')], broken: false },
+      { step: step(3, 'trace', 'TRACE', '/health'), samples: [response(405, 'text/html', 'no'), response(405, 'text/html', 'no')], broken: false },
+    ];
+    // Only the crossed answer; two steps that always answer alike prove nothing.
+    expect(findForeignSamples(controls)).toEqual([{ step: 1, sample: 0, origin: 0 }]);
+    const profile = buildProfile(controls[1].step, controls[1].samples, false, { foreign: new Set([0]) });
+    expect(profile.key).toEqual({ level: 'fine', value: response(404, 'text/plain', 'nope').fine });
+  });
+});
+
+describe('longPassOrder', () => {
+  const classes = [step(0, 'a'), step(1, 'b'), step(2, 'big', 'POST', '/a', 1024 * 1024), step(3, 'c'), step(4, 'd')].map((s) => ({ step: s }));
+
+  it('should never repeat a class within two requests, so any shift shows', () => {
+    const order = longPassOrder(classes, 120).map((c) => c.step.index);
+    expect(order).toHaveLength(120);
+    for (let i = 2; i < order.length; i++) {
+      expect(order[i]).not.toBe(order[i - 1]);
+      expect(order[i]).not.toBe(order[i - 2]);
+    }
+    // Every stretch of a few requests holds every class: a desync starting anywhere is seen soon.
+    for (let i = 0; i + 10 <= order.length; i++) expect(new Set(order.slice(i, i + 10)).size).toBe(5);
+  });
+
+  it('should send a large body half as often as the other steps', () => {
+    const order = longPassOrder(classes, 120).map((c) => c.step.name);
+    const count = (name: string): number => order.filter((n) => n === name).length;
+    expect(count('big')).toBeLessThanOrEqual(Math.ceil(count('a') / 2) + 1);
+    expect(count('big')).toBeGreaterThanOrEqual(Math.floor(count('a') / 2) - 1);
+  });
+
+  it('should be the same every time', () => {
+    expect(longPassOrder(classes, 30)).toEqual(longPassOrder(classes, 30));
+    expect(answerClasses([])).toEqual([]);
   });
 });
