@@ -15,7 +15,7 @@
 import { CapacityKeeper } from './capacity';
 import { Draft } from './draft';
 import { FailSafeRoutingError, replacementFor, routeAllToOld, unroutedAlert } from './fail-safe';
-import { DEFAULT_JUDGE_CONFIG, INITIAL_JUDGE_MEMORY, addSide, judge, resolveJudgeConfig } from './judge';
+import { DEFAULT_JUDGE_CONFIG, addSide, judge, resolveJudgeConfig } from './judge';
 import type { JudgePhase, Judgement } from './judge';
 import { Action, Command, MigrationStatus as S, TERMINAL_STATUSES } from './model';
 import type { Decision, MigrationEvent, MigrationStatus } from './model';
@@ -36,7 +36,7 @@ import type {
   StateStore,
   TrafficPort,
 } from './ports';
-import { checkRecord, ZERO_SIDE, type MigrationRecord } from './record';
+import { checkRecord, freshRecord, ZERO_SIDE, type MigrationRecord } from './record';
 import { Routing, TrafficShiftError, errorMessage, sameWeight } from './routing';
 import type { JudgeConfig } from './judge';
 
@@ -152,22 +152,8 @@ export class MigrationController {
 
     const now = this.deps.clock.now();
     const record: MigrationRecord = {
-      id: spec.id,
-      status: S.PENDING,
-      weight: 0,
-      step: -1,
-      plan,
-      judge: judgeConfig,
+      ...freshRecord({ id: spec.id, status: S.PENDING, plan, judge: judgeConfig, metadata: { ...(spec.metadata ?? {}) }, eventSeq: 0, now }),
       ...(spec.pinnedCapacity !== undefined ? { pinnedCapacity: spec.pinnedCapacity } : {}),
-      metadata: { ...(spec.metadata ?? {}) },
-      createdAtMs: now,
-      updatedAtMs: now,
-      stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
-      judgeMemory: INITIAL_JUDGE_MEMORY,
-      probesSeenUntilMs: now,
-      capacityRestoring: false,
-      capacityReleased: false,
-      eventSeq: 0,
     };
     const draft = new Draft(record, 0, this.deps.clock);
     draft.move(S.PENDING, 'created', {

@@ -19,11 +19,11 @@
  *    happened to the traffic, and where the damaged state was kept. It is saved in the log and
  *    published (EventBridge and SNS on AWS, the live view locally).
  */
-import { DEFAULT_JUDGE_CONFIG, INITIAL_JUDGE_MEMORY } from './judge';
+import { DEFAULT_JUDGE_CONFIG } from './judge';
 import { Action, MigrationStatus as S, type MigrationEvent } from './model';
 import { MigrationPlan, type PlanSpec } from './plan';
 import { RevisionConflictError, type Clock, type StateDamage, type TrafficPort } from './ports';
-import { checkRecord, salvageRecord, ZERO_SIDE, type MigrationRecord } from './record';
+import { checkRecord, freshRecord, salvageRecord, type MigrationRecord } from './record';
 import { ROLLBACK_ATTEMPTS, TrafficShiftError, errorMessage, sameWeight } from './routing';
 
 /**
@@ -61,23 +61,7 @@ export function replacementFor(
   const seq = Math.max(context.lastEventSeq, fields.eventSeq ?? 0) + 1;
   const reason = `stored state damaged (${damage.what}): ${routed}, and the migration stopped; the damaged state is kept as ${keptAs}`;
   const decision = { action: Action.ROLLBACK, code: 'state-damaged', reason, signals: {} };
-  const base: MigrationRecord = {
-    id: migrationId,
-    status: S.ROLLED_BACK,
-    weight: 0,
-    step: -1,
-    plan: UNREADABLE_PLAN,
-    judge: DEFAULT_JUDGE_CONFIG,
-    metadata: {},
-    createdAtMs: now,
-    updatedAtMs: now,
-    stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
-    judgeMemory: INITIAL_JUDGE_MEMORY,
-    probesSeenUntilMs: now,
-    capacityRestoring: false,
-    capacityReleased: false,
-    eventSeq: seq,
-  };
+  const base = freshRecord({ id: migrationId, status: S.ROLLED_BACK, plan: UNREADABLE_PLAN, judge: DEFAULT_JUDGE_CONFIG, metadata: {}, eventSeq: seq, now });
   // Keep what could be read; the fields that describe where the migration stood are replaced
   // because the migration no longer stands there.
   const {

@@ -12,7 +12,7 @@
  * bundle small), and it reports every problem with its path.
  */
 import * as v from 'valibot';
-import { DEFAULT_JUDGE_CONFIG, resolveJudgeConfig, type JudgeConfig, type JudgeMemory } from './judge';
+import { DEFAULT_JUDGE_CONFIG, INITIAL_JUDGE_MEMORY, resolveJudgeConfig, type JudgeConfig, type JudgeMemory } from './judge';
 import { Action, MigrationStatus, type Decision, type MigrationStatus as Status } from './model';
 import { MigrationPlan, type PlanSpec } from './plan';
 import type { ProbeOutcome, SideSignals } from './ports';
@@ -115,6 +115,23 @@ export interface MigrationRecord {
 }
 
 export const ZERO_SIDE: SideSignals = Object.freeze({ requests: 0, errors4xx: 0, errors5xx: 0 });
+
+/** A record with nothing measured yet: weight 0, before the first step, no counts, no pin released. */
+export function freshRecord(fields: Pick<MigrationRecord, 'id' | 'status' | 'plan' | 'judge' | 'metadata' | 'eventSeq'> & { readonly now: number }): MigrationRecord {
+  const { now, ...rest } = fields;
+  return {
+    ...rest,
+    weight: 0,
+    step: -1,
+    createdAtMs: now,
+    updatedAtMs: now,
+    stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
+    judgeMemory: INITIAL_JUDGE_MEMORY,
+    probesSeenUntilMs: now,
+    capacityRestoring: false,
+    capacityReleased: false,
+  };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Schema
