@@ -91,6 +91,7 @@ const INIT_ENV: Record<string, string> = {
   CUTOVER_APP_METRICS_NAMESPACE: 'App',
   CUTOVER_CONTROLLER_FUNCTION_NAME: 'cutover-controller',
   CUTOVER_PROBE_TARGETS: '[{"side":"new","url":"https://new.example.com/"}]',
+  CUTOVER_PROBE_FUNCTION_NAME: 'cutover-probe',
   CUTOVER_MIGRATION_KEY: 'api:live',
   AWS_LAMBDA_FUNCTION_NAME: 'api',
   AWS_LAMBDA_FUNCTION_VERSION: '1',
