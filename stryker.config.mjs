@@ -9,6 +9,7 @@ const config = {
   // Every path that moves traffic or capacity.
   mutate: [
     'lambda/core/controller.ts',
+    'lambda/core/steps.ts',
     'lambda/core/machine.ts',
     'lambda/core/routing.ts',
     'lambda/core/capacity.ts',

@@ -1,8 +1,8 @@
 /**
  * The controller: one reconcile step ("tick") of a migration at a time. It loads and checks the
- * record, settles any change a previous tick left in flight, reads what it needs through the
- * ports, asks the judge, acts (weight, capacity), and saves the record together with the events
- * that explain what it did.
+ * record, settles any change a previous tick left in flight, hands the gate or the current step to
+ * `steps.ts` (read the signals, ask the judge, act), applies operator commands, and saves the
+ * record together with the events that explain what it did.
  *
  * Safe under any interleaving of ticks and commands, and after a crash anywhere
  * (docs/tick-protocol.md):
@@ -13,35 +13,21 @@
  * - evidence from before a gap in the controller's watch never counts: the bake starts again.
  */
 import { CapacityKeeper } from './capacity';
-import { Draft } from './draft';
+import { Draft, LostRaceError } from './draft';
 import { FailSafeRoutingError, replacementFor, routeAllToOld, unroutedAlert } from './fail-safe';
-import { DEFAULT_JUDGE_CONFIG, addSide, judge, resolveJudgeConfig } from './judge';
-import type { JudgePhase, Judgement } from './judge';
+import { resolveJudgeConfig, type JudgeConfig } from './judge';
 import { Action, Command, MigrationStatus as S, TERMINAL_STATUSES } from './model';
 import type { Decision, MigrationEvent, MigrationStatus } from './model';
 import { MigrationPlan, type PlanSpec } from './plan';
 import { DamagedStateError, StaleStateError } from './ports';
-import type {
-  AlarmReadPurpose,
-  AlarmSignal,
-  CapacityPort,
-  CapacityStatus,
-  Clock,
-  EventSink,
-  HealthPort,
-  HealthWindow,
-  ProbeOutcome,
-  ProbePort,
-  StateDamage,
-  StateStore,
-  TrafficPort,
-} from './ports';
+import type { CapacityPort, Clock, EventSink, HealthPort, ProbePort, StateDamage, StateStore, TrafficPort } from './ports';
 import { checkRecord, freshRecord, ZERO_SIDE, type MigrationRecord } from './record';
-import { Routing, TrafficShiftError, errorMessage, sameWeight } from './routing';
-import type { JudgeConfig } from './judge';
+import { Routing, TrafficShiftError, sameWeight } from './routing';
+import { Steps } from './steps';
 
 export type { DamageReport, MigrationRecord, PendingShift } from './record';
 export { TrafficShiftError } from './routing';
+export { evidenceGapMs } from './steps';
 
 /** What a caller gives to start a migration. */
 export interface MigrationSpec {
@@ -105,33 +91,18 @@ export class InvalidCommandError extends Error {
   }
 }
 
-/** Another writer saved first in the middle of this call: stop, having changed nothing more. */
-class LostRaceError extends Error {
-  constructor() {
-    super('another writer saved first');
-    this.name = 'LostRaceError';
-  }
-}
-
 const COMMANDS: readonly string[] = Object.values(Command);
-
-/**
- * How long the controller may go without reading a health window before the evidence it gathered
- * no longer counts (the controller was not running, or its ticks kept failing): the judge's
- * missing-data limit plus one window.
- */
-export function evidenceGapMs(record: Pick<MigrationRecord, 'plan' | 'judge'>): number {
-  return (record.judge.maxMissingWindows + 1) * record.plan.healthWindowMs;
-}
 
 export class MigrationController {
   private readonly routing: Routing;
   private readonly capacity: CapacityKeeper;
+  private readonly steps: Steps;
 
   constructor(private readonly deps: ControllerDeps) {
     const checkpoint = (draft: Draft): Promise<void> => this.checkpoint(draft);
     this.routing = new Routing(deps.traffic, checkpoint);
     this.capacity = new CapacityKeeper(deps.capacity, checkpoint);
+    this.steps = new Steps(deps, this.routing, this.capacity);
   }
 
   /**
@@ -202,16 +173,16 @@ export class MigrationController {
           { code: 'gating', reason: 'pre-traffic gate: pinning old capacity and probing the new side' },
           { phaseStartedAtMs: draft.current() },
         );
-        await this.gate(draft);
+        await this.steps.gate(draft);
         return;
       case S.GATING:
-        await this.gate(draft);
+        await this.steps.gate(draft);
         return;
       case S.BAKING:
       case S.PROMOTED:
       case S.SOAKING:
       case S.COMPLETE:
-        await this.watch(draft);
+        await this.steps.watch(draft);
         return;
       default:
         // paused (a human decides), or shifting, which always carries a shift (the schema checks).
@@ -259,7 +230,7 @@ export class MigrationController {
       case Command.ABORT:
         if (terminal) throw new InvalidCommandError(command, status, 'the migration is over');
         // An abort replaces any change in flight: it never waits for one to settle.
-        await this.rollback(draft, { action: Action.ROLLBACK, ...decision, signals: {} }, 'aborted');
+        await this.steps.rollback(draft, { action: Action.ROLLBACK, ...decision, signals: {} }, 'aborted');
         return;
       case Command.PROMOTE: {
         const from = status === S.PAUSED ? record.pausedFrom : status;
@@ -427,329 +398,6 @@ export class MigrationController {
     };
   }
 
-  // -------------------------------------------------------------------------------------------
-  // Gate, watch, act
-
-  /** Pre-traffic gate: capacity pinned and ready, alarms quiet, fresh probes of both sides. */
-  private async gate(draft: Draft): Promise<void> {
-    const unavailable: string[] = [];
-    const capacity = await this.readOrNote('capacity', unavailable, () => this.capacity.ensure(draft));
-    const alarms = await this.readAlarms(draft, unavailable, true);
-    // Probe both sides: a desync on the old side too means the problem is not the new version.
-    const probes = [await this.probeNow('new'), await this.probeNow('old')];
-    const latestNewProbe = probes[0]!;
-    draft.patch({ latestNewProbe, probesSeenUntilMs: Math.max(draft.record.probesSeenUntilMs, draft.now) });
-    const elapsedMs = draft.now - (draft.record.phaseStartedAtMs ?? draft.now);
-    let judgement = judge({
-      config: draft.record.judge,
-      phase: 'gate',
-      elapsedMs,
-      requiredMs: 0,
-      window: null,
-      stepTotals: draft.record.stepTotals,
-      alarms,
-      probes,
-      latestNewProbe,
-      unavailable,
-      ...this.capacityInput(draft.record, capacity),
-      memory: draft.record.judgeMemory,
-    });
-    if (judgement.decision.action === Action.HOLD && elapsedMs >= draft.record.judge.maxHoldMs) {
-      // A gate that cannot pass (an alarm that never clears, capacity that never comes back)
-      // should not wait silently forever: hand it to a human.
-      judgement = {
-        ...judgement,
-        decision: {
-          ...judgement.decision,
-          action: Action.PAUSE,
-          reason: `gate held for ${Math.round(elapsedMs / 1000)}s: ${judgement.decision.reason}`,
-        },
-      };
-    }
-    await this.act(draft, judgement, 'gate');
-  }
-
-  /**
-   * Reads the user's alarms. The read is a `confirm` (the adapter asks the alarms' source) when
-   * this tick may move the migration on (the gate, a finished bake or soak) or the last
-   * confirmation is older than `alarmRecheckMs`; otherwise it is a routine `watch`, which an
-   * adapter that is sent state changes as they happen answers without a call. An alarm entering
-   * ALARM reaches the judge either way: its state change event both records it and runs a tick.
-   */
-  private async readAlarms(draft: Draft, unavailable: string[], mayMoveOn: boolean): Promise<readonly AlarmSignal[]> {
-    const { judge: config, alarmsConfirmedAtMs } = draft.record;
-    const recheckMs = config.alarmRecheckMs ?? DEFAULT_JUDGE_CONFIG.alarmRecheckMs;
-    const due = alarmsConfirmedAtMs === undefined || draft.now - alarmsConfirmedAtMs >= recheckMs;
-    const purpose: AlarmReadPurpose = mayMoveOn || due ? 'confirm' : 'watch';
-    const alarms = await this.readOrNote('alarms', unavailable, () => this.deps.health.readAlarms(purpose));
-    if (alarms && purpose === 'confirm') draft.patch({ alarmsConfirmedAtMs: draft.now });
-    return alarms ?? [];
-  }
-
-  /** A probe that failed to run is inconclusive, never ok. */
-  private async probeNow(side: 'old' | 'new'): Promise<ProbeOutcome> {
-    try {
-      return await this.deps.probes.probeNow(side);
-    } catch (error) {
-      return { side, verdict: 'inconclusive', atMs: this.deps.clock.now(), summary: `probe could not run: ${errorMessage(error)}`, findings: 0 };
-    }
-  }
-
-  /** Runs a read; on failure notes the source as unavailable (never healthy) and returns undefined. */
-  private async readOrNote<T>(source: string, unavailable: string[], read: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await read();
-    } catch (error) {
-      if (error instanceof TrafficShiftError || error instanceof LostRaceError) throw error;
-      unavailable.push(`${source}: ${errorMessage(error)}`);
-      return undefined;
-    }
-  }
-
-  /**
-   * After a gap in the controller's watch (it did not run, or its ticks kept failing, for longer
-   * than `evidenceGapMs`), nothing seen before the gap counts: the routing is checked against the
-   * record (a read only after a gap, never on a steady tick) and the step's evidence and bake
-   * clock start again. Returns true when it did so.
-   */
-  private async restartAfterGap(draft: Draft): Promise<boolean> {
-    const record = draft.record;
-    const lastWatched = record.lastWindowReadMs ?? record.phaseStartedAtMs;
-    if (lastWatched === undefined) return false;
-    const gapMs = draft.now - lastWatched;
-    if (gapMs <= evidenceGapMs(record)) return false;
-    const current = await this.deps.traffic.getWeight().catch((error: unknown) => {
-      throw new TrafficShiftError(`reading the routing after a gap of ${Math.round(gapMs / 1000)}s failed: ${errorMessage(error)}`, error);
-    });
-    if (!sameWeight(current.weight, record.weight)) {
-      this.routing.outside(draft, current);
-      return true;
-    }
-    const now = draft.current();
-    draft.move(
-      record.status,
-      'evidence-reset',
-      {
-        code: 'evidence-gap',
-        reason: `no health window was read for ${Math.round(gapMs / 1000)}s (limit ${Math.round(evidenceGapMs(record) / 1000)}s): evidence from before the gap no longer counts, so the ${record.status === S.BAKING ? 'bake' : 'watch'} starts again at ${record.weight}% (routing checked: ${current.weight}%)`,
-      },
-      {
-        trafficRevision: current.revision,
-        phaseStartedAtMs: now,
-        lastWindowEndMs: now,
-        lastWindowReadMs: now,
-        stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
-      },
-    );
-    return true;
-  }
-
-  /** Baking, promoted, soaking, complete: watch, judge, act. */
-  private async watch(draft: Draft): Promise<void> {
-    if (await this.restartAfterGap(draft)) return;
-    const record = draft.record;
-    const unavailable: string[] = [];
-    const phase: JudgePhase = record.status === S.SOAKING || record.status === S.COMPLETE ? 'soak' : 'bake';
-    const requiredMs =
-      record.status === S.SOAKING
-        ? record.plan.soakMs
-        : record.status === S.COMPLETE
-          ? 0
-          : (record.plan.steps[record.step]?.bakeMs ?? record.plan.healthWindowMs);
-    const phaseStart = record.phaseStartedAtMs ?? draft.now;
-    const capacity = await this.readOrNote('capacity', unavailable, () => this.capacity.ensure(draft));
-    const recent = (await this.readOrNote('probe results', unavailable, () => this.deps.probes.recentResults(record.probesSeenUntilMs))) ?? [];
-    const fresh = recent.filter((p) => p.atMs > record.probesSeenUntilMs);
-    const latestNewProbe = [...fresh].reverse().find((p) => p.side === 'new') ?? record.latestNewProbe;
-    const seenUntil = fresh.reduce((max, p) => Math.max(max, p.atMs), record.probesSeenUntilMs);
-    draft.patch({ probesSeenUntilMs: seenUntil, ...(latestNewProbe ? { latestNewProbe } : {}) });
-
-    // Judge a statistical window only once a whole health window has passed; in between, the
-    // fast checks (probes, alarms, capacity) still run on every tick.
-    const windowStart = record.lastWindowEndMs ?? phaseStart;
-    const lastRead = record.lastWindowReadMs ?? phaseStart;
-    let window: HealthWindow | undefined | null = null;
-    if (draft.now - lastRead >= record.plan.healthWindowMs) {
-      draft.patch({ lastWindowReadMs: draft.now });
-      try {
-        window = await this.deps.health.readWindow(windowStart, draft.now);
-      } catch (error) {
-        unavailable.push(`health window: ${errorMessage(error)}`);
-        window = undefined;
-      }
-      if (window && window.toMs <= windowStart) {
-        // The source has no completed period yet (e.g. CloudWatch's ingestion delay at the start
-        // of a step): nothing new to judge, and nothing missing either.
-        window = null;
-      } else if (window) {
-        // Continue from where the data really ended (a source may return only completed
-        // periods), so that every request is counted once and a period still filling up is
-        // judged later, whole. On missing data the start stays put: late data is still counted.
-        draft.patch({
-          lastWindowEndMs: Math.min(window.toMs, draft.now),
-          stepTotals: { old: addSide(record.stepTotals.old, window.old), new: addSide(record.stepTotals.new, window.new) },
-        });
-      }
-    }
-
-    // The bake clock runs on data, not on the wall clock: a step has baked as long as the health
-    // data judged since it began covers, so time without data (a source that lags, a controller
-    // that was not running) never counts towards it.
-    const coveredMs = Math.max(0, (draft.record.lastWindowEndMs ?? phaseStart) - phaseStart);
-    // Before the bake is covered the judge cannot advance, so this tick cannot move the migration on.
-    const mayMoveOn = record.status !== S.COMPLETE && coveredMs >= requiredMs;
-    const alarms = await this.readAlarms(draft, unavailable, mayMoveOn);
-    const judgement = judge({
-      config: record.judge,
-      phase,
-      elapsedMs: coveredMs,
-      requiredMs,
-      window,
-      stepTotals: draft.record.stepTotals,
-      alarms,
-      probes: fresh,
-      ...(latestNewProbe ? { latestNewProbe } : {}),
-      unavailable,
-      ...this.capacityInput(record, capacity),
-      memory: record.judgeMemory,
-    });
-    await this.act(draft, judgement, phase, window !== null);
-  }
-
-  /** Carries out a judgement. */
-  private async act(draft: Draft, judgement: Judgement, phase: JudgePhase, judgedWindow = false): Promise<void> {
-    const { decision } = judgement;
-    const previousCode = draft.record.lastDecision?.code;
-    draft.decision = decision;
-    draft.patch({ judgeMemory: judgement.memory, lastDecision: decision });
-    const status = draft.record.status;
-
-    switch (decision.action) {
-      case Action.ROLLBACK:
-        await this.rollback(draft, decision, 'rolled-back');
-        return;
-      case Action.PAUSE:
-        draft.move(S.PAUSED, 'paused', decision, { pausedFrom: status });
-        return;
-      case Action.HOLD:
-        // Every judged window is a decision worth keeping; so is a change of reason. Fast-check
-        // ticks that only confirm "still baking" would flood the log and are not recorded.
-        if (judgedWindow || previousCode !== decision.code) draft.move(status, 'held', decision);
-        return;
-      case Action.ADVANCE:
-        break;
-    }
-
-    if (status === S.COMPLETE) {
-      if (judgedWindow) draft.move(status, 'watched', decision);
-      return;
-    }
-    if (status === S.SOAKING) {
-      if (draft.record.plan.teardown === 'after-soak') {
-        draft.move(S.COMPLETE, 'completed', decision);
-        draft.move(S.TORN_DOWN, 'torn-down', { code: 'teardown-after-soak', reason: 'soak passed; plan releases the old side after the soak' });
-        await this.capacity.release(draft);
-      } else {
-        draft.move(S.COMPLETE, 'completed', {
-          ...decision,
-          reason: `${decision.reason}; old side stays at full capacity until an explicit teardown`,
-        });
-      }
-      return;
-    }
-    if (status === S.PROMOTED) {
-      const now = draft.current();
-      draft.move(S.SOAKING, 'soaking', decision, {
-        phaseStartedAtMs: now,
-        lastWindowEndMs: now,
-        lastWindowReadMs: now,
-        stepTotals: { old: ZERO_SIDE, new: ZERO_SIDE },
-      });
-      return;
-    }
-
-    // Gate passed or a step baked: raise the weight, after a fresh probe of the new side.
-    const nextStep = draft.record.step + 1;
-    const target = draft.record.plan.steps[nextStep];
-    if (!target) {
-      // Cannot happen with a checked record (the last step is 100 % and leads to PROMOTED).
-      throw new Error(`plan has no step ${nextStep + 1} (migration ${draft.record.id})`);
-    }
-    if (phase !== 'gate' && !(await this.probeBeforeRaising(draft, decision, status, previousCode))) return;
-    await this.routing.change(draft, {
-      kind: 'advance',
-      weight: target.weight,
-      step: nextStep,
-      then: target.weight >= 100 ? S.PROMOTED : S.BAKING,
-      type: target.weight >= 100 ? 'promoted' : 'advanced',
-      decision: { ...decision, reason: `${decision.reason} → step ${nextStep + 1} of ${draft.record.plan.steps.length}: ${target.weight}%` },
-    });
-  }
-
-  /**
-   * A fresh probe of the new side right before its weight rises. Returns true when it is ok; on
-   * a desync it rolls back, on an inconclusive result it holds (and pauses past `maxHoldMs`).
-   */
-  private async probeBeforeRaising(draft: Draft, decision: Decision, status: MigrationStatus, previousCode: string | undefined): Promise<boolean> {
-    const probe = await this.probeNow('new');
-    draft.patch({ latestNewProbe: probe, probesSeenUntilMs: Math.max(draft.record.probesSeenUntilMs, probe.atMs) });
-    const signals = { ...decision.signals, probes: [probe] };
-    if (probe.verdict === 'desync') {
-      await this.rollback(
-        draft,
-        { action: Action.ROLLBACK, code: 'probe-desync', reason: `Keep-Alive probe before raising the weight found a desync on the new side: ${probe.summary}`, signals },
-        'rolled-back',
-      );
-      return false;
-    }
-    if (probe.verdict === 'ok') return true;
-    const heldFor = draft.now - (draft.record.phaseStartedAtMs ?? draft.now) - (draft.record.plan.steps[draft.record.step]?.bakeMs ?? 0);
-    if (heldFor >= draft.record.judge.maxHoldMs) {
-      draft.move(
-        S.PAUSED,
-        'paused',
-        {
-          code: 'probe-inconclusive',
-          reason: `Keep-Alive probes before raising the weight stayed ${probe.verdict} for ${Math.round(heldFor / 1000)}s: ${probe.summary}`,
-          signals,
-        },
-        { pausedFrom: status },
-      );
-      return false;
-    }
-    const hold: Decision = {
-      action: Action.HOLD,
-      code: 'probe-inconclusive',
-      reason: `Keep-Alive probe before raising the weight was ${probe.verdict}: ${probe.summary}`,
-      signals,
-    };
-    draft.decision = hold;
-    if (previousCode !== hold.code) draft.move(status, 'held', hold);
-    draft.patch({ lastDecision: hold });
-    return false;
-  }
-
-  /** Weight 0 now. Never waits for capacity or anything else; replaces any change in flight. */
-  private async rollback(draft: Draft, decision: Decision, type: string): Promise<void> {
-    draft.decision = decision;
-    draft.patch({ lastDecision: decision });
-    await this.routing.change(draft, {
-      kind: 'rollback',
-      weight: 0,
-      step: draft.record.step,
-      then: S.ROLLED_BACK,
-      type,
-      decision,
-    });
-  }
-
-  private capacityInput(
-    record: MigrationRecord,
-    capacity: CapacityStatus | undefined,
-  ): { capacity?: CapacityStatus; pinnedCapacity?: number } {
-    if (!capacity || record.pinnedCapacity === undefined) return {};
-    return { capacity, pinnedCapacity: record.pinnedCapacity };
-  }
 }
 
 type Loaded =

@@ -85,3 +85,11 @@ export class Draft {
     return events;
   }
 }
+
+/** Another writer saved first in the middle of this call: stop, having changed nothing more. */
+export class LostRaceError extends Error {
+  constructor() {
+    super('another writer saved first');
+    this.name = 'LostRaceError';
+  }
+}
