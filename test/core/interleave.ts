@@ -12,7 +12,7 @@
  */
 import { expect } from 'vitest';
 import type { MigrationRecord, TickResult } from '../../lambda/core/controller';
-import { MigrationStatus, type MigrationEvent } from '../../lambda/core/model';
+import type { MigrationEvent } from '../../lambda/core/model';
 import type { StateStore } from '../../lambda/core/ports';
 import { seededRandom } from '../../local/random';
 import type { FakeTraffic } from './fakes';
@@ -214,16 +214,5 @@ export async function expectLogWhole(
 export function reportedEvents(results: readonly PromiseSettledResult<TickResult>[]): MigrationEvent[] {
   return results.flatMap((r) => (r.status === 'fulfilled' ? [...r.value.events] : []));
 }
-
-/** Statuses from which the migration still moves traffic on its own. */
-export const LIVE = new Set<string>([
-  MigrationStatus.PENDING,
-  MigrationStatus.GATING,
-  MigrationStatus.SHIFTING,
-  MigrationStatus.BAKING,
-  MigrationStatus.PROMOTED,
-  MigrationStatus.SOAKING,
-  MigrationStatus.COMPLETE,
-]);
 
 export { seededRandom };
