@@ -4,7 +4,7 @@
  * own `resolveJudgeConfig`, so what synthesises is exactly what the controller accepts.
  */
 import { Duration } from 'aws-cdk-lib';
-import { resolveJudgeConfig, type JudgeConfig } from '../lambda/core/judge';
+import { RETIRED_JUDGE_SETTINGS, resolveJudgeConfig, type JudgeConfig } from '../lambda/core/judge';
 import { CutoverValidationError, show } from './errors';
 
 /** Settings for `HealthCheck.custom`. Every field falls back to the judge's default. */
@@ -32,25 +32,29 @@ export interface HealthCheckOptions {
    */
   readonly maxErrorRate?: number;
   /**
-   * The new version's p99 latency may be at most this many times the old version's …
-   * @default 1.5
+   * The ratio (new ÷ old) of slow-request shares the latency test looks for. A request is slow
+   * when it takes longer than the old version's p99 (measured in the first judged window) plus
+   * `latencyMargin`; the test compares how many requests of each side are slow, window after
+   * window, so it needs no point percentile of a small sample.
+   * @default 2
    */
   readonly latencyFactor?: number;
   /**
-   * … and must also be at least this much slower before a window counts as a latency breach.
+   * Added to the old version's p99 to set the slow-request threshold.
    * @default Duration.millis(50)
    */
   readonly latencyMargin?: Duration;
   /**
-   * Breaching latency windows in a row that cause a rollback.
-   * @default 3
-   */
-  readonly latencyWindows?: number;
-  /**
-   * Windows in a row without any signal that cause a rollback (missing data never looks healthy).
+   * Windows without complete signals, within the last `missingSpanWindows`, that cause a
+   * rollback (missing data never looks healthy).
    * @default 3
    */
   readonly maxMissingWindows?: number;
+  /**
+   * How many recent windows `maxMissingWindows` is counted over (from `maxMissingWindows` to 50).
+   * @default 10
+   */
+  readonly missingSpanWindows?: number;
   /**
    * How long a step may hold for lack of traffic before the migration pauses for a human.
    * @default Duration.minutes(30)
@@ -76,24 +80,30 @@ export interface HealthCheckOptions {
  * ```
  */
 export class HealthCheck {
-  /** The judge's defaults: 2× error-rate degradation, 5 % 5XX ceiling, 1.5× latency (+50 ms). */
+  /** The judge's defaults: 2× error-rate degradation, 5 % 5XX ceiling, 2× slow-request share (slow: old p99 + 50 ms). */
   public static readonly DEFAULT = new HealthCheck({});
 
   /**
    * Tighter than the defaults, for services where a small regression already hurts: 1.5×
-   * degradation, 1 % 5XX ceiling, 1.2× latency for 2 windows.
+   * degradation, 1 % 5XX ceiling, 1.5× slow-request share.
    */
   public static readonly STRICT = HealthCheck.custom({
     degradationFactor: 1.5,
     maxErrorRate: 0.01,
-    latencyFactor: 1.2,
-    latencyWindows: 2,
+    latencyFactor: 1.5,
   });
 
   /** Custom settings; anything left out keeps the judge's default. */
   public static custom(options: HealthCheckOptions): HealthCheck {
     if (options === null || typeof options !== 'object') {
       throw new CutoverValidationError(`HealthCheck.custom: options must be an object, got ${show(options)}`);
+    }
+    for (const key of Object.keys(options)) {
+      const retired = RETIRED_JUDGE_SETTINGS[key];
+      if (retired !== undefined) throw new CutoverValidationError(`HealthCheck.custom: ${key} was removed: ${retired}; remove it`);
+      if (!KNOWN_OPTIONS.includes(key)) {
+        throw new CutoverValidationError(`HealthCheck.custom: unknown option ${JSON.stringify(key)}; known: ${KNOWN_OPTIONS.join(', ')}`);
+      }
     }
     const overrides: { -readonly [K in keyof JudgeConfig]?: JudgeConfig[K] } = {};
     const copy = (key: keyof JudgeConfig & keyof HealthCheckOptions) => {
@@ -105,8 +115,8 @@ export class HealthCheck {
     copy('falseAlarmWindows');
     copy('maxErrorRate');
     copy('latencyFactor');
-    copy('latencyWindows');
     copy('maxMissingWindows');
+    copy('missingSpanWindows');
     if (options.latencyMargin !== undefined) overrides.latencyMarginMs = durationMs(options.latencyMargin, 'latencyMargin');
     if (options.maxHold !== undefined) overrides.maxHoldMs = durationMs(options.maxHold, 'maxHold');
     if (options.alarmRecheck !== undefined) overrides.alarmRecheckMs = durationMs(options.alarmRecheck, 'alarmRecheck');
@@ -127,6 +137,19 @@ export class HealthCheck {
     this.overrides = Object.freeze({ ...overrides });
   }
 }
+
+const KNOWN_OPTIONS: readonly string[] = [
+  'minRequests',
+  'degradationFactor',
+  'falseAlarmWindows',
+  'maxErrorRate',
+  'latencyFactor',
+  'latencyMargin',
+  'maxMissingWindows',
+  'missingSpanWindows',
+  'maxHold',
+  'alarmRecheck',
+] satisfies ReadonlyArray<keyof HealthCheckOptions>;
 
 function durationMs(value: unknown, what: string): number {
   if (!(value instanceof Duration)) {

@@ -26,6 +26,8 @@ export const DETAIL_TYPES: Readonly<Record<string, string>> = Object.freeze({
   'torn-down': 'Migration Torn Down',
   // The controller found the record damaged, routed everything to the old side and stopped.
   'state-damaged': 'Migration State Damaged',
+  // Both sides fail alike: the controller holds instead of rolling back (see the judge's rule 6).
+  'shared-outage': 'Migration Held For Shared Outage',
 });
 
 export function detailTypeOf(type: string): string {

@@ -16,7 +16,7 @@ import { EVENT_SOURCE, detailTypeOf } from './event-names';
 export { DETAIL_TYPES, EVENT_SOURCE, PROBE_EVENT_SOURCE, PROBE_RESULT_DETAIL_TYPE, detailTypeOf } from './event-names';
 
 /** Event types that people are told about on the SNS topic. */
-export const NOTIFIED_TYPES: readonly string[] = ['rolled-back', 'aborted', 'paused', 'promoted', 'shift-failed', 'state-damaged'];
+export const NOTIFIED_TYPES: readonly string[] = ['rolled-back', 'aborted', 'paused', 'promoted', 'shift-failed', 'state-damaged', 'shared-outage'];
 
 /** PutEvents accepts at most 10 entries per call. */
 const MAX_ENTRIES = 10;
@@ -116,6 +116,7 @@ export class AwsEventSink implements EventSink<MigrationEvent> {
       promoted: 'promoted to 100%',
       'shift-failed': 'FAILED to shift traffic',
       'state-damaged': 'STOPPED: stored state damaged',
+      'shared-outage': 'HOLDING: both versions failing',
     };
     const at = event.type === 'promoted' ? '' : ` at ${event.weight}% (step ${event.step + 1})`;
     const text = `Cutover: ${this.props.migrationKey} ${what[event.type] ?? event.type}${at}`;
@@ -144,7 +145,9 @@ export class AwsEventSink implements EventSink<MigrationEvent> {
               ? event.code === 'state-damaged-unrouted'
                 ? 'The migration record is damaged AND the alias could not be moved to the old version: the controller retries every tick. Check the alias and the controller logs now.'
                 : 'The migration record was damaged, so the controller moved all traffic to the old version and stopped the migration. The damaged record is kept (see Why). Start a new deploy once it is understood.'
-              : 'The old version stays pinned at full capacity until teardown.',
+              : event.type === 'shared-outage'
+                ? 'Both versions are failing alike, so the controller holds the weight instead of blaming the new version, and goes on by itself once the old version recovers. Look for a shared cause (a dependency, the network, the data).'
+                : 'The old version stays pinned at full capacity until teardown.',
     ];
     return lines.join('\n');
   }

@@ -7,138 +7,75 @@
  * 2. A probe found a desync on the old side too → pause (rolling back would not help; a human decides).
  * 3. One of the user's alarms is in ALARM → rollback (before the first shift: hold, since the new
  *    side cannot be the cause yet).
- * 4. No signals for the window → hold; after `maxMissingWindows` such windows in a row → rollback.
- *    Missing data never counts as healthy.
- * 5. Error rates, new against old (the baseline), separately for 5XX and 4XX: a CUSUM of the
- *    log-likelihood ratio of a conditional binomial test (see stats.ts). It compares the new side
- *    with the old side in the same window, so traffic patterns that hit both sides cancel out, and
- *    it accumulates evidence over windows, so a low-traffic canary is judged on all its requests
- *    rather than on a noisy single window. Rollback when the CUSUM reaches ln(falseAlarmWindows).
- * 6. Absolute ceiling: the new side's 5XX rate is above `maxErrorRate` with 99.9 % confidence
- *    (Wilson bound) → rollback if new is worse than old, pause if both sides fail alike.
- * 7. Latency: the new side's percentile exceeds max(old × latencyFactor, old + latencyMarginMs)
- *    for `latencyWindows` judged windows in a row → rollback.
- * 8. The old side is below its pinned capacity or not ready → hold (the controller restores it).
- * 9. The latest probe of the new side was inconclusive → hold.
- * 10. Bake time not over → hold.
- * 11. Fewer than `minRequests` requests on the new side in this step → hold (it does not guess);
+ * 4. The window has no data, or a signal source did not answer → hold; when `maxMissingWindows`
+ *    of the last `missingSpanWindows` windows lacked complete signals → rollback. Missing data is
+ *    never healthy, and counting over a sliding span catches a source that fails every other time.
+ * 5. Four sequential tests, each a CUSUM of per-window log-likelihood ratios with threshold
+ *    h = ln(falseAlarmWindows) (evidence.ts, stats.ts). A test reaching h rolls back:
+ *    - 5XX and 4XX rates, new against old in the same window (a conditional binomial test: a
+ *      traffic pattern or an outage that hits both sides alike cancels out; exact at low traffic);
+ *    - latency: the share of requests slower than the old side's p99 (+ `latencyMarginMs`), new
+ *      against old, by the same conditional test on tail counts, never on two point percentiles;
+ *    - the 5XX ceiling: the new side's rate is `maxErrorRate` (null) or `CEILING_FACTOR` times it
+ *      (alternative); each failure adds ln 4, so it needs ≥ 9 failures, and a window with ≥ 20 %
+ *      5XX over ≥ 100 requests (or 10 of 10) rolls back at once. Windows in which the old side
+ *      fails as well do not count towards it.
+ *    When the old side takes no traffic (100 %), the new side is compared with the old side's
+ *    baseline from earlier windows, which cannot tell a regression from an outage both would
+ *    share. So before a 5XX rollback at 100 % the old side's synthetic health is checked with a
+ *    fresh probe: if the old side answers 5XX as well, it is a shared outage → hold and reset
+ *    that evidence; if it is healthy, or the probe cannot tell, → rollback (the safe default).
+ *    4XX and latency at 100 % roll back on the baseline alone (a probe cannot judge those).
+ * 6. The old side is failing too (its 5XX share is above the ceiling test's break-even point, or
+ *    its rate has risen above its own baseline by the old-shift test) → hold and alert: a shared
+ *    outage or degradation is not the new version's fault, and no step is taken while it lasts;
+ *    the judge resumes by itself once the old side recovers.
+ * 7. The old side is below its pinned capacity or not ready → hold (the controller restores it).
+ * 8. The latest probe of the new side was inconclusive → hold (pause after `maxHoldMs` past the bake).
+ * 9. The last window had no signals → hold: no step forward on older evidence.
+ * 10. Gate: an alarm with INSUFFICIENT_DATA → hold; otherwise → advance (the first shift).
+ * 11. Bake time not over → hold.
+ * 12. An alarm in INSUFFICIENT_DATA → hold (pause after `maxHoldMs` past the bake): an alarm that
+ *     never had data proves nothing.
+ * 13. Fewer than `minRequests` requests on the new side in this step → hold (it does not guess);
  *     after `maxHoldMs` of holding for that reason → pause.
- * 12. Evidence is building (a CUSUM above half its threshold) → hold.
- * 13. Otherwise → advance.
+ * 14. Evidence is building (any test above h/2) → hold.
+ * 15. Otherwise → advance.
  *
  * ## False-rollback rate
  * Page's CUSUM with likelihood-ratio increments has an average run length under H0 of at least
- * e^h windows (Lorden 1971). With h = ln(falseAlarmWindows) and the default of 100,000, healthy
- * traffic triggers a statistical rollback on average at most once per 100,000 judged windows per
- * error class (5XX and 4XX: at most about 2 per 100,000 together); a 1,000-window migration has at
- * most about a 2 % chance of one. In simulation (test/core/judge.test.ts) 1,000 windows of healthy
- * binomial noise at a 1 % weight cause none, and a 5× error increase at a 1 % weight is caught in
- * a handful of windows. The bound holds when errors are independent between requests; correlated
- * bursts that hit only the new side are, correctly, evidence against it.
+ * e^h windows (Lorden 1971). With h = ln(falseAlarmWindows) and the default of 100,000, each of
+ * the four tests triggers a statistical rollback on healthy traffic at most once per 100,000
+ * judged windows on average; a 100-window migration has at most about a 0.4 % chance of one from
+ * any test. `npm run bench:judge` measures the real rates through the controller. The bound holds
+ * when requests fail independently; correlated bursts that hit only the new side are, correctly,
+ * evidence against it.
+ *
+ * ## Sample floors
+ * A test needs several events before it can roll back: at a 1 % weight each new-side 5XX adds at
+ * most ln(degradationFactor) ≈ 0.69, so ≥ 17 failures; the ceiling needs ≥ 9. Holding for too few
+ * requests (`minRequests`) is what stops an idle step from advancing.
  */
+import { rate, weighWindow } from './evidence';
+import {
+  CEILING_FACTOR,
+  DEFAULT_JUDGE_CONFIG,
+  INITIAL_JUDGE_MEMORY,
+  JudgeConfigError,
+  RETIRED_JUDGE_SETTINGS,
+  resolveJudgeConfig,
+  type JudgeConfig,
+  type JudgeMemory,
+} from './judge-config';
 import { Action, type Decision, type Signals } from './model';
 import type { AlarmSignal, CapacityStatus, HealthWindow, ProbeOutcome, SideSignals } from './ports';
-import { conditionalLlr, cusumStep, oneSampleLlr, wilsonLowerBound } from './stats';
 
-/** Tunables of the judge. All have defaults (`DEFAULT_JUDGE_CONFIG`). */
-export interface JudgeConfig {
-  /** Requests the new side must serve in a step before it may advance. */
-  readonly minRequests: number;
-  /** The error-rate ratio (new ÷ old) that counts as "worse": the CUSUM's alternative hypothesis. */
-  readonly degradationFactor: number;
-  /** Average number of healthy windows between false rollbacks (the CUSUM threshold is its ln). */
-  readonly falseAlarmWindows: number;
-  /** Absolute ceiling for the new side's 5XX rate (0–1). */
-  readonly maxErrorRate: number;
-  /** The new side's latency may be at most this many times the old side's … */
-  readonly latencyFactor: number;
-  /** … and at least this many ms slower before it counts as a breach. */
-  readonly latencyMarginMs: number;
-  /** Breaching windows in a row that cause a rollback. */
-  readonly latencyWindows: number;
-  /** Windows in a row without signals that cause a rollback. */
-  readonly maxMissingWindows: number;
-  /** How long a step may hold for lack of traffic before the migration pauses, in ms. */
-  readonly maxHoldMs: number;
-  /**
-   * How old the last confirmed read of the user's alarms may get, in ms, before a routine tick
-   * confirms them again. Only matters with a health adapter that is sent alarm state changes as
-   * they happen (AWS: EventBridge): between confirmations it answers from those. The gate and
-   * every tick that may move the migration on always confirm. 0 confirms on every tick.
-   */
-  readonly alarmRecheckMs: number;
-}
+export { DEFAULT_JUDGE_CONFIG, INITIAL_JUDGE_MEMORY, JudgeConfigError, RETIRED_JUDGE_SETTINGS, resolveJudgeConfig };
+export type { JudgeConfig, JudgeMemory };
+export { addSide } from './evidence';
 
-export const DEFAULT_JUDGE_CONFIG: JudgeConfig = Object.freeze({
-  minRequests: 100,
-  degradationFactor: 2,
-  falseAlarmWindows: 100_000,
-  maxErrorRate: 0.05,
-  latencyFactor: 1.5,
-  latencyMarginMs: 50,
-  latencyWindows: 3,
-  maxMissingWindows: 3,
-  maxHoldMs: 30 * 60_000,
-  alarmRecheckMs: 10 * 60_000,
-});
-
-/** A judge configuration that failed validation. */
-export class JudgeConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'JudgeConfigError';
-  }
-}
-
-/** Merges overrides onto the defaults and validates the result. */
-export function resolveJudgeConfig(overrides: Partial<JudgeConfig> = {}): JudgeConfig {
-  if (overrides === null || typeof overrides !== 'object') {
-    throw new JudgeConfigError(`judge config must be an object, got ${JSON.stringify(overrides)}`);
-  }
-  for (const key of Object.keys(overrides)) {
-    if (!(key in DEFAULT_JUDGE_CONFIG)) {
-      throw new JudgeConfigError(
-        `unknown judge setting ${JSON.stringify(key)}; known: ${Object.keys(DEFAULT_JUDGE_CONFIG).join(', ')}`,
-      );
-    }
-  }
-  const config = { ...DEFAULT_JUDGE_CONFIG, ...overrides };
-  const check = (key: keyof JudgeConfig, ok: (v: number) => boolean, rule: string): void => {
-    const value = config[key];
-    if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) {
-      throw new JudgeConfigError(`judge setting ${key} must be ${rule}, got ${JSON.stringify(value)}`);
-    }
-  };
-  check('minRequests', (v) => v >= 1, 'at least 1');
-  check('degradationFactor', (v) => v > 1, 'more than 1');
-  check('falseAlarmWindows', (v) => v >= 10, 'at least 10');
-  check('maxErrorRate', (v) => v > 0 && v < 1, 'between 0 and 1 (exclusive)');
-  check('latencyFactor', (v) => v >= 1, 'at least 1');
-  check('latencyMarginMs', (v) => v >= 0, 'zero or more');
-  check('latencyWindows', (v) => Number.isInteger(v) && v >= 1, 'a whole number, at least 1');
-  check('maxMissingWindows', (v) => Number.isInteger(v) && v >= 1, 'a whole number, at least 1');
-  check('maxHoldMs', (v) => v >= 0, 'zero or more');
-  check('alarmRecheckMs', (v) => v >= 0, 'zero or more');
-  return Object.freeze(config);
-}
-
-/** What the judge remembers between windows (stored in the migration record). */
-export interface JudgeMemory {
-  readonly cusum5xx: number;
-  readonly cusum4xx: number;
-  readonly latencyBreaches: number;
-  readonly missingWindows: number;
-  /** The old side's totals over the whole migration: the baseline once it takes no traffic. */
-  readonly baseline: SideSignals;
-}
-
-export const INITIAL_JUDGE_MEMORY: JudgeMemory = Object.freeze({
-  cusum5xx: 0,
-  cusum4xx: 0,
-  latencyBreaches: 0,
-  missingWindows: 0,
-  baseline: Object.freeze({ requests: 0, errors4xx: 0, errors5xx: 0 }),
-});
+/** The code of a hold for a failure both sides share; the controller also notifies it, as an event of this type. */
+export const SHARED_OUTAGE = 'shared-outage';
 
 /** Which part of the migration is being judged. */
 export type JudgePhase = 'gate' | 'bake' | 'soak';
@@ -162,6 +99,11 @@ export interface JudgeInput {
   /** The latest probe of the new side, whenever it ran (for "inconclusive → hold"). */
   readonly latestNewProbe?: ProbeOutcome;
   /**
+   * A fresh probe of the old side, run because the judge asked for one (`needsOldSideCheck`):
+   * its synthetic health tells a shared outage from a regression when the old side takes no traffic.
+   */
+  readonly oldSideCheck?: ProbeOutcome;
+  /**
    * Signal sources that failed to answer this time (e.g. "alarms: ThrottlingException"). They
    * count like missing data: never healthy.
    */
@@ -175,33 +117,78 @@ export interface JudgeInput {
 export interface Judgement {
   readonly decision: Decision;
   readonly memory: JudgeMemory;
+  /**
+   * The decision is a hold until the old side's synthetic health is known: run a fresh probe of
+   * the old side and judge the same input again with it as `oldSideCheck`.
+   */
+  readonly needsOldSideCheck?: boolean;
 }
 
 /** Judges one window. Pure: same input, same output. */
 export function judge(input: JudgeInput): Judgement {
-  const { config, memory: before } = input;
-  const threshold = Math.log(config.falseAlarmWindows);
-  let memory: JudgeMemory = before;
-  const stats: Record<string, number> = {};
+  const { config } = input;
+  const h = Math.log(config.falseAlarmWindows);
+  let memory: JudgeMemory = input.memory;
+  let stats: Record<string, number> = {};
   const signals = (): Signals => ({
     ...(input.window ? { window: input.window } : {}),
     stepTotals: { fromMs: 0, toMs: 0, old: input.stepTotals.old, new: input.stepTotals.new },
     alarms: input.alarms,
-    probes: input.probes,
+    probes: input.oldSideCheck ? [...input.probes, input.oldSideCheck] : input.probes,
     ...(input.capacity ? { capacity: input.capacity } : {}),
-    stats: { ...stats, cusum5xx: memory.cusum5xx, cusum4xx: memory.cusum4xx, threshold },
+    stats: {
+      ...stats,
+      cusum5xx: memory.cusum5xx,
+      cusum4xx: memory.cusum4xx,
+      cusumSlow: memory.cusumSlow,
+      cusumCeiling: memory.cusumCeiling,
+      cusumOldShift: memory.cusumOldShift,
+      threshold: h,
+    },
   });
   const decide = (action: Action, code: string, reason: string): Judgement => ({
     decision: { action, code, reason, signals: signals() },
     memory,
   });
+  const heldPastBake = input.elapsedMs - input.requiredMs;
+  const afterHolding = (code: string, reason: string, pauseReason: string): Judgement =>
+    heldPastBake >= config.maxHoldMs ? decide(Action.PAUSE, code, pauseReason) : decide(Action.HOLD, code, reason);
+
+  /**
+   * A 5XX test tripped while the old side takes no traffic: only the old side's synthetic health
+   * can tell a regression from an outage both sides share.
+   */
+  const sharedOrRollback = (code: string, reason: string): Judgement => {
+    const check = input.oldSideCheck;
+    if (!check) {
+      return {
+        ...decide(Action.HOLD, 'old-side-check', `${reason}; checking the old side's synthetic health before rolling back`),
+        needsOldSideCheck: true,
+      };
+    }
+    const health = check.health;
+    const newRate = stats.newRate5xx ?? 0;
+    if (health && health.requests > 0 && health.errors5xx >= 2 && health.errors5xx / health.requests >= newRate / config.degradationFactor) {
+      // Shared: the evidence from this outage must not count against the new side later.
+      memory = { ...memory, cusum5xx: 0, cusumCeiling: 0, oldFailing: true };
+      return decide(
+        Action.HOLD,
+        SHARED_OUTAGE,
+        `${reason}; but a probe of the old side got ${health.errors5xx} 5XX in ${health.requests} answers: a shared outage, not the new version's fault; holding until both recover`,
+      );
+    }
+    const seen = health
+      ? `a probe of the old side got ${health.errors5xx} 5XX in ${health.requests} answers`
+      : `the old side's health is unknown (${check.verdict}: ${check.summary}), so rolling back is the safe choice`;
+    return decide(Action.ROLLBACK, code, `${reason}; ${seen}`);
+  };
 
   // 1–2. Probes: correctness failures.
   const newDesync = input.probes.find((p) => p.side === 'new' && p.verdict === 'desync');
   if (newDesync) {
     return decide(Action.ROLLBACK, 'probe-desync', `Keep-Alive probe found a desync on the new side: ${newDesync.summary}`);
   }
-  const oldDesync = input.probes.find((p) => p.side === 'old' && p.verdict === 'desync');
+  const oldDesync = [...input.probes, ...(input.oldSideCheck ? [input.oldSideCheck] : [])].find((p) => p.side === 'old' && p.verdict === 'desync');
   if (oldDesync) {
     return decide(
       Action.PAUSE,
@@ -220,101 +207,85 @@ export function judge(input: JudgeInput): Judgement {
     return decide(Action.ROLLBACK, 'alarm', `alarm in ALARM: ${names}`);
   }
 
-  // 4. Missing signals: no data for the window, or a signal source that did not answer.
+  // 4. Missing signals, counted over a sliding span of windows.
   const unavailable = input.unavailable ?? [];
-  if (input.phase !== 'gate' && (input.window === undefined || (input.window !== null && unavailable.length > 0))) {
-    memory = { ...memory, missingWindows: memory.missingWindows + 1 };
-    stats.missingWindows = memory.missingWindows;
-    const what = input.window === undefined ? 'no health signals for this window' : `signals unavailable: ${unavailable.join('; ')}`;
-    if (memory.missingWindows >= config.maxMissingWindows) {
-      return decide(
-        Action.ROLLBACK,
-        'signals-missing',
-        `${what}; ${memory.missingWindows} windows in a row without complete signals (limit ${config.maxMissingWindows}): missing data is never healthy`,
-      );
+  const judgesWindow = input.phase !== 'gate' && input.window !== null;
+  if (judgesWindow) {
+    const missing = input.window === undefined || unavailable.length > 0;
+    const history = (memory.missingHistory + (missing ? '1' : '0')).slice(-config.missingSpanWindows);
+    memory = { ...memory, missingHistory: history, missingWindows: countMissing(history) };
+    if (missing) {
+      stats.missingWindows = memory.missingWindows;
+      const what = input.window === undefined ? 'no health signals for this window' : `signals unavailable: ${unavailable.join('; ')}`;
+      const span = `${memory.missingWindows} of the last ${history.length} windows without complete signals`;
+      if (memory.missingWindows >= config.maxMissingWindows) {
+        return decide(
+          Action.ROLLBACK,
+          'signals-missing',
+          `${what}; ${span} (limit ${config.maxMissingWindows} in ${config.missingSpanWindows}): missing data is never healthy`,
+        );
+      }
+      return decide(Action.HOLD, 'signals-missing', `${what}; ${span} (rollback at ${config.maxMissingWindows})`);
     }
-    return decide(Action.HOLD, 'signals-missing', `${what} (${memory.missingWindows} of ${config.maxMissingWindows} before rollback)`);
-  }
-  if (unavailable.length > 0) {
+  } else if (unavailable.length > 0) {
     return decide(Action.HOLD, 'signals-missing', `signals unavailable: ${unavailable.join('; ')}`);
   }
 
-  if (input.phase !== 'gate' && input.window) {
+  // 5. The sequential tests.
+  if (judgesWindow && input.window) {
     const window = input.window;
-    memory = { ...memory, missingWindows: 0, baseline: addSide(memory.baseline, window.old) };
+    const evidence = weighWindow(window, memory, config);
+    memory = { ...evidence.memory, oldFailing: evidence.oldFailing };
+    stats = { ...stats, ...evidence.stats };
+    const rates = `${pct(stats.newRate5xx ?? 0)} vs ${evidence.concurrent ? pct(stats.oldRate5xx ?? 0) : `the old side's baseline ${pct(stats.baselineRate5xx ?? 0)}`}`;
+    const against = (cusum: number) => `evidence ${cusum.toFixed(1)} ≥ ${h.toFixed(1)}`;
 
-    // 5. Error rates against the baseline.
-    const llr5 = errorLlr(window, memory.baseline, 'errors5xx', config.degradationFactor);
-    const llr4 = errorLlr(window, memory.baseline, 'errors4xx', config.degradationFactor);
-    memory = { ...memory, cusum5xx: cusumStep(memory.cusum5xx, llr5), cusum4xx: cusumStep(memory.cusum4xx, llr4) };
-    stats.llr5xx = llr5;
-    stats.llr4xx = llr4;
-    stats.newRate5xx = rate(window.new.errors5xx, window.new.requests);
-    stats.oldRate5xx = rate(window.old.errors5xx, window.old.requests);
-    stats.newRate4xx = rate(window.new.errors4xx, window.new.requests);
-    stats.oldRate4xx = rate(window.old.errors4xx, window.old.requests);
-    if (memory.cusum5xx >= threshold) {
-      return decide(
-        Action.ROLLBACK,
-        'error-rate-5xx',
-        `new side's 5XX rate is worse than old's: ${pct(stats.newRate5xx)} vs ${pct(stats.oldRate5xx)} this window; ` +
-          `evidence ${memory.cusum5xx.toFixed(1)} ≥ ${threshold.toFixed(1)}`,
-      );
+    if (memory.cusum5xx >= h) {
+      const reason = `new side's 5XX rate is worse than old's: ${rates} this window; ${against(memory.cusum5xx)}`;
+      return evidence.concurrent ? decide(Action.ROLLBACK, 'error-rate-5xx', reason) : sharedOrRollback('error-rate-5xx', reason);
     }
-    if (memory.cusum4xx >= threshold) {
+    if (memory.cusum4xx >= h) {
+      const old4xx = evidence.concurrent ? pct(stats.oldRate4xx ?? 0) : `the old side's baseline ${pct(rate(memory.baseline.errors4xx, memory.baseline.requests))}`;
       return decide(
         Action.ROLLBACK,
         'error-rate-4xx',
-        `new side's 4XX rate is worse than old's: ${pct(stats.newRate4xx)} vs ${pct(stats.oldRate4xx)} this window; ` +
-          `evidence ${memory.cusum4xx.toFixed(1)} ≥ ${threshold.toFixed(1)}`,
+        `new side's 4XX rate is worse than old's: ${pct(stats.newRate4xx ?? 0)} vs ${old4xx} this window; ${against(memory.cusum4xx)}`,
       );
     }
-
-    // 6. Absolute ceiling on the step's totals.
-    const totals = input.stepTotals;
-    const lower = wilsonLowerBound(totals.new.errors5xx, totals.new.requests);
-    stats.newRate5xxLowerBound = lower;
-    if (lower > config.maxErrorRate) {
-      const newRate = rate(totals.new.errors5xx, totals.new.requests);
-      const oldRate = rate(totals.old.errors5xx, totals.old.requests);
-      if (totals.old.requests > 0 && wilsonLowerBound(totals.old.errors5xx, totals.old.requests) > config.maxErrorRate && oldRate >= newRate) {
-        return decide(
-          Action.PAUSE,
-          'both-sides-failing',
-          `both sides exceed the ${pct(config.maxErrorRate)} 5XX ceiling (new ${pct(newRate)}, old ${pct(oldRate)}): not the new side's fault`,
-        );
-      }
+    if (memory.cusumSlow >= h) {
+      const oldShare = evidence.concurrent ? (stats.oldSlowShare ?? 0) : rate(memory.baselineSlow.slow, memory.baselineSlow.requests);
+      const p99 =
+        window.new.latencyMs !== undefined
+          ? ` (p99 ${Math.round(window.new.latencyMs)} ms vs ${window.old.latencyMs !== undefined ? `${Math.round(window.old.latencyMs)} ms` : 'none on the old side'})`
+          : '';
       return decide(
         Action.ROLLBACK,
-        'error-ceiling-5xx',
-        `new side's 5XX rate ${pct(newRate)} is above the ${pct(config.maxErrorRate)} ceiling with 99.9% confidence`,
+        'latency',
+        `new side is slower: ${pct(stats.newSlowShare ?? 0)} of its requests took over ${memory.slowThresholdMs ?? '?'} ms vs ${pct(oldShare)} on the old side${p99}; ${against(memory.cusumSlow)}`,
       );
     }
-
-    // 7. Latency.
-    const reference = window.old.latencyMs ?? memory.baseline.latencyMs;
-    if (window.new.latencyMs !== undefined && reference !== undefined && window.new.requests > 0) {
-      const limit = Math.max(reference * config.latencyFactor, reference + config.latencyMarginMs);
-      stats.newLatencyMs = window.new.latencyMs;
-      stats.oldLatencyMs = reference;
-      stats.latencyLimitMs = limit;
-      const breached = window.new.latencyMs > limit;
-      memory = { ...memory, latencyBreaches: breached ? memory.latencyBreaches + 1 : 0 };
-      if (memory.latencyBreaches >= config.latencyWindows) {
-        return decide(
-          Action.ROLLBACK,
-          'latency',
-          `new side's latency ${Math.round(window.new.latencyMs)} ms exceeds the limit ${Math.round(limit)} ms ` +
-            `(old ${Math.round(reference)} ms) for ${memory.latencyBreaches} windows in a row`,
-        );
-      }
-    }
-    if (window.old.latencyMs !== undefined && window.old.requests > 0) {
-      memory = { ...memory, baseline: { ...memory.baseline, latencyMs: window.old.latencyMs } };
+    if (memory.cusumCeiling >= h) {
+      const reason =
+        `new side's 5XX rate ${pct(stats.newRate5xx ?? 0)} is above the ${pct(config.maxErrorRate)} ceiling ` +
+        `(tested against ${pct(Math.min(0.99, config.maxErrorRate * CEILING_FACTOR))}); ${against(memory.cusumCeiling)}`;
+      return evidence.concurrent
+        ? decide(Action.ROLLBACK, 'error-ceiling-5xx', `${reason}; the old side is not failing (${pct(stats.oldRate5xx ?? 0)})`)
+        : sharedOrRollback('error-ceiling-5xx', reason);
     }
   }
 
-  // 8. Capacity.
+  // 6. A failure both sides share: no step forward while it lasts, and no blame.
+  if (input.phase !== 'gate' && (memory.oldFailing || memory.cusumOldShift >= h / 2)) {
+    const oldNow = stats.oldRate5xx ?? rate(input.stepTotals.old.errors5xx, input.stepTotals.old.requests);
+    return decide(
+      Action.HOLD,
+      SHARED_OUTAGE,
+      `the old side is failing too (5XX ${pct(oldNow)}, its baseline ${pct(rate(memory.baseline.errors5xx, memory.baseline.requests))}, ` +
+        `shift evidence ${memory.cusumOldShift.toFixed(1)}): a shared outage is not the new version's fault; holding until the old side recovers`,
+    );
+  }
+
+  // 7. Capacity.
   if (input.capacity && input.pinnedCapacity !== undefined && input.pinnedCapacity > 0) {
     const c = input.capacity;
     if (c.current < input.pinnedCapacity || !c.ready) {
@@ -326,29 +297,34 @@ export function judge(input: JudgeInput): Judgement {
     }
   }
 
-  // 9. Inconclusive probe: hold, and pause once it has held for maxHoldMs past the bake.
+  // 8. Inconclusive probe.
   if (input.latestNewProbe?.verdict === 'inconclusive') {
-    const heldFor = input.elapsedMs - input.requiredMs;
-    if (heldFor >= config.maxHoldMs) {
-      return decide(
-        Action.PAUSE,
-        'probe-inconclusive',
-        `Keep-Alive probes of the new side stayed inconclusive for ${Math.round(heldFor / 1000)}s: ${input.latestNewProbe.summary}`,
-      );
-    }
-    return decide(Action.HOLD, 'probe-inconclusive', `latest Keep-Alive probe of the new side was inconclusive: ${input.latestNewProbe.summary}`);
+    return afterHolding(
+      'probe-inconclusive',
+      `latest Keep-Alive probe of the new side was inconclusive: ${input.latestNewProbe.summary}`,
+      `Keep-Alive probes of the new side stayed inconclusive for ${Math.round(heldPastBake / 1000)}s: ${input.latestNewProbe.summary}`,
+    );
   }
 
-  // A recent window had no signals: do not advance on older evidence.
-  if (input.phase !== 'gate' && memory.missingWindows > 0) {
-    return decide(Action.HOLD, 'signals-missing', `the last window had no signals (${memory.missingWindows} of ${config.maxMissingWindows} before rollback)`);
+  // 9. The last window had no signals: do not step forward on older evidence.
+  if (input.phase !== 'gate' && memory.missingHistory.endsWith('1')) {
+    return decide(
+      Action.HOLD,
+      'signals-missing',
+      `the last window had no complete signals (${memory.missingWindows} of the last ${memory.missingHistory.length}; rollback at ${config.maxMissingWindows})`,
+    );
   }
 
+  // 10. Gate.
+  const noData = input.alarms.filter((a) => a.state === 'INSUFFICIENT_DATA').map((a) => a.name);
   if (input.phase === 'gate') {
+    if (noData.length > 0) {
+      return decide(Action.HOLD, 'alarm-no-data', `alarm without data (INSUFFICIENT_DATA) before any traffic moved: ${noData.join(', ')}; it proves nothing yet`);
+    }
     return decide(Action.ADVANCE, 'gate-passed', 'pre-traffic gate passed: probe ok, no alarm, old side at full capacity');
   }
 
-  // 10. Bake time.
+  // 11. Bake time.
   if (input.elapsedMs < input.requiredMs) {
     return decide(
       Action.HOLD,
@@ -357,29 +333,42 @@ export function judge(input: JudgeInput): Judgement {
     );
   }
 
-  // 11. Enough traffic to judge.
-  const served = input.stepTotals.new.requests;
-  if (served < config.minRequests) {
-    const heldFor = input.elapsedMs - input.requiredMs;
-    if (heldFor >= config.maxHoldMs) {
-      return decide(
-        Action.PAUSE,
-        'too-few-requests',
-        `only ${served} of ${config.minRequests} requests reached the new side after holding ${Math.round(heldFor / 1000)}s: not enough evidence to advance`,
-      );
-    }
-    return decide(Action.HOLD, 'too-few-requests', `only ${served} of ${config.minRequests} requests on the new side this step: holding rather than guessing`);
-  }
-
-  // 12. Evidence building up.
-  if (Math.max(memory.cusum5xx, memory.cusum4xx) >= threshold / 2) {
-    return decide(
-      Action.HOLD,
-      'evidence-pending',
-      `error evidence against the new side is building (${Math.max(memory.cusum5xx, memory.cusum4xx).toFixed(1)} of ${threshold.toFixed(1)}): waiting for more windows`,
+  // 12. Alarms without data.
+  if (noData.length > 0) {
+    return afterHolding(
+      'alarm-no-data',
+      `alarm without data (INSUFFICIENT_DATA): ${noData.join(', ')}; not stepping forward on an alarm that proves nothing`,
+      `alarm stayed without data (INSUFFICIENT_DATA) for ${Math.round(heldPastBake / 1000)}s past the bake: ${noData.join(', ')}`,
     );
   }
 
+  // 13. Enough traffic to judge.
+  const served = input.stepTotals.new.requests;
+  if (served < config.minRequests) {
+    return afterHolding(
+      'too-few-requests',
+      `only ${served} of ${config.minRequests} requests on the new side this step: holding rather than guessing`,
+      `only ${served} of ${config.minRequests} requests reached the new side after holding ${Math.round(heldPastBake / 1000)}s: not enough evidence to advance`,
+    );
+  }
+
+  // 14. Evidence building up.
+  const tests: ReadonlyArray<readonly [string, number]> = [
+    ['5XX', memory.cusum5xx],
+    ['4XX', memory.cusum4xx],
+    ['latency', memory.cusumSlow],
+    ['5XX ceiling', memory.cusumCeiling],
+  ];
+  const building = tests.filter(([, value]) => value >= h / 2);
+  if (building.length > 0) {
+    return decide(
+      Action.HOLD,
+      'evidence-pending',
+      `evidence against the new side is building (${building.map(([name, value]) => `${name} ${value.toFixed(1)}`).join(', ')} of ${h.toFixed(1)}): waiting for more windows`,
+    );
+  }
+
+  // 15. Healthy.
   return decide(
     Action.ADVANCE,
     'healthy',
@@ -388,30 +377,10 @@ export function judge(input: JudgeInput): Judgement {
   );
 }
 
-/** LLR for one error class: against the old side in the same window, or the baseline at 100 %. */
-function errorLlr(window: HealthWindow, baseline: SideSignals, key: 'errors4xx' | 'errors5xx', factor: number): number {
-  if (window.new.requests <= 0) return 0;
-  if (window.old.requests > 0) {
-    return conditionalLlr(window.new[key], window.new.requests, window.old[key], window.old.requests, factor);
-  }
-  if (baseline.requests < 100) return 0; // no baseline to compare with: only the absolute ceiling applies
-  // Laplace smoothing keeps a baseline of zero errors from making every error infinitely surprising.
-  const p0 = (baseline[key] + 1) / (baseline.requests + 2);
-  return oneSampleLlr(window.new[key], window.new.requests, p0, factor);
-}
-
-/** Adds two sides' counts (latency is not additive and is left as in `a`). */
-export function addSide(a: SideSignals, b: SideSignals): SideSignals {
-  return {
-    requests: a.requests + b.requests,
-    errors4xx: a.errors4xx + b.errors4xx,
-    errors5xx: a.errors5xx + b.errors5xx,
-    ...(a.latencyMs !== undefined ? { latencyMs: a.latencyMs } : {}),
-  };
-}
-
-function rate(errors: number, requests: number): number {
-  return requests > 0 ? errors / requests : 0;
+function countMissing(history: string): number {
+  let count = 0;
+  for (const c of history) if (c === '1') count++;
+  return count;
 }
 
 function pct(value: number): string {

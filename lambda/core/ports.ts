@@ -80,6 +80,14 @@ export interface SideSignals {
    * there were no requests or the source has no data.
    */
   readonly latencyMs?: number;
+  /**
+   * Requests slower than the `slowerThanMs` the window was read with: the judge's latency test
+   * compares these counts between the sides (a two-sample test on the distributions' tails, not
+   * on two point percentiles). Undefined when the read did not ask for them or the source cannot
+   * count them; the source must classify both sides by the same rule, so that identical
+   * distributions give identical shares.
+   */
+  readonly slowRequests?: number;
 }
 
 /** One window of health signals, old against new. */
@@ -118,6 +126,15 @@ export interface AlarmSignal {
  */
 export type AlarmReadPurpose = 'confirm' | 'watch';
 
+/** What a window read should count besides requests and errors. */
+export interface WindowReadOptions {
+  /**
+   * Count the requests slower than this many milliseconds on each side (`SideSignals.slowRequests`).
+   * @default - no slow-request counts
+   */
+  readonly slowerThanMs?: number;
+}
+
 /**
  * Reads health signals. Returns `undefined` (not zeros) when no data exists for the window, so
  * that missing data can never look healthy.
@@ -128,7 +145,7 @@ export interface HealthPort {
    * return a shorter window (only completed periods); the returned `fromMs`/`toMs` say what it
    * covers and the controller continues from its `toMs`.
    */
-  readWindow(fromMs: number, toMs: number): Promise<HealthWindow | undefined>;
+  readWindow(fromMs: number, toMs: number, options?: WindowReadOptions): Promise<HealthWindow | undefined>;
   /**
    * Current state of the alarms the user attached to the migration (empty if none).
    * @param purpose see `AlarmReadPurpose`; @default 'confirm'
@@ -156,6 +173,19 @@ export interface ProbeOutcome {
   readonly summary: string;
   /** Number of findings (0 for ok). */
   readonly findings: number;
+  /**
+   * The side's synthetic health as the probe saw it: how many of its requests were answered and
+   * how many of those answers were 5XX (the probe never asks for a 5XX, so each is a server
+   * failure). The judge uses the old side's figure to tell a shared outage from a regression
+   * when the old side takes no user traffic. @default - not reported
+   */
+  readonly health?: ProbeHealth;
+}
+
+/** Answers a probe received, and how many were 5XX. */
+export interface ProbeHealth {
+  readonly requests: number;
+  readonly errors5xx: number;
 }
 
 /** Runs or reads Keep-Alive probes. */

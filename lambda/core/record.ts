@@ -12,7 +12,7 @@
  * bundle small), and it reports every problem with its path.
  */
 import * as v from 'valibot';
-import { DEFAULT_JUDGE_CONFIG, INITIAL_JUDGE_MEMORY, resolveJudgeConfig, type JudgeConfig, type JudgeMemory } from './judge';
+import { DEFAULT_JUDGE_CONFIG, INITIAL_JUDGE_MEMORY, RETIRED_JUDGE_SETTINGS, resolveJudgeConfig, type JudgeConfig, type JudgeMemory } from './judge';
 import { Action, MigrationStatus, type Decision, type MigrationStatus as Status } from './model';
 import { MigrationPlan, type PlanSpec } from './plan';
 import type { ProbeOutcome, SideSignals } from './ports';
@@ -151,6 +151,7 @@ const side = v.object({
   errors4xx: count,
   errors5xx: count,
   latencyMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))),
+  slowRequests: v.optional(count),
 });
 
 /** A plan must pass the same validation as one given to `start` (steps ascending to 100 %, …). */
@@ -165,26 +166,42 @@ const plan = v.pipe(
   }),
 );
 
+/** A record written by an earlier version may carry settings since retired: they are dropped, not refused. */
+function withoutRetired(value: Record<string, unknown>): Partial<JudgeConfig> {
+  return Object.fromEntries(Object.entries(value).filter(([key]) => !(key in RETIRED_JUDGE_SETTINGS))) as Partial<JudgeConfig>;
+}
+
 /** Judge settings must pass `resolveJudgeConfig`; settings added since the record was written take their defaults. */
 const judgeConfig = v.pipe(
   v.record(v.string(), v.unknown()),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
     try {
-      resolveJudgeConfig(dataset.value as Partial<JudgeConfig>);
+      resolveJudgeConfig(withoutRetired(dataset.value));
     } catch (error) {
       addIssue({ message: (error as Error).message });
     }
   }),
-  v.transform((value) => resolveJudgeConfig({ ...DEFAULT_JUDGE_CONFIG, ...(value as Partial<JudgeConfig>) })),
+  v.transform((value) => resolveJudgeConfig({ ...DEFAULT_JUDGE_CONFIG, ...withoutRetired(value) })),
 );
 
+/**
+ * What the judge remembers. Fields added since a record was written take their initial values (a
+ * record from before the latency test counted slow requests starts that test afresh); fields that
+ * were retired (`latencyBreaches`) are dropped.
+ */
 const judgeMemory = v.object({
   cusum5xx: time,
   cusum4xx: time,
-  latencyBreaches: count,
+  cusumSlow: v.optional(time, 0),
+  cusumCeiling: v.optional(time, 0),
+  cusumOldShift: v.optional(time, 0),
+  oldFailing: v.optional(v.boolean(), false),
   missingWindows: count,
+  missingHistory: v.optional(v.pipe(v.string(), v.regex(/^[01]{0,50}$/, 'missingHistory must be up to 50 of 0 and 1')), ''),
   baseline: side,
+  baselineSlow: v.optional(v.object({ requests: count, slow: count }), { requests: 0, slow: 0 }),
+  slowThresholdMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))),
 });
 
 const probe = v.object({
@@ -193,6 +210,7 @@ const probe = v.object({
   atMs: time,
   summary: text,
   findings: count,
+  health: v.optional(v.object({ requests: count, errors5xx: count })),
 });
 
 const pendingShift = v.object({

@@ -7,8 +7,8 @@
  */
 import type { CapacityKeeper } from './capacity';
 import { LostRaceError, type Draft } from './draft';
-import { DEFAULT_JUDGE_CONFIG, addSide, judge } from './judge';
-import type { JudgePhase, Judgement } from './judge';
+import { DEFAULT_JUDGE_CONFIG, SHARED_OUTAGE, addSide, judge } from './judge';
+import type { JudgeInput, JudgePhase, Judgement } from './judge';
 import { Action, MigrationStatus as S } from './model';
 import type { Decision, MigrationStatus } from './model';
 import type { AlarmReadPurpose, AlarmSignal, CapacityStatus, Clock, HealthPort, HealthWindow, ProbeOutcome, ProbePort, TrafficPort } from './ports';
@@ -181,8 +181,10 @@ export class Steps {
     let window: HealthWindow | undefined | null = null;
     if (draft.now - lastRead >= record.plan.healthWindowMs) {
       draft.patch({ lastWindowReadMs: draft.now });
+      // Once the judge has set its slow-request threshold, the source counts requests above it.
+      const slowerThanMs = record.judgeMemory.slowThresholdMs;
       try {
-        window = await this.deps.health.readWindow(windowStart, draft.now);
+        window = await this.deps.health.readWindow(windowStart, draft.now, slowerThanMs !== undefined ? { slowerThanMs } : undefined);
       } catch (error) {
         unavailable.push(`health window: ${errorMessage(error)}`);
         window = undefined;
@@ -209,7 +211,7 @@ export class Steps {
     // Before the bake is covered the judge cannot advance, so this tick cannot move the migration on.
     const mayMoveOn = record.status !== S.COMPLETE && coveredMs >= requiredMs;
     const alarms = await this.readAlarms(draft, unavailable, mayMoveOn);
-    const judgement = judge({
+    const input: JudgeInput = {
       config: record.judge,
       phase,
       elapsedMs: coveredMs,
@@ -222,7 +224,14 @@ export class Steps {
       unavailable,
       ...this.capacityInput(record, capacity),
       memory: record.judgeMemory,
-    });
+    };
+    let judgement = judge(input);
+    if (judgement.needsOldSideCheck) {
+      // The old side takes no traffic, so only its synthetic health can tell a regression from
+      // an outage both sides share: probe it now and judge the same window again.
+      const oldSideCheck = await this.probeNow('old');
+      judgement = judge({ ...input, oldSideCheck });
+    }
     await this.act(draft, judgement, phase, window !== null);
   }
 
@@ -242,6 +251,11 @@ export class Steps {
         draft.move(S.PAUSED, 'paused', decision, { pausedFrom: status });
         return;
       case Action.HOLD:
+        if (decision.code === SHARED_OUTAGE && previousCode !== SHARED_OUTAGE) {
+          // Not the new version's fault, so no rollback; but people should know (it is notified).
+          draft.move(status, SHARED_OUTAGE, decision);
+          return;
+        }
         // Every judged window is a decision worth keeping; so is a change of reason. Fast-check
         // ticks that only confirm "still baking" would flood the log and are not recorded.
         if (judgedWindow || previousCode !== decision.code) draft.move(status, 'held', decision);

@@ -118,7 +118,7 @@ describe('health windows during a bake', () => {
     const result = await world.controller.tick(SPEC.id);
     expect(result.decision).toMatchObject({ action: 'hold', code: 'signals-missing' });
     // The judge reports a window it did not get as missing; the source's error is not in the reason.
-    expect(result.decision?.reason).toBe('no health signals for this window (1 of 3 before rollback)');
+    expect(result.decision?.reason).toBe('no health signals for this window; 1 of the last 1 windows without complete signals (rollback at 3)');
     expect(result.record).toMatchObject({ lastWindowEndMs: start, lastWindowReadMs: start + WINDOW });
   });
 

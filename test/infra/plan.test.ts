@@ -167,7 +167,9 @@ describe('HealthCheck', () => {
 
   it('fails when a setting is out of range, showing the value', () => {
     expect(() => HealthCheck.custom({ maxErrorRate: 1.5 })).toThrow(/maxErrorRate must be between 0 and 1 \(exclusive\), got 1\.5/);
-    expect(() => HealthCheck.custom({ latencyWindows: 2.5 })).toThrow(/latencyWindows must be a whole number, at least 1, got 2\.5/);
+    expect(() => HealthCheck.custom({ maxMissingWindows: 2.5 })).toThrow(/maxMissingWindows must be a whole number, at least 1, got 2\.5/);
+    expect(() => HealthCheck.custom({ latencyWindows: 2 } as never)).toThrow(/latencyWindows was removed: the latency test now accumulates evidence/);
+    expect(() => HealthCheck.custom({ maxErrorRatio: 0.1 } as never)).toThrow(/unknown option "maxErrorRatio"; known: minRequests/);
     expect(() => HealthCheck.custom({ minRequests: 0 })).toThrow(CutoverValidationError);
   });
 
