@@ -10,7 +10,7 @@
  * more than one bin). No histogram package is among the pinned dependencies, hence the small
  * hand-written one here.
  */
-import type { AlarmSignal, Clock, HealthPort, HealthWindow, Side, SideSignals } from '../lambda/core/ports';
+import type { AlarmSignal, Clock, HealthPort, HealthWindow, Side, SideSignals, WindowReadOptions } from '../lambda/core/ports';
 import { checkInteger, checkRange, systemClock } from './net';
 
 /** Where the router (or anything else) writes one finished request. */
@@ -117,9 +117,26 @@ class SideAggregate {
     return this.maxLatencyMs;
   }
 
-  signals(percentile: number): SideSignals {
+  /**
+   * Requests in the bins above the one that holds `thresholdMs`. Classifying by bin (not by the
+   * exact latency) is the same rule for both sides, which is all the judge's latency test needs:
+   * identical distributions still give identical slow shares.
+   */
+  slowerThan(thresholdMs: number): number {
+    const limit = binOf(thresholdMs);
+    let slow = 0;
+    for (const [bin, count] of this.bins) if (bin > limit) slow += count;
+    return slow;
+  }
+
+  signals(percentile: number, slowerThanMs?: number): SideSignals {
     const latencyMs = this.percentile(percentile);
-    const base = { requests: this.requests, errors4xx: this.errors4xx, errors5xx: this.errors5xx };
+    const base = {
+      requests: this.requests,
+      errors4xx: this.errors4xx,
+      errors5xx: this.errors5xx,
+      ...(slowerThanMs !== undefined ? { slowRequests: this.slowerThan(slowerThanMs) } : {}),
+    };
     return latencyMs === undefined ? base : { ...base, latencyMs: round3(latencyMs) };
   }
 }
@@ -191,14 +208,15 @@ export class LocalMetrics implements MetricsRecorder {
    * Signals of both sides for the buckets whose start lies in [fromMs, toMs), or `undefined` when
    * neither side has a single request there (so that no data never reads as healthy).
    */
-  window(fromMs: number, toMs: number): HealthWindow | undefined {
+  window(fromMs: number, toMs: number, options: WindowReadOptions = {}): HealthWindow | undefined {
+    const slowerThanMs = options.slowerThanMs === undefined ? undefined : checkRange(options.slowerThanMs, 0, Number.MAX_VALUE, 'slowerThanMs');
     const merged = { old: new SideAggregate(), new: new SideAggregate() };
     for (const bucket of this.buckets(fromMs, toMs)) {
       merged.old.merge(bucket.old);
       merged.new.merge(bucket.new);
     }
     if (merged.old.requests === 0 && merged.new.requests === 0) return undefined;
-    return { fromMs, toMs, old: merged.old.signals(this.percentile), new: merged.new.signals(this.percentile) };
+    return { fromMs, toMs, old: merged.old.signals(this.percentile, slowerThanMs), new: merged.new.signals(this.percentile, slowerThanMs) };
   }
 
   /**
@@ -208,11 +226,11 @@ export class LocalMetrics implements MetricsRecorder {
    * sample exactly once and never judges a bucket that is still filling up. `undefined` when no
    * bucket completed yet or neither side had a request.
    */
-  completedWindow(fromMs: number, toMs: number): HealthWindow | undefined {
+  completedWindow(fromMs: number, toMs: number, options: WindowReadOptions = {}): HealthWindow | undefined {
     const start = Math.floor(fromMs / this.bucketMs) * this.bucketMs;
     const end = Math.floor(toMs / this.bucketMs) * this.bucketMs;
     if (end <= start) return undefined;
-    return this.window(start, end);
+    return this.window(start, end, options);
   }
 
   /** Per-bucket signals over [fromMs, toMs), empty buckets included as zeros (for charts). */
@@ -325,8 +343,8 @@ export class LocalHealth implements HealthPort {
   }
 
   /** Completed buckets only: see `LocalMetrics.completedWindow`. The window says what it covers. */
-  async readWindow(fromMs: number, toMs: number): Promise<HealthWindow | undefined> {
-    return this.metrics.completedWindow(fromMs, toMs);
+  async readWindow(fromMs: number, toMs: number, options?: WindowReadOptions): Promise<HealthWindow | undefined> {
+    return this.metrics.completedWindow(fromMs, toMs, options);
   }
 
   async readAlarms(): Promise<readonly AlarmSignal[]> {

@@ -5,7 +5,9 @@
  * CloudWatch paginates): the application's per-version metrics (`Requests`, `Errors4xx`,
  * `Errors5xx` with dimensions `{FunctionName, Version}`) and Lambda's own per-version metrics
  * (`Invocations`, `Errors`, `Duration` p99 with `{FunctionName, Resource: "fn:alias",
- * ExecutedVersion}` — the dimension Lambda uses for invocations through an alias).
+ * ExecutedVersion}` — the dimension Lambda uses for invocations through an alias). When the judge
+ * asks for slow-request counts, `Duration` with the trimmed-count statistic `TC(L:)` (the
+ * invocations that took longer than L ms) is read in the same call.
  * `DescribeAlarms` reads the user's alarms (metric and composite); `RecordedAlarms` decides when
  * that call is needed.
  *
@@ -20,7 +22,7 @@ import {
   type MetricDataQuery,
   type MetricDataResult,
 } from '@aws-sdk/client-cloudwatch';
-import type { AlarmSignal, HealthPort, HealthWindow, Side, SideSignals } from '../core/ports';
+import type { AlarmSignal, HealthPort, HealthWindow, Side, SideSignals, WindowReadOptions } from '../core/ports';
 import { describeError } from './clients';
 
 export interface CloudWatchHealthProps {
@@ -62,7 +64,7 @@ const PERIOD_MS = PERIOD_SECONDS * 1000;
 /** DescribeAlarms accepts at most 100 names per call. */
 const ALARM_NAMES_PER_CALL = 100;
 
-type Signal = 'requests' | 'errors4xx' | 'errors5xx' | 'invocations' | 'lambdaErrors' | 'durationP99';
+type Signal = 'requests' | 'errors4xx' | 'errors5xx' | 'invocations' | 'lambdaErrors' | 'durationP99' | 'slow';
 const SIDES: readonly Side[] = ['old', 'new'];
 const EMPTY: SideSignals = Object.freeze({ requests: 0, errors4xx: 0, errors5xx: 0 });
 
@@ -87,10 +89,14 @@ export class CloudWatchHealth implements HealthPort {
   }
 
   /**
-   * The metric queries of one window: six per side. Exposed so that dashboards and tests can check
-   * the exact dimensions.
+   * The metric queries of one window: six per side, seven with slow-request counts. Exposed so
+   * that dashboards and tests can check the exact dimensions.
    */
-  queries(): MetricDataQuery[] {
+  queries(options: WindowReadOptions = {}): MetricDataQuery[] {
+    const slowerThanMs = options.slowerThanMs;
+    if (slowerThanMs !== undefined && (!Number.isFinite(slowerThanMs) || slowerThanMs < 0)) {
+      throw new RangeError(`slowerThanMs must be zero or more, got ${JSON.stringify(slowerThanMs)}`);
+    }
     const { functionName, aliasName, appMetricsNamespace } = this.props;
     const queries: MetricDataQuery[] = [];
     for (const side of SIDES) {
@@ -122,6 +128,9 @@ export class CloudWatchHealth implements HealthPort {
         stat('lambdaErrors', 'AWS/Lambda', 'Errors', lambda, 'Sum'),
         stat('durationP99', 'AWS/Lambda', 'Duration', lambda, 'p99'),
       );
+      // Trimmed count above L: counts add up across minutes, unlike a percentile. Whole
+      // milliseconds keep the statistic's text exact.
+      if (slowerThanMs !== undefined) queries.push(stat('slow', 'AWS/Lambda', 'Duration', lambda, `TC(${Math.ceil(slowerThanMs)}:)`));
     }
     return queries;
   }
@@ -147,7 +156,7 @@ export class CloudWatchHealth implements HealthPort {
    * - Minutes to read but not one datapoint in them, a query CloudWatch could not answer, or a call
    *   that failed after the SDK's retries: `undefined` (missing data, never healthy).
    */
-  async readWindow(fromMs: number, toMs: number): Promise<HealthWindow | undefined> {
+  async readWindow(fromMs: number, toMs: number, options: WindowReadOptions = {}): Promise<HealthWindow | undefined> {
     if (!Number.isFinite(fromMs) || !Number.isFinite(toMs) || toMs <= fromMs) {
       throw new RangeError(`window must have fromMs < toMs, got [${fromMs}, ${toMs})`);
     }
@@ -155,7 +164,7 @@ export class CloudWatchHealth implements HealthPort {
     if (endMs <= startMs) {
       return { fromMs: startMs, toMs: startMs, old: EMPTY, new: EMPTY };
     }
-    const queries = this.queries();
+    const queries = this.queries(options);
     const values = new Map<string, number[]>();
     const status = new Map<string, string>();
     const messages: string[] = [];
@@ -213,6 +222,8 @@ export class CloudWatchHealth implements HealthPort {
         errors4xx,
         errors5xx,
         ...(seen('durationP99') && requests > 0 ? { latencyMs: Math.max(...durations) } : {}),
+        // A minute without a slow invocation may have no TC datapoint: absent counts as 0 slow.
+        ...(options.slowerThanMs !== undefined ? { slowRequests: Math.min(requests, sum('slow')) } : {}),
       };
     };
     return { fromMs: startMs, toMs: endMs, old: side('old'), new: side('new') };

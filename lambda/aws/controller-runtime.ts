@@ -344,7 +344,7 @@ export class ControllerRuntime {
       clock: { now },
       traffic: new LambdaAliasTraffic({ lambda: clients.lambda, functionName: config.functionName, aliasName: config.aliasName, ...versions }),
       health: {
-        readWindow: (fromMs, toMs) => cloudWatch.readWindow(fromMs, toMs),
+        readWindow: (fromMs, toMs, options) => cloudWatch.readWindow(fromMs, toMs, options),
         readAlarms: (purpose) => alarms.readAlarms(purpose),
       },
       probes: new TableProbes({

@@ -34,9 +34,11 @@ afterEach(() => {
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 
+const SIGNALS = ['requests', 'errors4xx', 'errors5xx', 'invocations', 'lambdaErrors', 'durationP99'];
+
 /** Results for every query id, with the given values (Complete). */
-function results(values: Record<string, number[]>): MetricDataResult[] {
-  const ids = ['requests', 'errors4xx', 'errors5xx', 'invocations', 'lambdaErrors', 'durationP99'].flatMap((s) => [`old_${s}`, `new_${s}`]);
+function results(values: Record<string, number[]>, signals: readonly string[] = SIGNALS): MetricDataResult[] {
+  const ids = signals.flatMap((s) => [`old_${s}`, `new_${s}`]);
   return ids.map((Id) => ({ Id, StatusCode: 'Complete', Values: values[Id] ?? [], Timestamps: (values[Id] ?? []).map((_, i) => new Date(T0 + i * MIN)) }));
 }
 
@@ -108,6 +110,26 @@ describe('CloudWatchHealth.readWindow', () => {
       old: { requests: 900, errors4xx: 10, errors5xx: 1, latencyMs: 120 },
       new: { requests: 93, errors4xx: 1, errors5xx: 6, latencyMs: 200 },
     });
+  });
+
+  it('should count slow invocations with TC(L:) on Duration in the same call, only when asked', async () => {
+    cwMock.on(GetMetricDataCommand).resolves({
+      MetricDataResults: results({ old_requests: [500, 400], new_requests: [50, 40], old_slow: [5, 4], new_slow: [7] }, [...SIGNALS, 'slow']),
+    });
+    const window = await health().readWindow(T0, T0 + 4 * MIN, { slowerThanMs: 89.2 });
+    expect(window?.old).toMatchObject({ requests: 900, slowRequests: 9 });
+    expect(window?.new).toMatchObject({ requests: 90, slowRequests: 7 });
+    const input = cwMock.commandCalls(GetMetricDataCommand)[0]!.args[0].input as GetMetricDataCommandInput;
+    expect(input.MetricDataQueries).toHaveLength(14);
+    expect(input.MetricDataQueries!.find((q) => q.Id === 'new_slow')?.MetricStat).toMatchObject({
+      Metric: { Namespace: 'AWS/Lambda', MetricName: 'Duration', Dimensions: expect.arrayContaining([{ Name: 'ExecutedVersion', Value: '5' }]) },
+      Stat: 'TC(90:)',
+    });
+    // Not asked: no TC query, no slow counts.
+    cwMock.reset();
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({ old_requests: [500] }) });
+    expect((await health().readWindow(T0, T0 + 4 * MIN))?.old.slowRequests).toBeUndefined();
+    expect(() => health().queries({ slowerThanMs: -1 })).toThrow(/slowerThanMs must be zero or more, got -1/);
   });
 
   it('should use Lambda invocations when the application publishes no metrics', async () => {

@@ -109,6 +109,8 @@ function makeWorld(envOverrides: Record<string, string> = {}): World {
 
 beforeEach(() => {
   account.resetState();
+  // The configured alarm exists and has data: one in INSUFFICIENT_DATA (or missing) holds the gate.
+  account.alarms.set('api-errors', 'OK');
   world = makeWorld();
 });
 afterEach(() => {
@@ -567,5 +569,23 @@ describe('parseControllerEvent', () => {
   it('fails on an unknown command or shape, listing what is accepted', () => {
     expect(() => parseControllerEvent({ command: 'rollback' })).toThrow(/unknown command "rollback"; known: pause, resume, abort, promote, teardown/);
     expect(() => parseControllerEvent({ comand: 'abort' })).toThrow(/unsupported event .*"comand".*expected an EventBridge event/);
+  });
+});
+
+describe('controller runtime: alarms without data', () => {
+  it('should hold the gate, without moving the alias, when a configured alarm does not exist (misnamed) or has no data', async () => {
+    account.alarms.delete('api-errors');
+    const pointer = await world.deploy('1', '2');
+    await world.probesOk();
+    const missing = await world.tick({ trigger: 'deploy', migrationId: pointer.migrationId });
+    expect(missing).toMatchObject({ status: MigrationStatus.GATING, weight: 0, action: 'hold', code: 'alarm-no-data' });
+    account.alarms.set('api-errors', 'INSUFFICIENT_DATA');
+    world.clock.now += 60_000;
+    expect(await world.tick()).toMatchObject({ status: MigrationStatus.GATING, weight: 0, code: 'alarm-no-data' });
+    expect(account.alias?.weights).toEqual({});
+    account.alarms.set('api-errors', 'OK');
+    world.clock.now += 60_000;
+    await world.probesOk();
+    expect(await world.tick()).toMatchObject({ status: MigrationStatus.BAKING, weight: 10, code: 'gate-passed' });
   });
 });

@@ -18,6 +18,7 @@ import {
   type HealthWindow,
   type ReplacementBuilder,
   type StateDamage,
+  type ProbeHealth,
   type ProbeOutcome,
   type ProbePort,
   type Side,
@@ -25,6 +26,7 @@ import {
   type StateStore,
   type TrafficPort,
   type TrafficState,
+  type WindowReadOptions,
 } from '../../lambda/core/ports';
 
 export class FakeClock implements Clock {
@@ -128,6 +130,11 @@ export class SimulatedHealth implements HealthPort {
   new4xxRate = 0.02;
   oldLatencyMs = 40;
   newLatencyMs = 40;
+  /** Share of each side's requests slower than any `slowerThanMs` asked for. */
+  oldSlowShare = 0.01;
+  newSlowShare = 0.01;
+  /** The `slowerThanMs` of every read that asked for slow counts. */
+  readonly slowReads: number[] = [];
   missing = false;
   alarms: AlarmSignal[] = [];
   readonly windows: HealthWindow[] = [];
@@ -137,22 +144,24 @@ export class SimulatedHealth implements HealthPort {
   ) {
     this.rng = mulberry32(seed);
   }
-  async readWindow(fromMs: number, toMs: number): Promise<HealthWindow | undefined> {
+  async readWindow(fromMs: number, toMs: number, options: WindowReadOptions = {}): Promise<HealthWindow | undefined> {
     if (this.missing) return undefined;
+    if (options.slowerThanMs !== undefined) this.slowReads.push(options.slowerThanMs);
     const total = this.requestsPerWindow;
     const nNew = binomial(total, this.traffic.weight / 100, this.rng);
     const nOld = total - nNew;
-    const side = (n: number, e5: number, e4: number, latency: number): SideSignals => ({
+    const side = (n: number, e5: number, e4: number, latency: number, slow: number): SideSignals => ({
       requests: n,
       errors5xx: binomial(n, e5, this.rng),
       errors4xx: binomial(n, e4, this.rng),
       ...(n > 0 ? { latencyMs: latency } : {}),
+      ...(options.slowerThanMs !== undefined ? { slowRequests: binomial(n, slow, this.rng) } : {}),
     });
     const window = {
       fromMs,
       toMs,
-      old: side(nOld, this.oldErrorRate, this.old4xxRate, this.oldLatencyMs),
-      new: side(nNew, this.newErrorRate, this.new4xxRate, this.newLatencyMs),
+      old: side(nOld, this.oldErrorRate, this.old4xxRate, this.oldLatencyMs, this.oldSlowShare),
+      new: side(nNew, this.newErrorRate, this.new4xxRate, this.newLatencyMs, this.newSlowShare),
     };
     this.windows.push(window);
     return window;
@@ -173,13 +182,16 @@ export class SimulatedHealth implements HealthPort {
 
 export class FakeProbes implements ProbePort {
   verdict: Record<Side, ProbeOutcome['verdict']> = { new: 'ok', old: 'ok' };
+  /** The synthetic health fresh probes report, per side (none when unset). */
+  health: Partial<Record<Side, ProbeHealth>> = {};
   readonly periodic: ProbeOutcome[] = [];
   readonly calls: Side[] = [];
   constructor(private readonly clock: Clock) {}
   async probeNow(side: Side): Promise<ProbeOutcome> {
     this.calls.push(side);
     const verdict = this.verdict[side];
-    return { side, verdict, atMs: this.clock.now(), summary: `${side} probe ${verdict}`, findings: verdict === 'ok' ? 0 : 1 };
+    const health = this.health[side];
+    return { side, verdict, atMs: this.clock.now(), summary: `${side} probe ${verdict}`, findings: verdict === 'ok' ? 0 : 1, ...(health ? { health } : {}) };
   }
   async recentResults(sinceMs: number): Promise<readonly ProbeOutcome[]> {
     return this.periodic.filter((p) => p.atMs >= sinceMs);

@@ -54,6 +54,21 @@ describe('LocalMetrics windows', () => {
     expect(p50.window(T0, T0 + 1)!.old.latencyMs).toBeLessThanOrEqual(525);
   });
 
+  it('should count slow requests per side by one rule for both sides, only when asked', async () => {
+    const metrics = new LocalMetrics({ clock: new FakeClock(T0) });
+    for (const ms of [10, 50, 99, 101, 150, 400]) metrics.record('old', 200, ms, T0 + 10);
+    for (const ms of [10, 50, 99, 101, 150, 400]) metrics.record('new', 200, ms, T0 + 20);
+    metrics.record('new', 200, 1000, T0 + 30);
+    const window = metrics.window(T0, T0 + 1000, { slowerThanMs: 100 })!;
+    // 101 ms falls in the same 5 % bin as 100 ms and is not counted; 150, 400 (and 1000) are.
+    expect(window.old.slowRequests).toBe(2);
+    expect(window.new.slowRequests).toBe(3);
+    expect(metrics.window(T0, T0 + 1000)!.old.slowRequests).toBeUndefined();
+    const health = new LocalHealth({ metrics, clock: new FakeClock(T0 + 5000) });
+    expect((await health.readWindow(T0, T0 + 1000, { slowerThanMs: 100 }))!.new.slowRequests).toBe(3);
+    expect(() => metrics.window(T0, T0 + 1000, { slowerThanMs: -1 })).toThrow(/slowerThanMs must be a number from 0/);
+  });
+
   it('should keep memory bounded by the retention and drop late samples', () => {
     const metrics = new LocalMetrics({ bucketMs: 1000, retentionMs: 10_000 });
     metrics.record('old', 200, 1, T0);
