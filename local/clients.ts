@@ -9,6 +9,13 @@
  * Outcomes: each finished request counts exactly once as `ok`, `errorResponses` (5XX or transport
  * error), `misalignedResponses` (the response carries another request's identity: the connection
  * is shifted) or `unexpectedResponses` (right identity, wrong status, or no identity to check).
+ * Two of them are broken down further, for a blast radius of what clients suffered:
+ * `errorResponses` = `unexpected5xx` (the server's own 5XX) + `gatewayErrors` (a 502/504 the router
+ * generated because the side reset the connection or did not answer in time) + transport errors
+ * (no HTTP response at all; only in the totals, since no side can be named), and
+ * `unexpectedResponses` = `unexpected4xx` + the rest (a 1XX–3XX the request did not expect, e.g.
+ * an oversized POST accepted, or a non-4XX without identity). Responses are attributed to a side by
+ * the router's `x-cutover-side` header (`bySource`).
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
@@ -93,6 +100,18 @@ export interface OutcomeCounts {
   readonly misalignedResponses: number;
   /** Right identity but an implausible status, or no identity to check. */
   readonly unexpectedResponses: number;
+  /**
+   * Among `unexpectedResponses`: a 4XX the request did not expect (any 4XX but the 413 of an
+   * oversized event POST), e.g. a 401 from an authentication layer gone wrong.
+   */
+  readonly unexpected4xx: number;
+  /** Among `errorResponses`: a 5XX from the server (its own answer to this request, wrong status). */
+  readonly unexpected5xx: number;
+  /**
+   * Among `errorResponses`: a 502 or 504 the router generated (`served_by: "router"`) because the
+   * side reset, refused or did not answer in time: a transport error or timeout of that side.
+   */
+  readonly gatewayErrors: number;
 }
 
 /** One misaligned response. */
@@ -167,6 +186,14 @@ interface RawResponse {
 
 type Outcome = 'ok' | 'error' | 'misaligned' | 'unexpected';
 
+/** The finer class of an `error` or `unexpected` outcome. */
+type Detail = 'status5xx' | 'gateway' | 'status4xx' | 'other' | 'transport';
+
+/** Whether a response is the router's own 502/504 for a side it could not reach in time. */
+function isGatewayError(status: number, servedBy: unknown): boolean {
+  return (status === 502 || status === 504) && servedBy === 'router';
+}
+
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 class MutableCounts implements OutcomeCounts {
@@ -175,13 +202,19 @@ class MutableCounts implements OutcomeCounts {
   errorResponses = 0;
   misalignedResponses = 0;
   unexpectedResponses = 0;
+  unexpected4xx = 0;
+  unexpected5xx = 0;
+  gatewayErrors = 0;
 
-  add(outcome: Outcome): void {
+  add(outcome: Outcome, detail: Detail = 'other'): void {
     this.requests += 1;
     if (outcome === 'ok') this.ok += 1;
     else if (outcome === 'error') this.errorResponses += 1;
     else if (outcome === 'misaligned') this.misalignedResponses += 1;
     else this.unexpectedResponses += 1;
+    if (outcome === 'error' && detail === 'status5xx') this.unexpected5xx += 1;
+    if (outcome === 'error' && detail === 'gateway') this.gatewayErrors += 1;
+    if (outcome === 'unexpected' && detail === 'status4xx') this.unexpected4xx += 1;
   }
 
   snapshot(): OutcomeCounts {
@@ -191,6 +224,9 @@ class MutableCounts implements OutcomeCounts {
       errorResponses: this.errorResponses,
       misalignedResponses: this.misalignedResponses,
       unexpectedResponses: this.unexpectedResponses,
+      unexpected4xx: this.unexpected4xx,
+      unexpected5xx: this.unexpected5xx,
+      gatewayErrors: this.gatewayErrors,
     };
   }
 }
@@ -295,7 +331,12 @@ export function startClients(options: ClientsOptions): SyntheticClients {
       req.end(spec.body);
     });
 
-  const classify = (spec: RequestSpec, response: RawResponse, client: number, saw413Before: boolean): { outcome: Outcome; source: ResponseSource } => {
+  const classify = (
+    spec: RequestSpec,
+    response: RawResponse,
+    client: number,
+    saw413Before: boolean,
+  ): { outcome: Outcome; detail?: Detail; source: ResponseSource } => {
     const sideHeader = response.headers['x-cutover-side'];
     const source: ResponseSource = sideHeader === 'old' || sideHeader === 'new' ? sideHeader : 'direct';
     let parsed: Record<string, unknown> | undefined;
@@ -332,10 +373,11 @@ export function startClients(options: ClientsOptions): SyntheticClients {
       }
       return { outcome: 'misaligned', source };
     }
-    if (response.status >= 500) return { outcome: 'error', source };
-    if (ids.length === 0) return { outcome: 'unexpected', source };
+    if (response.status >= 500) return { outcome: 'error', detail: isGatewayError(response.status, parsed?.served_by) ? 'gateway' : 'status5xx', source };
+    const unexpected4xx = response.status >= 400 && response.status < 500;
+    if (ids.length === 0) return { outcome: 'unexpected', detail: unexpected4xx ? 'status4xx' : 'other', source };
     const plausible = spec.kind === 'oversize' ? response.status === 413 : response.status >= 200 && response.status < 300;
-    return { outcome: plausible ? 'ok' : 'unexpected', source };
+    return plausible ? { outcome: 'ok', source } : { outcome: 'unexpected', detail: unexpected4xx ? 'status4xx' : 'other', source };
   };
 
   const runClient = async (client: number): Promise<void> => {
@@ -356,13 +398,13 @@ export function startClients(options: ClientsOptions): SyntheticClients {
           statusCounts.set(response.status, (statusCounts.get(response.status) ?? 0) + 1);
           const saw413Before = response.socket !== undefined && sawA413.has(response.socket);
           if (response.status === 413 && response.socket !== undefined) sawA413.add(response.socket);
-          const { outcome, source } = classify(spec, response, client, saw413Before);
-          totals.add(outcome);
-          bySource[source].add(outcome);
+          const { outcome, detail, source } = classify(spec, response, client, saw413Before);
+          totals.add(outcome, detail);
+          bySource[source].add(outcome, detail);
         } catch {
           // No response, so no side to blame: counted in the totals and `transportErrors` only.
           transportErrors += 1;
-          totals.add('error');
+          totals.add('error', 'transport');
         } finally {
           inFlight -= 1;
         }

@@ -13,10 +13,12 @@
  * `path` and `served_by` in its JSON body, so that a client can tell whether a response is the
  * answer to its own request.
  *
- * Faults (settable at run time, meant for v2): a 5XX rate, added latency, a crash (connections
- * reset, new ones reset at once), and `desyncAfter413`, the incident's bug: see `DemoFaults`.
+ * Faults (settable at run time, meant for v2): a 5XX rate, an unexpected 401 on every Nth API
+ * request, added latency, a crash (connections reset, new ones reset at once), and
+ * `desyncAfter413`, the incident's bug: see `DemoFaults`.
  * The old side can be backed by a `WorkerPool`, so that its capacity is finite.
  */
+import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { checkInteger, checkRange, closeServer, listenOnLoopback, LOOPBACK_HOST, sleep } from './net';
@@ -30,6 +32,15 @@ export const DEFAULT_BODY_LIMIT_BYTES = 10 * 1024;
 export interface DemoFaults {
   /** Share of requests (0–1) answered with a 503 or 500 instead of their real answer. */
   readonly errorRate5xx: number;
+  /**
+   * Answer every Nth API request (under `/apps/`) with a 401 its client did not ask for, as an
+   * authentication layer gone wrong would; 0 turns it off. Counting starts when the value is set
+   * (the Nth API request after it gets the first 401). `/health` and unknown paths are not
+   * affected (health checks do not go through the API's authentication), nor are bodies over the
+   * limit (their 413 comes first). The 401 carries the request's own identity: it is the right
+   * request's answer, with a wrong status.
+   */
+  readonly unauthorizedEvery: number;
   /** Extra delay before every answer, ms. */
   readonly addedLatencyMs: number;
   /**
@@ -49,7 +60,7 @@ export interface DemoFaults {
 }
 
 /** No faults. */
-export const NO_FAULTS: DemoFaults = Object.freeze({ errorRate5xx: 0, addedLatencyMs: 0, crashed: false, desyncAfter413: false });
+export const NO_FAULTS: DemoFaults = Object.freeze({ errorRate5xx: 0, unauthorizedEvery: 0, addedLatencyMs: 0, crashed: false, desyncAfter413: false });
 
 /** Options of `startDemoServer`. */
 export interface DemoServerOptions {
@@ -78,7 +89,7 @@ export interface DemoServerOptions {
    */
   readonly faults?: Partial<DemoFaults>;
   /**
-   * Random source for the 5XX fault.
+   * Random source for the 5XX fault (the 401 fault is deterministic).
    * @default Math.random
    */
   readonly random?: RandomSource;
@@ -118,6 +129,8 @@ export interface DemoServerStats {
   readonly crashResets: number;
   /** Requests refused for lack of capacity (worker pool). */
   readonly capacityRejections: number;
+  /** 401s sent by the `unauthorizedEvery` fault. */
+  readonly unauthorizedFaults: number;
   /** Events accepted by `POST /apps/:appId/events`. */
   readonly eventsAccepted: number;
 }
@@ -198,6 +211,7 @@ function validateFaults(faults: Partial<DemoFaults>): Partial<DemoFaults> {
     if (!(key in NO_FAULTS)) throw new TypeError(`unknown fault ${JSON.stringify(key)} (known: ${Object.keys(NO_FAULTS).join(', ')})`);
   }
   if (faults.errorRate5xx !== undefined) checkRange(faults.errorRate5xx, 0, 1, 'errorRate5xx');
+  if (faults.unauthorizedEvery !== undefined) checkInteger(faults.unauthorizedEvery, 0, 1_000_000_000, 'unauthorizedEvery');
   if (faults.addedLatencyMs !== undefined) checkRange(faults.addedLatencyMs, 0, 600_000, 'addedLatencyMs');
   if (faults.crashed !== undefined && typeof faults.crashed !== 'boolean') {
     throw new TypeError(`crashed must be a boolean, got ${JSON.stringify(faults.crashed)}`);
@@ -233,8 +247,13 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
   const random = options.random ?? Math.random;
   const pool = options.workerPool;
   let faults: DemoFaults = mergeFaults(NO_FAULTS, options.faults ?? {});
+  /** API requests counted towards the next fault 401 since `unauthorizedEvery` was last set. */
+  let sinceUnauthorized = 0;
 
   const closing = new AbortController();
+  // Every request sleeping (added latency, service time) listens to it until its sleep ends: with
+  // the latency fault, dozens at once are normal, not a leak worth Node's warning.
+  setMaxListeners(0, closing.signal);
   const sockets = new Set<Socket>();
   const socketStates = new WeakMap<Socket, SocketState>();
   const byStatus = new Map<number, number>();
@@ -245,6 +264,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     connectionsAccepted: 0,
     crashResets: 0,
     capacityRejections: 0,
+    unauthorizedFaults: 0,
     eventsAccepted: 0,
   };
 
@@ -361,6 +381,15 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     const isHealth = url.pathname === '/health';
 
     if (faults.addedLatencyMs > 0) await sleep(faults.addedLatencyMs, closing.signal);
+    // Authentication comes before any work: a wrongly rejected request takes no worker.
+    if (faults.unauthorizedEvery > 0 && segments[0] === 'apps') {
+      sinceUnauthorized += 1;
+      if (sinceUnauthorized >= faults.unauthorizedEvery) {
+        sinceUnauthorized = 0;
+        counters.unauthorizedFaults += 1;
+        return computed(req, 401, { error: 'unauthorized', fault: 'unauthorizedEvery' }, { 'www-authenticate': 'Basic realm="demo"' });
+      }
+    }
     if (!isHealth && pool !== undefined) {
       try {
         await pool.run(serviceTimeMs);
@@ -463,6 +492,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     faults: () => faults,
     setFaults(change: Partial<DemoFaults>): DemoFaults {
       faults = mergeFaults(faults, change);
+      if (change.unauthorizedEvery !== undefined) sinceUnauthorized = 0;
       if (faults.crashed) for (const socket of sockets) crash(socket);
       return faults;
     },

@@ -10,7 +10,7 @@ import { MigrationController, type MigrationRecord } from '../lambda/core/contro
 import type { JudgeConfig } from '../lambda/core/judge';
 import { TERMINAL_STATUSES, type MigrationEvent, type MigrationStatus } from '../lambda/core/model';
 import { MigrationPlan, type PlanSpec } from '../lambda/core/plan';
-import type { CapacityStatus, Clock, HealthWindow, ProbeOutcome, StateStore } from '../lambda/core/ports';
+import type { CapacityStatus, Clock, HealthWindow, ProbeOutcome, StateStore, TrafficPort } from '../lambda/core/ports';
 import type { ProbeOptions } from '../lambda/probe';
 import {
   FileStateStore,
@@ -25,6 +25,7 @@ import {
   startRouter,
   type ClientStats,
   type DemoServer,
+  type OutcomeCounts,
   type Router,
   type SyntheticClients,
 } from '../local';
@@ -131,6 +132,8 @@ export interface RehearsalFrame {
   readonly window?: HealthWindow;
   readonly oldCapacity: CapacityStatus;
   readonly clients: Pick<ClientStats, 'requests' | 'errorResponses' | 'misalignedResponses'>;
+  /** The blast radius so far: from the fault's onset (or the first request) to the rollback or now. */
+  readonly blastRadius: BlastRadius;
   readonly fault?: { readonly description: string; readonly active: boolean };
   readonly lastReason?: string;
   readonly lastProbe?: ProbeOutcome;
@@ -144,6 +147,71 @@ export interface TimelineEntry {
   readonly type: string;
   readonly code: string;
   readonly reason: string;
+}
+
+/**
+ * What clients suffered from one side over a span of the run. Each client request counts at most
+ * once, in one category, by when its answer (or failure) reached the client; requests that got
+ * the answer they expected do not count.
+ */
+export interface SideHarm {
+  /** A 4XX the request did not expect (any 4XX but the 413 of an oversized event POST), e.g. a stray 401. */
+  readonly unexpected4xx: number;
+  /** A 5XX from the side (the request's own answer, with an error status). */
+  readonly unexpected5xx: number;
+  /** The answer to another request (a shifted Keep-Alive connection: desync). */
+  readonly wrongAnswers: number;
+  /**
+   * Timeouts and transport errors: the router answered 502/504 because the side reset, refused or
+   * stayed silent for 5 s; under `unattributed`, requests that got no HTTP response at all.
+   */
+  readonly transportErrors: number;
+  /** Any other status the request did not expect (e.g. a 200 where a 413 was due), or an answer without identity. */
+  readonly otherUnexpected: number;
+  /** The sum of the above. */
+  readonly total: number;
+}
+
+/** `SideHarm` for each side, for what no side can be blamed for, and in total. */
+export interface HarmBySide {
+  readonly old: SideHarm;
+  readonly new: SideHarm;
+  /**
+   * Requests that no side can be blamed for: no HTTP response at all (the client's own timeout, or
+   * a connection reset between client and router), or an answer without the router's
+   * `x-cutover-side` header. Only `transportErrors` is expected here.
+   */
+  readonly unattributed: SideHarm;
+  /** `old` + `new` + `unattributed`, field by field. */
+  readonly total: SideHarm;
+}
+
+/**
+ * What clients suffered between the fault and the rollback, per side.
+ *
+ * The span starts at the fault's onset, or at the first client request when the scenario has no
+ * fault or its fault never started (so a healthy run is measured over the whole run, and shows
+ * zeros). It ends when the rollback is in effect, i.e. when the router took the new side's weight
+ * to 0 (just before the `rolled-back` event), or when the clients stopped at the end of a run that
+ * did not roll back. Answers that reach clients after the rollback is in effect (requests already
+ * in flight on the new side, and anything the old side does afterwards) are counted apart, in
+ * `afterRollback`.
+ */
+export interface BlastRadius extends HarmBySide {
+  readonly span: {
+    readonly from: 'fault' | 'start';
+    /** Milliseconds since the rehearsal started. */
+    readonly fromMs: number;
+    /** `now` in a live frame, before any rollback. */
+    readonly to: 'rollback' | 'end' | 'now';
+    readonly toMs: number;
+  };
+  /** Client requests that got a 5XX or a transport error in the span (`total.unexpected5xx + total.transportErrors`). */
+  readonly errorResponses: number;
+  /** Client requests that got the answer to another request in the span (`total.wrongAnswers`). */
+  readonly misalignedResponses: number;
+  /** From the rollback in effect to the end of the run; only after a rollback. */
+  readonly afterRollback?: HarmBySide;
 }
 
 export interface RehearsalReport {
@@ -163,6 +231,11 @@ export interface RehearsalReport {
   /** Client requests that got the answer to another request. */
   readonly misalignedResponses: number;
   readonly requestsBySide: { readonly old: number; readonly new: number };
+  /**
+   * Responses by status code per side as the router relayed them (502/504: generated for a side it
+   * could not reach in time), over the whole run: a count independent of the clients' own.
+   */
+  readonly responsesBySide: { readonly old: Readonly<Record<string, number>>; readonly new: Readonly<Record<string, number>> };
   readonly fault?: { readonly description: string; readonly onsetAtMs?: number };
   /** Set when the migration rolled back. */
   readonly rollback?: {
@@ -172,8 +245,8 @@ export interface RehearsalReport {
     /** From the fault's onset to weight 0. */
     readonly afterFaultMs?: number;
   };
-  /** What clients received between the fault's onset and the rollback. */
-  readonly blastRadius: { readonly errorResponses: number; readonly misalignedResponses: number };
+  /** What clients suffered, per side, between the fault's onset and the rollback in effect: see `BlastRadius`. */
+  readonly blastRadius: BlastRadius;
   readonly oldCapacity: {
     /** The figure the controller pinned the old side at (its scale at the first tick, unless the plan named one). */
     readonly pinned?: number;
@@ -201,6 +274,85 @@ export interface RehearsalReport {
 }
 
 const CLOCK: Clock = { now: () => Date.now() };
+
+/** How long the router waits for a silent side before it answers 504 for it. */
+const UPSTREAM_TIMEOUT_MS = 5000;
+/** How long a client waits for an answer; longer than the router's wait, see `UPSTREAM_TIMEOUT_MS`. */
+const CLIENT_TIMEOUT_MS = 10_000;
+
+const NO_COUNTS: OutcomeCounts = {
+  requests: 0,
+  ok: 0,
+  errorResponses: 0,
+  misalignedResponses: 0,
+  unexpectedResponses: 0,
+  unexpected4xx: 0,
+  unexpected5xx: 0,
+  gatewayErrors: 0,
+};
+
+function sideHarm(parts: Omit<SideHarm, 'total'>): SideHarm {
+  const total = parts.unexpected4xx + parts.unexpected5xx + parts.wrongAnswers + parts.transportErrors + parts.otherUnexpected;
+  return { ...parts, total };
+}
+
+/** What one source's counts grew by from `before` to `after`, as harm. */
+function harmOf(before: OutcomeCounts, after: OutcomeCounts): SideHarm {
+  const d = (key: keyof OutcomeCounts): number => after[key] - before[key];
+  return sideHarm({
+    unexpected4xx: d('unexpected4xx'),
+    unexpected5xx: d('unexpected5xx'),
+    wrongAnswers: d('misalignedResponses'),
+    transportErrors: d('gatewayErrors'),
+    otherUnexpected: d('unexpectedResponses') - d('unexpected4xx'),
+  });
+}
+
+function addHarm(...parts: SideHarm[]): SideHarm {
+  const sum = (key: keyof SideHarm): number => parts.reduce((n, p) => n + p[key], 0);
+  return sideHarm({
+    unexpected4xx: sum('unexpected4xx'),
+    unexpected5xx: sum('unexpected5xx'),
+    wrongAnswers: sum('wrongAnswers'),
+    transportErrors: sum('transportErrors'),
+    otherUnexpected: sum('otherUnexpected'),
+  });
+}
+
+/**
+ * What clients suffered between two snapshots of their statistics, per side (`before` undefined:
+ * since they started). Answers are attributed by the router's side header; requests without an
+ * HTTP response, and answers without the header, are `unattributed`.
+ */
+export function harmBetween(
+  before: Pick<ClientStats, 'bySource' | 'transportErrors'> | undefined,
+  after: Pick<ClientStats, 'bySource' | 'transportErrors'>,
+): HarmBySide {
+  const old = harmOf(before?.bySource.old ?? NO_COUNTS, after.bySource.old);
+  const neu = harmOf(before?.bySource.new ?? NO_COUNTS, after.bySource.new);
+  const noResponse = sideHarm({
+    unexpected4xx: 0,
+    unexpected5xx: 0,
+    wrongAnswers: 0,
+    transportErrors: after.transportErrors - (before?.transportErrors ?? 0),
+    otherUnexpected: 0,
+  });
+  const unattributed = addHarm(harmOf(before?.bySource.direct ?? NO_COUNTS, after.bySource.direct), noResponse);
+  return { old, new: neu, unattributed, total: addHarm(old, neu, unattributed) };
+}
+
+/** `harmBetween` with the totals under the report's historical names. */
+export function blastRadiusBetween(
+  before: Pick<ClientStats, 'bySource' | 'transportErrors'> | undefined,
+  after: Pick<ClientStats, 'bySource' | 'transportErrors'>,
+): HarmBySide & Pick<BlastRadius, 'errorResponses' | 'misalignedResponses'> {
+  const harm = harmBetween(before, after);
+  return {
+    errorResponses: harm.total.unexpected5xx + harm.total.transportErrors,
+    misalignedResponses: harm.total.wrongAnswers,
+    ...harm,
+  };
+}
 
 /** Runs one rehearsal end to end and stops everything it started, whatever happens. */
 export async function runRehearsal(options: RehearsalOptions): Promise<RehearsalReport> {
@@ -235,6 +387,9 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       metrics,
       clock: CLOCK,
       random: seededRandom(seed + 2),
+      // Below the clients' own timeout, so a side that stays silent reaches them as the router's
+      // 504 for that side (counted against it) rather than as an anonymous client timeout.
+      upstreamTimeoutMs: UPSTREAM_TIMEOUT_MS,
       ...(options.port !== undefined ? { port: options.port } : {}),
     });
     cleanup.push(() => router!.close());
@@ -254,12 +409,25 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     });
     cleanup.push(() => probes!.stop());
 
+    // The moment the router's weight last went to 0 and what clients had suffered by then: when a
+    // rollback is in effect. The controller publishes its `rolled-back` event after this.
+    let lastZero: { readonly at: number; readonly stats: ClientStats } | undefined;
+    const routerTraffic = router.traffic;
+    const traffic: TrafficPort = {
+      getWeight: () => routerTraffic.getWeight(),
+      async setWeight(weight, expectedRevision) {
+        const state = await routerTraffic.setWeight(weight, expectedRevision);
+        if (state.weight === 0 && clients) lastZero = { at: CLOCK.now(), stats: clients.stats() };
+        return state;
+      },
+    };
+
     const sink = new MemoryEventSink<MigrationEvent>();
     const store = new FileStateStore<MigrationRecord, MigrationEvent>({ directory: stateDir });
     const health = new LocalHealth({ metrics, clock: CLOCK });
     const controller = new MigrationController({
       clock: CLOCK,
-      traffic: router.traffic,
+      traffic,
       health,
       probes,
       capacity: new LocalCapacity(pool),
@@ -268,11 +436,13 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     });
 
     const clientOptions = options.clients ?? {};
+    const clientsStartedAt = CLOCK.now();
     clients = startClients({
       targetUrl: router.url,
       concurrency: clientOptions.concurrency ?? 8,
       ratePerSecond: clientOptions.ratePerSecond ?? 200,
       oversizeShare: clientOptions.oversizeShare ?? 0.02,
+      requestTimeoutMs: CLIENT_TIMEOUT_MS,
       random: seededRandom(seed + 3),
     });
     cleanup.push(async () => {
@@ -282,7 +452,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     // Scenario bookkeeping: fault onset, rollback, client counts at those moments.
     let faultOnsetAt: number | undefined;
     let clientsAtFault: ClientStats | undefined;
-    let clientsAtRollback: ClientStats | undefined;
+    let rollbackInEffect: { readonly at: number; readonly stats: ClientStats } | undefined;
     let rollbackEvent: MigrationEvent | undefined;
     const inject = (): void => {
       if (faultOnsetAt !== undefined || !scenario.inject) return;
@@ -297,13 +467,32 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       for (const event of events) {
         if (event.to === 'rolled-back' && event.from !== 'rolled-back' && !rollbackEvent) {
           rollbackEvent = event;
-          clientsAtRollback = clients!.stats();
+          // In effect since the router's weight went to 0 for it; without such a change seen
+          // (the weight was already 0, set by someone else), since this event.
+          const zeroForThis = lastZero !== undefined && lastZero.at >= (faultOnsetAt ?? startedAt) ? lastZero : undefined;
+          rollbackInEffect = zeroForThis ?? { at: CLOCK.now(), stats: clients!.stats() };
         }
         options.onEvent?.(event, event.atMs - startedAt);
       }
     });
 
     if (scenario.faultAt === 'start') inject();
+
+    /** The blast radius from the fault (or the first request) to the rollback in effect, or to `now`. */
+    const blastRadius = (now: { readonly at: number; readonly stats: ClientStats }, ended: boolean): BlastRadius => {
+      const from = clientsAtFault !== undefined && faultOnsetAt !== undefined ? { at: faultOnsetAt, stats: clientsAtFault } : undefined;
+      const to = rollbackInEffect ?? now;
+      return {
+        span: {
+          from: from ? 'fault' : 'start',
+          fromMs: (from?.at ?? clientsStartedAt) - startedAt,
+          to: rollbackInEffect ? 'rollback' : ended ? 'end' : 'now',
+          toMs: to.at - startedAt,
+        },
+        ...blastRadiusBetween(from?.stats, to.stats),
+        ...(rollbackInEffect ? { afterRollback: harmBetween(rollbackInEffect.stats, now.stats) } : {}),
+      };
+    };
 
     const id = `rehearsal-${scenario.name}-${startedAt}`;
     await controller.start({ id, plan: plan.toSpec(), judge: { ...REHEARSAL_JUDGE, ...options.judge }, metadata: { scenario: scenario.name } });
@@ -343,6 +532,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
         ...(window ? { window } : {}),
         oldCapacity: { ...capacity, pinned: r.pinnedCapacity ?? capacity.pinned },
         clients: { requests: c.requests, errorResponses: c.errorResponses, misalignedResponses: c.misalignedResponses },
+        blastRadius: blastRadius({ at: now, stats: c }, false),
         ...(scenario.fault ? { fault: { description: scenario.fault, active: faultOnsetAt !== undefined } } : {}),
         ...(r.lastDecision ? { lastReason: r.lastDecision.reason } : {}),
         ...(lastProbe ? { lastProbe } : {}),
@@ -353,6 +543,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     // then stop them so the totals are final.
     await probes.stop();
     const final = await clients.stop();
+    const endedAt = CLOCK.now();
     const warnings: string[] = [];
     const timelineSource = await timelineEvents(store, id, sink);
     const events = timelineSource.events;
@@ -365,8 +556,6 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
         : record.status === 'rolled-back'
           ? 'rolled-back'
           : 'halted';
-    const atFault = clientsAtFault ?? (faultOnsetAt !== undefined ? undefined : final);
-    const atEnd = clientsAtRollback ?? final;
     const routerStats = router.stats();
     return {
       scenario: scenario.name,
@@ -382,6 +571,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       errorResponses: final.errorResponses,
       misalignedResponses: final.misalignedResponses,
       requestsBySide: { old: routerStats.old.requests, new: routerStats.new.requests },
+      responsesBySide: { old: routerStats.old.responsesByStatus, new: routerStats.new.responsesByStatus },
       ...(scenario.fault ? { fault: { description: scenario.fault, ...(faultOnsetAt !== undefined ? { onsetAtMs: faultOnsetAt - startedAt } : {}) } } : {}),
       ...(rollbackEvent
         ? {
@@ -393,12 +583,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
             },
           }
         : {}),
-      blastRadius: atFault
-        ? {
-            errorResponses: atEnd.errorResponses - atFault.errorResponses,
-            misalignedResponses: atEnd.misalignedResponses - atFault.misalignedResponses,
-          }
-        : { errorResponses: 0, misalignedResponses: 0 },
+      blastRadius: blastRadius({ at: endedAt, stats: final }, true),
       oldCapacity: {
         ...(record.pinnedCapacity !== undefined ? { pinned: record.pinnedCapacity } : {}),
         // From the pool, which tracks it on every change of size while the pin holds: a sample taken

@@ -8,8 +8,14 @@
 
 /** What a scenario can do to the local stack. */
 export interface ScenarioControls {
-  /** Changes v2's faults (5XX rate, added latency, crash, the incident's desync bug). */
-  setNewSideFaults(faults: { errorRate5xx?: number; addedLatencyMs?: number; crashed?: boolean; desyncAfter413?: boolean }): void;
+  /** Changes v2's faults (5XX rate, a 401 every Nth API request, added latency, crash, the incident's desync bug). */
+  setNewSideFaults(faults: {
+    errorRate5xx?: number;
+    unauthorizedEvery?: number;
+    addedLatencyMs?: number;
+    crashed?: boolean;
+    desyncAfter413?: boolean;
+  }): void;
   /** Shrinks the old side to `units` workers behind the pin's back (an autoscaler gone wrong). */
   shrinkOldSide(units: number, why: string): void;
 }
@@ -42,6 +48,14 @@ export const SCENARIOS: readonly Scenario[] = [
     faultAt: 1,
     fault: 'v2 answers 25% of requests with 5XX',
     inject: (c) => c.setNewSideFaults({ errorRate5xx: 0.25 }),
+  },
+  {
+    name: 'unexpected-401',
+    description: 'v2 starts answering every 20th API request with a 401 at the second step: automatic rollback on its 4XX rate',
+    expected: 'rolled-back',
+    faultAt: 1,
+    fault: 'v2 answers every 20th API request with an unexpected 401',
+    inject: (c) => c.setNewSideFaults({ unauthorizedEvery: 20 }),
   },
   {
     name: 'latency',

@@ -6,7 +6,7 @@
 import logUpdate from 'log-update';
 import pc from 'picocolors';
 import type { MigrationEvent } from '../lambda/core/model';
-import type { RehearsalFrame, RehearsalReport } from './run';
+import type { BlastRadius, HarmBySide, RehearsalFrame, RehearsalReport, SideHarm } from './run';
 
 const BAR_WIDTH = 30;
 
@@ -54,8 +54,8 @@ export class LiveView {
       lines.push(
         `  rollback          at ${seconds(report.rollback.atMs)}${report.rollback.afterFaultMs !== undefined ? `, ${seconds(report.rollback.afterFaultMs)} after the fault` : ''}: ${report.rollback.reason}`,
       );
-      lines.push(`  blast radius      ${report.blastRadius.errorResponses} errors, ${report.blastRadius.misalignedResponses} wrong answers between fault and rollback`);
     }
+    lines.push(...blastRadiusLines(report.blastRadius));
     lines.push(
       `  old capacity      pinned ${report.oldCapacity.pinned ?? '-'}, lowest while pinned ${report.oldCapacity.lowest ?? '-'}, final ${report.oldCapacity.final}`,
       `  probes            ${report.probes.runs} runs, ${report.probes.desync} desync, ${report.probes.inconclusive} inconclusive`,
@@ -95,11 +95,51 @@ export class LiveView {
           `   new: ${w.new.requests} req, 5XX ${rate(w.new.errors5xx, w.new.requests)}, 4XX ${rate(w.new.errors4xx, w.new.requests)}, p99 ${latency(w.new.latencyMs)}`
         : '  last 1s    no traffic',
       `  old side   ${capColour(capText)} workers   clients: ${f.clients.requests} requests, ${f.clients.errorResponses} errors, ${f.clients.misalignedResponses === 0 ? '0' : pc.red(String(f.clients.misalignedResponses))} wrong answers`,
+      `  harmed     ${f.blastRadius.span.from === 'fault' ? 'since the fault' : 'so far'}${f.blastRadius.span.to === 'rollback' ? ', until the rollback' : ''}: ${harmBySide(f.blastRadius, true)}`,
       `  probe      ${f.lastProbe ? `${f.lastProbe.side}: ${f.lastProbe.verdict === 'ok' ? pc.green('ok') : pc.red(f.lastProbe.verdict)}` : '-'}` +
         (f.fault ? `   fault: ${f.fault.active ? pc.red(f.fault.description) : pc.dim(`${f.fault.description} (not yet)`)}` : ''),
       f.lastReason ? pc.dim(`  why        ${f.lastReason}`) : '',
     ].join('\n');
   }
+}
+
+/**
+ * The summary's blast radius: the span and its total on one line, per side on the next (and what
+ * reached clients after the rollback, when there was one).
+ */
+export function blastRadiusLines(b: BlastRadius): string[] {
+  const from = b.span.from === 'fault' ? `fault at ${seconds(b.span.fromMs)}` : `first request at ${seconds(b.span.fromMs)}`;
+  const to = b.span.to === 'rollback' ? `rollback in effect at ${seconds(b.span.toMs)}` : `end at ${seconds(b.span.toMs)}`;
+  const after = !b.afterRollback
+    ? ''
+    : b.afterRollback.total.total === 0
+      ? '; none after it'
+      : `; ${b.afterRollback.total.total} more after it (${harmBySide(b.afterRollback, true)})`;
+  const total = b.total.total === 0 ? pc.green('0 requests harmed') : pc.red(`${b.total.total} requests harmed`);
+  return [`  blast radius      ${from} → ${to}: ${total}${after}`, `                    ${harmBySide(b, false)}`];
+}
+
+/** Per side: `new 44 unexpected 4XX, 0 5XX, 0 wrong answers, 0 timeouts · old none`. */
+function harmBySide(h: HarmBySide, short: boolean): string {
+  const parts = [`new ${sideText(h.new, short)}`, `old ${sideText(h.old, short)}`];
+  // Requests no side can be blamed for (no HTTP response at all): shown only when there are some.
+  if (h.unattributed.total > 0) parts.push(`no side ${sideText(h.unattributed, short, true)}`);
+  return parts.join(' · ');
+}
+
+function sideText(s: SideHarm, short: boolean, onlyNonZero = false): string {
+  if (s.total === 0) return short ? '0' : 'none';
+  const n = (count: number, label: string): string => (count === 0 ? `0 ${label}` : pc.red(`${count} ${label}`));
+  const all = [
+    n(s.unexpected4xx, short ? '4XX' : 'unexpected 4XX'),
+    n(s.unexpected5xx, '5XX'),
+    n(s.wrongAnswers, short ? 'wrong' : 'wrong answers'),
+    n(s.transportErrors, short ? 'timeouts' : 'timeouts/transport errors'),
+  ];
+  const counts = [s.unexpected4xx, s.unexpected5xx, s.wrongAnswers, s.transportErrors];
+  const parts = onlyNonZero ? all.filter((_, i) => counts[i]! > 0) : all;
+  if (s.otherUnexpected > 0) parts.push(n(s.otherUnexpected, 'other unexpected'));
+  return parts.join(', ');
 }
 
 function seconds(ms: number): string {

@@ -24,6 +24,17 @@ async function runUntil(c: SyntheticClients, count: number): Promise<ClientStats
 
 function expectConsistent(stats: ClientStats): void {
   expect(stats.ok + stats.errorResponses + stats.misalignedResponses + stats.unexpectedResponses).toBe(stats.requests);
+  // The breakdowns: errors are the server's 5XX, the router's gateway errors and requests without
+  // any response; unexpected 4XX are a part of the unexpected answers. Per source likewise.
+  expect(stats.unexpected5xx + stats.gatewayErrors + stats.transportErrors).toBe(stats.errorResponses);
+  expect(stats.unexpected4xx).toBeLessThanOrEqual(stats.unexpectedResponses);
+  for (const s of Object.values(stats.bySource)) {
+    expect(s.unexpected5xx + s.gatewayErrors).toBe(s.errorResponses);
+    expect(s.unexpected4xx).toBeLessThanOrEqual(s.unexpectedResponses);
+  }
+  for (const key of ['unexpected4xx', 'unexpected5xx', 'gatewayErrors'] as const) {
+    expect(Object.values(stats.bySource).reduce((n, s) => n + s[key], 0)).toBe(stats[key]);
+  }
   const bySource = Object.values(stats.bySource).reduce((n, s) => n + s.requests, 0);
   expect(bySource + stats.transportErrors).toBe(stats.requests);
   expect(Object.values(stats.byKind).reduce((n, k) => n + k, 0)).toBe(stats.requests);
@@ -79,11 +90,54 @@ describe('synthetic clients', () => {
     expect(stats.bySource.old.ok).toBe(stats.bySource.old.requests);
     expect(stats.bySource.new.requests).toBeGreaterThan(0);
     expect(stats.bySource.new.errorResponses).toBe(stats.bySource.new.requests);
+    // v2's own 5XX answers, not the router's gateway errors.
+    expect(stats.bySource.new.unexpected5xx).toBe(stats.bySource.new.requests);
+    expect(stats.bySource.new.gatewayErrors).toBe(0);
     expect(stats.misalignedResponses).toBe(0);
     const routed = router.stats();
     expect(routed.old.requests + routed.new.requests).toBe(stats.requests);
     // Client connections to the router are kept alive too.
     expect(routed.clientConnections).toBe(4);
+  });
+
+  it('should count unexpected 4XX per side, and not the 413 an oversized POST expects', async () => {
+    const v1 = await server({ version: 'v1' });
+    const v2 = await server({ version: 'v2', faults: { unauthorizedEvery: 4 } });
+    const router = cleanup.add(await startRouter({ oldUrl: v1.url, newUrl: v2.url, weight: 50, random: seededRandom(5) }), (r) => r.close());
+    const c = clients({ targetUrl: router.url, concurrency: 4, ratePerSecond: 1000, oversizeShare: 0.1, random: seededRandom(6) });
+    const stats = await runUntil(c, 300);
+    expectConsistent(stats);
+    // Every 401 v2 sent reached a client and was counted against the new side, and only there.
+    const sent = v2.stats().unauthorizedFaults;
+    expect(sent).toBeGreaterThan(10);
+    expect(stats.bySource.new.unexpected4xx).toBe(sent);
+    expect(stats.bySource.new.unexpectedResponses).toBe(sent);
+    expect(stats.statusCounts['401']).toBe(sent);
+    expect(stats.bySource.old.unexpected4xx).toBe(0);
+    expect(stats.unexpected4xx).toBe(sent);
+    // The oversized POSTs got the 413 they expect, on both sides: not counted.
+    expect(stats.statusCounts['413']).toBe(stats.byKind.oversize);
+    expect(stats.byKind.oversize).toBeGreaterThan(5);
+    expect(stats.bySource.old.ok).toBe(stats.bySource.old.requests);
+    expect(stats.errorResponses + stats.misalignedResponses).toBe(0);
+  });
+
+  it("should count the router's 504 for a silent side as that side's gateway error, not a 5XX", async () => {
+    const v1 = await server({ version: 'v1' });
+    const v2 = await server({ version: 'v2', faults: { addedLatencyMs: 300 } });
+    const router = cleanup.add(
+      await startRouter({ oldUrl: v1.url, newUrl: v2.url, weight: 50, upstreamTimeoutMs: 50, random: seededRandom(8) }),
+      (r) => r.close(),
+    );
+    const c = clients({ targetUrl: router.url, concurrency: 2, ratePerSecond: 200, oversizeShare: 0, random: seededRandom(9) });
+    const stats = await runUntil(c, 30);
+    expectConsistent(stats);
+    expect(stats.bySource.new.requests).toBeGreaterThan(0);
+    expect(stats.bySource.new.gatewayErrors).toBe(stats.bySource.new.requests);
+    expect(stats.bySource.new.unexpected5xx).toBe(0);
+    expect(stats.statusCounts['504']).toBe(stats.bySource.new.requests);
+    expect(stats.bySource.old.ok).toBe(stats.bySource.old.requests);
+    expect(stats.transportErrors).toBe(0);
   });
 
   it('should count transport errors when the server resets connections, and stop cleanly', async () => {
@@ -93,6 +147,8 @@ describe('synthetic clients', () => {
     expectConsistent(stats);
     expect(stats.transportErrors).toBe(stats.requests);
     expect(stats.errorResponses).toBe(stats.requests);
+    // No response, so no side and neither a 5XX nor a gateway error.
+    expect(stats.unexpected5xx + stats.gatewayErrors).toBe(0);
   });
 
   it('should stop by itself after durationMs', async () => {

@@ -133,6 +133,48 @@ describe('demo server faults', () => {
     expect(errors).toBeLessThan(35);
   });
 
+  it('should answer every Nth API request with an unexpected 401, settable at run time', async () => {
+    const v2 = await server({ version: 'v2' });
+    const a = agent();
+    const api = (id: string) => send(`${v2.url}/apps/1/channels/news-1`, { agent: a, headers: { 'x-request-id': id } });
+    // Off by default.
+    expect((await api('before')).status).toBe(200);
+    expect(v2.setFaults({ unauthorizedEvery: 3 })).toMatchObject({ unauthorizedEvery: 3 });
+    const statuses: number[] = [];
+    for (let i = 1; i <= 9; i += 1) {
+      const response = await api(`r${i}`);
+      statuses.push(response.status);
+      // A 401 is still this request's own answer (right identity, wrong status), on a reused connection.
+      expect(response.json!.requestId).toBe(`r${i}`);
+      expect(response.headers['x-request-id']).toBe(`r${i}`);
+      if (response.status === 401) {
+        expect(response.json).toMatchObject({ error: 'unauthorized', fault: 'unauthorizedEvery', served_by: 'v2' });
+        expect(response.headers['www-authenticate']).toMatch(/^Basic/);
+      }
+    }
+    expect(statuses).toEqual([200, 200, 401, 200, 200, 401, 200, 200, 401]);
+
+    // Health checks and oversized bodies do not count and are not affected.
+    for (let i = 0; i < 5; i += 1) expect((await send(`${v2.url}/health`, { agent: a })).status).toBe(200);
+    expect((await send(`${v2.url}/apps/1/events`, { method: 'POST', body: oversizedEvent(), agent: a })).status).toBe(413);
+    expect((await api('after-health-1')).status).toBe(200);
+    expect((await api('after-health-2')).status).toBe(200);
+    expect((await api('after-health-3')).status).toBe(401);
+
+    // Setting the fault again restarts the count; 0 turns it off.
+    expect((await api('x')).status).toBe(200);
+    v2.setFaults({ unauthorizedEvery: 2 });
+    expect([(await api('y1')).status, (await api('y2')).status]).toEqual([200, 401]);
+    v2.setFaults({ unauthorizedEvery: 0 });
+    for (let i = 0; i < 5; i += 1) expect((await api(`z${i}`)).status).toBe(200);
+    expect(v2.stats()).toMatchObject({ unauthorizedFaults: 5, responsesByStatus: { '401': 5 } });
+
+    // Every request: unauthorizedEvery 1.
+    const always = await server({ version: 'v2', faults: { unauthorizedEvery: 1 } });
+    expect((await send(`${always.url}/apps/1/channels`)).status).toBe(401);
+    expect((await send(`${always.url}/health`)).status).toBe(200);
+  });
+
   it('should reset connections while crashed and serve again after recovery', async () => {
     const v2 = await server({ version: 'v2' });
     const a = agent();
@@ -175,7 +217,15 @@ describe('demo server options', () => {
     expect(() => v2.setFaults({ addedLatencyMs: -5 })).toThrow(/addedLatencyMs .* got -5/);
     expect(() => v2.setFaults({ crashed: 'yes' as unknown as boolean })).toThrow(/crashed must be a boolean, got "yes"/);
     expect(() => v2.setFaults({ errorRate: 0.5 } as Partial<DemoFaults>)).toThrow(/unknown fault "errorRate"/);
-    expect(v2.setFaults({ errorRate5xx: undefined, addedLatencyMs: 20 })).toEqual({ errorRate5xx: 0, addedLatencyMs: 20, crashed: false, desyncAfter413: false });
+    expect(() => v2.setFaults({ unauthorizedEvery: 1.5 })).toThrow(/unauthorizedEvery must be an integer from 0 to \d+, got 1\.5/);
+    expect(() => v2.setFaults({ unauthorizedEvery: -1 })).toThrow(/unauthorizedEvery .* got -1/);
+    expect(v2.setFaults({ errorRate5xx: undefined, addedLatencyMs: 20 })).toEqual({
+      errorRate5xx: 0,
+      unauthorizedEvery: 0,
+      addedLatencyMs: 20,
+      crashed: false,
+      desyncAfter413: false,
+    });
   });
 
   it('fails on a bad version label or port', async () => {

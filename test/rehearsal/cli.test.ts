@@ -60,6 +60,14 @@ describe('cutover rehearse (CLI)', () => {
     expect(report).toMatchObject({ scenario: 'keepalive-desync', outcome: 'rolled-back', finalWeight: 0, misalignedResponses: 0 });
     expect(typeof report.clientRequests).toBe('number');
     expect(typeof report.errorResponses).toBe('number');
+    // Caught at the gate: the blast radius runs from the fault to the rollback, and no client
+    // request ever reached the new side.
+    expect(report.blastRadius).toMatchObject({
+      span: { from: 'fault', to: 'rollback' },
+      new: { unexpected4xx: 0, unexpected5xx: 0, wrongAnswers: 0, transportErrors: 0, otherUnexpected: 0, total: 0 },
+      total: { total: expect.any(Number) },
+      afterRollback: { new: { total: 0 } },
+    });
     expect(report.timeline[0]).toEqual({ atMs: expect.any(Number), weight: 0, state: 'pending', type: 'created', code: 'created', reason: expect.any(String) });
   });
 

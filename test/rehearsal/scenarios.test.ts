@@ -18,6 +18,8 @@ async function rehearse(name: string): Promise<RehearsalReport> {
 
 const types = (report: RehearsalReport): string[] => report.timeline.map((e) => e.type);
 
+const NO_HARM = { unexpected4xx: 0, unexpected5xx: 0, wrongAnswers: 0, transportErrors: 0, otherUnexpected: 0, total: 0 };
+
 describe('rehearsal scenarios', () => {
   it('healthy: promotes, soaks and tears down with every answer right', async () => {
     const report = await rehearse('healthy');
@@ -35,6 +37,18 @@ describe('rehearsal scenarios', () => {
     // right after the teardown cannot show up here, however the ticks fall.
     expect(report.oldCapacity.pinned).toBeGreaterThan(0);
     expect(report.oldCapacity.lowest).toBe(report.oldCapacity.pinned);
+    // No fault: the blast radius covers the whole run, measured, and nobody was harmed.
+    expect(report.blastRadius).toEqual({
+      span: { from: 'start', fromMs: expect.any(Number), to: 'end', toMs: expect.any(Number) },
+      errorResponses: 0,
+      misalignedResponses: 0,
+      old: NO_HARM,
+      new: NO_HARM,
+      unattributed: NO_HARM,
+      total: NO_HARM,
+    });
+    expect(report.blastRadius.span.toMs).toBeGreaterThanOrEqual(report.durationMs - 1000);
+    expect(report.responsesBySide.new['200']).toBeGreaterThan(0);
   });
 
   it('error-spike: v2 returns 5XX → automatic rollback to weight 0', async () => {
@@ -43,6 +57,27 @@ describe('rehearsal scenarios', () => {
     expect(report.rollback?.code).toMatch(/^error-(rate|ceiling)-5xx$/);
     expect(report.fault?.onsetAtMs).toBeDefined();
     expect(report.rollback!.atMs).toBeGreaterThanOrEqual(report.fault!.onsetAtMs!);
+  });
+
+  it('unexpected-401: v2 answers every 20th API request with 401 → rollback; the blast radius counts them on the new side', async () => {
+    const report = await rehearse('unexpected-401');
+    expect(report).toMatchObject({ outcome: 'rolled-back', finalWeight: 0 });
+    expect(report.rollback?.code).toBe('error-rate-4xx');
+    const b = report.blastRadius;
+    expect(b.span).toEqual({ from: 'fault', fromMs: report.fault!.onsetAtMs, to: 'rollback', toMs: expect.any(Number) });
+    // The span ends when the router took the weight to 0, just before the rolled-back event.
+    expect(b.span.toMs).toBeGreaterThan(b.span.fromMs);
+    expect(b.span.toMs).toBeLessThanOrEqual(report.rollback!.atMs + 50);
+    expect(b.new.unexpected4xx).toBeGreaterThan(0);
+    expect(b.new).toEqual({ ...NO_HARM, unexpected4xx: b.new.unexpected4xx, total: b.new.unexpected4xx });
+    expect(b.old).toEqual(NO_HARM);
+    expect(b.total.unexpected4xx).toBe(b.new.unexpected4xx);
+    // Equal to the 401s the router relayed from v2 over the whole run (none before the fault; any
+    // still in flight when the rollback took effect reached clients after it).
+    expect(b.new.unexpected4xx + b.afterRollback!.new.unexpected4xx).toBe(report.responsesBySide.new['401']);
+    expect(report.responsesBySide.old['401']).toBeUndefined();
+    // The historical totals do not see a 4XX.
+    expect([b.errorResponses, b.misalignedResponses]).toEqual([0, 0]);
   });
 
   it('latency: v2 slows down → automatic rollback', async () => {
@@ -80,5 +115,9 @@ describe('rehearsal scenarios', () => {
     expect(report.probes.desync + (report.rollback?.code === 'error-rate-4xx' ? 1 : 0)).toBeGreaterThan(0);
     // The count is what the clients measured, and all of it happened after the fault began.
     expect(report.blastRadius.misalignedResponses).toBeLessThanOrEqual(report.misalignedResponses);
+    // Wrong answers come from the new side only, and the totals agree with the per-side counts.
+    expect(report.blastRadius.old.wrongAnswers).toBe(0);
+    expect(report.blastRadius.total.wrongAnswers).toBe(report.blastRadius.misalignedResponses);
+    expect(report.blastRadius.new.wrongAnswers + report.blastRadius.afterRollback!.new.wrongAnswers).toBeLessThanOrEqual(report.misalignedResponses);
   });
 });
