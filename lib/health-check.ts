@@ -70,6 +70,20 @@ export interface HealthCheckOptions {
   readonly alarmRecheck?: Duration;
 }
 
+/** Every option `HealthCheck.custom` takes (declared before the class: its static presets use it). */
+const KNOWN_OPTIONS: readonly string[] = [
+  'minRequests',
+  'degradationFactor',
+  'falseAlarmWindows',
+  'maxErrorRate',
+  'latencyFactor',
+  'latencyMargin',
+  'maxMissingWindows',
+  'missingSpanWindows',
+  'maxHold',
+  'alarmRecheck',
+] satisfies ReadonlyArray<keyof HealthCheckOptions>;
+
 /**
  * The health rules the controller applies at every step.
  *
@@ -138,18 +152,6 @@ export class HealthCheck {
   }
 }
 
-const KNOWN_OPTIONS: readonly string[] = [
-  'minRequests',
-  'degradationFactor',
-  'falseAlarmWindows',
-  'maxErrorRate',
-  'latencyFactor',
-  'latencyMargin',
-  'maxMissingWindows',
-  'missingSpanWindows',
-  'maxHold',
-  'alarmRecheck',
-] satisfies ReadonlyArray<keyof HealthCheckOptions>;
 
 function durationMs(value: unknown, what: string): number {
   if (!(value instanceof Duration)) {
