@@ -94,7 +94,9 @@ export interface CanaryMigrationProps {
    */
   readonly alarms?: cloudwatch.IAlarm[];
   /**
-   * Per-version endpoints for the Keep-Alive desync probe, which runs every minute.
+   * Per-version endpoints for the Keep-Alive desync probe, which runs every minute against both
+   * (with the same settings and sequence; the controller's fresh probes of the new side probe the
+   * old side with them, so both are probed equally often).
    * @default - no probe function is created; the judge relies on metrics and alarms only
    */
   readonly probeTargets?: ProbeTargets;
@@ -130,7 +132,9 @@ export interface CanaryMigrationProps {
   /**
    * CloudWatch namespace where the application publishes per-version request metrics
    * (`Requests`, `Errors4xx`, `Errors5xx`, `LatencyMs`; dimensions `FunctionName`, `Version`).
-   * Lambda's own `Errors` count only function failures, not 4XX/5XX answers.
+   * Lambda's own `Errors` count only function failures, not 4XX/5XX answers. Requests of the
+   * Keep-Alive probe carry `X-Cutover-Probe: 1` (`PROBE_MARKER_HEADER`): answer them, but leave
+   * them out of these counts (see `AppMetric`).
    * @default 'Cutover/App'
    */
   readonly appMetricsNamespace?: string;

@@ -4,7 +4,9 @@
  *
  * - Controller and probe metrics: namespace `Cutover`, dimension `Migration` = `<function>:<alias>`
  *   (the probe adds `Side` = old | new).
- * - Application metrics: the user's namespace, dimensions `{ FunctionName, Version }`.
+ * - Application metrics: the user's namespace, dimensions `{ FunctionName, Version }`. Requests
+ *   that carry the probe marker (`X-Cutover-Probe: 1`, `PROBE_MARKER_HEADER`) are the Keep-Alive
+ *   probe's and must not be counted in them (see `AppMetric`).
  * - Lambda's own metrics through an alias: `{ FunctionName, Resource: "<fn>:<alias>", ExecutedVersion }`.
  *   aws-cdk's `Version.metric()` uses `Resource = fn:N`, which stays empty when traffic goes through an
  *   alias, so these are built by hand.
@@ -12,6 +14,15 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { MigrationStatus } from '../lambda/core/model';
+import { PROBE_MARKER_HEADER, PROBE_MARKER_VALUE } from '../lambda/probe/marker';
+
+/**
+ * The header every Keep-Alive probe request carries (`x-cutover-probe`, value `1`). An application
+ * publishing the `AppMetric`s answers such requests as usual but leaves them out of its counts.
+ * In the application's own code, import `isProbeRequest` from `lambda/probe/marker` (it has no
+ * dependencies) rather than from here, which loads aws-cdk-lib.
+ */
+export { PROBE_MARKER_HEADER, PROBE_MARKER_VALUE };
 
 /** Namespace of the controller's and the probe's metrics. */
 export const CUTOVER_METRICS_NAMESPACE = 'Cutover';
@@ -58,7 +69,21 @@ export const ProbeMetric = {
   DURATION_MS: 'ProbeDurationMs',
 } as const;
 
-/** Application metric names (user namespace, dimensions `FunctionName` and `Version`). */
+/**
+ * Application metric names (user namespace, dimensions `FunctionName` and `Version`), one set per
+ * request the application answers, EXCEPT the Keep-Alive probe's: a request with the header
+ * `X-Cutover-Probe: 1` (`PROBE_MARKER_HEADER` / `PROBE_MARKER_VALUE`; names are case-insensitive)
+ * is answered normally and not counted. The probe sends 404s, 413s, 405s, 400s and 401s on
+ * purpose, and the judge compares these counts between the versions. For example:
+ *
+ * ```ts
+ * import { isProbeRequest } from '<cutover>/lambda/probe/marker';
+ * if (!isProbeRequest(event.headers)) {
+ *   metrics.addMetric(AppMetric.REQUESTS, MetricUnit.Count, 1);
+ *   // … Errors4xx, Errors5xx, LatencyMs
+ * }
+ * ```
+ */
 export const AppMetric = {
   REQUESTS: 'Requests',
   ERRORS_4XX: 'Errors4xx',

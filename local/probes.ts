@@ -1,7 +1,8 @@
 /**
  * The local `ProbePort`: runs the real Keep-Alive probe (`lambda/probe`) against the old and new
  * demo servers, on demand (the controller's gate) and periodically in the background (what the
- * probe Lambda's schedule does on AWS).
+ * probe Lambda's schedule does on AWS). Every outcome carries the side's synthetic health (the
+ * answers the probe got and how many were 5XX), as on AWS.
  */
 import { runProbe, toProbeOutcome, type ProbeOptions, type ProbeReport } from '../lambda/probe';
 import type { Clock, ProbeOutcome, ProbePort, Side } from '../lambda/core/ports';
@@ -45,14 +46,17 @@ export class LocalProbes implements ProbePort {
   }
 
   /**
-   * Probes `side` every `intervalMs` until `stop()`. One probe at a time: the next starts
-   * `intervalMs` after the previous one finished, so a slow server cannot pile probes up.
+   * Probes `sides` (one side, or several: each round probes them all at once, with the same
+   * settings, as the probe Lambda's schedule does on AWS) every `intervalMs` until `stop()`. One
+   * round at a time: the next starts `intervalMs` after the previous one finished, so a slow
+   * server cannot pile probes up.
    */
-  startPeriodic(side: Side, intervalMs: number): void {
+  startPeriodic(sides: Side | readonly Side[], intervalMs: number): void {
     if (this.timer || this.stopped) return;
+    const list: readonly Side[] = typeof sides === 'string' ? [sides] : [...new Set(sides)];
     const loop = (): void => {
       this.timer = setTimeout(() => {
-        this.running = this.probeNow(side)
+        this.running = Promise.allSettled(list.map((side) => this.probeNow(side)))
           .then(() => undefined)
           .catch(() => undefined) // a probe never throws for server behaviour; usage errors surfaced at the gate
           .finally(() => {

@@ -6,7 +6,18 @@
  */
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { loadSequenceFile, ProbeUsageError, runProbe, type ProbeFinding, type ProbeOptions, type ProbeReport, type PassName, type StepAttempt } from '../../lambda/probe';
+import {
+  loadSequenceFile,
+  PROBE_DEFAULTS,
+  PROBE_OPTION_RANGES,
+  ProbeUsageError,
+  runProbe,
+  type ProbeFinding,
+  type ProbeOptions,
+  type ProbeReport,
+  type PassName,
+  type StepAttempt,
+} from '../../lambda/probe';
 
 /** Exit codes of `cutover probe`. */
 export const PROBE_EXIT_CODES = {
@@ -23,6 +34,8 @@ export interface ProbeCommandOptions {
   readonly timeoutMs?: string;
   readonly idleMs?: string;
   readonly maxDurationMs?: string;
+  readonly longPassRequests?: string;
+  readonly longPassMaxMs?: string;
   readonly largeBodyBytes?: string;
   readonly sequence?: string;
   readonly pipelined?: boolean;
@@ -55,6 +68,16 @@ export function registerProbeCommand(program: Command): void {
     .option('--timeout-ms <n>', 'bound on connecting and on each response', '5000')
     .option('--idle-ms <n>', 'idle watch after each response (doubled after errors)', '250')
     .option('--max-duration-ms <n>', 'bound on the whole probe', '60000')
+    .option(
+      '--long-pass-requests <n>',
+      `requests sent back to back on one kept-alive connection in the long pass, to catch a bug that starts deep in a connection (${rangeText('longPassRequests')}; 0 turns the long pass off)`,
+      String(PROBE_DEFAULTS.longPassRequests),
+    )
+    .option(
+      '--long-pass-max-ms <ms>',
+      `no long-pass request is sent after this long; raise it with --long-pass-requests on a slow or distant server (${rangeText('longPassMaxMs')})`,
+      String(PROBE_DEFAULTS.longPassMaxMs),
+    )
     .option('--large-body-bytes <n>', "size of the oversized POST: just above the server's body limit", String(1024 * 1024 + 1))
     .option('--sequence <file>', 'JSON file with your own steps (method, path, headers, bodyBytes, expectStatus)')
     .option('--pipelined', 'also send the safe steps pipelined in one write')
@@ -77,6 +100,8 @@ export async function probeCommand(baseUrl: string, options: ProbeCommandOptions
       timeoutMs: integer('--timeout-ms', options.timeoutMs),
       idleMs: integer('--idle-ms', options.idleMs),
       maxDurationMs: integer('--max-duration-ms', options.maxDurationMs),
+      longPassRequests: inRange('--long-pass-requests', options.longPassRequests, 'longPassRequests'),
+      longPassMaxMs: inRange('--long-pass-max-ms', options.longPassMaxMs, 'longPassMaxMs'),
       largeBodyBytes: integer('--large-body-bytes', options.largeBodyBytes),
       pipelined: options.pipelined ?? false,
       rejectUnauthorized: !options.insecure,
@@ -107,6 +132,20 @@ function integer(flag: string, value: string | undefined): number | undefined {
   return Number(value.trim());
 }
 
+/** A whole-number option checked against the engine's range, with an error that names the flag. */
+function inRange(flag: string, value: string | undefined, option: keyof typeof PROBE_OPTION_RANGES): number | undefined {
+  const n = integer(flag, value);
+  if (n === undefined) return undefined;
+  const [min, max] = PROBE_OPTION_RANGES[option];
+  if (n < min || n > max) throw new ProbeUsageError(`${flag} must be a whole number from ${rangeText(option)}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function rangeText(option: keyof typeof PROBE_OPTION_RANGES): string {
+  const [min, max] = PROBE_OPTION_RANGES[option];
+  return `${min} to ${max}`;
+}
+
 const PASS_LABELS: ReadonlyArray<readonly [PassName, string]> = [
   ['sequential', 'seq'],
   ['immediate', 'imm'],
@@ -123,7 +162,8 @@ export function formatReport(report: ProbeReport, color: boolean): string {
     c.bold(`Keep-Alive probe of ${s.baseUrl}`),
     c.dim(
       `${s.sequence} sequence, ${s.runs} run${s.runs === 1 ? '' : 's'}, timeout ${s.timeoutMs} ms, idle watch ${s.idleMs} ms, ` +
-        `oversized body ${s.largeBodyBytes} B${s.pipelined ? ', pipelined pass' : ''}`,
+        `oversized body ${s.largeBodyBytes} B, ` +
+        `${s.longPassRequests > 0 ? `long pass ${s.longPassRequests} requests within ${s.longPassMaxMs} ms` : 'no long pass'}${s.pipelined ? ', pipelined pass' : ''}`,
     ),
     '',
   );
@@ -171,6 +211,9 @@ export function formatReport(report: ProbeReport, color: boolean): string {
   if (report.runs.total > 1) {
     lines.push(`Runs: ${report.runs.total} (ok ${report.runs.ok}, desync ${report.runs.desync}, inconclusive ${report.runs.inconclusive})`);
   }
+  // The synthetic health: a 5XX is a server failure (the probe asks for none), never a desync.
+  const { requests, errors5xx } = report.health;
+  lines.push(`Answers: ${requests}, of which 5XX: ${errors5xx}${requests > 0 ? ` (${((100 * errors5xx) / requests).toFixed(1)} %)` : ''}`);
   const label = report.verdict.toUpperCase();
   const verdict = report.verdict === 'ok' ? c.green(label) : report.verdict === 'desync' ? c.red(label) : c.yellow(label);
   lines.push(`${c.bold('Verdict:')} ${c.bold(verdict)} — ${report.summary}`, '');

@@ -21,7 +21,7 @@ import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { Side } from '../core/ports';
 import { clientConfig, type AwsClientOptions } from './clients';
 import type { StoredProbeResult } from './dynamodb-store';
-import type { ProbeRunner } from './table-probes';
+import { probeHealthOf, type ProbeRunner } from './table-probes';
 
 /** What the controller sends to the probe function. */
 export interface ProbeNowRequest {
@@ -91,7 +91,11 @@ export function createInvokingProbeRunner(props: InvokingProbeRunnerProps): Prob
     if (!isResult(result, target.side)) {
       throw new ProbeInvokeError(`probe function ${props.functionName} answered without a ${target.side} result: ${text.slice(0, 300)}`);
     }
-    return result;
+    // The synthetic health is kept only when well-formed: a damaged figure is dropped, not
+    // guessed, and never costs the verdict.
+    const { health: raw, ...rest } = result;
+    const health = probeHealthOf(raw);
+    return { ...rest, ...(health ? { health } : {}) };
   };
 }
 

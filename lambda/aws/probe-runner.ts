@@ -1,6 +1,8 @@
 /**
  * Runs the Keep-Alive probe engine against one target and turns its report into the result the
- * table, the metrics and the controller use. Shared by the probe handler and the controller.
+ * table, the metrics and the controller use (the verdict, the report's figures, and the side's
+ * synthetic health: the answers the probe got and how many were 5XX). Used by the probe function,
+ * for its periodic probes and for the controller's fresh ones.
  */
 import { runProbe, toProbeOutcome } from '../probe';
 import type { ProbeSettingsConfig } from './config';

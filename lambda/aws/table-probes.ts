@@ -11,7 +11,7 @@
  * never advances without a probe that passed) but does not roll back a healthy version because a
  * probe was not configured.
  */
-import type { ProbeOutcome, ProbePort, Side } from '../core/ports';
+import type { ProbeHealth, ProbeOutcome, ProbePort, Side } from '../core/ports';
 import { describeError } from './clients';
 import type { DynamoDbStateStore, StoredProbeResult } from './dynamodb-store';
 
@@ -114,7 +114,31 @@ export class TableProbes implements ProbePort {
   }
 }
 
-/** The fields the core needs (extra report figures stay in the table). */
+/**
+ * The fields the core needs (extra report figures stay in the table), with the probe's synthetic
+ * health when the result carries a well-formed one (results recorded before it existed, or a
+ * damaged figure, have none: the judge then goes without it).
+ */
 export function outcomeOf(result: StoredProbeResult): ProbeOutcome {
-  return { side: result.side, verdict: result.verdict, atMs: result.atMs, summary: result.summary, findings: result.findings };
+  const health = probeHealthOf(result.health);
+  return {
+    side: result.side,
+    verdict: result.verdict,
+    atMs: result.atMs,
+    summary: result.summary,
+    findings: result.findings,
+    ...(health ? { health } : {}),
+  };
+}
+
+/**
+ * A clean copy of a probe's synthetic health read from the table or from the probe function's
+ * answer: whole numbers, `0 ≤ errors5xx ≤ requests`. Anything else is undefined (never guessed).
+ */
+export function probeHealthOf(value: unknown): ProbeHealth | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const { requests, errors5xx } = value as { requests?: unknown; errors5xx?: unknown };
+  if (typeof requests !== 'number' || typeof errors5xx !== 'number') return undefined;
+  if (!Number.isSafeInteger(requests) || !Number.isSafeInteger(errors5xx) || errors5xx < 0 || errors5xx > requests) return undefined;
+  return { requests, errors5xx };
 }

@@ -5,7 +5,9 @@
  * Routes: `GET /health`, `GET /channels`, `GET /channels/{name}`, `POST /events` (JSON body of at
  * most 10 KiB, else 413). Metrics (EMF, namespace `CUTOVER_APP_METRICS_NAMESPACE`, dimensions
  * `{FunctionName, Version}` with the executing version): `Requests`, `Errors4xx`, `Errors5xx`
- * (Count) and `LatencyMs` (Milliseconds), one EMF line per request.
+ * (Count) and `LatencyMs` (Milliseconds), one EMF line per request. Requests of the Cutover
+ * Keep-Alive probe (header `X-Cutover-Probe: 1`, see lambda/probe/marker.ts) are answered like any
+ * other but not counted: their 404, 413, 405, 400 and 401 are the probe's doing, not the version's.
  *
  * `DEMO_FAULT_5XX_RATE` (0–1, default 0) makes that share of API requests fail with 503, to watch
  * a rollback on purpose. `/health` never fails this way, so probes keep measuring the connection
@@ -15,6 +17,8 @@
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+// The marker alone (no imports of its own): the probe engine stays out of this bundle.
+import { isProbeRequest } from '../probe/marker';
 
 /** Largest accepted POST body. */
 export const MAX_BODY_BYTES = 10 * 1024;
@@ -66,6 +70,8 @@ export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayPr
     console.error(JSON.stringify({ message: 'unhandled error', error: error instanceof Error ? error.stack : String(error) }));
     response = json(500, { error: 'internal error' });
   }
+  // The probe's requests are answered normally but left out of the judged metrics.
+  if (isProbeRequest(event.headers) || isProbeRequest(event.multiValueHeaders)) return response;
   metrics.addDimensions({ FunctionName: functionName, Version: version });
   metrics.addMetric('Requests', MetricUnit.Count, 1);
   metrics.addMetric('Errors4xx', MetricUnit.Count, response.statusCode >= 400 && response.statusCode < 500 ? 1 : 0);

@@ -5,7 +5,8 @@
  *
  * Invoked by the controller with `{ "probeNow": { "side": "new" } }`, it probes that side's
  * configured target once and returns the result (the controller records it and decides on it):
- * see `lambda/aws/probe-invoker.ts`.
+ * see `lambda/aws/probe-invoker.ts`. The other configured side is probed with it and recorded like
+ * a periodic result, so that both sides are probed equally often (see `runFreshProbe`).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -14,8 +15,8 @@ import { readProbeConfig } from '../aws/config';
 import { DynamoDbStateStore, createDocumentClients } from '../aws/dynamodb-store';
 import { createMetrics } from '../aws/metrics';
 import { PROBE_NOW_MAX_DURATION_MS, isProbeNowRequest, type ProbeNowResponse } from '../aws/probe-invoker';
-import { createProbeRunner, failedProbeResult } from '../aws/probe-runner';
-import { runProbes, type ProbeResponse } from '../aws/probe-runtime';
+import { createProbeRunner } from '../aws/probe-runner';
+import { runFreshProbe, runProbes, type ProbeResponse } from '../aws/probe-runtime';
 
 const config = readProbeConfig(process.env);
 // Only the clients this function uses, so that cold start loads no other SDK package.
@@ -36,11 +37,7 @@ const runnerNow = createProbeRunner(config.probe, { maxDurationMs: PROBE_NOW_MAX
 
 export async function handler(event?: unknown): Promise<ProbeResponse | ProbeNowResponse> {
   if (isProbeNowRequest(event)) {
-    const target = config.targets.find((t) => t.side === event.probeNow.side);
-    if (!target) throw new Error(`no ${event.probeNow.side} target is configured (CUTOVER_PROBE_TARGETS)`);
-    const result = await runnerNow(target).catch((error: unknown) => failedProbeResult(target, error, Date.now()));
-    logger.info('fresh probe for the controller', { ...result });
-    return { result };
+    return runFreshProbe({ config, runner: runnerNow, store, eventBridge, logger, metrics }, event.probeNow.side);
   }
   return runProbes({ config, runner, store, eventBridge, logger, metrics });
 }

@@ -6,13 +6,17 @@
 import type { ProbeOutcome, Side } from '../core/ports';
 import type { ProbeReport } from './types';
 
-export { runProbe, resolveOptions, PROBE_DEFAULTS } from './probe';
+export { runProbe, resolveOptions, PROBE_DEFAULTS, PROBE_OPTION_RANGES } from './probe';
 export { ProbeUsageError } from './errors';
 export { loadSequenceFile, parseSequence, defaultSequence, type ProbeStep } from './sequence';
 export { DEFAULT_LIMITS, ResponseParser, FramingError, type ParsedResponse, type FramingLimits } from './http1';
+export { PROBE_MARKER_HEADER, PROBE_MARKER_VALUE, PROBE_MARKER_WIRE_NAME, isProbeRequest, type HeadersLike } from './marker';
 export type * from './types';
 
-/** The core's summary of a probe report (the full report stays with the caller). */
+/**
+ * The core's summary of a probe report (the full report stays with the caller), with the side's
+ * synthetic health: the answers the probe got and how many were 5XX.
+ */
 export function toProbeOutcome(report: ProbeReport, side: Side, atMs: number): ProbeOutcome {
   return {
     side,
@@ -20,5 +24,6 @@ export function toProbeOutcome(report: ProbeReport, side: Side, atMs: number): P
     atMs,
     summary: report.summary,
     findings: report.findings.length,
+    health: { requests: report.health.requests, errors5xx: report.health.errors5xx },
   };
 }

@@ -7,7 +7,7 @@ import { ConnectError, ProbeConnection, nowMs } from './connection';
 import { sameRequest, type ProbeStep } from './sequence';
 import { answerClasses, isAnswerOf, type StepProfile } from './signature';
 import { plural } from './text';
-import { add, stepFields, buildRequest, signatureOf, remaining, open, readTimeout, isIdleClose, isTimeoutClose, closeReason, countResponses, recordAttempt, reportFailure, handleIdleBytes, type Outcome, type RunContext } from './passes';
+import { add, stepFields, buildRequest, signatureOf, remaining, open, readAnswer, isIdleClose, isTimeoutClose, closeReason, countResponses, recordAttempt, reportFailure, handleIdleBytes, type Outcome, type RunContext } from './passes';
 
 /** Bodies this large go into the long pass half as often: each one is uploaded in full. */
 const LARGE_BODY_BYTES = 64 * 1024;
@@ -125,7 +125,7 @@ export async function longPass(ctx: RunContext, profiles: readonly StepProfile[]
         }
         reused = c.reused;
         c.write(buildRequest(ctx, step, 'long', i));
-        const read = await c.readResponse(step.method, readTimeout(ctx), ctx.limits);
+        const read = await readAnswer(ctx, c, step.method);
         if (attempt === 0 && isIdleClose(read, reused)) {
           if (!notedIdleClose) {
             notedIdleClose = true;

@@ -7,6 +7,7 @@
  */
 import { ConnectError, ProbeConnection, nowMs, type ReadResult, type Target } from './connection';
 import { ResponseParser, FramingError, serializeRequest, type FramingLimits, type ParsedResponse } from './http1';
+import { PROBE_MARKER_VALUE, PROBE_MARKER_WIRE_NAME } from './marker';
 import type { ProbeStep } from './sequence';
 import {
   classify,
@@ -39,8 +40,12 @@ export interface RunContext {
   readonly notes: ProbeFinding[];
   /** Per step index: what it got in each keep-alive pass. */
   readonly attempts: StepAttempt[][];
-  /** Counters for the report's metrics. */
-  readonly counters: { reusedRequests: number; unsolicitedBytes: number; maxRequestsPerConnection: number };
+  /**
+   * Counters for the report's metrics. `answers` counts the responses the server gave to the
+   * probe's requests (every pass, retries included; not unsolicited extra responses), and
+   * `answers5xx` those with a 5XX status: the side's synthetic health (`ProbeReport.health`).
+   */
+  readonly counters: { reusedRequests: number; unsolicitedBytes: number; maxRequestsPerConnection: number; answers: number; answers5xx: number };
 }
 
 /** The run cannot go on (the target is unreachable, or the first step never answers). */
@@ -94,8 +99,10 @@ export function stepFields(step: ProbeStep): { step: number; stepName: string } 
 const PASS_NUMBERS: Readonly<Record<PassName, number>> = { control: 0, sequential: 1, immediate: 2, paused: 3, pipelined: 4, long: 5 };
 
 /**
- * Builds the bytes of one request. Every request carries a fresh nonce and an
- * `X-Probe-Id: <run token>.<pass number>.<step index>.<attempt>`. The control pass sends the very
+ * Builds the bytes of one request. Every request carries a fresh nonce, an
+ * `X-Probe-Id: <run token>.<pass number>.<step index>.<attempt>` and the probe marker
+ * `X-Cutover-Probe: 1` (see marker.ts: applications leave marked requests out of the metrics the
+ * judge compares). The control pass sends the very
  * same bytes as the keep-alive passes (no `Connection: close`; the probe closes the connection
  * itself), so that a server echoing the request (TRACE) answers alike in every pass.
  */
@@ -108,6 +115,7 @@ export function buildRequest(ctx: RunContext, step: ProbeStep, pass: PassName, a
     ['User-Agent', 'cutover-probe'],
     ['Accept', '*/*'],
     ['X-Probe-Id', probeId],
+    [PROBE_MARKER_WIRE_NAME, PROBE_MARKER_VALUE],
   ];
   headers.push(...step.headers.map(([n, v]) => [n, v] as [string, string]));
   let body: Buffer | undefined;
@@ -131,7 +139,7 @@ const SMALL_BODY = Buffer.from('{"cutover_probe":true}', 'latin1');
 function requestBody(ctx: RunContext, size: number, probeId: string): Buffer {
   const smuggled = Buffer.from(
     `GET ${ctx.target.basePath}/cutover-probe-smuggled-${newToken()} HTTP/1.1\r\nHost: ${ctx.target.hostHeader}\r\n` +
-      `X-Probe-Id: ${probeId}.smuggled\r\n\r\n`,
+      `X-Probe-Id: ${probeId}.smuggled\r\n${PROBE_MARKER_WIRE_NAME}: ${PROBE_MARKER_VALUE}\r\n\r\n`,
     'latin1',
   );
   if (size >= smuggled.length) {
@@ -168,6 +176,20 @@ export async function open(ctx: RunContext): Promise<ProbeConnection> {
 
 export function readTimeout(ctx: RunContext): number {
   return Math.max(1, Math.min(ctx.timeoutMs, remaining(ctx)));
+}
+
+/**
+ * Reads the answer to the request just written, within the probe's bounds, and counts it for the
+ * run's synthetic health (every response is counted, 5XX separately; a close, timeout or protocol
+ * error is no answer).
+ */
+export async function readAnswer(ctx: RunContext, conn: ProbeConnection, method: string): Promise<ReadResult> {
+  const read = await conn.readResponse(method, readTimeout(ctx), ctx.limits);
+  if (read.kind === 'response') {
+    ctx.counters.answers += 1;
+    if (read.response.status >= 500) ctx.counters.answers5xx += 1;
+  }
+  return read;
 }
 
 /** Finding kind for a failed read. */
@@ -212,7 +234,7 @@ export async function controlPass(ctx: RunContext, result: ControlResult[]): Pro
       let read: ReadResult;
       try {
         conn.write(buildRequest(ctx, step, 'control', attempt));
-        read = await conn.readResponse(step.method, readTimeout(ctx), ctx.limits);
+        read = await readAnswer(ctx, conn, step.method);
         // Bytes after the answer in the same read (a response written twice at once) show even on
         // a fresh connection.
         if (conn.buffered > 0 && read.kind === 'response' && !isTimeoutClose(read.response)) {
@@ -309,7 +331,7 @@ export async function keepAlivePass(ctx: RunContext, mode: KeepAliveMode, profil
         }
         reused = c.reused;
         c.write(buildRequest(ctx, step, mode, attempt));
-        const read = await c.readResponse(step.method, readTimeout(ctx), ctx.limits);
+        const read = await readAnswer(ctx, c, step.method);
         const closedIdle = attempt === 0 && isIdleClose(read, reused);
         if (closedIdle) {
           // The server's idle timeout crossed this request (a close on a kept-alive connection, or
@@ -566,7 +588,7 @@ export async function pipelinedPass(ctx: RunContext, profiles: readonly StepProf
     conn.write(Buffer.concat(safe.map((p, i) => buildRequest(ctx, p.step, 'pipelined', i))));
     for (const profile of safe) {
       const reused = conn.reused;
-      const read = await conn.readResponse(profile.step.method, readTimeout(ctx), ctx.limits);
+      const read = await readAnswer(ctx, conn, profile.step.method);
       if (read.kind === 'no-response') {
         add(ctx, 'info', 'pipeline-not-supported', 'pipelined', `the server closed the pipelined connection before answering ${profile.step.name}`, stepFields(profile.step));
         return;

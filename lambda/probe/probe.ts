@@ -45,6 +45,21 @@ export const PROBE_DEFAULTS = {
 } as const;
 
 /**
+ * Allowed ranges (inclusive) of the numeric `ProbeOptions`, for callers that validate their own
+ * input first (the CLI names its flags in its errors).
+ */
+export const PROBE_OPTION_RANGES = {
+  runs: [1, 100],
+  timeoutMs: [10, 120_000],
+  idleMs: [1, 60_000],
+  longPassRequests: [0, 1000],
+  longPassMaxMs: [100, 600_000],
+  maxDurationMs: [100, 3_600_000],
+  largeBodyBytes: [1, MAX_BODY_BYTES],
+  controlRepeats: [1, 10],
+} as const satisfies Record<string, readonly [number, number]>;
+
+/**
  * Probes `baseUrl` for responses that answer the wrong request on a persistent connection.
  * Never throws for anything the server does (that becomes a finding); throws `ProbeUsageError`
  * for invalid options.
@@ -76,7 +91,7 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeReport> {
       findings: [],
       notes: [],
       attempts: steps.map(() => []),
-      counters: { reusedRequests: 0, unsolicitedBytes: 0, maxRequestsPerConnection: 0 },
+      counters: { reusedRequests: 0, unsolicitedBytes: 0, maxRequestsPerConnection: 0, answers: 0, answers5xx: 0 },
     };
     reports.push(await runOnce(ctx, settings));
   }
@@ -102,6 +117,10 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeReport> {
     unsolicitedBytes: reports.reduce((n, r) => n + r.unsolicitedBytes, 0),
     shiftedSteps: reports.reduce((n, r) => n + r.shiftedSteps, 0),
     mismatchRate: compared === 0 ? 0 : mismatched / compared,
+    health: {
+      requests: reports.reduce((n, r) => n + r.health.requests, 0),
+      errors5xx: reports.reduce((n, r) => n + r.health.errors5xx, 0),
+    },
     summary: summarize(verdict, runs, findings, deciding, durationMs),
   };
 }
@@ -113,14 +132,18 @@ export function resolveOptions(options: ProbeOptions): { settings: ProbeSettings
     rejectUnauthorized: options.rejectUnauthorized ?? true,
     ...(options.servername !== undefined ? { servername: options.servername } : {}),
   });
-  const runs = integer('runs', options.runs, PROBE_DEFAULTS.runs, 1, 100);
-  const timeoutMs = integer('timeoutMs', options.timeoutMs, PROBE_DEFAULTS.timeoutMs, 10, 120_000);
-  const idleMs = integer('idleMs', options.idleMs, PROBE_DEFAULTS.idleMs, 1, 60_000);
-  const longPassRequests = integer('longPassRequests', options.longPassRequests, PROBE_DEFAULTS.longPassRequests, 0, 1000);
-  const longPassMaxMs = integer('longPassMaxMs', options.longPassMaxMs, PROBE_DEFAULTS.longPassMaxMs, 100, 600_000);
-  const maxDurationMs = integer('maxDurationMs', options.maxDurationMs, PROBE_DEFAULTS.maxDurationMs, 100, 3_600_000);
-  const largeBodyBytes = integer('largeBodyBytes', options.largeBodyBytes, PROBE_DEFAULTS.largeBodyBytes, 1, MAX_BODY_BYTES);
-  const controlRepeats = integer('controlRepeats', options.controlRepeats, PROBE_DEFAULTS.controlRepeats, 1, 10);
+  const option = (name: keyof typeof PROBE_OPTION_RANGES & keyof typeof PROBE_DEFAULTS): number => {
+    const [min, max] = PROBE_OPTION_RANGES[name];
+    return integer(name, options[name], PROBE_DEFAULTS[name], min, max);
+  };
+  const runs = option('runs');
+  const timeoutMs = option('timeoutMs');
+  const idleMs = option('idleMs');
+  const longPassRequests = option('longPassRequests');
+  const longPassMaxMs = option('longPassMaxMs');
+  const maxDurationMs = option('maxDurationMs');
+  const largeBodyBytes = option('largeBodyBytes');
+  const controlRepeats = option('controlRepeats');
   const steps = options.sequence ? stepsFromSpecs(options.sequence) : defaultSequence(options.healthPath ?? PROBE_DEFAULTS.healthPath, largeBodyBytes);
   return {
     target,
@@ -201,6 +224,7 @@ async function runOnce(ctx: RunContext, settings: ProbeSettings): Promise<RunRep
     shiftedSteps: attempts.filter((a) => a.match === 'shifted').length,
     comparedAnswers: attempts.length,
     mismatchedAnswers: attempts.filter((a) => a.match !== 'aligned').length,
+    health: { requests: ctx.counters.answers, errors5xx: ctx.counters.answers5xx },
   };
 }
 
@@ -505,6 +529,7 @@ function skippedRun(run: number, total: number): RunReport {
     shiftedSteps: 0,
     comparedAnswers: 0,
     mismatchedAnswers: 0,
+    health: { requests: 0, errors5xx: 0 },
   };
 }
 

@@ -41,6 +41,8 @@ const RESERVED_HEADERS = new Set([
   'te',
   'trailer',
   'x-probe-id',
+  // The probe marker (marker.ts): every probe request carries it already.
+  'x-cutover-probe',
 ]);
 
 /** Body size of the default sequence's small POST: a JSON object padded with spaces. */

@@ -228,11 +228,18 @@ export interface Classification {
  * Compares an answer with what `profile`'s step and the other steps got on fresh connections.
  * Steps that send the very same request (health and health-again) are not each other's origins:
  * their answers may differ a little over time without proving anything.
+ *
+ * A step that got only 5XX, 408 or 429 on fresh connections (an overloaded server) never showed
+ * its own answer, so nothing it gets can be judged: its real answer may well look like another
+ * step's (a server that ignores credentials answers bad-credentials like health), and taking it
+ * for that step's would turn a server's failures into a false desync.
  */
 export function classify(sig: Signature, profile: StepProfile, all: readonly StepProfile[]): Classification {
   if (sig.kind === 'failure') return { match: 'failed' };
   if (sig.kind === 'no-response') return { match: isExpected(sig, profile) ? 'aligned' : 'failed' };
   if (isExpected(sig, profile)) return { match: 'aligned' };
+  const learned = profile.own.some((s) => s.kind !== 'response' || !isTransient(s.status));
+  if (!learned) return { match: isTransient(sig.status) ? 'server-error' : 'unjudged' };
   const origins = all.filter((p) => p !== profile && !sameRequest(p.step, profile.step) && isAnswerOf(sig, p));
   if (origins.length > 0) {
     return {
@@ -242,6 +249,5 @@ export function classify(sig: Signature, profile: StepProfile, all: readonly Ste
     };
   }
   if (isTransient(sig.status)) return { match: 'server-error' };
-  if (!profile.own.some((s) => s.kind !== 'response' || !isTransient(s.status))) return { match: 'unjudged' };
   return { match: 'mismatch' };
 }

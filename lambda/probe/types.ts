@@ -2,9 +2,9 @@
  * Public types of the Keep-Alive desync probe. Plain JSON-serialisable data so a report can be
  * printed by the CLI, published by the Lambda handler and stored by the rehearsal unchanged.
  */
-import type { ProbeVerdict } from '../core/ports';
+import type { ProbeHealth, ProbeVerdict } from '../core/ports';
 
-export type { ProbeVerdict };
+export type { ProbeHealth, ProbeVerdict };
 
 /** One request of a probe sequence, as a user writes it in a sequence file. */
 export interface ProbeStepSpec {
@@ -25,7 +25,8 @@ export interface ProbeStepSpec {
   readonly path: string;
   /**
    * Extra request headers. `Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, `Expect`,
-   * `Upgrade`, `TE` and `X-Probe-Id` are set by the probe and may not be given.
+   * `Upgrade`, `TE`, `X-Probe-Id` and the probe marker `X-Cutover-Probe` are set by the probe and
+   * may not be given.
    * @default - none
    */
   readonly headers?: Readonly<Record<string, string>>;
@@ -283,6 +284,8 @@ export interface RunReport {
   /** Keep-alive answers compared with the control / keep-alive answers that differed. */
   readonly comparedAnswers: number;
   readonly mismatchedAnswers: number;
+  /** Responses to the run's requests, and how many were 5XX (see `ProbeReport.health`). */
+  readonly health: ProbeHealth;
 }
 
 /** The settings a probe ran with (defaults filled in). */
@@ -322,6 +325,13 @@ export interface ProbeReport {
   readonly shiftedSteps: number;
   /** Share of keep-alive answers that differed from the control, 0–1, all runs (metric). */
   readonly mismatchRate: number;
+  /**
+   * The server's synthetic health as the probe saw it, all runs: `requests` counts the responses
+   * to the probe's requests (every pass and retry; a close, timeout or protocol error is no
+   * answer, an unsolicited extra response is not counted) and `errors5xx` those with a 5XX status.
+   * The probe never asks for a 5XX, so each one is a server failure (never desync evidence).
+   */
+  readonly health: ProbeHealth;
   /** One line a human can read. */
   readonly summary: string;
 }

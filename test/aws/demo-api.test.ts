@@ -4,6 +4,7 @@
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PROBE_MARKER_VALUE } from '../../lambda/probe/marker';
 import { captureOutput, emfLines } from './helpers';
 
 type Handler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
@@ -16,8 +17,9 @@ async function load(env: Record<string, string> = {}): Promise<Handler> {
   return (await import('../../lambda/demo/api')).handler as Handler;
 }
 
-function request(method: string, path: string, body?: string, isBase64Encoded = false): APIGatewayProxyEvent {
-  return { httpMethod: method, path, body: body ?? null, isBase64Encoded, headers: {}, multiValueHeaders: {}, pathParameters: null, queryStringParameters: null, multiValueQueryStringParameters: null, stageVariables: null, requestContext: {} as APIGatewayProxyEvent['requestContext'], resource: '/{proxy+}' };
+function request(method: string, path: string, body?: string, isBase64Encoded = false, headers: Record<string, string> = {}): APIGatewayProxyEvent {
+  const multiValueHeaders = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]]));
+  return { httpMethod: method, path, body: body ?? null, isBase64Encoded, headers, multiValueHeaders, pathParameters: null, queryStringParameters: null, multiValueQueryStringParameters: null, stageVariables: null, requestContext: {} as APIGatewayProxyEvent['requestContext'], resource: '/{proxy+}' };
 }
 
 beforeEach(() => {
@@ -81,6 +83,26 @@ describe('demo API', () => {
     expect((await handler(request('GET', '/health'))).statusCode).toBe(200);
     const emf = emfLines(output.records(), 'CutoverDemoTest');
     expect(emf.map((e) => e.Errors5xx)).toEqual([1, 0]);
+  });
+
+  it('should answer probe requests (X-Cutover-Probe: 1) normally but leave them out of its metrics', async () => {
+    const handler = await load();
+    const probe = { 'X-Cutover-Probe': PROBE_MARKER_VALUE };
+    // The probe's deliberate errors get their real answers …
+    expect((await handler(request('GET', '/cutover-probe-missing-x', undefined, false, probe))).statusCode).toBe(404);
+    expect((await handler(request('POST', '/events', 'x'.repeat(20_000), false, probe))).statusCode).toBe(413);
+    expect((await handler(request('TRACE', '/health', undefined, false, probe))).statusCode).toBe(405);
+    expect(JSON.parse((await handler(request('GET', '/health', undefined, false, { 'x-cutover-probe': '1' }))).body)).toEqual({ status: 'ok', version: '7' });
+    // … and only the user's request is counted.
+    await handler(request('GET', '/nowhere'));
+    // Any other value of the header is not the marker.
+    await handler(request('GET', '/nowhere', undefined, false, { 'X-Cutover-Probe': 'yes' }));
+    const emf = emfLines(output.records(), 'CutoverDemoTest');
+    expect(emf).toHaveLength(2);
+    expect(emf.map((e) => [e.Requests, e.Errors4xx])).toEqual([
+      [1, 1],
+      [1, 1],
+    ]);
   });
 
   it('fails at load on a fault rate outside 0–1, naming the variable', async () => {

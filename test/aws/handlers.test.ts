@@ -149,6 +149,28 @@ describe('probe handler', () => {
     await expect(handler({ probeNow: { side: 'old' } })).rejects.toThrow('no old target is configured (CUTOVER_PROBE_TARGETS)');
   }, 30_000);
 
+  it('should probe the old side with a fresh probe of the new one, and record only the old result', async () => {
+    server ??= await startDemoServer({ version: 'v1' });
+    setEnv({
+      CUTOVER_TABLE_NAME: TABLE,
+      CUTOVER_PROBE_TARGETS: JSON.stringify([
+        { side: 'new', url: server.url },
+        { side: 'old', url: `${server.url}/` },
+      ]),
+      CUTOVER_PROBE_PATH: '/health',
+      CUTOVER_EVENT_BUS_NAME: 'cutover-bus',
+      CUTOVER_MIGRATION_KEY: 'apiR:live',
+    });
+    await store.putPointer('apiR:live', { migrationId: 'apiR:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
+    const { handler } = await import('../../lambda/handlers/probe');
+    const { result } = (await handler({ probeNow: { side: 'new' } })) as ProbeNowResponse;
+    expect(result).toMatchObject({ side: 'new', verdict: 'ok', health: { requests: expect.any(Number), errors5xx: 0 } });
+    const stored = await store.probeResultsSince('apiR:live:2', 0);
+    expect(stored.map((r) => [r.side, r.verdict])).toEqual([['old', 'ok']]);
+    expect(stored[0]!.atMs).toBeGreaterThan(result.atMs);
+    expect(account.events.map((e) => JSON.parse(e.Detail!).side)).toEqual(['old']);
+  }, 30_000);
+
   it('fails to load on a target that is not a URL', async () => {
     setEnv({ CUTOVER_TABLE_NAME: TABLE, CUTOVER_PROBE_TARGETS: '[{"side":"new","url":"api.example.com"}]', CUTOVER_EVENT_BUS_NAME: 'b', CUTOVER_MIGRATION_KEY: 'k' });
     await expect(import('../../lambda/handlers/probe')).rejects.toThrow('environment variable CUTOVER_PROBE_TARGETS entry 0: url is not a valid URL, got "api.example.com"');

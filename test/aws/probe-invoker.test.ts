@@ -47,6 +47,13 @@ describe('fresh probes through the probe function', () => {
     expect(String(error)).toMatch(message);
   });
 
+  it("should pass the probe's synthetic health on, and drop one that is not well-formed without failing the probe", async () => {
+    mock.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload({ result: { ...result, health: { requests: 130, errors5xx: 3 } } }) });
+    expect(await runner(target)).toEqual({ ...result, health: { requests: 130, errors5xx: 3 } });
+    mock.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload({ result: { ...result, health: { requests: 3, errors5xx: 30 } } }) });
+    expect(await runner(target)).toEqual(result);
+  });
+
   it('should make the controller call a probe that could not run inconclusive, never ok', async () => {
     mock.on(InvokeCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }));
     const recorded: unknown[] = [];

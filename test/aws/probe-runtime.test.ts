@@ -11,8 +11,8 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbStateStore, unattributedProbePk } from '../../lambda/aws/dynamodb-store';
 import { createMetrics } from '../../lambda/aws/metrics';
 import { createProbeRunner } from '../../lambda/aws/probe-runner';
-import { ProbeRecordError, runProbes } from '../../lambda/aws/probe-runtime';
-import type { ProbeRunner } from '../../lambda/aws/table-probes';
+import { NoProbeTargetError, ProbeRecordError, runFreshProbe, runProbes } from '../../lambda/aws/probe-runtime';
+import { TableProbes, type ProbeRunner, type ProbeTarget } from '../../lambda/aws/table-probes';
 import { startDemoServer, type DemoServer } from '../../local/demo-server';
 import { captureOutput, emfLines, startDynalite, type LocalDynamo } from './helpers';
 
@@ -112,6 +112,13 @@ describe('probe runtime against real servers', () => {
       ]),
     );
 
+    // Each with the side's synthetic health, read back from the table as written.
+    for (const r of stored) {
+      expect(r.health!.requests).toBeGreaterThan(20);
+      expect(r.health!.errors5xx).toBe(0);
+      expect(response.results.find((x) => x.side === r.side)).toBeDefined();
+    }
+
     // One event per result; the desync one matches the rule that wakes the controller.
     expect(entries).toHaveLength(2);
     const detail = JSON.parse(entries.find((e) => JSON.parse(e.Detail!).side === 'new')!.Detail!);
@@ -119,6 +126,100 @@ describe('probe runtime against real servers', () => {
     expect(detail).toMatchObject({ migrationKey: cfg.migrationKey, side: 'new', verdict: 'desync' });
     expect(ebMock.commandCalls(PutEventsCommand)).toHaveLength(1);
   }, 30_000);
+});
+
+describe('probe runtime: both sides probed equally often', () => {
+  /** A runner that answers at once and remembers what it probed, in order. */
+  function recordingRunner(): { runner: ProbeRunner; probed: ProbeTarget[] } {
+    const probed: ProbeTarget[] = [];
+    let clock = 1_000_000;
+    const runner: ProbeRunner = async (t) => {
+      probed.push(t);
+      return {
+        side: t.side,
+        verdict: 'ok',
+        atMs: ++clock,
+        summary: `aligned (${t.side})`,
+        findings: 0,
+        url: t.url,
+        health: { requests: 130, errors5xx: t.side === 'new' ? 2 : 0 },
+      };
+    };
+    return { runner, probed };
+  }
+  const both = (): ProbeHandlerConfig =>
+    config([
+      { side: 'new', url: 'https://new.example.invalid/' },
+      { side: 'old', url: 'https://old.example.invalid/' },
+    ]);
+  const count = (probed: readonly ProbeTarget[]) => ({ new: probed.filter((t) => t.side === 'new').length, old: probed.filter((t) => t.side === 'old').length });
+
+  it('should probe every side once per scheduled run, with the one runner', async () => {
+    const cfg = both();
+    await deploy(cfg);
+    const { runner, probed } = recordingRunner();
+    await runProbes(deps(cfg, runner));
+    expect(probed.map((t) => t.side)).toEqual(['new', 'old']);
+  });
+
+  it("should probe the old side with every fresh probe the controller asks of the new side, and record that one for it", async () => {
+    const cfg = both();
+    const migrationId = await deploy(cfg);
+    const { runner, probed } = recordingRunner();
+    // The old side's probe finishes first: its result is still stamped after the fresh one.
+    const slowNew: ProbeRunner = async (t) => {
+      const r = await runner(t);
+      return t.side === 'new' ? { ...r, atMs: r.atMs + 10 } : r;
+    };
+    const { result } = await runFreshProbe(deps(cfg, slowNew), 'new');
+    expect(count(probed)).toEqual({ new: 1, old: 1 });
+    expect(result).toMatchObject({ side: 'new', verdict: 'ok', health: { requests: 130, errors5xx: 2 } });
+    // The controller records the asked side; the probe function records and announces the other.
+    const stored = await store.probeResultsSince(migrationId, 0);
+    expect(stored.map((r) => r.side)).toEqual(['old']);
+    expect(stored[0]!.atMs).toBe(result.atMs + 1);
+    expect(entries.map((e) => JSON.parse(e.Detail!).side)).toEqual(['old']);
+    // Both runs are in the probe metrics, one line per side.
+    expect(emfLines(output.records(), 'Cutover').map((e) => e.Side)).toEqual(['new', 'old']);
+    // The controller, which has seen results up to the fresh one, reads the old side's next tick.
+    const probes = new TableProbes({ store, migrationId, now: () => result.atMs + 60_000 });
+    expect((await probes.recentResults(result.atMs)).filter((o) => o.atMs > result.atMs)).toEqual([
+      { side: 'old', verdict: 'ok', atMs: result.atMs + 1, summary: 'aligned (old)', findings: 0, health: { requests: 130, errors5xx: 0 } },
+    ]);
+  });
+
+  it('should keep the sides level over a migration of scheduled runs and fresh probes', async () => {
+    const cfg = both();
+    await deploy(cfg);
+    const { runner, probed } = recordingRunner();
+    // Ten minutes of schedule, a gate and four increases (each a fresh probe of the new side).
+    for (let minute = 0; minute < 10; minute++) await runProbes(deps(cfg, runner));
+    for (let fresh = 0; fresh < 5; fresh++) await runFreshProbe(deps(cfg, runner), 'new');
+    expect(count(probed)).toEqual({ new: 15, old: 15 });
+    // The same sequence and settings for both: one runner, every URL as configured.
+    expect(new Set(probed.map((t) => t.url))).toEqual(new Set(cfg.targets.map((t) => t.url)));
+  });
+
+  it('should return the fresh probe even when the other side cannot be recorded, and probe nothing else without another side', async () => {
+    const cfg = both();
+    const { runner, probed } = recordingRunner();
+    const throttled = async () => Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const broken = { getPointer: throttled, putProbeResult: throttled, putUnattributedProbeResult: throttled };
+    const { result } = await runFreshProbe(deps(cfg, runner, { store: broken }), 'new');
+    expect(result.side).toBe('new');
+    expect(output.records().some((r) => String(r.message).includes('not fully recorded'))).toBe(true);
+    // The event still went out (a desync there would still wake the controller).
+    expect(entries.map((e) => JSON.parse(e.Detail!).side)).toEqual(['old']);
+
+    entries.length = 0;
+    const single = config([{ side: 'new', url: 'https://new.example.invalid/' }]);
+    probed.length = 0;
+    await runFreshProbe(deps(single, runner), 'new');
+    expect(probed.map((t) => t.side)).toEqual(['new']);
+    expect(entries).toEqual([]);
+    await expect(runFreshProbe(deps(single, runner), 'old')).rejects.toThrow(NoProbeTargetError);
+    await expect(runFreshProbe(deps(single, runner), 'old')).rejects.toThrow('no old target is configured (CUTOVER_PROBE_TARGETS)');
+  });
 });
 
 describe('probe runtime: failures', () => {

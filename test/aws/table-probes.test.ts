@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
 import { makeRecord } from './fixtures';
 import { createProbeRunner } from '../../lambda/aws/probe-runner';
-import { TableProbes, type ProbeRunner } from '../../lambda/aws/table-probes';
+import { TableProbes, outcomeOf, probeHealthOf, type ProbeRunner } from '../../lambda/aws/table-probes';
 import { startDemoServer, type DemoServer } from '../../local/demo-server';
 import { startDynalite, type LocalDynamo } from './helpers';
 
@@ -121,6 +121,29 @@ describe('TableProbes', () => {
     });
     const outcome = await probes.probeNow('new');
     expect(outcome.verdict).toBe('inconclusive');
+  });
+
+  it("should carry the probe's synthetic health through the table, fresh and recorded", async () => {
+    const k = key();
+    const runner: ProbeRunner = async (t) => ({ side: t.side, verdict: 'inconclusive', atMs: NOW, summary: '5XX', findings: 1, url: t.url, health: { requests: 140, errors5xx: 41 } });
+    const probes = new TableProbes({ store, migrationId: k, targets: [{ side: 'new', url: 'https://new.example.com/' }], runner, now: () => NOW });
+    expect((await probes.probeNow('new')).health).toEqual({ requests: 140, errors5xx: 41 });
+    await store.putProbeResult(k, { side: 'old', verdict: 'ok', atMs: NOW + 1, summary: 'aligned', findings: 0, health: { requests: 139, errors5xx: 0 } });
+    // Read back from DynamoDB as written (a nested map of numbers).
+    expect((await probes.recentResults(NOW - 1)).map((o) => [o.side, o.health])).toEqual([
+      ['new', { requests: 140, errors5xx: 41 }],
+      ['old', { requests: 139, errors5xx: 0 }],
+    ]);
+  });
+
+  it('should leave out a synthetic health that is not well-formed, never guess one', () => {
+    const base = { side: 'new' as const, verdict: 'ok' as const, atMs: NOW, summary: 's', findings: 0 };
+    expect(outcomeOf(base)).toEqual(base);
+    for (const health of [{ requests: 3, errors5xx: 4 }, { requests: -1, errors5xx: 0 }, { requests: 1.5, errors5xx: 0 }, { requests: '3', errors5xx: 0 }, null, 7]) {
+      expect(outcomeOf({ ...base, health } as never)).toEqual(base);
+      expect(probeHealthOf(health)).toBeUndefined();
+    }
+    expect(probeHealthOf({ requests: 0, errors5xx: 0, extra: 1 })).toEqual({ requests: 0, errors5xx: 0 });
   });
 
   it('fails when targets are given without a runner', () => {

@@ -227,6 +227,26 @@ describe('CanaryMigration with every feature', () => {
     }
   });
 
+  it('should probe both sides on one schedule, with one sequence and no input that singles out a side', () => {
+    // Every rule that invokes the probe function: only the one-minute schedule, with no input, so
+    // each run is a periodic run of every target (an input like {"probeNow":{"side":"new"}} would
+    // probe one side only, which the controller alone asks for, and pairs with the other side).
+    const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((r: any) =>
+      (r.Properties.Targets ?? []).some((t: any) => JSON.stringify(t.Arn) === JSON.stringify(fnArn(ids.probe))),
+    );
+    expect(rules).toHaveLength(1);
+    const rule: any = rules[0];
+    expect(rule.Properties.ScheduleExpression).toBe('rate(1 minute)');
+    expect(rule.Properties.Targets).toHaveLength(1);
+    for (const key of ['Input', 'InputPath', 'InputTransformer']) expect(rule.Properties.Targets[0]).not.toHaveProperty(key);
+    // One target per side, and the sequence settings (path, runs, body size, timeout) are shared:
+    // there are no per-side ones.
+    const { props } = functionByEntryEnv(template, 'cutover-probe');
+    const env = props.Environment.Variables;
+    expect(JSON.parse(env.CUTOVER_PROBE_TARGETS).map((t: { side: string }) => t.side).sort()).toEqual(['new', 'old']);
+    for (const name of Object.keys(env)) expect(name).not.toMatch(/_(NEW|OLD)(_|$)/);
+  });
+
   it("should set Lambda's own retries of asynchronous invocations: none for the probe, bounded for the controller", () => {
     // EventBridge's retryAttempts cover delivery only; a function error is retried by Lambda (by
     // default twice, for up to 6 hours) unless the function's async invoke configuration says otherwise.

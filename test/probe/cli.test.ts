@@ -39,6 +39,7 @@ describe('probeCommand', () => {
     expect(stdout).toMatch(/oversized-post\s+POST \/health \(16384 B\)\s+413 text\/plain #\w+\s+ok\s+ok\s+ok/);
     expect(stdout).toMatch(/Verdict: OK — ok: 9 steps answered in order on keep-alive connections \(\d+ requests on reused connections, up to 120 on one\)/);
     expect(stderr).toContain('sequential keep-alive pass');
+    expect(stdout).toMatch(/^Answers: \d{3}, of which 5XX: 0 \(0\.0 %\)$/m);
   });
 
   it('should print the findings and exit 1 on a desync', async () => {
@@ -68,6 +69,26 @@ describe('probeCommand', () => {
     expect(stdout).toMatch(/WARNING \[control\] timeout: health on a fresh connection: no response within 200 ms/);
   });
 
+  it("should pass --long-pass-requests and --long-pass-max-ms to the probe's long pass", async () => {
+    const server = await start(servers.nodeHttpServer());
+    const short = await run(server.url, { ...FAST, json: true, longPassRequests: '30', longPassMaxMs: '2000' });
+    expect(short.code).toBe(0);
+    const report = JSON.parse(short.stdout);
+    expect(report.settings).toMatchObject({ longPassRequests: 30, longPassMaxMs: 2000 });
+    // The long pass's connection carries at most its 30 requests (the other passes carry fewer).
+    expect(report.runReports[0].maxRequestsPerConnection).toBe(30);
+    const off = await run(server.url, { ...FAST, longPassRequests: '0' });
+    expect(off.code).toBe(0);
+    expect(off.stdout).toContain('no long pass');
+    expect(off.stdout).toMatch(/up to \d on one\)/);
+    // A time bound the pass cannot meet on a slow server: fewer requests, and a note that says so.
+    const slow = await start(servers.slowServer(5, 10));
+    const bounded = await run(slow.url, { ...FAST, longPassRequests: '500', longPassMaxMs: '300' });
+    expect(bounded.code).toBe(0);
+    expect(bounded.stdout).toMatch(/long pass 500 requests within 300 ms/);
+    expect(bounded.stdout).toMatch(/the long pass sent \d+ of 500 requests within its 300 ms/);
+  });
+
   it('should exit 2 with one clear line for usage errors', async () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '[{"path": "/"}, {"path": 3}]');
@@ -79,6 +100,10 @@ describe('probeCommand', () => {
       ['http://127.0.0.1:1', { sequence: join(dir, 'missing.json') }, /cannot read sequence file ".*missing\.json": ENOENT/],
       ['http://127.0.0.1:1', { sequence: bad }, /bad\.json": sequence step 2: "path" must be a string/],
       ['http://127.0.0.1:1', { path: 'health' }, /--path must start with "\/"/],
+      ['http://127.0.0.1:1', { longPassRequests: '1001' }, /^cutover probe: --long-pass-requests must be a whole number from 0 to 1000, got "1001"\n$/],
+      ['http://127.0.0.1:1', { longPassRequests: '-5' }, /^cutover probe: --long-pass-requests must be a whole number, got "-5"\n$/],
+      ['http://127.0.0.1:1', { longPassMaxMs: '99' }, /^cutover probe: --long-pass-max-ms must be a whole number from 100 to 600000, got "99"\n$/],
+      ['http://127.0.0.1:1', { longPassMaxMs: '5s' }, /^cutover probe: --long-pass-max-ms must be a whole number, got "5s"\n$/],
     ];
     for (const [url, options, message] of cases) {
       const { code, stdout, stderr } = await run(url, options);
@@ -132,6 +157,17 @@ describe('cutover probe (spawned)', () => {
     const missing = await spawnCli([]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/missing required argument 'base-url'/);
+  });
+
+  it('should list the long-pass flags in --help, with their defaults and ranges', async () => {
+    const { code, stdout } = await spawnCli(['--help']);
+    expect(code).toBe(0);
+    const help = stdout.replace(/\s+/g, ' ');
+    expect(help).toMatch(/--long-pass-requests <n> requests sent back to back on one kept-alive connection .*\(0 to 1000; 0 turns the long pass off\) \(default: "120"\)/);
+    expect(help).toMatch(/--long-pass-max-ms <ms> no long-pass request is sent after this long; .*\(100 to 600000\) \(default: "5000"\)/);
+    const bad = await spawnCli(['http://127.0.0.1:1', '--long-pass-max-ms', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe('cutover probe: --long-pass-max-ms must be a whole number from 100 to 600000, got "0"');
   });
 
   it('should exit 3 when nothing listens', async () => {

@@ -86,6 +86,54 @@ describe('runProbe on healthy servers', () => {
     expect(report.notes.map((n) => n.kind)).toContain('stray-whitespace');
   });
 
+  it('should count every answer and none as 5XX in the synthetic health of a healthy server', async () => {
+    const report = await probe(await start(servers.nodeHttpServer()));
+    expect(report.verdict).toBe('ok');
+    expect(report.health.errors5xx).toBe(0);
+    // The control pass (2 per step), the three short keep-alive passes and the long pass.
+    expect(report.health.requests).toBeGreaterThan(2 * report.steps.length + 3 * (report.steps.length - 1) + 100);
+    expect(report.health).toEqual(report.runReports[0].health);
+  });
+
+  it('should never call a server that answers 30 % of requests with 503 a desync, and count its 5XX', async () => {
+    const server = await start(servers.random503Server(0.3, 7));
+    let requests = 0;
+    let errors5xx = 0;
+    for (let i = 0; i < 6; i++) {
+      const report = await probe(server, { runs: 2 });
+      expect(report.verdict, report.summary).not.toBe('desync');
+      expect(report.findings.filter((f) => f.severity === 'desync')).toEqual([]);
+      // A 503 is a server error (or, where the step learned nothing else, unjudged), never another request's answer.
+      const attempts = report.runReports.flatMap((r) => r.steps.flatMap((st) => st.attempts));
+      for (const a of attempts.filter((x) => x.got.startsWith('503 '))) expect(['server-error', 'aligned', 'unjudged']).toContain(a.match);
+      expect(report.health.requests).toBe(report.runReports.reduce((n, r) => n + r.health.requests, 0));
+      requests += report.health.requests;
+      errors5xx += report.health.errors5xx;
+    }
+    expect(requests).toBeGreaterThan(1000);
+    expect(errors5xx / requests).toBeGreaterThan(0.25);
+    expect(errors5xx / requests).toBeLessThan(0.35);
+  }, 60_000);
+
+  it('should still find a desync behind 30 % of 503 answers (the shifted answers are other requests\' exact ones)', async () => {
+    const server = await start(servers.flakyOffByOneServer(0.3, 11));
+    const report = await probe(server, { runs: 2 });
+    expect(report.verdict).toBe('desync');
+    expect(report.health.errors5xx).toBeGreaterThan(0);
+  }, 30_000);
+
+  it("should not take an answer of a step that got only 503 on fresh connections for another step's (static server, credentials ignored)", async () => {
+    // health and health-again get only 503 on fresh connections, then the health answer in the
+    // keep-alive passes, which is exactly bad-credentials' answer: unjudged, not a desync.
+    const report = await probe(await start(servers.staticServerLike({ busyHealthGets: 12 })));
+    expect(report.verdict, report.summary).not.toBe('desync');
+    expect(report.notes.some((n) => n.kind === 'unlearned-step' && n.stepName === 'health-again')).toBe(true);
+    const again = report.steps.find((st) => st.name === 'health-again')!;
+    expect(again.attempts.some((a) => a.got === report.steps.find((st) => st.name === 'bad-credentials')!.expected && a.match === 'unjudged')).toBe(true);
+    const overloaded = await start(servers.staticServerLike({ rate503: 0.3, seed: 5 }));
+    for (let i = 0; i < 4; i++) expect((await probe(overloaded, { runs: 2 })).verdict).not.toBe('desync');
+  }, 60_000);
+
   it('should not call random 503s a desync', async () => {
     const server = await start(servers.random503Server(0.15));
     for (let i = 0; i < 3; i++) {
@@ -395,7 +443,15 @@ describe('runProbe options and aggregation', () => {
 
   it('should map a report to the core outcome', async () => {
     const report = await probe(await start(servers.offByOneServer()));
-    expect(toProbeOutcome(report, 'new', 1234)).toEqual({ side: 'new', verdict: 'desync', atMs: 1234, summary: report.summary, findings: report.findings.length });
+    expect(toProbeOutcome(report, 'new', 1234)).toEqual({
+      side: 'new',
+      verdict: 'desync',
+      atMs: 1234,
+      summary: report.summary,
+      findings: report.findings.length,
+      health: { requests: report.health.requests, errors5xx: 0 },
+    });
+    expect(report.health.requests).toBeGreaterThan(0);
   });
 
   it('should reject bad options before connecting', async () => {

@@ -292,20 +292,34 @@ export function keepAliveLimitServer(limit: number): Promise<TestServer> {
  * Answers like nginx serving a static file: 400 for an undecodable path and 413 for a large body,
  * both with Connection: close; the same 405 page for POST and TRACE; credentials ignored; one
  * constant 404 page. Healthy: steps that answer alike and steps that close must not look like a
- * desync.
+ * desync. Overloaded on request: `rate503` of the requests (seeded) get 503 instead, and the
+ * first `busyHealthGets` health GETs without credentials get 503 (12 covers every try of the
+ * control pass for health and health-again, which run first); a 503 to a body it did not read
+ * closes the connection, as a server must.
  */
-export function staticServerLike(): Promise<TestServer> {
+export function staticServerLike(overload: { rate503?: number; seed?: number; busyHealthGets?: number } = {}): Promise<TestServer> {
   const page = (status: number, reason: string): AppResponse => ({
     status,
     reason,
     headers: [['Content-Type', 'text/html']],
     body: `<html><head><title>${status} ${reason}</title></head><body><center><h1>${status} ${reason}</h1></center></body></html>`,
   });
+  const random = seededRandom(overload.seed ?? 1);
+  let healthGets = 0;
   return rawServer({
     readBody: (req) => req.contentLength <= BODY_LIMIT,
     handle(req, conn) {
       let res: AppResponse;
       let close = false;
+      const healthGet = req.method === 'GET' && req.path === HEALTH_PATH && req.headers.authorization === undefined;
+      if (healthGet) healthGets += 1;
+      const busy = (overload.rate503 !== undefined && random() < overload.rate503) || (healthGet && healthGets <= (overload.busyHealthGets ?? 0));
+      if (busy) {
+        close = req.contentLength > BODY_LIMIT;
+        conn.write(serialize(page(503, 'Service Temporarily Unavailable'), { head: req.method === 'HEAD', close }));
+        if (close) conn.end();
+        return;
+      }
       try {
         decodeURIComponent(req.path);
         if (req.path !== HEALTH_PATH) res = page(404, 'Not Found');
@@ -384,11 +398,12 @@ export function idle408Server(idleTimeoutMs: number): Promise<TestServer> {
   });
 }
 
-/** Answers a share of requests with 503 (random), keeping the connection alive. */
-export function random503Server(rate: number): Promise<TestServer> {
+/** Answers a share of requests with 503 (random, or seeded to repeat), keeping the connection alive. */
+export function random503Server(rate: number, seed?: number): Promise<TestServer> {
+  const random = seed === undefined ? Math.random : seededRandom(seed);
   return rawServer({
     handle(req, conn) {
-      if (Math.random() < rate) {
+      if (random() < rate) {
         respond(req, conn, { status: 503, reason: 'Service Unavailable', headers: [['Content-Type', 'text/plain']], body: 'try again' });
       } else {
         respond(req, conn);
@@ -452,6 +467,29 @@ export function offByOneServer(): Promise<TestServer> {
       const queued = conn.state.queued as Buffer | undefined;
       if (queued) {
         conn.state.queued = serialize(res, { head: req.method === 'HEAD' });
+        conn.write(queued);
+        return;
+      }
+      conn.write(bytes);
+      if (res.status === 413) conn.state.queued = bytes;
+    },
+  });
+}
+
+/**
+ * An overloaded server with the incident's bug: answers `rate` of requests with 503 (seeded) and,
+ * after a 413 on a connection, every later request gets the previous request's answer (503s
+ * included). The 503s must not hide the shift.
+ */
+export function flakyOffByOneServer(rate: number, seed: number): Promise<TestServer> {
+  const random = seededRandom(seed);
+  return rawServer({
+    handle(req, conn) {
+      const res = random() < rate ? { status: 503, reason: 'Service Unavailable', headers: [['Content-Type', 'text/plain']] as Array<[string, string]>, body: 'overloaded' } : appResponse(req);
+      const bytes = serialize(res, { head: req.method === 'HEAD' });
+      const queued = conn.state.queued as Buffer | undefined;
+      if (queued) {
+        conn.state.queued = bytes;
         conn.write(queued);
         return;
       }

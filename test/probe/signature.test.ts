@@ -82,6 +82,19 @@ describe('classify', () => {
     expect(classify(response(405, 'text/plain', 'no'), unlearned, [...all, unlearned]).match).toBe('unjudged');
   });
 
+  it("should not judge a step that got only 5XX on fresh connections, even when its answer is another step's exactly", () => {
+    // An overloaded server ignoring credentials: health got only 503s, bad-credentials the health answer.
+    const flakyHealth = buildProfile(step(0, 'health', 'GET', '/health'), [response(503, 'text/plain', 'busy'), response(503, 'text/plain', 'busy')], false);
+    const credentials = { ...step(4, 'bad-credentials', 'GET', '/health'), headers: [['Authorization', 'Basic x']] as const };
+    const creds = buildProfile(credentials, [response(200, 'application/json', '{"ok":true}'), response(200, 'application/json', '{"ok":true}')], false);
+    const profiles = [flakyHealth, missing, creds];
+    expect(classify(response(200, 'application/json', '{"ok":true}'), flakyHealth, profiles)).toEqual({ match: 'unjudged' });
+    expect(classify(response(503, 'text/plain', 'busy'), flakyHealth, profiles)).toEqual({ match: 'aligned' });
+    expect(classify(response(502, 'text/html', 'bad gateway'), flakyHealth, profiles)).toEqual({ match: 'server-error' });
+    // A step that learned its answer still proves a shift with it.
+    expect(classify(response(200, 'application/json', '{"ok":true}'), missing, profiles)).toMatchObject({ match: 'shifted', exact: true });
+  });
+
   it('should count the answers the sequence can tell apart', () => {
     expect(distinctClasses(all)).toBe(4);
     const again = buildProfile(step(4, 'again'), health.samples, false);
