@@ -496,7 +496,9 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
 
     const id = `rehearsal-${scenario.name}-${startedAt}`;
     await controller.start({ id, plan: plan.toSpec(), judge: { ...REHEARSAL_JUDGE, ...options.judge }, metadata: { scenario: scenario.name } });
-    probes.startPeriodic('new', options.probeIntervalMs ?? 500);
+    // Both sides, each round, as the probe Lambda's schedule does on AWS: a desync on the old side
+    // too is not the new version's fault, and the old side's answers are its synthetic health.
+    probes.startPeriodic(['new', 'old'], options.probeIntervalMs ?? 500);
 
     let record: MigrationRecord | undefined;
     let interrupted = false;

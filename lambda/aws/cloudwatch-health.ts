@@ -207,10 +207,18 @@ export class CloudWatchHealth implements HealthPort {
     const side = (s: Side): SideSignals => {
       const sum = (signal: Signal) => (values.get(queryId(s, signal)) ?? []).reduce((a, b) => a + b, 0);
       const seen = (signal: Signal) => (values.get(queryId(s, signal)) ?? []).length > 0;
-      // Lambda's Invocations include failed invocations the application never counted and exist
-      // even for functions that publish no metrics of their own; the application's count can only
-      // be higher through duplicated EMF lines. The larger of the two is used.
-      const requests = Math.max(sum('requests'), sum('invocations'));
+      // Lambda's Invocations through the alias are the judged traffic: they include failed
+      // invocations the application never counted, and exclude the probe's requests, which reach
+      // each version through its own qualified endpoint. The application's count is used only
+      // when Lambda has no datapoint. An application count well above the alias's means the app
+      // also counts traffic that did not come through the alias (the probe's, when it ignores the
+      // X-Cutover-Probe marker): its error counts would be polluted, so people are told.
+      const invocations = sum('invocations');
+      const appRequests = sum('requests');
+      const requests = seen('invocations') ? invocations : appRequests;
+      if (seen('invocations') && appRequests > invocations * 1.05 + 5) {
+        pollution.push(`${s}: application counted ${appRequests} requests, the alias ${invocations}`);
+      }
       // Lambda Errors are failed invocations (API Gateway answers them with 5XX); the application
       // could not count those itself, so the two are added.
       const errors5xx = Math.min(requests, sum('errors5xx') + sum('lambdaErrors'));
@@ -226,7 +234,16 @@ export class CloudWatchHealth implements HealthPort {
         ...(options.slowerThanMs !== undefined ? { slowRequests: Math.min(requests, sum('slow')) } : {}),
       };
     };
-    return { fromMs: startMs, toMs: endMs, old: side('old'), new: side('new') };
+    const pollution: string[] = [];
+    const window = { fromMs: startMs, toMs: endMs, old: side('old'), new: side('new') };
+    if (pollution.length > 0) {
+      this.warn('the application counts more requests than reached it through the alias: does its metric code skip requests with the X-Cutover-Probe marker? (docs/aws.md)', {
+        sides: pollution,
+        startMs,
+        endMs,
+      });
+    }
+    return window;
   }
 
   /** The alarms' states from CloudWatch, whatever the purpose (this class is not sent state changes). */

@@ -132,6 +132,29 @@ describe('CloudWatchHealth.readWindow', () => {
     expect(() => health().queries({ slowerThanMs: -1 })).toThrow(/slowerThanMs must be zero or more, got -1/);
   });
 
+  it("should count the alias's invocations, and warn when the application counts more (probe traffic it did not skip)", async () => {
+    cwMock.on(GetMetricDataCommand).resolves({
+      MetricDataResults: results({ old_requests: [130], old_invocations: [100], new_requests: [12], new_invocations: [10] }),
+    });
+    const window = await health().readWindow(T0, T0 + 3 * MIN);
+    expect(window?.old.requests).toBe(100);
+    expect(window?.new.requests).toBe(10);
+    expect(warnings).toEqual([expect.stringMatching(/skip requests with the X-Cutover-Probe marker/)]);
+    // Within 5 % (+5) of each other: the usual EMF and ingestion noise, no warning.
+    warnings = [];
+    cwMock.reset();
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({ old_requests: [104], old_invocations: [100], new_requests: [3], new_invocations: [0] }) });
+    expect((await health().readWindow(T0, T0 + 3 * MIN))?.old.requests).toBe(100);
+    expect(warnings).toEqual([]);
+  });
+
+  it('should use the application count when Lambda has no datapoint', async () => {
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({ old_requests: [40], new_requests: [4] }) });
+    const window = await health().readWindow(T0, T0 + 3 * MIN);
+    expect(window?.old.requests).toBe(40);
+    expect(window?.new.requests).toBe(4);
+  });
+
   it('should use Lambda invocations when the application publishes no metrics', async () => {
     cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({ old_invocations: [30], new_invocations: [3], new_lambdaErrors: [1] }) });
     const window = await health().readWindow(T0, T0 + 3 * MIN);
