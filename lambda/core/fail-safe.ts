@@ -35,13 +35,27 @@ export const UNREADABLE_PLAN: PlanSpec = MigrationPlan.fromSteps([{ weight: 100,
   healthWindowMs: 60_000,
 }).toSpec();
 
-/** The routing step: weight 0, retrying conflicts like a rollback. Returns what it did. */
+/**
+ * The routing step: weight 0, retrying conflicts like a rollback. Returns what it did. A source
+ * that reports the write as not yet settled (a load balancer with no conditional write, whose
+ * change a late writer could still overwrite) is read back before the record is replaced: the
+ * replacement is terminal, so no later tick would look again.
+ */
 export async function routeAllToOld(traffic: TrafficPort): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     const current = await traffic.getWeight();
     if (sameWeight(current.weight, 0)) return attempt === 1 ? 'all traffic was already on the old side' : 'all traffic is on the old side';
     try {
-      await traffic.setWeight(0, current.revision);
+      const written = await traffic.setWeight(0, current.revision);
+      if (written.settled === false) {
+        const check = await traffic.getWeight();
+        if (!sameWeight(check.weight, 0)) {
+          if (attempt >= ROLLBACK_ATTEMPTS) {
+            throw new Error(`the routing read back at ${check.weight}% after it was set to 0% ${attempt} times: another writer keeps changing it`);
+          }
+          continue;
+        }
+      }
       return `all traffic was routed to the old side (new side's weight ${current.weight}% → 0%)`;
     } catch (error) {
       if (!(error instanceof RevisionConflictError) || attempt >= ROLLBACK_ATTEMPTS) throw error;

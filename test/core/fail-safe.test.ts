@@ -4,7 +4,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MigrationController, type MigrationRecord } from '../../lambda/core/controller';
-import { FailSafeRoutingError, UNREADABLE_PLAN } from '../../lambda/core/fail-safe';
+import { FailSafeRoutingError, UNREADABLE_PLAN, routeAllToOld } from '../../lambda/core/fail-safe';
 import { MigrationPlan } from '../../lambda/core/plan';
 import { checkRecord } from '../../lambda/core/record';
 import { CollectingSink, FakeCapacity, FakeClock, FakeProbes, FakeTraffic, MemoryStore, SimulatedHealth } from './fakes';
@@ -158,5 +158,36 @@ describe('damaged state', () => {
     const result = await world.controller.command(ID, 'pause', 'looking');
     expect(result.record.status).toBe('rolled-back');
     expect(world.traffic.weight).toBe(0);
+  });
+});
+
+describe('routing all to the old side when the source cannot write conditionally', () => {
+  it('should read back an unsettled write, and write again when a late writer overwrote it', async () => {
+    const traffic = new FakeTraffic();
+    traffic.weight = 50;
+    traffic.settleAfterCalls = 1; // every write comes back unsettled, like an ALB listener
+    const set = traffic.setWeight.bind(traffic);
+    let lateWrites = 1;
+    traffic.setWeight = async (weight, revision) => {
+      const state = await set(weight, revision);
+      if (lateWrites-- > 0) traffic.externalWrite(50); // a throttled advance lands after our write
+      return state;
+    };
+    expect(await routeAllToOld(traffic)).toMatch(/routed to the old side/);
+    expect(traffic.weight).toBe(0);
+    expect(traffic.history).toEqual([0, 0]);
+  });
+
+  it('should give up with the weight it read when another writer keeps winning', async () => {
+    const traffic = new FakeTraffic();
+    traffic.weight = 50;
+    traffic.settleAfterCalls = 1;
+    const set = traffic.setWeight.bind(traffic);
+    traffic.setWeight = async (weight, revision) => {
+      const state = await set(weight, revision);
+      traffic.externalWrite(30);
+      return state;
+    };
+    await expect(routeAllToOld(traffic)).rejects.toThrow(/read back at 30% after it was set to 0% 4 times/);
   });
 });
