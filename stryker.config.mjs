@@ -14,6 +14,11 @@ const config = {
     'lambda/core/routing.ts',
     'lambda/core/capacity.ts',
     'lambda/core/fail-safe.ts',
+    // The judge: every rule that turns signals into advance / hold / rollback / pause.
+    'lambda/core/judge.ts',
+    'lambda/core/judge-config.ts',
+    'lambda/core/evidence.ts',
+    'lambda/core/stats.ts',
   ],
   testRunner: 'vitest',
   // The tests run are chosen by vitest.mutation.config.ts (its `include`/`exclude`); `dir` is

@@ -5,10 +5,15 @@
  * Each test is Page's CUSUM over per-window log-likelihood ratios, capped at its threshold h =
  * ln(falseAlarmWindows): the cap keeps evidence from piling up during a long incident, so that
  * the judge recovers within a few healthy windows once it ends.
+ *
+ * A baseline measured earlier (the old side's rates, used once it takes no traffic and for its own
+ * shift test) is only an estimate: a few errors more or less in it would make healthy traffic look
+ * worse, window after window. Tests against it therefore use its upper confidence bound
+ * (`baselineRate`), never the point estimate.
  */
-import { CEILING_FACTOR, type JudgeConfig, type JudgeMemory, type SlowCounts } from './judge-config';
+import { CEILING_FACTOR, type JudgeConfig, type JudgeMemory, type OldWindow, type SlowCounts } from './judge-config';
 import type { HealthWindow, SideSignals } from './ports';
-import { conditionalLlr, cusumStep, oneSampleLlr } from './stats';
+import { conditionalLlr, cusumStep, oneSampleLlr, tailStatistic, wilsonUpperBound } from './stats';
 
 /**
  * Requests the old side must have served, over the migration, before its rates serve as a
@@ -16,18 +21,21 @@ import { conditionalLlr, cusumStep, oneSampleLlr } from './stats';
  */
 export const BASELINE_MIN_REQUESTS = 100;
 
+/** z of the baseline's upper confidence bound (one-sided 99 %). */
+export const BASELINE_Z = 2.33;
+
+/** How many recent windows of the old side its shift test sums (a shared degradation shows within them; so does its end). */
+export const OLD_SHIFT_WINDOWS = 5;
+
+/** How many of the old side's recent p99s the slow-request threshold is the median of. */
+export const LATENCY_HISTORY = 9;
+
 export interface WindowEvidence {
   readonly memory: JudgeMemory;
   /** Figures for the decision's evidence (rates, LLRs). */
   readonly stats: Record<string, number>;
   /** False when the old side took no traffic in the window: the tests compared the new side with the baseline. */
   readonly concurrent: boolean;
-  /**
-   * The old side is failing in this window as well: its 5XX share is above the ceiling test's
-   * break-even point, or its 5XX rate has risen above its own baseline. Evidence against the new
-   * side from such a window is a shared failure, not the new version's fault.
-   */
-  readonly oldFailing: boolean;
 }
 
 /** Updates every test with one window. Pure. */
@@ -36,68 +44,73 @@ export function weighWindow(window: HealthWindow, before: JudgeMemory, config: J
   const step = (previous: number, llr: number) => Math.min(h, cusumStep(previous, llr));
   const stats: Record<string, number> = {};
   const concurrent = window.old.requests > 0;
-
-  // The old side against its own baseline (a shared degradation shows here first).
   const baseline = before.baseline;
-  let cusumOldShift = before.cusumOldShift;
-  if (concurrent && baseline.requests >= BASELINE_MIN_REQUESTS) {
-    const llr = oneSampleLlr(window.old.errors5xx, window.old.requests, smoothedRate(baseline.errors5xx, baseline.requests), config.degradationFactor);
-    cusumOldShift = step(cusumOldShift, llr);
-    stats.llrOldShift = llr;
-  }
-  const ceilingLlrOld = concurrent ? oneSampleLlr(window.old.errors5xx, window.old.requests, config.maxErrorRate, CEILING_FACTOR) : 0;
-  const oldFailing = concurrent && (ceilingLlrOld > 0 || cusumOldShift >= h / 2);
 
   // New against old in the same window, or against the baseline when the old side is idle.
   const llr5 = errorLlr(window, baseline, 'errors5xx', config.degradationFactor);
   const llr4 = errorLlr(window, baseline, 'errors4xx', config.degradationFactor);
   const llrSlow = slowLlr(window, before.baselineSlow, config.latencyFactor);
-  // The ceiling counts only windows in which the old side is not failing too.
-  const llrCeiling = window.new.requests > 0 ? oneSampleLlr(window.new.errors5xx, window.new.requests, config.maxErrorRate, CEILING_FACTOR) : 0;
+  const llrCeiling = oneSampleLlr(window.new.errors5xx, window.new.requests, config.maxErrorRate, CEILING_FACTOR);
 
-  // The baseline learns from the old side's windows, except those it was degraded in.
-  const learn = concurrent && cusumOldShift < h / 2;
+  // Is the old side failing too? Its share above the ceiling test's break-even point in this
+  // window, or its 5XX count over the last few windows well above its own baseline (a shared
+  // degradation below the ceiling). Summing a few windows, instead of a CUSUM, lets the judge
+  // see the end of an outage as fast as its start.
+  const oldRecent: readonly OldWindow[] = concurrent
+    ? [...before.oldRecent, { requests: window.old.requests, errors5xx: window.old.errors5xx }].slice(-OLD_SHIFT_WINDOWS)
+    : before.oldRecent;
+  const oldShift = concurrent ? shiftStatistic(oldRecent, baseline) : 0;
+  const ceilingLlrOld = concurrent ? oneSampleLlr(window.old.errors5xx, window.old.requests, config.maxErrorRate, CEILING_FACTOR) : 0;
+  const oldFailing = concurrent
+    ? ceilingLlrOld > 0 || oldShift >= h
+    : // With no old traffic, a shared outage found by a probe lasts while the new side still fails.
+      before.oldFailing && (llrCeiling > 0 || llr5 > 0);
+
+  // The baseline learns from the old side's windows, except those it was failing in.
+  const learn = concurrent && !oldFailing;
   const slowCounted = window.old.slowRequests !== undefined && window.new.slowRequests !== undefined;
   const memory: JudgeMemory = {
     ...before,
     cusum5xx: step(before.cusum5xx, llr5),
     cusum4xx: step(before.cusum4xx, llr4),
     cusumSlow: step(before.cusumSlow, llrSlow),
+    // The ceiling counts only windows in which the old side is not failing too.
     cusumCeiling: oldFailing ? 0 : step(before.cusumCeiling, llrCeiling),
-    cusumOldShift,
+    oldFailing,
+    oldRecent,
     baseline: learn ? addSide(baseline, window.old) : baseline,
     baselineSlow:
       learn && slowCounted
         ? { requests: before.baselineSlow.requests + window.old.requests, slow: before.baselineSlow.slow + (window.old.slowRequests ?? 0) }
         : before.baselineSlow,
-    ...slowThreshold(before, window, config),
+    ...latencyThreshold(before, window, config),
   };
 
   stats.llr5xx = llr5;
   stats.llr4xx = llr4;
   stats.llrSlow = llrSlow;
   stats.llrCeiling = llrCeiling;
+  if (concurrent) stats.oldShift = oldShift;
   stats.newRate5xx = rate(window.new.errors5xx, window.new.requests);
   stats.oldRate5xx = rate(window.old.errors5xx, window.old.requests);
   stats.newRate4xx = rate(window.new.errors4xx, window.new.requests);
   stats.oldRate4xx = rate(window.old.errors4xx, window.old.requests);
-  if (slowCounted) {
-    stats.newSlowShare = rate(window.new.slowRequests ?? 0, window.new.requests);
-    stats.oldSlowShare = rate(window.old.slowRequests ?? 0, window.old.requests);
-  }
-  if (memory.slowThresholdMs !== undefined) stats.slowThresholdMs = memory.slowThresholdMs;
+  // Each side's share when it counted slow requests (at 100 % the old side takes none and may not count them).
+  if (window.new.slowRequests !== undefined) stats.newSlowShare = rate(window.new.slowRequests, window.new.requests);
+  if (window.old.slowRequests !== undefined) stats.oldSlowShare = rate(window.old.slowRequests, window.old.requests);
+  if (before.slowThresholdMs !== undefined) stats.slowThresholdMs = before.slowThresholdMs;
   if (baseline.requests > 0) stats.baselineRate5xx = rate(baseline.errors5xx, baseline.requests);
-  return { memory, stats, concurrent, oldFailing };
+  return { memory, stats, concurrent };
 }
 
 /** LLR for one error class: against the old side in the same window, or the baseline at 100 %. */
 export function errorLlr(window: HealthWindow, baseline: SideSignals, key: 'errors4xx' | 'errors5xx', factor: number): number {
-  if (window.new.requests <= 0) return 0;
+  // A new side without requests gets 0 from either test (both return 0 for no requests).
   if (window.old.requests > 0) {
     return conditionalLlr(window.new[key], window.new.requests, window.old[key], window.old.requests, factor);
   }
   if (baseline.requests < BASELINE_MIN_REQUESTS) return 0; // no baseline yet: only the ceiling applies
-  return oneSampleLlr(window.new[key], window.new.requests, smoothedRate(baseline[key], baseline.requests), factor);
+  return oneSampleLlr(window.new[key], window.new.requests, baselineRate(baseline[key], baseline.requests), factor);
 }
 
 /**
@@ -108,28 +121,57 @@ export function errorLlr(window: HealthWindow, baseline: SideSignals, key: 'erro
  */
 export function slowLlr(window: HealthWindow, baselineSlow: SlowCounts, factor: number): number {
   const slowNew = window.new.slowRequests;
-  if (slowNew === undefined || window.new.requests <= 0) return 0;
+  if (slowNew === undefined) return 0; // not counted (a new side without requests gets 0 from either test below)
   if (window.old.requests > 0) {
     if (window.old.slowRequests === undefined) return 0;
     return conditionalLlr(slowNew, window.new.requests, window.old.slowRequests, window.old.requests, factor);
   }
   if (baselineSlow.requests < BASELINE_MIN_REQUESTS) return 0;
-  return oneSampleLlr(slowNew, window.new.requests, smoothedRate(baselineSlow.slow, baselineSlow.requests), factor);
-}
-
-/** Sets the slow-request threshold once, from the first window with the old side's latency. */
-function slowThreshold(before: JudgeMemory, window: HealthWindow, config: JudgeConfig): { slowThresholdMs?: number } {
-  if (before.slowThresholdMs !== undefined) return { slowThresholdMs: before.slowThresholdMs };
-  if (window.old.requests <= 0 || window.old.latencyMs === undefined) return {};
-  // Whole milliseconds: CloudWatch's TC(L:) statistic takes the bound as written.
-  return { slowThresholdMs: Math.ceil(window.old.latencyMs + config.latencyMarginMs) };
+  return oneSampleLlr(slowNew, window.new.requests, baselineRate(baselineSlow.slow, baselineSlow.requests), factor);
 }
 
 /**
- * Laplace smoothing: a baseline of zero errors must not make every error infinitely surprising.
+ * How far the old side's recent 5XX count is above its baseline: n·KL(k/n ‖ p0), the exponent of
+ * the Chernoff bound on the chance of so many errors at the baseline rate (0 when at or below it).
+ * It reaches h only when that chance is below 1/falseAlarmWindows.
  */
-export function smoothedRate(errors: number, requests: number): number {
-  return (errors + 1) / (requests + 2);
+export function shiftStatistic(recent: readonly OldWindow[], baseline: SideSignals): number {
+  if (baseline.requests < BASELINE_MIN_REQUESTS) return 0;
+  let requests = 0;
+  let errors = 0;
+  for (const w of recent) {
+    requests += w.requests;
+    errors += w.errors5xx;
+  }
+  return tailStatistic(errors, requests, baselineRate(baseline.errors5xx, baseline.requests));
+}
+
+/**
+ * The slow-request threshold for the next window: the median of the old side's recent p99s plus
+ * `latencyMarginMs`. A median of several windows is not thrown off by one window whose p99 a stall
+ * inflated; any threshold fixed before a window is read keeps that window's test exact.
+ */
+function latencyThreshold(before: JudgeMemory, window: HealthWindow, config: JudgeConfig): { slowThresholdMs?: number; oldLatencies: readonly number[] } {
+  if (window.old.requests <= 0 || window.old.latencyMs === undefined) {
+    return { oldLatencies: before.oldLatencies, ...(before.slowThresholdMs !== undefined ? { slowThresholdMs: before.slowThresholdMs } : {}) };
+  }
+  const oldLatencies = [...before.oldLatencies, window.old.latencyMs].slice(-LATENCY_HISTORY);
+  // Whole milliseconds: CloudWatch's TC(L:) statistic takes the bound as written.
+  return { oldLatencies, slowThresholdMs: Math.ceil(median(oldLatencies) + config.latencyMarginMs) };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * The rate a baseline is taken to have: the upper bound of its Wilson interval (z = 2.33), so that
+ * an estimate that happens to be low does not make healthy traffic look worse window after window.
+ */
+export function baselineRate(errors: number, requests: number): number {
+  return wilsonUpperBound(errors, requests, BASELINE_Z);
 }
 
 /** Adds two sides' counts (latency is not additive and is left as in `a`; slow counts add up only when both have them). */

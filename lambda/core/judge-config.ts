@@ -90,11 +90,11 @@ export function resolveJudgeConfig(overrides: Partial<JudgeConfig> = {}): JudgeC
     throw new JudgeConfigError(`judge config must be an object, got ${JSON.stringify(overrides)}`);
   }
   for (const key of Object.keys(overrides)) {
-    const retired = RETIRED_JUDGE_SETTINGS[key];
-    if (retired !== undefined) {
-      throw new JudgeConfigError(`judge setting ${key} was removed: ${retired}; remove it`);
+    // Own keys only: names inherited from Object.prototype (toString, constructor…) are unknown settings.
+    if (Object.hasOwn(RETIRED_JUDGE_SETTINGS, key)) {
+      throw new JudgeConfigError(`judge setting ${key} was removed: ${RETIRED_JUDGE_SETTINGS[key]}; remove it`);
     }
-    if (!(key in DEFAULT_JUDGE_CONFIG)) {
+    if (!Object.hasOwn(DEFAULT_JUDGE_CONFIG, key)) {
       throw new JudgeConfigError(
         `unknown judge setting ${JSON.stringify(key)}; known: ${Object.keys(DEFAULT_JUDGE_CONFIG).join(', ')}`,
       );
@@ -103,7 +103,8 @@ export function resolveJudgeConfig(overrides: Partial<JudgeConfig> = {}): JudgeC
   const config = { ...DEFAULT_JUDGE_CONFIG, ...overrides };
   const check = (key: keyof JudgeConfig, ok: (v: number) => boolean, rule: string): void => {
     const value = config[key];
-    if (typeof value !== 'number' || !Number.isFinite(value) || !ok(value)) {
+    // Number.isFinite is false for anything but a finite number (no coercion of strings, null…).
+    if (!Number.isFinite(value) || !ok(value)) {
       throw new JudgeConfigError(`judge setting ${key} must be ${rule}, got ${JSON.stringify(value)}`);
     }
   };
@@ -128,6 +129,12 @@ export interface SlowCounts {
   readonly slow: number;
 }
 
+/** The old side's counts in one recent window (for its shift test). */
+export interface OldWindow {
+  readonly requests: number;
+  readonly errors5xx: number;
+}
+
 /** What the judge remembers between windows (stored in the migration record). */
 export interface JudgeMemory {
   /** Evidence that the new side's 5XX rate is worse than the old side's (CUSUM). */
@@ -139,11 +146,6 @@ export interface JudgeMemory {
   /** Evidence that the new side's 5XX rate is above the absolute ceiling. */
   readonly cusumCeiling: number;
   /**
-   * Evidence that the OLD side's 5XX rate rose above its own baseline: a degradation both sides
-   * share, which holds the migration instead of blaming the new side.
-   */
-  readonly cusumOldShift: number;
-  /**
    * The old side was failing in the last judged window (or a probe found it failing when it takes
    * no traffic): the judge holds instead of stepping forward.
    */
@@ -152,11 +154,18 @@ export interface JudgeMemory {
   readonly missingWindows: number;
   /** The last windows, newest last: '1' without complete signals, '0' with. */
   readonly missingHistory: string;
-  /** The old side's totals from windows it was not degraded in: the baseline when it takes no traffic. */
+  /**
+   * The old side's last few windows (at most `OLD_SHIFT_WINDOWS`): its shift test compares their
+   * 5XX count with its baseline, to find a degradation both sides share.
+   */
+  readonly oldRecent: readonly OldWindow[];
+  /** The old side's last few p99s (at most `LATENCY_HISTORY`): the slow-request threshold is their median plus the margin. */
+  readonly oldLatencies: readonly number[];
+  /** The old side's totals from windows it was not failing in: the baseline when it takes no traffic. */
   readonly baseline: SideSignals;
   /** The old side's slow-request counts, from the windows that counted them. */
   readonly baselineSlow: SlowCounts;
-  /** The slow-request threshold in ms, set from the first judged window with the old side's latency. */
+  /** The slow-request threshold in ms for the next window read (undefined until the old side's latency is known). */
   readonly slowThresholdMs?: number;
 }
 
@@ -165,8 +174,9 @@ export const INITIAL_JUDGE_MEMORY: JudgeMemory = Object.freeze({
   cusum4xx: 0,
   cusumSlow: 0,
   cusumCeiling: 0,
-  cusumOldShift: 0,
   oldFailing: false,
+  oldRecent: Object.freeze([]),
+  oldLatencies: Object.freeze([]),
   missingWindows: 0,
   missingHistory: '',
   baseline: Object.freeze({ requests: 0, errors4xx: 0, errors5xx: 0 }),

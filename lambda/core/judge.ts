@@ -56,7 +56,8 @@
  * most ln(degradationFactor) ≈ 0.69, so ≥ 17 failures; the ceiling needs ≥ 9. Holding for too few
  * requests (`minRequests`) is what stops an idle step from advancing.
  */
-import { rate, weighWindow } from './evidence';
+import { BASELINE_MIN_REQUESTS, baselineRate, rate, weighWindow } from './evidence';
+import { tailStatistic, wilsonUpperBound } from './stats';
 import {
   CEILING_FACTOR,
   DEFAULT_JUDGE_CONFIG,
@@ -68,7 +69,7 @@ import {
   type JudgeMemory,
 } from './judge-config';
 import { Action, type Decision, type Signals } from './model';
-import type { AlarmSignal, CapacityStatus, HealthWindow, ProbeOutcome, SideSignals } from './ports';
+import type { AlarmSignal, CapacityStatus, HealthWindow, ProbeHealth, ProbeOutcome, SideSignals } from './ports';
 
 export { DEFAULT_JUDGE_CONFIG, INITIAL_JUDGE_MEMORY, JudgeConfigError, RETIRED_JUDGE_SETTINGS, resolveJudgeConfig };
 export type { JudgeConfig, JudgeMemory };
@@ -142,7 +143,6 @@ export function judge(input: JudgeInput): Judgement {
       cusum4xx: memory.cusum4xx,
       cusumSlow: memory.cusumSlow,
       cusumCeiling: memory.cusumCeiling,
-      cusumOldShift: memory.cusumOldShift,
       threshold: h,
     },
   });
@@ -167,8 +167,7 @@ export function judge(input: JudgeInput): Judgement {
       };
     }
     const health = check.health;
-    const newRate = stats.newRate5xx ?? 0;
-    if (health && health.requests > 0 && health.errors5xx >= 2 && health.errors5xx / health.requests >= newRate / config.degradationFactor) {
+    if (health && oldSideFailing(health, stats.newRate5xx ?? 0, memory, config)) {
       // Shared: the evidence from this outage must not count against the new side later.
       memory = { ...memory, cusum5xx: 0, cusumCeiling: 0, oldFailing: true };
       return decide(
@@ -235,7 +234,7 @@ export function judge(input: JudgeInput): Judgement {
   if (judgesWindow && input.window) {
     const window = input.window;
     const evidence = weighWindow(window, memory, config);
-    memory = { ...evidence.memory, oldFailing: evidence.oldFailing };
+    memory = evidence.memory;
     stats = { ...stats, ...evidence.stats };
     const rates = `${pct(stats.newRate5xx ?? 0)} vs ${evidence.concurrent ? pct(stats.oldRate5xx ?? 0) : `the old side's baseline ${pct(stats.baselineRate5xx ?? 0)}`}`;
     const against = (cusum: number) => `evidence ${cusum.toFixed(1)} ≥ ${h.toFixed(1)}`;
@@ -275,13 +274,14 @@ export function judge(input: JudgeInput): Judgement {
   }
 
   // 6. A failure both sides share: no step forward while it lasts, and no blame.
-  if (input.phase !== 'gate' && (memory.oldFailing || memory.cusumOldShift >= h / 2)) {
-    const oldNow = stats.oldRate5xx ?? rate(input.stepTotals.old.errors5xx, input.stepTotals.old.requests);
+  if (input.phase !== 'gate' && memory.oldFailing) {
+    const recent = memory.oldRecent.reduce((sum, w) => ({ requests: sum.requests + w.requests, errors5xx: sum.errors5xx + w.errors5xx }), { requests: 0, errors5xx: 0 });
+    const oldNow = stats.oldRate5xx ?? rate(recent.errors5xx, recent.requests);
     return decide(
       Action.HOLD,
       SHARED_OUTAGE,
-      `the old side is failing too (5XX ${pct(oldNow)}, its baseline ${pct(rate(memory.baseline.errors5xx, memory.baseline.requests))}, ` +
-        `shift evidence ${memory.cusumOldShift.toFixed(1)}): a shared outage is not the new version's fault; holding until the old side recovers`,
+      `the old side is failing too (5XX ${pct(oldNow)}, its baseline ${pct(rate(memory.baseline.errors5xx, memory.baseline.requests))}): ` +
+        `a shared outage is not the new version's fault; holding until the old side recovers`,
     );
   }
 
@@ -376,6 +376,27 @@ export function judge(input: JudgeInput): Judgement {
       `5XX ${pct(rate(input.stepTotals.new.errors5xx, served))} vs old ${pct(rate(input.stepTotals.old.errors5xx, input.stepTotals.old.requests))}`,
   );
 }
+
+/**
+ * The old side's synthetic health shows it failing like the new side: at least 2 of the probe's
+ * answers were 5XX, so many that its usual rate would give them with a chance below 1/1,000, and
+ * the new side's rate is within `degradationFactor` of what the old side may have (the upper bound
+ * of its probe rate). A regression that only the new side has leaves the old side's probe near its
+ * usual rate. The usual rate is its baseline (upper bound), never above the ceiling `maxErrorRate`;
+ * the ceiling itself when the old side never served enough traffic for a baseline.
+ */
+export function oldSideFailing(health: ProbeHealth, newRate: number, memory: JudgeMemory, config: JudgeConfig): boolean {
+  if (health.requests <= 0 || health.errors5xx < 2) return false;
+  const usual =
+    memory.baseline.requests >= BASELINE_MIN_REQUESTS
+      ? Math.min(baselineRate(memory.baseline.errors5xx, memory.baseline.requests), config.maxErrorRate)
+      : config.maxErrorRate;
+  if (tailStatistic(health.errors5xx, health.requests, usual) < Math.log(1000)) return false;
+  return wilsonUpperBound(health.errors5xx, health.requests, PROBE_Z) >= newRate / config.degradationFactor;
+}
+
+/** z of the probe rate's upper bound (one-sided 99.9 %): the probe's ~130 answers are a small sample. */
+const PROBE_Z = 3.09;
 
 function countMissing(history: string): number {
   let count = 0;

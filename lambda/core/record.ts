@@ -188,15 +188,16 @@ const judgeConfig = v.pipe(
 /**
  * What the judge remembers. Fields added since a record was written take their initial values (a
  * record from before the latency test counted slow requests starts that test afresh); fields that
- * were retired (`latencyBreaches`) are dropped.
+ * were retired (`latencyBreaches`, `cusumOldShift`) are dropped.
  */
 const judgeMemory = v.object({
   cusum5xx: time,
   cusum4xx: time,
   cusumSlow: v.optional(time, 0),
   cusumCeiling: v.optional(time, 0),
-  cusumOldShift: v.optional(time, 0),
   oldFailing: v.optional(v.boolean(), false),
+  oldRecent: v.optional(v.pipe(v.array(v.object({ requests: count, errors5xx: count })), v.maxLength(50)), []),
+  oldLatencies: v.optional(v.pipe(v.array(v.pipe(v.number(), v.finite(), v.minValue(0))), v.maxLength(50)), []),
   missingWindows: count,
   missingHistory: v.optional(v.pipe(v.string(), v.regex(/^[01]{0,50}$/, 'missingHistory must be up to 50 of 0 and 1')), ''),
   baseline: side,

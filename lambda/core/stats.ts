@@ -20,8 +20,8 @@ export function conditionalLlr(
   requestsOld: number,
   factor: number,
 ): number {
-  const m = errorsNew + errorsOld;
-  if (m === 0 || requestsNew <= 0 || requestsOld <= 0) return 0;
+  // No errors (m = 0) gives 0 from the formula itself; no requests on a side would divide by zero.
+  if (requestsNew <= 0 || requestsOld <= 0) return 0;
   const q0 = requestsNew / (requestsNew + requestsOld);
   const q1 = (factor * requestsNew) / (factor * requestsNew + requestsOld);
   return errorsNew * Math.log(q1 / q0) + errorsOld * Math.log((1 - q1) / (1 - q0));
@@ -49,16 +49,31 @@ export function cusumStep(previous: number, llr: number): number {
 }
 
 /**
- * Lower bound of the Wilson score interval for a binomial proportion at the given z. Used for the
- * absolute error ceiling: "the new side's 5XX rate is above X with high confidence".
+ * Upper bound of the Wilson score interval for a binomial proportion at the given z: a rate the
+ * true one is below with high confidence. Used wherever an estimate stands in for a known rate.
  */
-export function wilsonLowerBound(successes: number, trials: number, z = 3.29): number {
-  if (trials <= 0) return 0;
+export function wilsonUpperBound(successes: number, trials: number, z: number): number {
+  if (trials <= 0) return 1;
   const p = successes / trials;
   const z2 = z * z;
   const centre = p + z2 / (2 * trials);
   const margin = z * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials));
-  return Math.max(0, (centre - margin) / (1 + z2 / trials));
+  return Math.min(1, (centre + margin) / (1 + z2 / trials));
+}
+
+/**
+ * n·KL(k/n ‖ p): the exponent of the Chernoff bound P(X ≥ k) ≤ e^(−n·KL) for X ~ Binomial(n, p).
+ * 0 when k/n is not above p (no evidence of a higher rate). A statistic of s means "this many
+ * errors or more would happen at rate p with a chance below e^(−s)".
+ */
+export function tailStatistic(successes: number, trials: number, p: number): number {
+  if (trials <= 0) return 0;
+  const observed = successes / trials;
+  if (observed <= p) return 0;
+  const base = clamp(p, 1e-12, 1 - 1e-12);
+  const up = observed * Math.log(observed / base);
+  const down = observed < 1 ? (1 - observed) * Math.log((1 - observed) / (1 - base)) : 0;
+  return trials * (up + down);
 }
 
 function clamp(value: number, min: number, max: number): number {

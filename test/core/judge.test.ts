@@ -120,8 +120,11 @@ describe('judge: statistics on simulated traffic', () => {
     const healthyOld = judge(input({ phase: 'soak', window: w, stepTotals: { old: ZERO, new: w.new }, memory: result!.memory, elapsedMs: 0, oldSideCheck: probe(0) }));
     expect(healthyOld.decision).toMatchObject({ action: 'rollback', code: 'error-rate-5xx' });
     expect(healthyOld.decision.reason).toMatch(/a probe of the old side got 0 5XX in 120 answers/);
-    // The old side failing as much (6 of 120 = 5 %): a shared outage → hold, and the evidence is reset.
-    const sharedOld = judge(input({ phase: 'soak', window: w, stepTotals: { old: ZERO, new: w.new }, memory: result!.memory, elapsedMs: 0, oldSideCheck: probe(6) }));
+    // 6 of 120 (5 %) against a 1 % baseline: too few answers to show the old side failing → rollback.
+    const unclear = judge(input({ phase: 'soak', window: w, stepTotals: { old: ZERO, new: w.new }, memory: result!.memory, elapsedMs: 0, oldSideCheck: probe(6) }));
+    expect(unclear.decision.action).toBe('rollback');
+    // 12 of 120 (10 %): far above its baseline and as bad as the new side → a shared outage: hold, evidence reset.
+    const sharedOld = judge(input({ phase: 'soak', window: w, stepTotals: { old: ZERO, new: w.new }, memory: result!.memory, elapsedMs: 0, oldSideCheck: probe(12) }));
     expect(sharedOld.decision).toMatchObject({ action: 'hold', code: 'shared-outage' });
     expect(sharedOld.memory).toMatchObject({ cusum5xx: 0, cusumCeiling: 0, oldFailing: true });
   });
