@@ -14,22 +14,26 @@
  *    h = ln(falseAlarmWindows) (evidence.ts, stats.ts). A test reaching h rolls back:
  *    - 5XX and 4XX rates, new against old in the same window (a conditional binomial test: a
  *      traffic pattern or an outage that hits both sides alike cancels out; exact at low traffic);
- *    - latency: the share of requests slower than the old side's p99 (+ `latencyMarginMs`), new
- *      against old, by the same conditional test on tail counts, never on two point percentiles;
+ *    - latency: the share of requests slower than the old side's p99 (the median of its last 9
+ *      windows, + `latencyMarginMs`), new against old, by the same conditional test on tail
+ *      counts, never on two point percentiles;
  *    - the 5XX ceiling: the new side's rate is `maxErrorRate` (null) or `CEILING_FACTOR` times it
  *      (alternative); each failure adds ln 4, so it needs ≥ 9 failures, and a window with ≥ 20 %
  *      5XX over ≥ 100 requests (or 10 of 10) rolls back at once. Windows in which the old side
  *      fails as well do not count towards it.
  *    When the old side takes no traffic (100 %), the new side is compared with the old side's
- *    baseline from earlier windows, which cannot tell a regression from an outage both would
- *    share. So before a 5XX rollback at 100 % the old side's synthetic health is checked with a
- *    fresh probe: if the old side answers 5XX as well, it is a shared outage → hold and reset
- *    that evidence; if it is healthy, or the probe cannot tell, → rollback (the safe default).
- *    4XX and latency at 100 % roll back on the baseline alone (a probe cannot judge those).
- * 6. The old side is failing too (its 5XX share is above the ceiling test's break-even point, or
- *    its rate has risen above its own baseline by the old-shift test) → hold and alert: a shared
- *    outage or degradation is not the new version's fault, and no step is taken while it lasts;
- *    the judge resumes by itself once the old side recovers.
+ *    baseline from earlier windows (its upper confidence bound: an estimate that happens to be
+ *    low must not make healthy traffic look worse), which cannot tell a regression from an
+ *    outage both would share. So before a 5XX rollback at 100 % the old side's synthetic health
+ *    is checked with a fresh probe: if the old side answers 5XX far above its usual rate and
+ *    about as often as the new side, it is a shared outage → hold and reset that evidence; if it
+ *    is healthy, or the probe cannot tell, → rollback (the safe default). 4XX and latency at
+ *    100 % roll back on the baseline alone (a probe cannot judge those).
+ * 6. The old side is failing too (its 5XX share in the window is above the ceiling test's
+ *    break-even point, or its 5XX count over its last 5 windows is far above its own baseline) →
+ *    hold and alert: a shared outage or degradation is not the new version's fault, and no step
+ *    is taken while it lasts; the judge resumes by itself within a few windows of the old side
+ *    recovering.
  * 7. The old side is below its pinned capacity or not ready → hold (the controller restores it).
  * 8. The latest probe of the new side was inconclusive → hold (pause after `maxHoldMs` past the bake).
  * 9. The last window had no signals → hold: no step forward on older evidence.
