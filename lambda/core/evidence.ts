@@ -74,8 +74,10 @@ export function weighWindow(window: HealthWindow, before: JudgeMemory, config: J
     cusum5xx: step(before.cusum5xx, llr5),
     cusum4xx: step(before.cusum4xx, llr4),
     cusumSlow: step(before.cusumSlow, llrSlow),
-    // The ceiling counts only windows in which the old side is not failing too.
-    cusumCeiling: oldFailing ? 0 : step(before.cusumCeiling, llrCeiling),
+    // The ceiling counts only windows in which the old side is seen failing too. With no old
+    // traffic its failure is only carried over from a probe: the ceiling keeps counting, so that it
+    // trips again and a fresh probe decides (without a baseline it is the only test that can).
+    cusumCeiling: concurrent && oldFailing ? 0 : step(before.cusumCeiling, llrCeiling),
     oldFailing,
     oldRecent,
     baseline: learn ? addSide(baseline, window.old) : baseline,
@@ -151,10 +153,9 @@ export function shiftStatistic(recent: readonly OldWindow[], baseline: SideSigna
  * `latencyMarginMs`. A median of several windows is not thrown off by one window whose p99 a stall
  * inflated; any threshold fixed before a window is read keeps that window's test exact.
  */
-function latencyThreshold(before: JudgeMemory, window: HealthWindow, config: JudgeConfig): { slowThresholdMs?: number; oldLatencies: readonly number[] } {
-  if (window.old.requests <= 0 || window.old.latencyMs === undefined) {
-    return { oldLatencies: before.oldLatencies, ...(before.slowThresholdMs !== undefined ? { slowThresholdMs: before.slowThresholdMs } : {}) };
-  }
+function latencyThreshold(before: JudgeMemory, window: HealthWindow, config: JudgeConfig): Partial<Pick<JudgeMemory, 'oldLatencies' | 'slowThresholdMs'>> {
+  // Nothing new: the memory keeps its history and threshold (copied from `before`).
+  if (window.old.requests <= 0 || window.old.latencyMs === undefined) return {};
   const oldLatencies = [...before.oldLatencies, window.old.latencyMs].slice(-LATENCY_HISTORY);
   // Whole milliseconds: CloudWatch's TC(L:) statistic takes the bound as written.
   return { oldLatencies, slowThresholdMs: Math.ceil(median(oldLatencies) + config.latencyMarginMs) };

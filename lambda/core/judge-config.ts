@@ -26,7 +26,7 @@ export interface JudgeConfig {
   /**
    * The ratio (new ÷ old) of slow-request shares that counts as "slower": the latency test's
    * alternative hypothesis. A request is slow when it takes longer than the old side's latency
-   * percentile (p99) in the first judged window plus `latencyMarginMs`.
+   * percentile (p99, the median over its last 9 windows) plus `latencyMarginMs`.
    */
   readonly latencyFactor: number;
   /** Added to the old side's p99 to set the slow-request threshold, in ms. */

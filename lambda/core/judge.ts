@@ -264,7 +264,7 @@ export function judge(input: JudgeInput): Judgement {
       return decide(
         Action.ROLLBACK,
         'latency',
-        `new side is slower: ${pct(stats.newSlowShare ?? 0)} of its requests took over ${memory.slowThresholdMs ?? '?'} ms vs ${pct(oldShare)} on the old side${p99}; ${against(memory.cusumSlow)}`,
+        `new side is slower: ${pct(stats.newSlowShare ?? 0)} of its requests took over ${stats.slowThresholdMs ?? '?'} ms vs ${pct(oldShare)} on the old side${p99}; ${against(memory.cusumSlow)}`,
       );
     }
     if (memory.cusumCeiling >= h) {
@@ -280,7 +280,8 @@ export function judge(input: JudgeInput): Judgement {
   // 6. A failure both sides share: no step forward while it lasts, and no blame.
   if (input.phase !== 'gate' && memory.oldFailing) {
     const recent = memory.oldRecent.reduce((sum, w) => ({ requests: sum.requests + w.requests, errors5xx: sum.errors5xx + w.errors5xx }), { requests: 0, errors5xx: 0 });
-    const oldNow = stats.oldRate5xx ?? rate(recent.errors5xx, recent.requests);
+    // This window's rate when the old side took traffic in it; else its recent windows' (it may be idle at 100 %).
+    const oldNow = input.window && input.window.old.requests > 0 ? (stats.oldRate5xx ?? 0) : rate(recent.errors5xx, recent.requests);
     return decide(
       Action.HOLD,
       SHARED_OUTAGE,
@@ -390,7 +391,8 @@ export function judge(input: JudgeInput): Judgement {
  * the ceiling itself when the old side never served enough traffic for a baseline.
  */
 export function oldSideFailing(health: ProbeHealth, newRate: number, memory: JudgeMemory, config: JudgeConfig): boolean {
-  if (health.requests <= 0 || health.errors5xx < 2) return false;
+  // (No answers give a tail statistic of 0: not failing.)
+  if (health.errors5xx < 2) return false;
   const usual =
     memory.baseline.requests >= BASELINE_MIN_REQUESTS
       ? Math.min(baselineRate(memory.baseline.errors5xx, memory.baseline.requests), config.maxErrorRate)
