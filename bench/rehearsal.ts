@@ -2,9 +2,11 @@
  * `npm run bench` / `npm run bench:rehearsal`: runs every rehearsal scenario several times and
  * prints, per scenario, the outcomes, the time from fault onset to weight 0, the blast radius
  * (client requests that got an error or a wrong answer between the fault and the rollback), and
- * the router's added latency against calling v1 directly.
+ * the rollback's residual (requests that still reached the new side after it, and when it drained),
+ * and the router's added latency against calling v1 directly.
  *
  *   npm run bench -- --runs 5 --scenario error-spike
+ *   npm run bench -- --shift dns        # DNS weights instead of the router (see rehearsal/shift.ts)
  */
 import { Agent, request } from 'node:http';
 import { Command } from 'commander';
@@ -12,13 +14,17 @@ import { startDemoServer, startRouter } from '../local';
 import { buildRehearsalPlan, DEFAULT_REHEARSAL_SOAK, DEFAULT_REHEARSAL_STEPS, DEFAULT_REHEARSAL_WINDOW, parseInteger } from '../rehearsal/options';
 import { runRehearsal, type RehearsalReport } from '../rehearsal/run';
 import { SCENARIOS } from '../rehearsal/scenarios';
+import type { ShiftMode } from '../rehearsal/shift';
 
 const program = new Command()
   .option('--runs <n>', 'rehearsals per scenario', '3')
   .option('--scenario <name>', 'only this scenario')
   .option('--latency-requests <n>', 'requests per path for the router latency figure', '2000')
+  .option('--shift <mode>', 'proxy or dns', 'proxy')
   .parse();
-const flags = program.opts<{ runs: string; scenario?: string; latencyRequests: string }>();
+const flags = program.opts<{ runs: string; scenario?: string; latencyRequests: string; shift: string }>();
+if (flags.shift !== 'proxy' && flags.shift !== 'dns') throw new Error(`--shift must be proxy or dns, got ${JSON.stringify(flags.shift)}`);
+const shift: ShiftMode = flags.shift;
 const runs = parseInteger(flags.runs, '--runs', 1, 100);
 const latencyRequests = parseInteger(flags.latencyRequests, '--latency-requests', 100, 100_000);
 
@@ -39,7 +45,7 @@ async function scenarios(): Promise<void> {
     const reports: RehearsalReport[] = [];
     for (let i = 0; i < runs; i++) {
       process.stderr.write(`  ${scenario.name} run ${i + 1}/${runs} … `);
-      const report = await runRehearsal({ scenario, plan, seed: i + 1 });
+      const report = await runRehearsal({ scenario, plan, seed: i + 1, shift });
       const warnings = report.warnings?.length ? ` (warning: ${report.warnings.join('; ')})` : '';
       process.stderr.write(`${report.outcome} in ${ms(report.durationMs)}${warnings}\n`);
       reports.push(report);
@@ -50,6 +56,13 @@ async function scenarios(): Promise<void> {
     const errors = reports.map((r) => r.blastRadius.errorResponses);
     const wrong = reports.map((r) => r.blastRadius.misalignedResponses);
     const expectedCount = reports.filter((r) => r.outcome === r.expectedOutcome).length;
+    const residuals = reports.map((r) => r.rollback?.residual).filter((v) => v !== undefined);
+    const residualRequests = residuals.map((r) => r.requestsAfterRollback);
+    const drained = residuals.map((r) => r.drainedAfterMs).filter((v): v is number => v !== undefined);
+    const residualCell = residuals.length
+      ? `${quantile(residualRequests, 0.5)} / ${Math.max(...residualRequests)} req; drained ${drained.length ? `${ms(quantile(drained, 0.5))} / ${ms(Math.max(...drained))}` : 'never'}` +
+        ` (bound ${ms(residuals[0]!.boundMs)}, kept ${residuals.filter((r) => r.withinBound).length}/${residuals.length})`
+      : '-';
     rows.push([
       scenario.name,
       [...outcomes].map(([k, v]) => `${k} ${v}`).join(', '),
@@ -57,11 +70,21 @@ async function scenarios(): Promise<void> {
       toZero.length ? `${ms(quantile(toZero, 0.5))} / ${ms(Math.max(...toZero))}` : '-',
       `${quantile(errors, 0.5)} / ${Math.max(...errors)}`,
       `${quantile(wrong, 0.5)} / ${Math.max(...wrong)}`,
+      residualCell,
       ms(quantile(reports.map((r) => r.durationMs), 0.5)),
     ]);
   }
   printTable(
-    ['scenario', 'outcomes', 'as expected', 'fault→weight 0 (median / max)', 'errors before rollback (median / max)', 'wrong answers before rollback (median / max)', 'wall time (median)'],
+    [
+      'scenario',
+      'outcomes',
+      'as expected',
+      'fault→weight 0 (median / max)',
+      'errors before rollback (median / max)',
+      'wrong answers before rollback (median / max)',
+      'residual after rollback (median / max)',
+      'wall time (median)',
+    ],
     rows,
   );
 }
@@ -125,7 +148,7 @@ function printTable(header: string[], rows: string[][]): void {
 }
 
 (async () => {
-  console.log(`Rehearsal benchmark: ${runs} run(s) per scenario, plan ${DEFAULT_REHEARSAL_STEPS}, soak ${DEFAULT_REHEARSAL_SOAK}, window ${DEFAULT_REHEARSAL_WINDOW}\n`);
+  console.log(`Rehearsal benchmark: ${runs} run(s) per scenario, shift ${shift}, plan ${DEFAULT_REHEARSAL_STEPS}, soak ${DEFAULT_REHEARSAL_SOAK}, window ${DEFAULT_REHEARSAL_WINDOW}\n`);
   await scenarios();
   console.log(`Router overhead: ${latencyRequests} sequential Keep-Alive GETs per path\n`);
   await routerLatency();

@@ -16,19 +16,77 @@
  * `unexpectedResponses` = `unexpected4xx` + the rest (a 1XX–3XX the request did not expect, e.g.
  * an oversized POST accepted, or a non-4XX without identity). Responses are attributed to a side by
  * the router's `x-cutover-side` header (`bySource`).
+ *
+ * Without a router (a DNS-weighted migration), `routing` tells each client where to open its
+ * connection (see `ClientRouting` and `local/resolver.ts`): a client asks it only when it holds no
+ * open connection, and keeps that Keep-Alive connection, and the side it leads to, until it is
+ * closed (by the server, an idle timeout, an error or the client's own `connectionLifetimeMs`).
+ * Answers are then attributed to the side the client connected to, a reset or timeout of that
+ * connection counts against that side (as the router's 502/504 would), and each answer can be
+ * recorded per side in a `MetricsRecorder`, as the router records it in proxy mode.
  */
+import { setMaxListeners } from 'node:events';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { Clock } from '../lambda/core/ports';
+import type { Clock, Side } from '../lambda/core/ports';
 import { DEFAULT_BODY_LIMIT_BYTES, demoChannels } from './demo-server';
+import type { MetricsRecorder } from './metrics';
 import { checkInteger, checkRange, parseLoopbackUrl, sleep, systemClock, urlPort } from './net';
 import type { RandomSource } from './random';
 
+/** A server a client connects to, and which side it is. */
+export interface ClientTarget {
+  /** Base URL (loopback only). */
+  readonly url: string;
+  readonly side: Side;
+}
+
+/**
+ * Where clients connect when no router sits between them and the sides: each client finds its
+ * server itself (a DNS lookup, see `DnsRouting` in `local/resolver.ts`).
+ */
+export interface ClientRouting {
+  /**
+   * The server for client `client`'s next connection. Asked only when the client holds no open
+   * connection; the client keeps the connection (and so the side) until it is closed.
+   */
+  connect(client: number): ClientTarget;
+  /**
+   * Client `client`'s connection to `target` was refused (nothing was sent): it must look the name
+   * up afresh. The client then asks `connect` once more and sends the request there.
+   */
+  refused(client: number, target: ClientTarget): void;
+}
+
 /** Options of `startClients`. */
 export interface ClientsOptions {
-  /** Where to send requests: the router, or a demo server directly (loopback only). */
-  readonly targetUrl: string;
+  /**
+   * Where to send requests: the router, or a demo server directly (loopback only). Required unless
+   * `routing` is given.
+   */
+  readonly targetUrl?: string;
+  /**
+   * Each client picks its own server for every new connection (DNS mode); responses are then
+   * attributed to the side it connected to.
+   * @default - every request goes to `targetUrl`
+   */
+  readonly routing?: ClientRouting;
+  /**
+   * With `routing`: where every answer (or transport failure, as 502, or 504 after
+   * `requestTimeoutMs`) is recorded per side, as the router records it in proxy mode.
+   * @default - not recorded
+   */
+  readonly metrics?: MetricsRecorder;
+  /**
+   * Clients come and go: a client closes its connection once it is this old on average, before its
+   * next request, and opens a new one (with `routing`, wherever `routing` now says). Each
+   * connection's lifetime is drawn from an exponential distribution with this mean (a steady rate
+   * of departures: most connections are short, a few live several times longer), capped at ten
+   * times the mean.
+   * @default - a client keeps its connection until something else closes it
+   */
+  readonly connectionLifetimeMs?: number;
   /** Number of clients, each with its own Keep-Alive connection. */
   readonly concurrency: number;
   /**
@@ -110,6 +168,8 @@ export interface OutcomeCounts {
   /**
    * Among `errorResponses`: a 502 or 504 the router generated (`served_by: "router"`) because the
    * side reset, refused or did not answer in time: a transport error or timeout of that side.
+   * With `routing` (no router), a reset, refusal or timeout of the client's own connection to a
+   * side counts here for that side, the same harm seen one hop earlier.
    */
   readonly gatewayErrors: number;
 }
@@ -135,7 +195,10 @@ export interface MisalignedResponse {
 
 /** Statistics of a run of synthetic clients. */
 export interface ClientStats extends OutcomeCounts {
-  /** The errors among `errorResponses` that were transport errors (no HTTP response). */
+  /**
+   * The errors among `errorResponses` that were transport errors (no HTTP response) no side can be
+   * blamed for. With `routing` the side is known, so they count as that side's `gatewayErrors`.
+   */
   readonly transportErrors: number;
   /** Outcomes of the HTTP responses by where they came from (transport errors have no source). */
   readonly bySource: Readonly<Record<ResponseSource, OutcomeCounts>>;
@@ -153,6 +216,12 @@ export interface ClientStats extends OutcomeCounts {
   /** Requests in flight right now. */
   readonly inFlight: number;
   readonly running: boolean;
+  /** HTTP responses per client (by index), by where they came from. */
+  readonly perClient: readonly Readonly<Record<ResponseSource, number>>[];
+  /** With `routing`: connection attempts refused, after which the client looked up again and retried. */
+  readonly refusedConnections: number;
+  /** Connections the clients closed themselves (`connectionLifetimeMs`). */
+  readonly connectionsRetired: number;
 }
 
 /** Running synthetic clients. */
@@ -185,6 +254,27 @@ interface RawResponse {
 }
 
 type Outcome = 'ok' | 'error' | 'misaligned' | 'unexpected';
+
+/** One client's Keep-Alive connection (its agent holds at most one socket). */
+interface Connection {
+  readonly agent: Agent;
+  readonly url: URL;
+  readonly basePath: string;
+  /** Where `routing` sent it; undefined for the fixed target. */
+  readonly target: ClientTarget | undefined;
+  /** When the client closes it itself (`connectionLifetimeMs`), `performance.now()` time. */
+  readonly retireAt?: number;
+  /** The server closed it, it failed, or it was retired: the next request needs a new one. */
+  closed: boolean;
+}
+
+/** The code of a client's own request timeout. */
+const TIMEOUT_CODE = 'CUTOVER_CLIENT_TIMEOUT';
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
 
 /** The finer class of an `error` or `unexpected` outcome. */
 type Detail = 'status5xx' | 'gateway' | 'status4xx' | 'other' | 'transport';
@@ -233,7 +323,11 @@ class MutableCounts implements OutcomeCounts {
 
 /** Starts the clients at once; they run until `stop()` or `durationMs`. */
 export function startClients(options: ClientsOptions): SyntheticClients {
-  const target = parseLoopbackUrl(options.targetUrl, 'targetUrl');
+  const routing = options.routing;
+  if (options.targetUrl === undefined && routing === undefined) throw new TypeError('targetUrl is required unless routing is given');
+  const fixedTarget = options.targetUrl === undefined ? undefined : parseLoopbackUrl(options.targetUrl, 'targetUrl');
+  const metrics = options.metrics;
+  const lifetimeMs = options.connectionLifetimeMs === undefined ? undefined : checkInteger(options.connectionLifetimeMs, 1, 86_400_000, 'connectionLifetimeMs');
   const concurrency = checkInteger(options.concurrency, 1, 1000, 'concurrency');
   const ratePerSecond = checkRange(options.ratePerSecond, 0, 100_000, 'ratePerSecond');
   if (ratePerSecond === 0) throw new RangeError('ratePerSecond must be above 0, got 0');
@@ -248,23 +342,28 @@ export function startClients(options: ClientsOptions): SyntheticClients {
   const maxTimeline = checkInteger(options.maxTimelineEntries ?? 1000, 0, 1_000_000, 'maxTimelineEntries');
   const clock = options.clock ?? systemClock;
   const channels = demoChannels();
-  const basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
   const oversizeData = 'x'.repeat(oversizeBytes);
 
   const runId = randomBytes(3).toString('hex');
   const stopping = new AbortController();
+  // Every client sleeping between requests listens to it: one listener per client is expected.
+  setMaxListeners(0, stopping.signal);
   const totals = new MutableCounts();
   const bySource: Record<ResponseSource, MutableCounts> = { old: new MutableCounts(), new: new MutableCounts(), direct: new MutableCounts() };
   const byKind: Record<RequestKind, number> = { list: 0, item: 0, event: 0, oversize: 0 };
   const statusCounts = new Map<number, number>();
   const misaligned: MisalignedResponse[] = [];
   const sawA413 = new WeakSet<Socket>();
+  const watchedSockets = new WeakSet<Socket>();
   let misalignedDropped = 0;
   let transportErrors = 0;
   let newConnections = 0;
   let reusedConnections = 0;
   let inFlight = 0;
   let running = true;
+  let refusedConnections = 0;
+  let connectionsRetired = 0;
+  const perClient = Array.from({ length: concurrency }, () => ({ old: 0, new: 0, direct: 0 }));
 
   // Shared pacing: each request takes the next slot; slots are 1/rate apart (no catch-up bursts).
   const slotMs = 1000 / ratePerSecond;
@@ -278,7 +377,7 @@ export function startClients(options: ClientsOptions): SyntheticClients {
 
   const pick = <T>(items: readonly T[]): T => items[Math.min(items.length - 1, Math.floor(random() * items.length))]!;
 
-  const nextSpec = (client: number, seq: number): RequestSpec => {
+  const nextSpec = (client: number, seq: number, basePath: string): RequestSpec => {
     const requestId = `${runId}-${client}-${seq}`;
     const roll = random();
     if (roll < oversizeShare) {
@@ -299,7 +398,7 @@ export function startClients(options: ClientsOptions): SyntheticClients {
     return { kind: 'event', method: 'POST', path: `${basePath}/apps/${appId}/events`, requestId, body };
   };
 
-  const send = (agent: Agent, spec: RequestSpec): Promise<RawResponse> =>
+  const send = (agent: Agent, target: URL, spec: RequestSpec): Promise<RawResponse> =>
     new Promise<RawResponse>((resolve, reject) => {
       let socket: Socket | undefined;
       const headers: Record<string, string | number> = { 'x-request-id': spec.requestId, accept: 'application/json' };
@@ -326,8 +425,9 @@ export function startClients(options: ClientsOptions): SyntheticClients {
       req.once('socket', (s: Socket) => {
         socket = s;
       });
-      req.setTimeout(requestTimeoutMs, () => req.destroy(new Error(`no response within ${requestTimeoutMs} ms`)));
-      req.once('error', reject);
+      req.setTimeout(requestTimeoutMs, () => req.destroy(Object.assign(new Error(`no response within ${requestTimeoutMs} ms`), { code: TIMEOUT_CODE })));
+      // Errors before any response say whether the connection was a fresh one (see `retryable`).
+      req.once('error', (error: Error) => reject(Object.assign(error, { freshConnection: !req.reusedSocket })));
       req.end(spec.body);
     });
 
@@ -336,9 +436,10 @@ export function startClients(options: ClientsOptions): SyntheticClients {
     response: RawResponse,
     client: number,
     saw413Before: boolean,
+    side: Side | undefined,
   ): { outcome: Outcome; detail?: Detail; source: ResponseSource } => {
     const sideHeader = response.headers['x-cutover-side'];
-    const source: ResponseSource = sideHeader === 'old' || sideHeader === 'new' ? sideHeader : 'direct';
+    const source: ResponseSource = side ?? (sideHeader === 'old' || sideHeader === 'new' ? sideHeader : 'direct');
     let parsed: Record<string, unknown> | undefined;
     try {
       const value: unknown = JSON.parse(response.body.toString('utf8'));
@@ -380,37 +481,125 @@ export function startClients(options: ClientsOptions): SyntheticClients {
     return plausible ? { outcome: 'ok', source } : { outcome: 'unexpected', detail: unexpected4xx ? 'status4xx' : 'other', source };
   };
 
+  /** Opens a client's next connection: to the fixed target, or where `routing` says. */
+  const open = (client: number): Connection => {
+    const chosen = routing?.connect(client);
+    const url = chosen ? parseLoopbackUrl(chosen.url, `routing target of client ${client}`) : fixedTarget!;
+    const lifetime = lifetimeMs === undefined ? undefined : Math.min(10 * lifetimeMs, -lifetimeMs * Math.log(1 - random()));
+    return {
+      agent: new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, timeout: idleTimeoutMs }),
+      url,
+      basePath: url.pathname === '/' ? '' : url.pathname.replace(/\/$/, ''),
+      target: chosen,
+      ...(lifetime === undefined ? {} : { retireAt: performance.now() + lifetime }),
+      closed: false,
+    };
+  };
+
+  /** Follows the connection's socket, so that a closed one is replaced (and, with `routing`, looked up again). */
+  const watch = (connection: Connection, response: RawResponse): void => {
+    const socket = response.socket;
+    const close = String(response.headers.connection ?? '').toLowerCase().split(/\s*,\s*/).includes('close');
+    if (close || socket === undefined || socket.destroyed) {
+      connection.closed = true;
+      return;
+    }
+    if (watchedSockets.has(socket)) return;
+    watchedSockets.add(socket);
+    socket.once('close', () => {
+      connection.closed = true;
+    });
+  };
+
+  const recordSide = (side: Side | undefined, status: number, startedAt: number): void => {
+    if (side !== undefined) metrics?.record(side, status, performance.now() - startedAt, clock.now());
+  };
+
   const runClient = async (client: number): Promise<void> => {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, timeout: idleTimeoutMs });
+    let connection: Connection | undefined;
     let seq = 0;
     try {
       while (!stopping.signal.aborted) {
         await sleep(takeSlot(), stopping.signal);
         if (stopping.signal.aborted) break;
+        if (connection && lifetimeMs !== undefined && connection.retireAt !== undefined && performance.now() >= connection.retireAt && !connection.closed) {
+          connectionsRetired += 1;
+          connection.closed = true;
+        }
+        // Without routing the agent reconnects to the one target by itself; with routing a closed
+        // connection is replaced by a new one wherever routing now says.
+        if (connection && connection.closed && (routing !== undefined || lifetimeMs !== undefined)) {
+          connection.agent.destroy();
+          connection = undefined;
+        }
+        connection ??= open(client);
         seq += 1;
-        const spec = nextSpec(client, seq);
+        const spec = nextSpec(client, seq, connection.basePath);
         byKind[spec.kind] += 1;
         inFlight += 1;
+        let startedAt = performance.now();
         try {
-          const response = await send(agent, spec);
+          let response: RawResponse | undefined;
+          let refusedOnce = false;
+          let resetOnce = false;
+          while (response === undefined) {
+            try {
+              response = await send(connection.agent, connection.url, spec);
+            } catch (error) {
+              // With routing, a connection that failed before it carried anything is tried again,
+              // as clients do: refused (nothing sent), the client looks the name up afresh first;
+              // reset as soon as it was opened (a server that stopped listening with the connection
+              // still in its accept queue resets it instead of refusing it), it connects once more,
+              // and is then refused, or reset again and fails.
+              const code = errorCode(error);
+              const fresh = (error as { freshConnection?: unknown }).freshConnection === true;
+              if (routing === undefined || connection.target === undefined) throw error;
+              if (code === 'ECONNREFUSED' && !refusedOnce) {
+                refusedOnce = true;
+                refusedConnections += 1;
+                routing.refused(client, connection.target);
+              } else if ((code === 'ECONNRESET' || code === 'EPIPE') && fresh && !resetOnce && !refusedOnce) {
+                resetOnce = true;
+              } else {
+                throw error;
+              }
+              connection.agent.destroy();
+              connection = open(client);
+              startedAt = performance.now();
+            }
+          }
+          const side = connection.target?.side;
           if (response.reused) reusedConnections += 1;
           else newConnections += 1;
+          if (routing !== undefined || lifetimeMs !== undefined) watch(connection, response);
           statusCounts.set(response.status, (statusCounts.get(response.status) ?? 0) + 1);
+          recordSide(side, response.status, startedAt);
           const saw413Before = response.socket !== undefined && sawA413.has(response.socket);
           if (response.status === 413 && response.socket !== undefined) sawA413.add(response.socket);
-          const { outcome, detail, source } = classify(spec, response, client, saw413Before);
+          const { outcome, detail, source } = classify(spec, response, client, saw413Before, side);
           totals.add(outcome, detail);
           bySource[source].add(outcome, detail);
-        } catch {
-          // No response, so no side to blame: counted in the totals and `transportErrors` only.
-          transportErrors += 1;
-          totals.add('error', 'transport');
+          perClient[client]![source] += 1;
+        } catch (error) {
+          const side = connection?.target?.side;
+          if (connection) connection.closed = true;
+          if (side !== undefined) {
+            // The side is known without a router: its reset, refusal or silence is its transport
+            // error, recorded as the router would (504 after the wait, else 502).
+            recordSide(side, errorCode(error) === TIMEOUT_CODE ? 504 : 502, startedAt);
+            totals.add('error', 'gateway');
+            bySource[side].add('error', 'gateway');
+          } else {
+            // No response, so no side to blame: counted in the totals and `transportErrors` only.
+            transportErrors += 1;
+            totals.add('error', 'transport');
+          }
         } finally {
           inFlight -= 1;
         }
       }
     } finally {
-      agent.destroy();
+      connection?.agent.destroy();
     }
   };
 
@@ -426,6 +615,9 @@ export function startClients(options: ClientsOptions): SyntheticClients {
     misalignedDropped,
     inFlight,
     running,
+    perClient: perClient.map((c) => ({ ...c })),
+    refusedConnections,
+    connectionsRetired,
   });
 
   const loops = Array.from({ length: concurrency }, (_, client) => runClient(client));

@@ -17,10 +17,15 @@
  * request, added latency, a crash (connections reset, new ones reset at once), and
  * `desyncAfter413`, the incident's bug: see `DemoFaults`.
  * The old side can be backed by a `WorkerPool`, so that its capacity is finite.
+ *
+ * Drain mode (settable at run time, meant for a side that was rolled back, see `DrainMode`):
+ * `close` answers every request with `Connection: close`, so each Keep-Alive connection ends after
+ * its current request and its client has to connect (and, with DNS, look the name up) again;
+ * `refuse` also stops accepting connections, as a side taken out of service.
  */
 import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
 import { checkInteger, checkRange, closeServer, listenOnLoopback, LOOPBACK_HOST, sleep } from './net';
 import type { RandomSource } from './random';
 import { PoolClosedError, PoolSaturatedError, type WorkerPool } from './worker-pool';
@@ -58,6 +63,19 @@ export interface DemoFaults {
    */
   readonly desyncAfter413: boolean;
 }
+
+/**
+ * How a server lets go of its clients.
+ * - `off`: Keep-Alive as usual.
+ * - `close`: every response carries `Connection: close` and its connection is closed after it
+ *   (connections that are idle now get theirs on their next request, so no request ever races
+ *   a close), while new connections are still accepted.
+ * - `refuse`: `close`, and the server stops listening: new connections are refused
+ *   (ECONNREFUSED, nothing sent), as a side taken out of service.
+ */
+export type DrainMode = 'off' | 'close' | 'refuse';
+
+const DRAIN_MODES: readonly DrainMode[] = ['off', 'close', 'refuse'];
 
 /** No faults. */
 export const NO_FAULTS: DemoFaults = Object.freeze({ errorRate5xx: 0, unauthorizedEvery: 0, addedLatencyMs: 0, crashed: false, desyncAfter413: false });
@@ -133,6 +151,10 @@ export interface DemoServerStats {
   readonly unauthorizedFaults: number;
   /** Events accepted by `POST /apps/:appId/events`. */
   readonly eventsAccepted: number;
+  /** The drain mode in force. */
+  readonly drainMode: DrainMode;
+  /** Responses sent with `Connection: close` because of the drain: connections it ended. */
+  readonly drainedConnections: number;
 }
 
 /** A running demo server. */
@@ -146,6 +168,12 @@ export interface DemoServer {
   /** Changes some faults (the others stay); returns the faults now in force. Validates values. */
   setFaults(faults: Partial<DemoFaults>): DemoFaults;
   stats(): DemoServerStats;
+  /**
+   * Sets the drain mode (see `DrainMode`); resolves once it is in force (for `refuse`, once the
+   * server stopped listening; from `refuse` back to `close` or `off`, once it listens again on the
+   * same port, which rejects with `PortInUseError` if the port was taken in between).
+   */
+  setDrain(mode: DrainMode): Promise<DrainMode>;
   /** Stops the server and destroys its connections. */
   close(): Promise<void>;
 }
@@ -266,7 +294,9 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     capacityRejections: 0,
     unauthorizedFaults: 0,
     eventsAccepted: 0,
+    drainedConnections: 0,
   };
+  let drainMode: DrainMode = 'off';
 
   const crash = (socket: Socket): void => {
     counters.crashResets += 1;
@@ -329,6 +359,13 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
 
   function send(res: ServerResponse, response: Computed): void {
     byStatus.set(response.status, (byStatus.get(response.status) ?? 0) + 1);
+    if (drainMode !== 'off' && response.headers.connection !== 'close') {
+      // Node closes the connection after a response that says so.
+      counters.drainedConnections += 1;
+      res.writeHead(response.status, { ...response.headers, connection: 'close' });
+      res.end(response.body);
+      return;
+    }
     res.writeHead(response.status, response.headers);
     res.end(response.body);
   }
@@ -485,6 +522,23 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
 
   const port = await listenOnLoopback(server, options.port ?? 0);
 
+  async function setDrain(mode: DrainMode): Promise<DrainMode> {
+    if (!DRAIN_MODES.includes(mode)) throw new TypeError(`drain mode must be one of ${DRAIN_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+    if (closing.signal.aborted) throw new Error(`demo server ${version} is closed`);
+    const wasRefusing = drainMode === 'refuse';
+    drainMode = mode;
+    if (mode === 'refuse' && !wasRefusing && server.listening) {
+      // Stop listening only: http.Server#close would also destroy the idle connections at once,
+      // racing requests their clients are sending on them; the drain closes those after their
+      // current request instead.
+      // The listening socket closes at once; the close callback would wait for every connection.
+      NetServer.prototype.close.call(server);
+    } else if (mode !== 'refuse' && wasRefusing && !server.listening) {
+      await listenOnLoopback(server, port);
+    }
+    return drainMode;
+  }
+
   return {
     url: `http://${LOOPBACK_HOST}:${port}`,
     port,
@@ -502,10 +556,15 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
         ...counters,
         responsesByStatus: Object.fromEntries([...byStatus].map(([status, count]) => [String(status), count])),
         openConnections: sockets.size,
+        drainMode,
       };
     },
+    setDrain,
     async close(): Promise<void> {
       closing.abort();
+      // Refusing, the server no longer listens, so closeServer would not call http.Server#close:
+      // call it here for its own clean-up (it stops the server's connection checks).
+      if (!server.listening) server.close();
       await closeServer(server);
     },
   };

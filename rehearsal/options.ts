@@ -39,6 +39,15 @@ export function parseInteger(text: string, what: string, min: number, max: numbe
   return value;
 }
 
+/** A share from 0 to 1 ("0.1"), or a percentage ("10%"). */
+export function parseShare(text: string, what: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
+  if (!match) throw new UsageError(`${what} must be a share from 0 to 1 (or a percentage like 10%), got ${JSON.stringify(text)}`);
+  const value = match[2] === '%' ? Number(match[1]) / 100 : Number(match[1]);
+  if (value > 1) throw new UsageError(`${what} must be a share from 0 to 1 (or a percentage like 10%), got ${JSON.stringify(text)}`);
+  return value;
+}
+
 /** The compressed plan the rehearsal runs by default: seconds, not minutes. */
 export const DEFAULT_REHEARSAL_STEPS = '5@3s,25@3s,50@3s,100@3s';
 export const DEFAULT_REHEARSAL_SOAK = '3s';

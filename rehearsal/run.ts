@@ -1,16 +1,18 @@
 /**
- * The local rehearsal: a whole migration on loopback with real HTTP servers, a real
- * traffic-splitting router, real Keep-Alive clients and the real Keep-Alive probe, driven by the
- * same core controller that runs in Lambda.
+ * The local rehearsal: a whole migration on loopback with real HTTP servers, real Keep-Alive
+ * clients and the real Keep-Alive probe, driven by the same core controller that runs in Lambda.
+ * Traffic moves through a real traffic-splitting router, or by DNS weights that clients cache
+ * (`shift.ts`). This file runs the loop; the blast radius (`blast-radius.ts`), the rollback's
+ * residual traffic (`residual.ts`) and the report's shape (`report.ts`) live apart.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MigrationController, type MigrationRecord } from '../lambda/core/controller';
 import type { JudgeConfig } from '../lambda/core/judge';
-import { TERMINAL_STATUSES, type MigrationEvent, type MigrationStatus } from '../lambda/core/model';
+import { TERMINAL_STATUSES, type MigrationEvent } from '../lambda/core/model';
 import { MigrationPlan, type PlanSpec } from '../lambda/core/plan';
-import type { CapacityStatus, Clock, HealthWindow, ProbeOutcome, StateStore, TrafficPort } from '../lambda/core/ports';
+import type { CapacityStatus, Clock, ProbeOutcome, TrafficPort } from '../lambda/core/ports';
 import type { ProbeOptions } from '../lambda/probe';
 import {
   FileStateStore,
@@ -22,27 +24,46 @@ import {
   seededRandom,
   startClients,
   startDemoServer,
-  startRouter,
-  type ClientStats,
   type DemoServer,
-  type OutcomeCounts,
-  type Router,
   type SyntheticClients,
 } from '../local';
 import { LocalProbes } from '../local/probes';
+import { blastRadiusOver, type ClientsAt } from './blast-radius';
+import { timelineEvents, type RehearsalFrame, type RehearsalOutcome, type RehearsalReport, type ResidualFrame } from './report';
+import { residualByClients, residualReport, SideTally, watchResidual, type ResidualReport } from './residual';
 import type { Scenario } from './scenarios';
+import { DEFAULT_DNS_CLIENTS, DEFAULT_STALE_CLIENTS, startShift, type DnsSettings, type Shift, type ShiftMode } from './shift';
 
-export type RehearsalOutcome = 'promoted' | 'rolled-back' | 'halted';
+export { blastRadiusBetween, harmBetween, type BlastRadius, type HarmBySide, type SideHarm } from './blast-radius';
+export type { RehearsalFrame, RehearsalOutcome, RehearsalReport, ResidualFrame, TimelineEntry } from './report';
+export type { ResidualReport } from './residual';
+export type { DnsSettings, ShiftMode } from './shift';
 
 export interface RehearsalOptions {
   readonly scenario: Scenario;
   /** The (compressed) plan to run. */
   readonly plan: PlanSpec;
   /**
-   * Port of the traffic router on 127.0.0.1; 0 picks a free one.
+   * Port of the traffic router on 127.0.0.1; 0 picks a free one. Proxy mode only: with DNS there
+   * is no router (the demo servers always take free ports).
    * @default 0
    */
   readonly port?: number;
+  /**
+   * How traffic is shifted: `proxy`, a router that decides per request, or `dns`, weighted answers
+   * of a local resolver that clients cache (see `rehearsal/shift.ts`).
+   * @default 'proxy'
+   */
+  readonly shift?: ShiftMode;
+  /** DNS settings (TTL, share of clients that ignore it, …) for `shift: 'dns'`. */
+  readonly dns?: DnsSettings;
+  /**
+   * After a rollback with DNS: how long the new side, once the TTL has passed, keeps accepting
+   * connections (each answered with `Connection: close`) before it refuses them, which sends the
+   * clients that ignore the TTL to a new lookup. See `watchResidual`.
+   * @default 1000
+   */
+  readonly drainIntervalMs?: number;
   /**
    * Seed of every random choice (routing, client mix, injected 5XX).
    * @default 1
@@ -65,7 +86,7 @@ export interface RehearsalOptions {
   readonly probeIntervalMs?: number;
   /**
    * Synthetic Keep-Alive clients and their total request rate.
-   * @default 8 clients, 200 requests/s, 2 % oversized event posts
+   * @default 8 clients (40 with DNS), 200 requests/s, 2 % oversized event posts
    */
   readonly clients?: { readonly concurrency?: number; readonly ratePerSecond?: number; readonly oversizeShare?: number };
   /**
@@ -96,6 +117,7 @@ export interface RehearsalOptions {
   readonly probe?: Omit<ProbeOptions, 'baseUrl'>;
 }
 
+
 /**
  * Judge settings that suit a plan measured in seconds at a few hundred requests per second.
  *
@@ -119,247 +141,28 @@ export const REHEARSAL_JUDGE: Partial<JudgeConfig> = {
  */
 export const REHEARSAL_PROBE: Omit<ProbeOptions, 'baseUrl'> = { healthPath: '/health', idleMs: 100 };
 
-/** What the live view shows after each tick. */
-export interface RehearsalFrame {
-  readonly scenario: string;
-  readonly elapsedMs: number;
-  readonly status: MigrationStatus;
-  readonly weight: number;
-  /** 1-based step, 0 before the first shift. */
-  readonly step: number;
-  readonly steps: number;
-  /** The last second of traffic as the router saw it. */
-  readonly window?: HealthWindow;
-  readonly oldCapacity: CapacityStatus;
-  readonly clients: Pick<ClientStats, 'requests' | 'errorResponses' | 'misalignedResponses'>;
-  /** The blast radius so far: from the fault's onset (or the first request) to the rollback or now. */
-  readonly blastRadius: BlastRadius;
-  readonly fault?: { readonly description: string; readonly active: boolean };
-  readonly lastReason?: string;
-  readonly lastProbe?: ProbeOutcome;
-}
-
-export interface TimelineEntry {
-  /** Milliseconds since the rehearsal started. */
-  readonly atMs: number;
-  readonly weight: number;
-  readonly state: MigrationStatus;
-  readonly type: string;
-  readonly code: string;
-  readonly reason: string;
-}
-
-/**
- * What clients suffered from one side over a span of the run. Each client request counts at most
- * once, in one category, by when its answer (or failure) reached the client; requests that got
- * the answer they expected do not count.
- */
-export interface SideHarm {
-  /** A 4XX the request did not expect (any 4XX but the 413 of an oversized event POST), e.g. a stray 401. */
-  readonly unexpected4xx: number;
-  /** A 5XX from the side (the request's own answer, with an error status). */
-  readonly unexpected5xx: number;
-  /** The answer to another request (a shifted Keep-Alive connection: desync). */
-  readonly wrongAnswers: number;
-  /**
-   * Timeouts and transport errors: the router answered 502/504 because the side reset, refused or
-   * stayed silent for 5 s; under `unattributed`, requests that got no HTTP response at all.
-   */
-  readonly transportErrors: number;
-  /** Any other status the request did not expect (e.g. a 200 where a 413 was due), or an answer without identity. */
-  readonly otherUnexpected: number;
-  /** The sum of the above. */
-  readonly total: number;
-}
-
-/** `SideHarm` for each side, for what no side can be blamed for, and in total. */
-export interface HarmBySide {
-  readonly old: SideHarm;
-  readonly new: SideHarm;
-  /**
-   * Requests that no side can be blamed for: no HTTP response at all (the client's own timeout, or
-   * a connection reset between client and router), or an answer without the router's
-   * `x-cutover-side` header. Only `transportErrors` is expected here.
-   */
-  readonly unattributed: SideHarm;
-  /** `old` + `new` + `unattributed`, field by field. */
-  readonly total: SideHarm;
-}
-
-/**
- * What clients suffered between the fault and the rollback, per side.
- *
- * The span starts at the fault's onset, or at the first client request when the scenario has no
- * fault or its fault never started (so a healthy run is measured over the whole run, and shows
- * zeros). It ends when the rollback is in effect, i.e. when the router took the new side's weight
- * to 0 (just before the `rolled-back` event), or when the clients stopped at the end of a run that
- * did not roll back. Answers that reach clients after the rollback is in effect (requests already
- * in flight on the new side, and anything the old side does afterwards) are counted apart, in
- * `afterRollback`.
- */
-export interface BlastRadius extends HarmBySide {
-  readonly span: {
-    readonly from: 'fault' | 'start';
-    /** Milliseconds since the rehearsal started. */
-    readonly fromMs: number;
-    /** `now` in a live frame, before any rollback. */
-    readonly to: 'rollback' | 'end' | 'now';
-    readonly toMs: number;
-  };
-  /** Client requests that got a 5XX or a transport error in the span (`total.unexpected5xx + total.transportErrors`). */
-  readonly errorResponses: number;
-  /** Client requests that got the answer to another request in the span (`total.wrongAnswers`). */
-  readonly misalignedResponses: number;
-  /** From the rollback in effect to the end of the run; only after a rollback. */
-  readonly afterRollback?: HarmBySide;
-}
-
-export interface RehearsalReport {
-  readonly scenario: string;
-  readonly description: string;
-  readonly outcome: RehearsalOutcome;
-  /** Whether the outcome is what a correct engine does with this scenario. */
-  readonly expectedOutcome: 'promoted' | 'rolled-back';
-  readonly finalState: MigrationStatus;
-  readonly finalWeight: number;
-  readonly plan: string;
-  readonly durationMs: number;
-  readonly interrupted: boolean;
-  readonly clientRequests: number;
-  /** Client requests that got a 5XX or a transport error. */
-  readonly errorResponses: number;
-  /** Client requests that got the answer to another request. */
-  readonly misalignedResponses: number;
-  readonly requestsBySide: { readonly old: number; readonly new: number };
-  /**
-   * Responses by status code per side as the router relayed them (502/504: generated for a side it
-   * could not reach in time), over the whole run: a count independent of the clients' own.
-   */
-  readonly responsesBySide: { readonly old: Readonly<Record<string, number>>; readonly new: Readonly<Record<string, number>> };
-  readonly fault?: { readonly description: string; readonly onsetAtMs?: number };
-  /** Set when the migration rolled back. */
-  readonly rollback?: {
-    readonly atMs: number;
-    readonly code: string;
-    readonly reason: string;
-    /** From the fault's onset to weight 0. */
-    readonly afterFaultMs?: number;
-  };
-  /** What clients suffered, per side, between the fault's onset and the rollback in effect: see `BlastRadius`. */
-  readonly blastRadius: BlastRadius;
-  readonly oldCapacity: {
-    /** The figure the controller pinned the old side at (its scale at the first tick, unless the plan named one). */
-    readonly pinned?: number;
-    /**
-     * The fewest warm workers of the old side while the pin held, from the moment it was set to
-     * the moment teardown released it, tracked by the pool on every change of size (not sampled).
-     * Equal to `pinned` when the pin did its job; below it when capacity was lost behind the pin's
-     * back (the capacity-drop scenario). Shrinking after the release does not count. Absent when
-     * the old side was never pinned.
-     */
-    readonly lowest?: number;
-    /** Warm workers when the rehearsal ended (after a teardown the autoscaler may have shrunk it). */
-    readonly final: number;
-  };
-  readonly probes: { readonly runs: number; readonly desync: number; readonly inconclusive: number };
-  readonly timeline: readonly TimelineEntry[];
-  /** Where the record and event log were kept. */
-  readonly stateDir: string;
-  /**
-   * What went wrong with the rehearsal's own bookkeeping without spoiling the report, one
-   * sentence each (e.g. an unreadable event log, replaced by the events published in memory).
-   * @default - absent when nothing went wrong
-   */
-  readonly warnings?: readonly string[];
-}
+/** Default of `RehearsalOptions.drainIntervalMs`. */
+export const DEFAULT_DRAIN_INTERVAL_MS = 1000;
 
 const CLOCK: Clock = { now: () => Date.now() };
 
 /** How long the router waits for a silent side before it answers 504 for it. */
 const UPSTREAM_TIMEOUT_MS = 5000;
-/** How long a client waits for an answer; longer than the router's wait, see `UPSTREAM_TIMEOUT_MS`. */
-const CLIENT_TIMEOUT_MS = 10_000;
-
-const NO_COUNTS: OutcomeCounts = {
-  requests: 0,
-  ok: 0,
-  errorResponses: 0,
-  misalignedResponses: 0,
-  unexpectedResponses: 0,
-  unexpected4xx: 0,
-  unexpected5xx: 0,
-  gatewayErrors: 0,
-};
-
-function sideHarm(parts: Omit<SideHarm, 'total'>): SideHarm {
-  const total = parts.unexpected4xx + parts.unexpected5xx + parts.wrongAnswers + parts.transportErrors + parts.otherUnexpected;
-  return { ...parts, total };
-}
-
-/** What one source's counts grew by from `before` to `after`, as harm. */
-function harmOf(before: OutcomeCounts, after: OutcomeCounts): SideHarm {
-  const d = (key: keyof OutcomeCounts): number => after[key] - before[key];
-  return sideHarm({
-    unexpected4xx: d('unexpected4xx'),
-    unexpected5xx: d('unexpected5xx'),
-    wrongAnswers: d('misalignedResponses'),
-    transportErrors: d('gatewayErrors'),
-    otherUnexpected: d('unexpectedResponses') - d('unexpected4xx'),
-  });
-}
-
-function addHarm(...parts: SideHarm[]): SideHarm {
-  const sum = (key: keyof SideHarm): number => parts.reduce((n, p) => n + p[key], 0);
-  return sideHarm({
-    unexpected4xx: sum('unexpected4xx'),
-    unexpected5xx: sum('unexpected5xx'),
-    wrongAnswers: sum('wrongAnswers'),
-    transportErrors: sum('transportErrors'),
-    otherUnexpected: sum('otherUnexpected'),
-  });
-}
-
 /**
- * What clients suffered between two snapshots of their statistics, per side (`before` undefined:
- * since they started). Answers are attributed by the router's side header; requests without an
- * HTTP response, and answers without the header, are `unattributed`.
+ * How long a client waits for an answer; longer than the router's wait, see `UPSTREAM_TIMEOUT_MS`.
+ * With DNS the client is the only one waiting: it waits as long as the router would, and records
+ * a 504 for the side as the router would.
  */
-export function harmBetween(
-  before: Pick<ClientStats, 'bySource' | 'transportErrors'> | undefined,
-  after: Pick<ClientStats, 'bySource' | 'transportErrors'>,
-): HarmBySide {
-  const old = harmOf(before?.bySource.old ?? NO_COUNTS, after.bySource.old);
-  const neu = harmOf(before?.bySource.new ?? NO_COUNTS, after.bySource.new);
-  const noResponse = sideHarm({
-    unexpected4xx: 0,
-    unexpected5xx: 0,
-    wrongAnswers: 0,
-    transportErrors: after.transportErrors - (before?.transportErrors ?? 0),
-    otherUnexpected: 0,
-  });
-  const unattributed = addHarm(harmOf(before?.bySource.direct ?? NO_COUNTS, after.bySource.direct), noResponse);
-  return { old, new: neu, unattributed, total: addHarm(old, neu, unattributed) };
-}
-
-/** `harmBetween` with the totals under the report's historical names. */
-export function blastRadiusBetween(
-  before: Pick<ClientStats, 'bySource' | 'transportErrors'> | undefined,
-  after: Pick<ClientStats, 'bySource' | 'transportErrors'>,
-): HarmBySide & Pick<BlastRadius, 'errorResponses' | 'misalignedResponses'> {
-  const harm = harmBetween(before, after);
-  return {
-    errorResponses: harm.total.unexpected5xx + harm.total.transportErrors,
-    misalignedResponses: harm.total.wrongAnswers,
-    ...harm,
-  };
-}
+const CLIENT_TIMEOUT_MS = 10_000;
 
 /** Runs one rehearsal end to end and stops everything it started, whatever happens. */
 export async function runRehearsal(options: RehearsalOptions): Promise<RehearsalReport> {
   const { scenario } = options;
   const plan = MigrationPlan.fromSpec(options.plan);
+  const mode: ShiftMode = options.shift ?? 'proxy';
   const seed = options.seed ?? 1;
   const tickMs = options.tickMs ?? 200;
+  const drainIntervalMs = options.drainIntervalMs ?? DEFAULT_DRAIN_INTERVAL_MS;
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'cutover-rehearsal-'));
   const timeLimitMs = options.timeLimitMs ?? plan.minimumDurationMs * 3 + 30_000;
   const startedAt = CLOCK.now();
@@ -370,7 +173,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
   cleanup.push(() => pool.close());
   let v1: DemoServer | undefined;
   let v2: DemoServer | undefined;
-  let router: Router | undefined;
+  let shift: Shift | undefined;
   let clients: SyntheticClients | undefined;
   let probes: LocalProbes | undefined;
   try {
@@ -378,29 +181,37 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     cleanup.push(() => v1!.close());
     v2 = await startDemoServer({ version: 'v2', serviceTimeMs: 5, random: seededRandom(seed + 1) });
     cleanup.push(() => v2!.close());
-    // 100 ms buckets: a 1 s judge window then ends at most 100 ms before "now".
+    // 100 ms buckets: a 1 s judge window then ends at most 100 ms before "now". The router (or,
+    // with DNS, the clients) record into the tally, which passes everything on to the judge's metrics.
     const metrics = new LocalMetrics({ clock: CLOCK, bucketMs: 100 });
-    router = await startRouter({
+    const tally = new SideTally(metrics, () => CLOCK.now());
+    const clientOptions = options.clients ?? {};
+    const concurrency = clientOptions.concurrency ?? (mode === 'dns' ? DEFAULT_DNS_CLIENTS : 8);
+    shift = await startShift({
+      mode,
       oldUrl: v1.url,
       newUrl: v2.url,
-      weight: 0,
-      metrics,
+      metrics: tally,
       clock: CLOCK,
-      random: seededRandom(seed + 2),
-      // Below the clients' own timeout, so a side that stays silent reaches them as the router's
-      // 504 for that side (counted against it) rather than as an anonymous client timeout.
+      seed,
+      concurrency,
       upstreamTimeoutMs: UPSTREAM_TIMEOUT_MS,
       ...(options.port !== undefined ? { port: options.port } : {}),
+      ...(options.dns !== undefined ? { dns: options.dns } : {}),
     });
-    cleanup.push(() => router!.close());
+    cleanup.push(() => shift!.close());
 
     let lastProbe: ProbeOutcome | undefined;
     const probeRuns = { runs: 0, desync: 0, inconclusive: 0 };
+    // Off once the new side drains after a rollback: a probe round still in flight then meets the
+    // drain (Connection: close, refused connections), not the new version.
+    let countProbes = true;
     probes = new LocalProbes({
       urls: { old: v1.url, new: v2.url },
       clock: CLOCK,
       probe: options.probe ?? REHEARSAL_PROBE,
       onResult: (outcome) => {
+        if (!countProbes) return;
         lastProbe = outcome;
         probeRuns.runs += 1;
         if (outcome.verdict === 'desync') probeRuns.desync += 1;
@@ -409,14 +220,14 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     });
     cleanup.push(() => probes!.stop());
 
-    // The moment the router's weight last went to 0 and what clients had suffered by then: when a
-    // rollback is in effect. The controller publishes its `rolled-back` event after this.
-    let lastZero: { readonly at: number; readonly stats: ClientStats } | undefined;
-    const routerTraffic = router.traffic;
+    // The moment the weight (the router's, or the resolver's) last went to 0 and what clients had
+    // suffered by then: when a rollback is in effect. The controller publishes `rolled-back` after this.
+    let lastZero: ClientsAt | undefined;
+    const shiftTraffic = shift.traffic;
     const traffic: TrafficPort = {
-      getWeight: () => routerTraffic.getWeight(),
+      getWeight: () => shiftTraffic.getWeight(),
       async setWeight(weight, expectedRevision) {
-        const state = await routerTraffic.setWeight(weight, expectedRevision);
+        const state = await shiftTraffic.setWeight(weight, expectedRevision);
         if (state.weight === 0 && clients) lastZero = { at: CLOCK.now(), stats: clients.stats() };
         return state;
       },
@@ -435,14 +246,13 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       events: sink,
     });
 
-    const clientOptions = options.clients ?? {};
     const clientsStartedAt = CLOCK.now();
     clients = startClients({
-      targetUrl: router.url,
-      concurrency: clientOptions.concurrency ?? 8,
+      ...shift.clients,
+      concurrency,
       ratePerSecond: clientOptions.ratePerSecond ?? 200,
       oversizeShare: clientOptions.oversizeShare ?? 0.02,
-      requestTimeoutMs: CLIENT_TIMEOUT_MS,
+      requestTimeoutMs: mode === 'dns' ? UPSTREAM_TIMEOUT_MS : CLIENT_TIMEOUT_MS,
       random: seededRandom(seed + 3),
     });
     cleanup.push(async () => {
@@ -450,26 +260,24 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     });
 
     // Scenario bookkeeping: fault onset, rollback, client counts at those moments.
-    let faultOnsetAt: number | undefined;
-    let clientsAtFault: ClientStats | undefined;
-    let rollbackInEffect: { readonly at: number; readonly stats: ClientStats } | undefined;
+    let fault: ClientsAt | undefined;
+    let rollbackInEffect: ClientsAt | undefined;
     let rollbackEvent: MigrationEvent | undefined;
     const inject = (): void => {
-      if (faultOnsetAt !== undefined || !scenario.inject) return;
+      if (fault !== undefined || !scenario.inject) return;
       scenario.inject({
         setNewSideFaults: (faults) => v2!.setFaults(faults),
         shrinkOldSide: (units, why) => pool.forceShrink(units, why),
       });
-      faultOnsetAt = CLOCK.now();
-      clientsAtFault = clients!.stats();
+      fault = { at: CLOCK.now(), stats: clients!.stats() };
     };
     sink.subscribe((events) => {
       for (const event of events) {
         if (event.to === 'rolled-back' && event.from !== 'rolled-back' && !rollbackEvent) {
           rollbackEvent = event;
-          // In effect since the router's weight went to 0 for it; without such a change seen
-          // (the weight was already 0, set by someone else), since this event.
-          const zeroForThis = lastZero !== undefined && lastZero.at >= (faultOnsetAt ?? startedAt) ? lastZero : undefined;
+          // In effect since the weight went to 0 for it; without such a change seen (the weight
+          // was already 0, set by someone else), since this event.
+          const zeroForThis = lastZero !== undefined && lastZero.at >= (fault?.at ?? startedAt) ? lastZero : undefined;
           rollbackInEffect = zeroForThis ?? { at: CLOCK.now(), stats: clients!.stats() };
         }
         options.onEvent?.(event, event.atMs - startedAt);
@@ -478,21 +286,15 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
 
     if (scenario.faultAt === 'start') inject();
 
-    /** The blast radius from the fault (or the first request) to the rollback in effect, or to `now`. */
-    const blastRadius = (now: { readonly at: number; readonly stats: ClientStats }, ended: boolean): BlastRadius => {
-      const from = clientsAtFault !== undefined && faultOnsetAt !== undefined ? { at: faultOnsetAt, stats: clientsAtFault } : undefined;
-      const to = rollbackInEffect ?? now;
-      return {
-        span: {
-          from: from ? 'fault' : 'start',
-          fromMs: (from?.at ?? clientsStartedAt) - startedAt,
-          to: rollbackInEffect ? 'rollback' : ended ? 'end' : 'now',
-          toMs: to.at - startedAt,
-        },
-        ...blastRadiusBetween(from?.stats, to.stats),
-        ...(rollbackInEffect ? { afterRollback: harmBetween(rollbackInEffect.stats, now.stats) } : {}),
-      };
-    };
+    const blastRadius = (now: ClientsAt, ended: boolean) =>
+      blastRadiusOver({
+        startedAt,
+        clientsStartedAt,
+        ...(fault ? { fault } : {}),
+        ...(rollbackInEffect ? { rollback: rollbackInEffect } : {}),
+        now,
+        ended,
+      });
 
     const id = `rehearsal-${scenario.name}-${startedAt}`;
     await controller.start({ id, plan: plan.toSpec(), judge: { ...REHEARSAL_JUDGE, ...options.judge }, metadata: { scenario: scenario.name } });
@@ -520,7 +322,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       await sleepUnlessAborted(tickMs, signal);
     }
 
-    function frame(r: MigrationRecord, capacity: CapacityStatus): RehearsalFrame {
+    function frame(r: MigrationRecord, capacity: CapacityStatus, residual?: ResidualFrame): RehearsalFrame {
       const now = CLOCK.now();
       const window = metrics.window(now - 1000, now);
       const c = clients!.stats();
@@ -531,19 +333,48 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
         weight: r.weight,
         step: r.step + 1,
         steps: r.plan.steps.length,
+        shift: mode,
         ...(window ? { window } : {}),
         oldCapacity: { ...capacity, pinned: r.pinnedCapacity ?? capacity.pinned },
         clients: { requests: c.requests, errorResponses: c.errorResponses, misalignedResponses: c.misalignedResponses },
         blastRadius: blastRadius({ at: now, stats: c }, false),
-        ...(scenario.fault ? { fault: { description: scenario.fault, active: faultOnsetAt !== undefined } } : {}),
+        ...(scenario.fault ? { fault: { description: scenario.fault, active: fault !== undefined } } : {}),
         ...(r.lastDecision ? { lastReason: r.lastDecision.reason } : {}),
         ...(lastProbe ? { lastProbe } : {}),
+        ...(residual ? { residual } : {}),
       };
     }
 
-    // Let the clients see the end state for a moment (after a rollback: traffic back on v1),
-    // then stop them so the totals are final.
-    await probes.stop();
+    // After a rollback the clients keep going while the new side drains: what still reaches it is
+    // the rollback's residual (at once none through the router; with DNS, until caches run out and
+    // connections close). The drain starts at once, without waiting for a probe round in flight
+    // (a probe of a slow side can take seconds). Otherwise the clients see the end state for a
+    // moment, while the probes stop. Then they stop, so that the totals are final.
+    const rolledBackAt = rollbackInEffect?.at;
+    const residualDue = rolledBackAt !== undefined && !interrupted && record?.status === 'rolled-back';
+    if (residualDue) countProbes = false;
+    const probesStopped = probes.stop();
+    const watch =
+      residualDue && rolledBackAt !== undefined
+        ? await watchResidual({
+            mode,
+            rollbackAt: rolledBackAt,
+            windowMs: plan.healthWindowMs,
+            ttlMs: shift.ttlMs,
+            drainIntervalMs,
+            tally,
+            newSide: v2,
+            cachedOnNewSide: () => shift!.cachedOnNewSide(),
+            now: () => CLOCK.now(),
+            pollMs: Math.min(tickMs, 100),
+            ...(signal ? { signal } : {}),
+            onPoll: (residual) => {
+              if (record && options.onFrame) options.onFrame(frame(record, pool.status(), residual));
+            },
+          })
+        : undefined;
+    if (watch?.interrupted) interrupted = true;
+    await probesStopped;
     const final = await clients.stop();
     const endedAt = CLOCK.now();
     const warnings: string[] = [];
@@ -558,10 +389,42 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
         : record.status === 'rolled-back'
           ? 'rolled-back'
           : 'halted';
-    const routerStats = router.stats();
+    const radius = blastRadius({ at: endedAt, stats: final }, true);
+    const residual: ResidualReport | undefined =
+      watch && rollbackInEffect
+        ? residualReport({
+            mode,
+            rollbackAt: rollbackInEffect.at,
+            windowMs: plan.healthWindowMs,
+            ttlMs: shift.ttlMs,
+            drainIntervalMs,
+            watch,
+            tally,
+            afterRollback: radius.afterRollback,
+            connectionsClosed: v2.stats().drainedConnections,
+            connectionsRefused: final.refusedConnections - rollbackInEffect.stats.refusedConnections,
+            ...(mode === 'dns' ? { byClients: residualByClients((c) => shift!.isStaleClient(c), rollbackInEffect.stats.perClient, final.perClient) } : {}),
+          })
+        : undefined;
+    const dnsStats = shift.dnsStats();
     return {
       scenario: scenario.name,
       description: scenario.description,
+      shift: mode,
+      ...(dnsStats
+        ? {
+            dns: {
+              ttlMs: shift.ttlMs,
+              staleClients: options.dns?.staleClients ?? DEFAULT_STALE_CLIENTS,
+              staleClientCount: dnsStats.staleClients.length,
+              clients: concurrency,
+              drainIntervalMs,
+              lookups: dnsStats.lookups,
+              connections: dnsStats.connections,
+              refusedConnections: final.refusedConnections,
+            },
+          }
+        : {}),
       outcome,
       expectedOutcome: scenario.expected,
       finalState: record.status,
@@ -572,20 +435,21 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       clientRequests: final.requests,
       errorResponses: final.errorResponses,
       misalignedResponses: final.misalignedResponses,
-      requestsBySide: { old: routerStats.old.requests, new: routerStats.new.requests },
-      responsesBySide: { old: routerStats.old.responsesByStatus, new: routerStats.new.responsesByStatus },
-      ...(scenario.fault ? { fault: { description: scenario.fault, ...(faultOnsetAt !== undefined ? { onsetAtMs: faultOnsetAt - startedAt } : {}) } } : {}),
+      requestsBySide: shift.requestsBySide(),
+      responsesBySide: shift.responsesBySide(),
+      ...(scenario.fault ? { fault: { description: scenario.fault, ...(fault !== undefined ? { onsetAtMs: fault.at - startedAt } : {}) } } : {}),
       ...(rollbackEvent
         ? {
             rollback: {
               atMs: rollbackEvent.atMs - startedAt,
               code: rollbackEvent.code,
               reason: rollbackEvent.reason,
-              ...(faultOnsetAt !== undefined ? { afterFaultMs: Math.max(0, rollbackEvent.atMs - faultOnsetAt) } : {}),
+              ...(fault !== undefined ? { afterFaultMs: Math.max(0, rollbackEvent.atMs - fault.at) } : {}),
+              ...(residual ? { residual } : {}),
             },
           }
         : {}),
-      blastRadius: blastRadius({ at: endedAt, stats: final }, true),
+      blastRadius: radius,
       oldCapacity: {
         ...(record.pinnedCapacity !== undefined ? { pinned: record.pinnedCapacity } : {}),
         // From the pool, which tracks it on every change of size while the pin holds: a sample taken
@@ -616,41 +480,6 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       }
     }
   }
-}
-
-/**
- * The events for the report's timeline: the stored log when it holds every event this run
- * published, else the events the run's own sink collected, with a warning that says why.
- *
- * The file is only the durable copy of the log, and it can be damaged (emptied, truncated) while
- * the run goes on. Damaged after the run's last save, reading it throws; damaged earlier, the
- * controller sets it aside and carries on with a new log that lacks everything before. Either way
- * the sink saw every published event, so the report keeps its whole timeline.
- */
-async function timelineEvents(
-  store: Pick<StateStore<MigrationRecord, MigrationEvent>, 'events'>,
-  id: string,
-  sink: MemoryEventSink<MigrationEvent>,
-): Promise<{ readonly events: readonly MigrationEvent[]; readonly warning?: string }> {
-  const published = sink.events();
-  const lost = sink.dropped > 0 ? ` (its ${sink.dropped} oldest events were no longer kept in memory)` : '';
-  const fallback = `timeline taken from the events published during this run${lost}`;
-  let stored: readonly MigrationEvent[];
-  try {
-    stored = await store.events(id);
-  } catch (error) {
-    // One line: the summary prints one line per warning.
-    const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
-    return { events: published, warning: `event log unreadable: ${message}; ${fallback}` };
-  }
-  const key = (e: MigrationEvent): string => `${e.seq}/${e.atMs}/${e.type}`;
-  const kept = new Set(stored.map(key));
-  const missing = published.filter((e) => !kept.has(key(e))).length;
-  if (missing === 0) return { events: stored };
-  return {
-    events: published,
-    warning: `event log incomplete: it lacks ${missing} of the ${published.length} events published during this run (a damaged log is set aside when the controller finds it); ${fallback}`,
-  };
 }
 
 function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -6,7 +6,9 @@
 import logUpdate from 'log-update';
 import pc from 'picocolors';
 import type { MigrationEvent } from '../lambda/core/model';
-import type { BlastRadius, HarmBySide, RehearsalFrame, RehearsalReport, SideHarm } from './run';
+import type { BlastRadius, HarmBySide, SideHarm } from './blast-radius';
+import type { RehearsalFrame, RehearsalReport, ResidualFrame } from './report';
+import type { ResidualReport } from './residual';
 
 const BAR_WIDTH = 30;
 
@@ -43,7 +45,7 @@ export class LiveView {
       pc.bold(`Summary — ${report.scenario}`),
       `  outcome           ${outcome} (final state ${report.finalState}, weight ${report.finalWeight}%)${report.interrupted ? pc.yellow(' — interrupted') : ''}`,
       `  duration          ${seconds(report.durationMs)}`,
-      `  client requests   ${report.clientRequests} (old ${report.requestsBySide.old}, new ${report.requestsBySide.new} via the router)`,
+      `  client requests   ${report.clientRequests} (old ${report.requestsBySide.old}, new ${report.requestsBySide.new} ${report.shift === 'dns' ? 'as the clients resolved them' : 'via the router'})`,
       `  error responses   ${report.errorResponses}`,
       `  wrong answers     ${report.misalignedResponses} (responses that belonged to another request)`,
     ];
@@ -54,6 +56,7 @@ export class LiveView {
       lines.push(
         `  rollback          at ${seconds(report.rollback.atMs)}${report.rollback.afterFaultMs !== undefined ? `, ${seconds(report.rollback.afterFaultMs)} after the fault` : ''}: ${report.rollback.reason}`,
       );
+      if (report.rollback.residual) lines.push(...residualLines(report.rollback.residual));
     }
     lines.push(...blastRadiusLines(report.blastRadius));
     lines.push(
@@ -96,11 +99,46 @@ export class LiveView {
         : '  last 1s    no traffic',
       `  old side   ${capColour(capText)} workers   clients: ${f.clients.requests} requests, ${f.clients.errorResponses} errors, ${f.clients.misalignedResponses === 0 ? '0' : pc.red(String(f.clients.misalignedResponses))} wrong answers`,
       `  harmed     ${f.blastRadius.span.from === 'fault' ? 'since the fault' : 'so far'}${f.blastRadius.span.to === 'rollback' ? ', until the rollback' : ''}: ${harmBySide(f.blastRadius, true)}`,
+      ...(f.residual ? [residualLine(f.residual)] : []),
       `  probe      ${f.lastProbe ? `${f.lastProbe.side}: ${f.lastProbe.verdict === 'ok' ? pc.green('ok') : pc.red(f.lastProbe.verdict)}` : '-'}` +
         (f.fault ? `   fault: ${f.fault.active ? pc.red(f.fault.description) : pc.dim(`${f.fault.description} (not yet)`)}` : ''),
       f.lastReason ? pc.dim(`  why        ${f.lastReason}`) : '',
     ].join('\n');
   }
+}
+
+/**
+ * The live view's line about the new side's traffic after a rollback: what still reaches it and
+ * what the drain is doing.
+ */
+export function residualLine(r: ResidualFrame): string {
+  const window = `${r.lastWindow} req in the last ${seconds(r.windowMs)}`;
+  const last = r.lastWindow <= r.thresholdRequestsPerWindow ? pc.green(window) : pc.yellow(window);
+  const drain = r.drain === 'refuse' ? 'Connection: close, refusing new connections' : 'Connection: close on every answer';
+  const cached =
+    r.cachedOnNewSide === undefined ? '' : ` · ${r.cachedOnNewSide} ${r.cachedOnNewSide === 1 ? 'client still caches' : 'clients still cache'} it`;
+  return (
+    `  residual   new side ${seconds(r.sinceRollbackMs)} after the rollback: ${last} (peak ${r.peakRequestsPerWindow}, drained at ≤ ${threshold(r.thresholdRequestsPerWindow)}), ` +
+    `${r.requestsAfterRollback} since it · drain: ${drain}${cached}`
+  );
+}
+
+/** The summary's lines about the rollback's residual traffic and drain. */
+export function residualLines(r: ResidualReport): string[] {
+  const per = seconds(r.windowMs);
+  const reached = `${r.requestsAfterRollback} requests reached the new side after the rollback (${r.wrongAnswersAfterRollback} wrong answers, ${r.harmedAfterRollback} harmed in all)`;
+  const drained =
+    r.drainedAfterMs === undefined
+      ? pc.red(`not drained to ≤ 1 % of its peak (${r.peakRequestsPerWindow}/${per}) within ${seconds(r.watchedMs)}`)
+      : `drained to ≤ 1 % of its peak (${r.peakRequestsPerWindow}/${per}) ${seconds(r.drainedAfterMs)} after it` +
+        ` (bound ${seconds(r.boundMs)}${r.withinBound ? '' : pc.red(', exceeded')})`;
+  const steps = [`Connection: close from +${seconds(r.drain.closeAfterMs)}`];
+  if (r.drain.refuseAfterMs !== undefined) steps.push(`connections refused from +${seconds(r.drain.refuseAfterMs)} (${r.drain.connectionsRefused} refused)`);
+  const kinds = r.byClients ? `clients honouring the TTL ${r.byClients.ttlHonouring}, ignoring it ${r.byClients.ttlIgnoring}; ` : '';
+  return [
+    `  residual          ${r.requestsAfterRollback === 0 ? pc.green(reached) : reached}; ${drained}`,
+    `                    ${kinds}per ${per}: ${r.requestsPerWindowAfterRollback.join(' ')}; drain: ${steps.join(', ')}`,
+  ];
 }
 
 /**
@@ -140,6 +178,10 @@ function sideText(s: SideHarm, short: boolean, onlyNonZero = false): string {
   const parts = onlyNonZero ? all.filter((_, i) => counts[i]! > 0) : all;
   if (s.otherUnexpected > 0) parts.push(n(s.otherUnexpected, 'other unexpected'));
   return parts.join(', ');
+}
+
+function threshold(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toFixed(2);
 }
 
 function seconds(ms: number): string {

@@ -13,9 +13,12 @@ import {
   DEFAULT_REHEARSAL_WINDOW,
   UsageError,
   buildRehearsalPlan,
+  parseDuration,
   parseInteger,
+  parseShare,
 } from '../../rehearsal/options';
-import { runRehearsal } from '../../rehearsal/run';
+import { DEFAULT_DRAIN_INTERVAL_MS, runRehearsal } from '../../rehearsal/run';
+import { DEFAULT_DNS_TTL_MS, DEFAULT_STALE_CLIENTS, SHIFT_MODES, type ShiftMode } from '../../rehearsal/shift';
 import { SCENARIOS, SCENARIO_NAMES, findScenario } from '../../rehearsal/scenarios';
 import { LiveView } from '../../rehearsal/view';
 
@@ -27,6 +30,10 @@ interface RehearseFlags {
   soak: string;
   window: string;
   seed: string;
+  shift: string;
+  ttl?: string;
+  staleClients?: string;
+  drainInterval: string;
 }
 
 export function registerRehearseCommand(program: Command): void {
@@ -40,6 +47,10 @@ export function registerRehearseCommand(program: Command): void {
     .option('--soak <duration>', 'soak after 100%', DEFAULT_REHEARSAL_SOAK)
     .option('--window <duration>', 'health window the judge looks at', DEFAULT_REHEARSAL_WINDOW)
     .option('--seed <n>', 'seed for routing and client randomness', '1')
+    .addOption(new Option('--shift <mode>', 'how traffic moves: proxy (a router decides per request) or dns (weighted answers clients cache)').default('proxy'))
+    .option('--ttl <duration>', `dns: TTL of the weighted answers (default ${DEFAULT_DNS_TTL_MS / 1000}s)`)
+    .option('--stale-clients <share>', `dns: share of clients (0-1) that ignore the TTL (default ${DEFAULT_STALE_CLIENTS})`)
+    .option('--drain-interval <duration>', 'after a rollback with dns: how long past the TTL the new side still takes connections before refusing them', `${DEFAULT_DRAIN_INTERVAL_MS / 1000}s`)
     .addHelpText('after', `\nScenarios:\n${SCENARIOS.map((s) => `  ${s.name.padEnd(28)} ${s.description}`).join('\n')}\n`)
     .action(async (flags: RehearseFlags) => {
       process.exitCode = await rehearse(flags);
@@ -51,6 +62,10 @@ async function rehearse(flags: RehearseFlags): Promise<number> {
   let plan;
   let port: number;
   let seed: number;
+  let shift: ShiftMode;
+  let ttlMs: number | undefined;
+  let staleClients: number | undefined;
+  let drainIntervalMs: number;
   try {
     scenario = findScenario(flags.scenario);
     if (!scenario) {
@@ -59,6 +74,17 @@ async function rehearse(flags: RehearseFlags): Promise<number> {
     plan = buildRehearsalPlan(flags.steps, flags.soak, flags.window);
     port = parseInteger(flags.port, '--port', 0, 65_535);
     seed = parseInteger(flags.seed, '--seed', 0, 2 ** 31 - 1);
+    if (!(SHIFT_MODES as readonly string[]).includes(flags.shift)) {
+      throw new UsageError(`--shift must be one of ${SHIFT_MODES.join(', ')}, got ${JSON.stringify(flags.shift)}`);
+    }
+    shift = flags.shift as ShiftMode;
+    ttlMs = flags.ttl === undefined ? undefined : parseDuration(flags.ttl, '--ttl');
+    staleClients = flags.staleClients === undefined ? undefined : parseShare(flags.staleClients, '--stale-clients');
+    drainIntervalMs = parseDuration(flags.drainInterval, '--drain-interval');
+    if (shift !== 'dns' && (ttlMs !== undefined || staleClients !== undefined)) {
+      throw new UsageError(`${ttlMs !== undefined ? '--ttl' : '--stale-clients'} applies to --shift dns only (there is no DNS through the proxy)`);
+    }
+    if (shift === 'dns' && port !== 0) throw new UsageError('--port names the router\'s port; --shift dns has no router');
   } catch (error) {
     return usage(error);
   }
@@ -69,12 +95,17 @@ async function rehearse(flags: RehearseFlags): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    view?.header(scenario.name, scenario.description, describePlan(flags));
+    view?.header(scenario.name, scenario.description, describePlan(flags, shift, ttlMs, staleClients));
     const report = await runRehearsal({
       scenario,
       plan,
       port,
       seed,
+      shift,
+      ...(shift === 'dns'
+        ? { dns: { ...(ttlMs !== undefined ? { ttlMs } : {}), ...(staleClients !== undefined ? { staleClients } : {}) } }
+        : {}),
+      drainIntervalMs,
       signal: abort.signal,
       ...(view
         ? {
@@ -100,8 +131,12 @@ async function rehearse(flags: RehearseFlags): Promise<number> {
   }
 }
 
-function describePlan(flags: RehearseFlags): string {
-  return `steps ${flags.steps}, soak ${flags.soak}, window ${flags.window}`;
+function describePlan(flags: RehearseFlags, shift: ShiftMode, ttlMs: number | undefined, staleClients: number | undefined): string {
+  const plan = `steps ${flags.steps}, soak ${flags.soak}, window ${flags.window}`;
+  if (shift === 'proxy') return `${plan}; shift proxy (a router decides per request)`;
+  const ttl = (ttlMs ?? DEFAULT_DNS_TTL_MS) / 1000;
+  const stale = Math.round((staleClients ?? DEFAULT_STALE_CLIENTS) * 100);
+  return `${plan}; shift dns (TTL ${ttl}s, ${stale} % of clients ignore it, drain interval ${flags.drainInterval})`;
 }
 
 function usage(error: unknown): number {

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startClients, type ClientStats, type SyntheticClients } from '../../local/clients';
 import { startDemoServer, type DemoServerOptions } from '../../local/demo-server';
+import { LocalMetrics } from '../../local/metrics';
 import { seededRandom } from '../../local/random';
+import { DnsRouting, LocalResolver } from '../../local/resolver';
 import { startRouter } from '../../local/router';
 import { Cleanup, eventually } from './helpers';
 
@@ -149,6 +151,26 @@ describe('synthetic clients', () => {
     expect(stats.errorResponses).toBe(stats.requests);
     // No response, so no side and neither a 5XX nor a gateway error.
     expect(stats.unexpected5xx + stats.gatewayErrors).toBe(0);
+  });
+
+  it('with routing (no router): counts a reset of its own connection against the side it resolved, and records a 502 for it', async () => {
+    const v1 = await server({ version: 'v1' });
+    const crashed = await server({ version: 'v2', faults: { crashed: true } });
+    const resolver = new LocalResolver({ oldUrl: v1.url, newUrl: crashed.url, ttlMs: 0, weight: 100 });
+    const metrics = new LocalMetrics();
+    const c = clients({ routing: new DnsRouting(resolver, { clients: 2 }), metrics, concurrency: 2, ratePerSecond: 200 });
+    const stats = await runUntil(c, 5);
+    expectConsistent(stats);
+    // The side is known: the same harm the router's 502 would have shown, one hop earlier.
+    expect(stats.transportErrors).toBe(0);
+    expect(stats.bySource.new.gatewayErrors).toBe(stats.requests);
+    expect(stats.gatewayErrors).toBe(stats.requests);
+    expect(metrics.totals().new).toEqual({ requests: stats.requests, errors4xx: 0, errors5xx: stats.requests });
+    expect(metrics.totals().old.requests).toBe(0);
+  });
+
+  it('needs a target or routing', () => {
+    expect(() => startClients({ concurrency: 1, ratePerSecond: 1 })).toThrow(/targetUrl is required unless routing is given/);
   });
 
   it('should stop by itself after durationMs', async () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_BODY_LIMIT_BYTES, demoChannels, startDemoServer, type DemoFaults } from '../../local/demo-server';
+import { DEFAULT_BODY_LIMIT_BYTES, demoChannels, startDemoServer, type DemoFaults, type DrainMode } from '../../local/demo-server';
 import { PortInUseError } from '../../local/net';
 import { seededRandom } from '../../local/random';
 import { WorkerPool } from '../../local/worker-pool';
@@ -200,6 +200,81 @@ describe('demo server faults', () => {
     release();
     expect((await send(`${v1.url}/apps/1/channels`)).status).toBe(200);
     expect(v1.stats().capacityRejections).toBe(1);
+  });
+});
+
+describe('demo server drain mode', () => {
+  it("close: answers every request with Connection: close and ends its connection, without breaking a shifted connection's answers", async () => {
+    const v2 = await server({ version: 'v2' });
+    const a = agent();
+    const first = await send(`${v2.url}/health`, { agent: a });
+    expect(first.headers.connection).toBe('keep-alive');
+    expect((await send(`${v2.url}/health`, { agent: a })).reusedSocket).toBe(true);
+    expect(await v2.setDrain('close')).toBe('close');
+    // The idle connection is not cut under the client: its next request is answered, with the close.
+    const draining = await send(`${v2.url}/apps/1/channels`, { agent: a, headers: { 'x-request-id': 'd-1' } });
+    expect(draining).toMatchObject({ status: 200, reusedSocket: true });
+    expect(draining.headers.connection).toBe('close');
+    expect(draining.json).toMatchObject({ requestId: 'd-1' });
+    // Every answer ends its connection: each request needs a new one.
+    for (let i = 0; i < 3; i++) {
+      const next = await send(`${v2.url}/health`, { agent: a });
+      expect(next.reusedSocket).toBe(false);
+      expect(next.headers.connection).toBe('close');
+    }
+    expect(v2.stats()).toMatchObject({ drainMode: 'close', drainedConnections: 4 });
+    // Back to Keep-Alive.
+    expect(await v2.setDrain('off')).toBe('off');
+    await send(`${v2.url}/health`, { agent: a });
+    expect((await send(`${v2.url}/health`, { agent: a })).reusedSocket).toBe(true);
+    expect(v2.stats().drainedConnections).toBe(4);
+  });
+
+  it('close: a connection shifted by the desync bug gets its one queued wrong answer, then is closed', async () => {
+    const v2 = await server({ version: 'v2', faults: { desyncAfter413: true } });
+    const a = agent();
+    expect((await send(`${v2.url}/apps/1/events`, { agent: a, method: 'POST', body: oversizedEvent(), headers: { 'x-request-id': 'big' } })).status).toBe(413);
+    await v2.setDrain('close');
+    const shifted = await send(`${v2.url}/health`, { agent: a, headers: { 'x-request-id': 'h-1' } });
+    // The 413 again (the previous request's answer), and the end of that connection.
+    expect(shifted.status).toBe(413);
+    expect(shifted.json).toMatchObject({ requestId: 'big' });
+    expect(shifted.headers.connection).toBe('close');
+    // A new connection answers right.
+    const fresh = await send(`${v2.url}/health`, { agent: a, headers: { 'x-request-id': 'h-2' } });
+    expect(fresh).toMatchObject({ status: 200, reusedSocket: false, json: expect.objectContaining({ requestId: 'h-2' }) });
+  });
+
+  it('refuse: stops accepting connections (ECONNREFUSED), finishes what it has, and can listen again on its port', async () => {
+    const v2 = await server({ version: 'v2' });
+    const a = agent();
+    expect((await send(`${v2.url}/health`, { agent: a })).status).toBe(200);
+    expect(await v2.setDrain('refuse')).toBe('refuse');
+    // The open Keep-Alive connection still gets its answer, with the close.
+    const last = await send(`${v2.url}/health`, { agent: a });
+    expect(last.status).toBe(200);
+    expect(last.headers.connection).toBe('close');
+    await expect(send(`${v2.url}/health`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(v2.stats().drainMode).toBe('refuse');
+    // Setting it twice is harmless; leaving it listens again, on the same port.
+    await v2.setDrain('refuse');
+    expect(await v2.setDrain('close')).toBe('close');
+    const again = await send(`${v2.url}/health`);
+    expect(again.status).toBe(200);
+    expect(again.headers.connection).toBe('close');
+    await v2.setDrain('off');
+    expect((await send(`${v2.url}/health`, { agent: agent() })).headers.connection).toBe('keep-alive');
+  });
+
+  it('closes cleanly while refusing, and refuses a bad mode', async () => {
+    const v2 = await startDemoServer({ version: 'v2' });
+    await v2.setDrain('refuse');
+    await v2.close();
+    await expect(send(`${v2.url}/health`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(v2.setDrain('close')).rejects.toThrow(/is closed/);
+    const v1 = await server({ version: 'v1' });
+    await expect(v1.setDrain('drain' as DrainMode)).rejects.toThrow(/drain mode must be one of off, close, refuse, got "drain"/);
+    expect(v1.stats().drainMode).toBe('off');
   });
 });
 

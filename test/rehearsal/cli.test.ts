@@ -71,7 +71,41 @@ describe('cutover rehearse (CLI)', () => {
     expect(report.timeline[0]).toEqual({ atMs: expect.any(Number), weight: 0, state: 'pending', type: 'created', code: 'created', reason: expect.any(String) });
   });
 
+  it('should rehearse with DNS weights (--shift dns --ttl --stale-clients) and report the residual', async () => {
+    const run = await cutover([
+      'rehearse', '--scenario', 'keepalive-desync', '--json', '--shift', 'dns', '--ttl', '1s', '--stale-clients', '0.2', '--steps', '10@2s,100@2s', '--soak', '1s',
+    ]);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report).toMatchObject({
+      scenario: 'keepalive-desync',
+      shift: 'dns',
+      dns: { ttlMs: 1000, staleClients: 0.2, staleClientCount: 8, clients: 40, drainIntervalMs: 1000 },
+      outcome: 'rolled-back',
+      finalWeight: 0,
+      requestsBySide: { new: 0 },
+    });
+    // Caught at the gate: nothing ever reached the new side, so nothing is left to drain.
+    expect(report.rollback.residual).toMatchObject({
+      shift: 'dns',
+      peakRequestsPerWindow: 0,
+      requestsAfterRollback: 0,
+      wrongAnswersAfterRollback: 0,
+      drained: true,
+      drainedAfterMs: 0,
+      boundMs: 1000 + 1000 + 1000,
+      withinBound: true,
+      drain: { closeAfterMs: expect.any(Number), connectionsRefused: 0 },
+      byClients: { ttlHonouring: 0, ttlIgnoring: 0 },
+    });
+  });
+
   it.each([
+    [['rehearse', '--shift', 'pigeon'], /--shift must be one of proxy, dns, got "pigeon"/],
+    [['rehearse', '--shift', 'dns', '--stale-clients', '2'], /--stale-clients must be a share from 0 to 1 \(or a percentage like 10%\), got "2"/],
+    [['rehearse', '--shift', 'dns', '--ttl', 'soon'], /--ttl must be a duration like 500ms, 3s or 2m, got "soon"/],
+    [['rehearse', '--ttl', '5s'], /--ttl applies to --shift dns only/],
+    [['rehearse', '--shift', 'dns', '--port', '4321'], /--port names the router's port; --shift dns has no router/],
     [['rehearse', '--scenario', 'nope'], /unknown scenario "nope"; choose one of: healthy, error-spike/],
     [['rehearse', '--bogus'], /unknown option '--bogus'/],
     [['rehearse', '--steps', '50@2s,40@2s,100@2s'], /invalid plan: step 2: weights must increase, got 40 after 50/],

@@ -23,7 +23,8 @@ const NO_HARM = { unexpected4xx: 0, unexpected5xx: 0, wrongAnswers: 0, transport
 describe('rehearsal scenarios', () => {
   it('healthy: promotes, soaks and tears down with every answer right', async () => {
     const report = await rehearse('healthy');
-    expect(report).toMatchObject({ outcome: 'promoted', finalState: 'torn-down', finalWeight: 100, misalignedResponses: 0, errorResponses: 0 });
+    expect(report).toMatchObject({ shift: 'proxy', outcome: 'promoted', finalState: 'torn-down', finalWeight: 100, misalignedResponses: 0, errorResponses: 0 });
+    expect(report.dns).toBeUndefined();
     expect(report.clientRequests).toBeGreaterThan(100);
     expect(report.requestsBySide.new).toBeGreaterThan(0);
     expect(types(report)).toEqual(expect.arrayContaining(['gating', 'advanced', 'promoted', 'soaking', 'completed', 'torn-down']));
@@ -119,5 +120,13 @@ describe('rehearsal scenarios', () => {
     expect(report.blastRadius.old.wrongAnswers).toBe(0);
     expect(report.blastRadius.total.wrongAnswers).toBe(report.blastRadius.misalignedResponses);
     expect(report.blastRadius.new.wrongAnswers + report.blastRadius.afterRollback!.new.wrongAnswers).toBeLessThanOrEqual(report.misalignedResponses);
+    // Through the router the rollback is complete at once: at most the requests in flight at that
+    // moment still finish on the new side, and it drained within one window.
+    const residual = report.rollback!.residual!;
+    expect(residual).toMatchObject({ shift: 'proxy', boundMs: 1000, drained: true, withinBound: true });
+    expect(residual.requestsAfterRollback).toBeLessThanOrEqual(6);
+    expect(residual.wrongAnswersAfterRollback).toBe(report.blastRadius.afterRollback!.total.wrongAnswers);
+    expect(residual.drain.refuseAfterMs).toBeUndefined();
+    expect(residual.byClients).toBeUndefined();
   });
 });

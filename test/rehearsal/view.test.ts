@@ -2,8 +2,9 @@
  * The summary's blast radius lines, without a terminal.
  */
 import { describe, expect, it } from 'vitest';
+import type { ResidualReport } from '../../rehearsal/residual';
 import type { BlastRadius, SideHarm } from '../../rehearsal/run';
-import { blastRadiusLines } from '../../rehearsal/view';
+import { blastRadiusLines, residualLine, residualLines } from '../../rehearsal/view';
 
 const plain = (lines: string[]): string[] => lines.map((line) => line.replace(/\u001b\[[0-9;]*m/g, ''));
 const NONE: SideHarm = { unexpected4xx: 0, unexpected5xx: 0, wrongAnswers: 0, transportErrors: 0, otherUnexpected: 0, total: 0 };
@@ -43,5 +44,54 @@ describe('summary: blast radius', () => {
       '                    new none · old none · no side 2 timeouts/transport errors',
     ]);
     expect(plain(blastRadiusLines({ ...radius, unattributed: NONE, total: NONE, errorResponses: 0 }))[0]).toMatch(/: 0 requests harmed$/);
+  });
+});
+
+describe('summary and live view: residual traffic after a rollback', () => {
+  const residual: ResidualReport = {
+    shift: 'dns',
+    windowMs: 1000,
+    peakRequestsPerWindow: 50,
+    thresholdRequestsPerWindow: 0.5,
+    requestsAfterRollback: 45,
+    wrongAnswersAfterRollback: 1,
+    harmedAfterRollback: 2,
+    drained: true,
+    drainedAfterMs: 3100,
+    boundMs: 4000,
+    withinBound: true,
+    watchedMs: 4100,
+    requestsPerWindowAfterRollback: [29, 11, 5, 0, 0],
+    drain: { closeAfterMs: 6, refuseAfterMs: 3021, connectionsClosed: 45, connectionsRefused: 1 },
+    byClients: { ttlHonouring: 30, ttlIgnoring: 15 },
+  };
+
+  it('shows what reached the new side, when it drained against its bound, and what the drain did', () => {
+    expect(plain(residualLines(residual))).toEqual([
+      '  residual          45 requests reached the new side after the rollback (1 wrong answers, 2 harmed in all); drained to ≤ 1 % of its peak (50/1.0s) 3.1s after it (bound 4.0s)',
+      '                    clients honouring the TTL 30, ignoring it 15; per 1.0s: 29 11 5 0 0; drain: Connection: close from +0.0s, connections refused from +3.0s (1 refused)',
+    ]);
+    const proxy: ResidualReport = { ...residual, shift: 'proxy', requestsAfterRollback: 0, drainedAfterMs: 0, boundMs: 1000, requestsPerWindowAfterRollback: [0], drain: { closeAfterMs: 5, connectionsClosed: 0, connectionsRefused: 0 } };
+    delete (proxy as { byClients?: unknown }).byClients;
+    expect(plain(residualLines(proxy))[1]).toBe('                    per 1.0s: 0; drain: Connection: close from +0.0s');
+    const stuck: ResidualReport = { ...residual, drained: false, withinBound: false };
+    delete (stuck as { drainedAfterMs?: unknown }).drainedAfterMs;
+    expect(plain(residualLines(stuck))[0]).toMatch(/not drained to ≤ 1 % of its peak \(50\/1\.0s\) within 4\.1s$/);
+  });
+
+  it('keeps one live line up to date while the new side drains', () => {
+    const line = residualLine({
+      sinceRollbackMs: 1500,
+      windowMs: 1000,
+      lastWindow: 7,
+      peakRequestsPerWindow: 50,
+      thresholdRequestsPerWindow: 0.5,
+      requestsAfterRollback: 31,
+      drain: 'refuse',
+      cachedOnNewSide: 1,
+    });
+    expect(plain([line])[0]).toBe(
+      '  residual   new side 1.5s after the rollback: 7 req in the last 1.0s (peak 50, drained at ≤ 0.50), 31 since it · drain: Connection: close, refusing new connections · 1 client still caches it',
+    );
   });
 });
