@@ -1,0 +1,255 @@
+/**
+ * What a `CanaryMigration` is given: its props (`CanaryMigrationProps`, `ProbeTargets`) and every
+ * check of them that can run at synth (`validateProps`, `checkedPlanJson`). Separate from the
+ * construct (canary-migration.ts), which only turns valid props into resources: this is the
+ * contract, read by whoever configures a migration, and its limits.
+ */
+import { Stack, Token, type Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as events from 'aws-cdk-lib/aws-events';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { CutoverValidationError, show } from './errors';
+import { HealthCheck } from './health-check';
+import { TeardownPolicy, TrafficShiftPlan } from './plan';
+
+/** Where the probe can reach each version on its own (not through the weighted alias). */
+export interface ProbeTargets {
+  /**
+   * Base URL that reaches only the new version, e.g. an API stage integrated with the
+   * version-qualified function ARN. Probed every minute; a desync rolls the migration back at once.
+   */
+  readonly newUrl: string;
+  /**
+   * Base URL that reaches only the old version. The judge uses it as the baseline: a desync on both
+   * sides is not the new version's fault, so the migration pauses for a human instead.
+   * @default - the old side is not probed
+   */
+  readonly oldUrl?: string;
+}
+
+/** Props of `CanaryMigration`. */
+export interface CanaryMigrationProps {
+  /** The function whose alias is migrated. */
+  readonly function: lambda.IFunction;
+  /**
+   * Name of the alias clients call (API Gateway integrates with `function:<name>:<aliasName>`).
+   * The construct creates it on the first deploy if it does not exist; it must not be an
+   * `AWS::Lambda::Alias` resource of any stack, or CloudFormation would reset the controller's weights.
+   */
+  readonly aliasName: string;
+  /**
+   * The version to migrate to, usually `fn.currentVersion`. Publishing a new version and deploying
+   * starts a migration from whatever version the alias points at.
+   */
+  readonly version: lambda.IVersion;
+  /**
+   * How traffic moves.
+   * @default TrafficShiftPlan.CANARY_10PERCENT_5MINUTES
+   */
+  readonly plan?: TrafficShiftPlan;
+  /**
+   * How strictly new is compared with old.
+   * @default HealthCheck.DEFAULT
+   */
+  readonly healthCheck?: HealthCheck;
+  /**
+   * CloudWatch alarms that roll the migration back as soon as one enters ALARM (at most 10, like
+   * CodeDeploy). More can be added with `addAlarm()`.
+   * @default - no alarms
+   */
+  readonly alarms?: cloudwatch.IAlarm[];
+  /**
+   * Per-version endpoints for the Keep-Alive desync probe, which runs every minute against both
+   * (with the same settings and sequence; the controller's fresh probes of the new side probe the
+   * old side with them, so both are probed equally often).
+   * @default - no probe function is created; the judge relies on metrics and alarms only
+   */
+  readonly probeTargets?: ProbeTargets;
+  /**
+   * Path of a cheap endpoint that answers 2XX, appended to each probe target.
+   * @default '/'
+   */
+  readonly probePath?: string;
+  /**
+   * Probe runs per target and minute (more runs reach more execution environments).
+   * @default 1
+   */
+  readonly probeRuns?: number;
+  /**
+   * Timeout of the probe function (every run of every target must fit).
+   * @default Duration.minutes(1)
+   */
+  readonly probeTimeout?: Duration;
+  /**
+   * Provisioned concurrency pinned on the OLD version itself (not on the alias: AWS does not let
+   * provisioned concurrency on an alias be managed while routing is in place) from the start of the
+   * migration until teardown, so that a rollback lands on a warm old side at full scale. Costs money
+   * while pinned, and needs unreserved account concurrency for two full pools. `0` leaves capacity
+   * alone (on-demand concurrency).
+   * @default 0
+   */
+  readonly oldCapacity?: number;
+  /**
+   * When the old version's pin is released. Overrides the plan's own policy.
+   * @default - the plan's policy (TeardownPolicy.MANUAL for every preset)
+   */
+  readonly teardown?: TeardownPolicy;
+  /**
+   * CloudWatch namespace where the application publishes per-version request metrics
+   * (`Requests`, `Errors4xx`, `Errors5xx`, `LatencyMs`; dimensions `FunctionName`, `Version`).
+   * Lambda's own `Errors` count only function failures, not 4XX/5XX answers. Requests of the
+   * Keep-Alive probe carry `X-Cutover-Probe: 1` (`PROBE_MARKER_HEADER`): answer them, but leave
+   * them out of these counts (see `AppMetric`).
+   * @default 'Cutover/App'
+   */
+  readonly appMetricsNamespace?: string;
+  /**
+   * Retention of the controller's, probe's and deploy trigger's logs (the decision log included).
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Bus for Cutover's own events (`cutover`, `cutover.probe`). Alarm state changes are always read
+   * from the default bus, where CloudWatch puts them.
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
+  /**
+   * Customer managed key for the state table and the topic.
+   * @default - AWS managed keys (`aws/dynamodb` for the table, `alias/aws/sns` for the topic)
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * What happens to the state table (migration history) and the log groups when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Whether to create the migration's CloudWatch dashboard.
+   * @default true
+   */
+  readonly dashboard?: boolean;
+  /**
+   * Name of the dashboard.
+   * @default - a name generated by CloudFormation
+   */
+  readonly dashboardName?: string;
+}
+
+/** Like CodeDeploy, at most 10 alarms per migration (`CanaryMigration.MAX_ALARMS`). */
+export const MAX_ALARMS = 10;
+/** Lambda's limit for all environment variables of a function together is 4 KB. */
+const MAX_PLAN_JSON_CHARS = 2_500;
+const ALIAS_NAME = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
+const NAMESPACE = /^[0-9A-Za-z.\-_/#:]{1,255}$/;
+const DASHBOARD_NAME = /^[A-Za-z0-9_-]{1,255}$/;
+
+/**
+ * The plan as the functions' `CUTOVER_PLAN` variable, or `CutoverValidationError` when it would not
+ * fit in a Lambda environment (4 KB for all variables together).
+ */
+export function checkedPlanJson(scope: Construct, plan: TrafficShiftPlan): string {
+  const planJson = JSON.stringify(plan.spec);
+  if (planJson.length > MAX_PLAN_JSON_CHARS) {
+    throw new CutoverValidationError(
+      `plan is too large for a Lambda environment variable (4 KB for all variables): ${planJson.length} characters of JSON for ${plan.spec.steps.length} steps, at most ${MAX_PLAN_JSON_CHARS}; use fewer steps`,
+      scope,
+    );
+  }
+  return planJson;
+}
+
+/** Checks every prop that can be checked at synth; unresolved tokens are skipped. */
+export function validateProps(scope: Construct, props: CanaryMigrationProps): void {
+  const fail = (message: string): never => {
+    throw new CutoverValidationError(message, scope);
+  };
+  if (!props || typeof props !== 'object') fail(`props are required, got ${show(props)}`);
+  if (!props.function) fail('function is required (the Lambda function whose alias is migrated)');
+  if (!props.version) fail('version is required (the version to migrate to, e.g. fn.currentVersion)');
+
+  const aliasName = props.aliasName;
+  if (typeof aliasName !== 'string' || (!Token.isUnresolved(aliasName) && !ALIAS_NAME.test(aliasName))) {
+    fail(`aliasName must be 1–128 letters, digits, '-' or '_' and not only digits, got ${show(aliasName)}`);
+  }
+
+  const version = props.version.version;
+  if (!Token.isUnresolved(version) && (version === '$LATEST' || !/^\d+$/.test(version))) {
+    fail(`version must be a published version number (alias routing cannot use $LATEST), got ${show(version)}`);
+  }
+  if (props.version.lambda !== props.function) {
+    const stack = Stack.of(scope);
+    const versionFunction = stack.resolve(props.version.lambda.functionArn);
+    const migratedFunction = stack.resolve(props.function.functionArn);
+    if (typeof versionFunction === 'string' && typeof migratedFunction === 'string' && versionFunction !== migratedFunction) {
+      fail(`version belongs to ${versionFunction}, not to the migrated function ${migratedFunction}`);
+    }
+  }
+
+  if (props.plan !== undefined && !(props.plan instanceof TrafficShiftPlan)) {
+    fail(`plan must be a TrafficShiftPlan (a preset or TrafficShiftPlan.canary/linear/steps/fromSpec), got ${show(props.plan)}`);
+  }
+  if (props.healthCheck !== undefined && !(props.healthCheck instanceof HealthCheck)) {
+    fail(`healthCheck must be a HealthCheck (HealthCheck.DEFAULT, HealthCheck.STRICT or HealthCheck.custom), got ${show(props.healthCheck)}`);
+  }
+  if (props.alarms !== undefined && !Array.isArray(props.alarms)) fail(`alarms must be an array, got ${show(props.alarms)}`);
+  if ((props.alarms?.length ?? 0) > MAX_ALARMS) {
+    fail(`a migration watches at most ${MAX_ALARMS} alarms (like CodeDeploy), got ${props.alarms!.length}; combine alarms with a CompositeAlarm`);
+  }
+
+  const oldCapacity = props.oldCapacity;
+  if (oldCapacity !== undefined && !Token.isUnresolved(oldCapacity) && !(Number.isInteger(oldCapacity) && oldCapacity >= 0)) {
+    fail(`oldCapacity must be a whole number of provisioned concurrent executions, 0 or more, got ${show(oldCapacity)}`);
+  }
+  if (oldCapacity !== undefined && Token.isUnresolved(oldCapacity)) {
+    fail('oldCapacity must be known at synth (the controller also grants itself capacity permissions from it), got a token');
+  }
+
+  if (props.probeTargets) {
+    const { newUrl, oldUrl } = props.probeTargets;
+    for (const [what, url] of [['probeTargets.newUrl', newUrl], ['probeTargets.oldUrl', oldUrl]] as const) {
+      if (what === 'probeTargets.oldUrl' && url === undefined) continue;
+      if (typeof url !== 'string' || (!Token.isUnresolved(url) && !/^https?:\/\/[^\s/?#]+[^\s]*$/.test(url))) {
+        fail(`${what} must be an http(s) URL, got ${show(url)}`);
+      }
+    }
+    if (oldUrl !== undefined && !Token.isUnresolved(newUrl) && !Token.isUnresolved(oldUrl) && oldUrl === newUrl) {
+      fail(`probeTargets.newUrl and probeTargets.oldUrl must reach different versions, both are ${show(newUrl)}`);
+    }
+  } else {
+    for (const key of ['probePath', 'probeRuns', 'probeTimeout'] as const) {
+      if (props[key] !== undefined) fail(`${key} has no effect without probeTargets, got ${show(props[key]?.toString())}`);
+    }
+  }
+  const probePath = props.probePath;
+  if (probePath !== undefined && !Token.isUnresolved(probePath) && !/^\/[^\s]{0,1023}$/.test(probePath)) {
+    fail(`probePath must start with '/' and contain no spaces, got ${show(probePath)}`);
+  }
+  const probeRuns = props.probeRuns;
+  if (probeRuns !== undefined && !(Number.isInteger(probeRuns) && probeRuns >= 1 && probeRuns <= 10)) {
+    fail(`probeRuns must be a whole number from 1 to 10, got ${show(probeRuns)}`);
+  }
+  const probeTimeout = props.probeTimeout;
+  if (probeTimeout !== undefined && !probeTimeout.isUnresolved()) {
+    const seconds = probeTimeout.toSeconds();
+    if (seconds < 10 || seconds > 900) fail(`probeTimeout must be between 10 seconds and 15 minutes, got ${probeTimeout.toHumanString()}`);
+  }
+
+  const namespace = props.appMetricsNamespace;
+  if (namespace !== undefined && !Token.isUnresolved(namespace) && (!NAMESPACE.test(namespace) || namespace.startsWith('AWS/'))) {
+    fail(`appMetricsNamespace must be 1–255 of [0-9A-Za-z.-_/#:] and must not start with 'AWS/', got ${show(namespace)}`);
+  }
+  const dashboardName = props.dashboardName;
+  if (dashboardName !== undefined && !Token.isUnresolved(dashboardName) && !DASHBOARD_NAME.test(dashboardName)) {
+    fail(`dashboardName must be 1–255 of [A-Za-z0-9_-], got ${show(dashboardName)}`);
+  }
+  if (dashboardName !== undefined && props.dashboard === false) {
+    fail(`dashboardName ${show(dashboardName)} has no effect with dashboard: false`);
+  }
+  if (props.teardown !== undefined && props.teardown !== TeardownPolicy.MANUAL && props.teardown !== TeardownPolicy.AFTER_SOAK) {
+    fail(`teardown must be TeardownPolicy.MANUAL or TeardownPolicy.AFTER_SOAK, got ${show(props.teardown)}`);
+  }
+}
