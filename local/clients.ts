@@ -24,40 +24,46 @@
  * Answers are then attributed to the side the client connected to, a reset or timeout of that
  * connection counts against that side (as the router's 502/504 would), and each answer can be
  * recorded per side in a `MetricsRecorder`, as the router records it in proxy mode.
+ *
+ * Split by idea: this file holds the options, the statistics and the client loop (pacing, request
+ * mix, retiring connections, tallying); `local/client-connection.ts` holds the connection side
+ * (targets and `ClientRouting`, opening, sending, watching sockets, the retry policy);
+ * `local/client-outcomes.ts` holds the counting of outcomes (counters, classification of a
+ * response, the misaligned timeline). Every export stays available from here.
  */
 import { setMaxListeners } from 'node:events';
-import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Clock, Side } from '../lambda/core/ports';
+import {
+  errorCode,
+  openConnection,
+  retryAfter,
+  sendRequest,
+  TIMEOUT_CODE,
+  watchConnection,
+  type ClientRouting,
+  type Connection,
+  type RawResponse,
+  type RequestSpec,
+  type RetryState,
+} from './client-connection';
+import {
+  classifyResponse,
+  MutableCounts,
+  type MisalignedResponse,
+  type MisalignedTimeline,
+  type OutcomeCounts,
+  type RequestKind,
+  type ResponseSource,
+} from './client-outcomes';
 import { DEFAULT_BODY_LIMIT_BYTES, demoChannels } from './demo-server';
 import type { MetricsRecorder } from './metrics';
-import { checkInteger, checkRange, parseLoopbackUrl, sleep, systemClock, urlPort } from './net';
+import { checkInteger, checkRange, parseLoopbackUrl, sleep, systemClock } from './net';
 import type { RandomSource } from './random';
 
-/** A server a client connects to, and which side it is. */
-export interface ClientTarget {
-  /** Base URL (loopback only). */
-  readonly url: string;
-  readonly side: Side;
-}
-
-/**
- * Where clients connect when no router sits between them and the sides: each client finds its
- * server itself (a DNS lookup, see `DnsRouting` in `local/resolver.ts`).
- */
-export interface ClientRouting {
-  /**
-   * The server for client `client`'s next connection. Asked only when the client holds no open
-   * connection; the client keeps the connection (and so the side) until it is closed.
-   */
-  connect(client: number): ClientTarget;
-  /**
-   * Client `client`'s connection to `target` was refused (nothing was sent): it must look the name
-   * up afresh. The client then asks `connect` once more and sends the request there.
-   */
-  refused(client: number, target: ClientTarget): void;
-}
+export type { ClientRouting, ClientTarget } from './client-connection';
+export type { MisalignedResponse, OutcomeCounts, RequestKind, ResponseSource } from './client-outcomes';
 
 /** Options of `startClients`. */
 export interface ClientsOptions {
@@ -142,57 +148,6 @@ export interface ClientsOptions {
   readonly clock?: Clock;
 }
 
-/** What kind of request a client sent. */
-export type RequestKind = 'list' | 'item' | 'event' | 'oversize';
-
-/** Where a response came from: the router's `x-cutover-side`, or `direct` without it. */
-export type ResponseSource = 'old' | 'new' | 'direct';
-
-/** Outcome counters (each finished request counts once). */
-export interface OutcomeCounts {
-  readonly requests: number;
-  readonly ok: number;
-  /** 5XX responses and transport errors (reset, refused, timeout). */
-  readonly errorResponses: number;
-  /** Responses that carry another request's identity. */
-  readonly misalignedResponses: number;
-  /** Right identity but an implausible status, or no identity to check. */
-  readonly unexpectedResponses: number;
-  /**
-   * Among `unexpectedResponses`: a 4XX the request did not expect (any 4XX but the 413 of an
-   * oversized event POST), e.g. a 401 from an authentication layer gone wrong.
-   */
-  readonly unexpected4xx: number;
-  /** Among `errorResponses`: a 5XX from the server (its own answer to this request, wrong status). */
-  readonly unexpected5xx: number;
-  /**
-   * Among `errorResponses`: a 502 or 504 the router generated (`served_by: "router"`) because the
-   * side reset, refused or did not answer in time: a transport error or timeout of that side.
-   * With `routing` (no router), a reset, refusal or timeout of the client's own connection to a
-   * side counts here for that side, the same harm seen one hop earlier.
-   */
-  readonly gatewayErrors: number;
-}
-
-/** One misaligned response. */
-export interface MisalignedResponse {
-  /** When it was received (client clock), epoch ms. */
-  readonly atMs: number;
-  /** Index of the client (its connection). */
-  readonly client: number;
-  readonly source: ResponseSource;
-  readonly expected: { readonly requestId: string; readonly kind: RequestKind; readonly method: string; readonly path: string };
-  readonly received: {
-    readonly status: number;
-    readonly requestId: string | null;
-    readonly method?: string;
-    readonly path?: string;
-    readonly servedBy?: string;
-  };
-  /** Whether a 413 had already arrived on the same client connection before this response. */
-  readonly connectionSaw413: boolean;
-}
-
 /** Statistics of a run of synthetic clients. */
 export interface ClientStats extends OutcomeCounts {
   /**
@@ -237,90 +192,6 @@ export interface SyntheticClients {
   readonly done: Promise<ClientStats>;
 }
 
-interface RequestSpec {
-  readonly kind: RequestKind;
-  readonly method: 'GET' | 'POST';
-  readonly path: string;
-  readonly requestId: string;
-  readonly body?: Buffer;
-}
-
-interface RawResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
-  readonly reused: boolean;
-  readonly socket: Socket | undefined;
-}
-
-type Outcome = 'ok' | 'error' | 'misaligned' | 'unexpected';
-
-/** One client's Keep-Alive connection (its agent holds at most one socket). */
-interface Connection {
-  readonly agent: Agent;
-  readonly url: URL;
-  readonly basePath: string;
-  /** Where `routing` sent it; undefined for the fixed target. */
-  readonly target: ClientTarget | undefined;
-  /** When the client closes it itself (`connectionLifetimeMs`), `performance.now()` time. */
-  readonly retireAt?: number;
-  /** The server closed it, it failed, or it was retired: the next request needs a new one. */
-  closed: boolean;
-}
-
-/** The code of a client's own request timeout. */
-const TIMEOUT_CODE = 'CUTOVER_CLIENT_TIMEOUT';
-
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** The finer class of an `error` or `unexpected` outcome. */
-type Detail = 'status5xx' | 'gateway' | 'status4xx' | 'other' | 'transport';
-
-/** Whether a response is the router's own 502/504 for a side it could not reach in time. */
-function isGatewayError(status: number, servedBy: unknown): boolean {
-  return (status === 502 || status === 504) && servedBy === 'router';
-}
-
-const MAX_RESPONSE_BYTES = 1024 * 1024;
-
-class MutableCounts implements OutcomeCounts {
-  requests = 0;
-  ok = 0;
-  errorResponses = 0;
-  misalignedResponses = 0;
-  unexpectedResponses = 0;
-  unexpected4xx = 0;
-  unexpected5xx = 0;
-  gatewayErrors = 0;
-
-  add(outcome: Outcome, detail: Detail = 'other'): void {
-    this.requests += 1;
-    if (outcome === 'ok') this.ok += 1;
-    else if (outcome === 'error') this.errorResponses += 1;
-    else if (outcome === 'misaligned') this.misalignedResponses += 1;
-    else this.unexpectedResponses += 1;
-    if (outcome === 'error' && detail === 'status5xx') this.unexpected5xx += 1;
-    if (outcome === 'error' && detail === 'gateway') this.gatewayErrors += 1;
-    if (outcome === 'unexpected' && detail === 'status4xx') this.unexpected4xx += 1;
-  }
-
-  snapshot(): OutcomeCounts {
-    return {
-      requests: this.requests,
-      ok: this.ok,
-      errorResponses: this.errorResponses,
-      misalignedResponses: this.misalignedResponses,
-      unexpectedResponses: this.unexpectedResponses,
-      unexpected4xx: this.unexpected4xx,
-      unexpected5xx: this.unexpected5xx,
-      gatewayErrors: this.gatewayErrors,
-    };
-  }
-}
-
 /** Starts the clients at once; they run until `stop()` or `durationMs`. */
 export function startClients(options: ClientsOptions): SyntheticClients {
   const routing = options.routing;
@@ -352,10 +223,9 @@ export function startClients(options: ClientsOptions): SyntheticClients {
   const bySource: Record<ResponseSource, MutableCounts> = { old: new MutableCounts(), new: new MutableCounts(), direct: new MutableCounts() };
   const byKind: Record<RequestKind, number> = { list: 0, item: 0, event: 0, oversize: 0 };
   const statusCounts = new Map<number, number>();
-  const misaligned: MisalignedResponse[] = [];
+  const timeline: MisalignedTimeline = { entries: [], dropped: 0, max: maxTimeline, clock };
   const sawA413 = new WeakSet<Socket>();
   const watchedSockets = new WeakSet<Socket>();
-  let misalignedDropped = 0;
   let transportErrors = 0;
   let newConnections = 0;
   let reusedConnections = 0;
@@ -398,118 +268,8 @@ export function startClients(options: ClientsOptions): SyntheticClients {
     return { kind: 'event', method: 'POST', path: `${basePath}/apps/${appId}/events`, requestId, body };
   };
 
-  const send = (agent: Agent, target: URL, spec: RequestSpec): Promise<RawResponse> =>
-    new Promise<RawResponse>((resolve, reject) => {
-      let socket: Socket | undefined;
-      const headers: Record<string, string | number> = { 'x-request-id': spec.requestId, accept: 'application/json' };
-      if (spec.body !== undefined) {
-        headers['content-type'] = 'application/json';
-        headers['content-length'] = spec.body.length;
-      }
-      const req = httpRequest(
-        { host: target.hostname.replace(/^\[|\]$/g, ''), port: urlPort(target), method: spec.method, path: spec.path, headers, agent },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let bytes = 0;
-          res.on('data', (chunk: Buffer) => {
-            bytes += chunk.length;
-            if (bytes > MAX_RESPONSE_BYTES) req.destroy(new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`));
-            else chunks.push(chunk);
-          });
-          res.once('end', () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), reused: req.reusedSocket, socket }),
-          );
-          res.once('error', reject);
-        },
-      );
-      req.once('socket', (s: Socket) => {
-        socket = s;
-      });
-      req.setTimeout(requestTimeoutMs, () => req.destroy(Object.assign(new Error(`no response within ${requestTimeoutMs} ms`), { code: TIMEOUT_CODE })));
-      // Errors before any response say whether the connection was a fresh one (see `retryable`).
-      req.once('error', (error: Error) => reject(Object.assign(error, { freshConnection: !req.reusedSocket })));
-      req.end(spec.body);
-    });
-
-  const classify = (
-    spec: RequestSpec,
-    response: RawResponse,
-    client: number,
-    saw413Before: boolean,
-    side: Side | undefined,
-  ): { outcome: Outcome; detail?: Detail; source: ResponseSource } => {
-    const sideHeader = response.headers['x-cutover-side'];
-    const source: ResponseSource = side ?? (sideHeader === 'old' || sideHeader === 'new' ? sideHeader : 'direct');
-    let parsed: Record<string, unknown> | undefined;
-    try {
-      const value: unknown = JSON.parse(response.body.toString('utf8'));
-      if (typeof value === 'object' && value !== null && !Array.isArray(value)) parsed = value as Record<string, unknown>;
-    } catch {
-      parsed = undefined;
-    }
-    const headerId = typeof response.headers['x-request-id'] === 'string' ? response.headers['x-request-id'] : undefined;
-    const bodyId = typeof parsed?.requestId === 'string' ? parsed.requestId : undefined;
-    const method = typeof parsed?.method === 'string' ? parsed.method : undefined;
-    const path = typeof parsed?.path === 'string' ? parsed.path : undefined;
-    const ids = [headerId, bodyId].filter((id): id is string => id !== undefined);
-    const foreign = ids.some((id) => id !== spec.requestId) || (method !== undefined && method !== spec.method) || (path !== undefined && path !== spec.path);
-    if (foreign) {
-      if (misaligned.length < maxTimeline) {
-        misaligned.push({
-          atMs: clock.now(),
-          client,
-          source,
-          expected: { requestId: spec.requestId, kind: spec.kind, method: spec.method, path: spec.path },
-          received: {
-            status: response.status,
-            requestId: bodyId ?? headerId ?? null,
-            ...(method === undefined ? {} : { method }),
-            ...(path === undefined ? {} : { path }),
-            ...(typeof parsed?.served_by === 'string' ? { servedBy: parsed.served_by } : {}),
-          },
-          connectionSaw413: saw413Before,
-        });
-      } else {
-        misalignedDropped += 1;
-      }
-      return { outcome: 'misaligned', source };
-    }
-    if (response.status >= 500) return { outcome: 'error', detail: isGatewayError(response.status, parsed?.served_by) ? 'gateway' : 'status5xx', source };
-    const unexpected4xx = response.status >= 400 && response.status < 500;
-    if (ids.length === 0) return { outcome: 'unexpected', detail: unexpected4xx ? 'status4xx' : 'other', source };
-    const plausible = spec.kind === 'oversize' ? response.status === 413 : response.status >= 200 && response.status < 300;
-    return plausible ? { outcome: 'ok', source } : { outcome: 'unexpected', detail: unexpected4xx ? 'status4xx' : 'other', source };
-  };
-
-  /** Opens a client's next connection: to the fixed target, or where `routing` says. */
-  const open = (client: number): Connection => {
-    const chosen = routing?.connect(client);
-    const url = chosen ? parseLoopbackUrl(chosen.url, `routing target of client ${client}`) : fixedTarget!;
-    const lifetime = lifetimeMs === undefined ? undefined : Math.min(10 * lifetimeMs, -lifetimeMs * Math.log(1 - random()));
-    return {
-      agent: new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, timeout: idleTimeoutMs }),
-      url,
-      basePath: url.pathname === '/' ? '' : url.pathname.replace(/\/$/, ''),
-      target: chosen,
-      ...(lifetime === undefined ? {} : { retireAt: performance.now() + lifetime }),
-      closed: false,
-    };
-  };
-
-  /** Follows the connection's socket, so that a closed one is replaced (and, with `routing`, looked up again). */
-  const watch = (connection: Connection, response: RawResponse): void => {
-    const socket = response.socket;
-    const close = String(response.headers.connection ?? '').toLowerCase().split(/\s*,\s*/).includes('close');
-    if (close || socket === undefined || socket.destroyed) {
-      connection.closed = true;
-      return;
-    }
-    if (watchedSockets.has(socket)) return;
-    watchedSockets.add(socket);
-    socket.once('close', () => {
-      connection.closed = true;
-    });
-  };
+  const connectionSettings = { routing, fixedTarget, lifetimeMs, random, idleTimeoutMs };
+  const open = (client: number): Connection => openConnection(client, connectionSettings);
 
   const recordSide = (side: Side | undefined, status: number, startedAt: number): void => {
     if (side !== undefined) metrics?.record(side, status, performance.now() - startedAt, clock.now());
@@ -540,28 +300,19 @@ export function startClients(options: ClientsOptions): SyntheticClients {
         let startedAt = performance.now();
         try {
           let response: RawResponse | undefined;
-          let refusedOnce = false;
-          let resetOnce = false;
+          const retries: RetryState = { refusedOnce: false, resetOnce: false };
           while (response === undefined) {
             try {
-              response = await send(connection.agent, connection.url, spec);
+              response = await sendRequest(connection.agent, connection.url, spec, requestTimeoutMs);
             } catch (error) {
-              // With routing, a connection that failed before it carried anything is tried again,
-              // as clients do: refused (nothing sent), the client looks the name up afresh first;
-              // reset as soon as it was opened (a server that stopped listening with the connection
-              // still in its accept queue resets it instead of refusing it), it connects once more,
-              // and is then refused, or reset again and fails.
-              const code = errorCode(error);
-              const fresh = (error as { freshConnection?: unknown }).freshConnection === true;
+              // With routing, a connection that failed before it carried anything is tried again
+              // (see `retryAfter`): refused, after a fresh look-up; reset at once, once more.
               if (routing === undefined || connection.target === undefined) throw error;
-              if (code === 'ECONNREFUSED' && !refusedOnce) {
-                refusedOnce = true;
+              const retry = retryAfter(error, retries);
+              if (retry === undefined) throw error;
+              if (retry === 'refused') {
                 refusedConnections += 1;
                 routing.refused(client, connection.target);
-              } else if ((code === 'ECONNRESET' || code === 'EPIPE') && fresh && !resetOnce && !refusedOnce) {
-                resetOnce = true;
-              } else {
-                throw error;
               }
               connection.agent.destroy();
               connection = open(client);
@@ -571,12 +322,12 @@ export function startClients(options: ClientsOptions): SyntheticClients {
           const side = connection.target?.side;
           if (response.reused) reusedConnections += 1;
           else newConnections += 1;
-          if (routing !== undefined || lifetimeMs !== undefined) watch(connection, response);
+          if (routing !== undefined || lifetimeMs !== undefined) watchConnection(connection, response, watchedSockets);
           statusCounts.set(response.status, (statusCounts.get(response.status) ?? 0) + 1);
           recordSide(side, response.status, startedAt);
           const saw413Before = response.socket !== undefined && sawA413.has(response.socket);
           if (response.status === 413 && response.socket !== undefined) sawA413.add(response.socket);
-          const { outcome, detail, source } = classify(spec, response, client, saw413Before, side);
+          const { outcome, detail, source } = classifyResponse(spec, response, client, saw413Before, side, timeline);
           totals.add(outcome, detail);
           bySource[source].add(outcome, detail);
           perClient[client]![source] += 1;
@@ -611,8 +362,8 @@ export function startClients(options: ClientsOptions): SyntheticClients {
     statusCounts: Object.fromEntries([...statusCounts].map(([status, count]) => [String(status), count])),
     newConnections,
     reusedConnections,
-    misaligned: [...misaligned],
-    misalignedDropped,
+    misaligned: [...timeline.entries],
+    misalignedDropped: timeline.dropped,
     inFlight,
     running,
     perClient: perClient.map((c) => ({ ...c })),

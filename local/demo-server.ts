@@ -22,63 +22,23 @@
  * `close` answers every request with `Connection: close`, so each Keep-Alive connection ends after
  * its current request and its client has to connect (and, with DNS, look the name up) again;
  * `refuse` also stops accepting connections, as a side taken out of service.
+ *
+ * Split by idea: this file holds the server (connections, capacity, faults applied, the 413
+ * desync, drain, stats); `local/demo-api.ts` holds the API's routes and answers, the response
+ * identity, the demo channels and the body reader; `local/demo-faults.ts` holds the fault and
+ * drain-mode definitions and their validation. Every export stays available from here.
  */
 import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
+import { DEFAULT_BODY_LIMIT_BYTES, DemoApi, demoChannels, readBody, type BodyResult, type Computed } from './demo-api';
+import { DRAIN_MODES, mergeFaults, NO_FAULTS, type DemoFaults, type DrainMode } from './demo-faults';
 import { checkInteger, checkRange, closeServer, listenOnLoopback, LOOPBACK_HOST, sleep } from './net';
 import type { RandomSource } from './random';
 import { PoolClosedError, PoolSaturatedError, type WorkerPool } from './worker-pool';
 
-/** The event body limit of the demo API (the Pusher API's limit on event data is 10 KB). */
-export const DEFAULT_BODY_LIMIT_BYTES = 10 * 1024;
-
-/** Faults a demo server can be told to show. */
-export interface DemoFaults {
-  /** Share of requests (0–1) answered with a 503 or 500 instead of their real answer. */
-  readonly errorRate5xx: number;
-  /**
-   * Answer every Nth API request (under `/apps/`) with a 401 its client did not ask for, as an
-   * authentication layer gone wrong would; 0 turns it off. Counting starts when the value is set
-   * (the Nth API request after it gets the first 401). `/health` and unknown paths are not
-   * affected (health checks do not go through the API's authentication), nor are bodies over the
-   * limit (their 413 comes first). The 401 carries the request's own identity: it is the right
-   * request's answer, with a wrong status.
-   */
-  readonly unauthorizedEvery: number;
-  /** Extra delay before every answer, ms. */
-  readonly addedLatencyMs: number;
-  /**
-   * The process "crashed": open connections are reset (TCP RST) and new ones are reset as soon
-   * as they are accepted, so a client or proxy sees ECONNRESET, as with a dead process.
-   */
-  readonly crashed: boolean;
-  /**
-   * The incident's bug. After this server answers a 413 on a connection, that connection keeps a
-   * one-response queue: every later request on it gets the response computed for the PREVIOUS
-   * request on that connection (the first one after the 413 gets the 413 again), and its own
-   * response waits for the next request. The shift is permanent for the connection (turning the
-   * fault off later does not heal connections already shifted; only closing them does), exactly
-   * like a server that wrote one 413 twice.
-   */
-  readonly desyncAfter413: boolean;
-}
-
-/**
- * How a server lets go of its clients.
- * - `off`: Keep-Alive as usual.
- * - `close`: every response carries `Connection: close` and its connection is closed after it
- *   (connections that are idle now get theirs on their next request, so no request ever races
- *   a close), while new connections are still accepted.
- * - `refuse`: `close`, and the server stops listening: new connections are refused
- *   (ECONNREFUSED, nothing sent), as a side taken out of service.
- */
-export type DrainMode = 'off' | 'close' | 'refuse';
-
-const DRAIN_MODES: readonly DrainMode[] = ['off', 'close', 'refuse'];
-
-/** No faults. */
-export const NO_FAULTS: DemoFaults = Object.freeze({ errorRate5xx: 0, unauthorizedEvery: 0, addedLatencyMs: 0, crashed: false, desyncAfter413: false });
+export { DEFAULT_BODY_LIMIT_BYTES, demoChannels, type DemoResponseIdentity } from './demo-api';
+export { NO_FAULTS, type DemoFaults, type DrainMode } from './demo-faults';
 
 /** Options of `startDemoServer`. */
 export interface DemoServerOptions {
@@ -178,81 +138,11 @@ export interface DemoServer {
   close(): Promise<void>;
 }
 
-/** The identity part of every JSON response body. */
-export interface DemoResponseIdentity {
-  /** The request's X-Request-Id, or null when it had none. */
-  readonly requestId: string | null;
-  readonly method: string;
-  /** The request target as received (path and query). */
-  readonly path: string;
-  /** The version of the server that computed the response. */
-  readonly served_by: string;
-}
-
-/** A response computed for one request, kept whole so that the desync fault can replay it. */
-interface Computed {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: Buffer;
-  /** Close the connection after this response (body too large to drain). */
-  readonly close: boolean;
-}
-
 interface SocketState {
   /** Requests on one connection are handled one after the other, like a simple server. */
   chain: Promise<void>;
   /** The response owed to the previous request once the connection is shifted. */
   queued: Computed | undefined;
-}
-
-type BodyResult =
-  | { readonly kind: 'ok'; readonly body: Buffer }
-  | { readonly kind: 'too-large'; readonly bytes: number; readonly drained: boolean }
-  | { readonly kind: 'aborted' };
-
-const CHANNEL_NAME = /^[A-Za-z0-9_\-=@,.;]{1,200}$/;
-const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** The demo channel names a server with `count` channels knows (deterministic). */
-export function demoChannels(count = 24): string[] {
-  checkInteger(count, 0, 10_000, 'channelCount');
-  const kinds = ['presence-room', 'private-orders', 'news'];
-  return Array.from({ length: count }, (_, i) => `${kinds[i % kinds.length]}-${Math.floor(i / kinds.length) + 1}`);
-}
-
-/** A stable small number from a name (so that counts are the same on v1 and v2). */
-function stableCount(name: string, modulo: number): number {
-  let hash = 2166136261;
-  for (let i = 0; i < name.length; i += 1) hash = Math.imul(hash ^ name.charCodeAt(i), 16777619) >>> 0;
-  return hash % modulo;
-}
-
-/** `base` with the defined fields of `change` (validated) applied. */
-function mergeFaults(base: DemoFaults, change: Partial<DemoFaults>): DemoFaults {
-  validateFaults(change);
-  const defined = Object.fromEntries(Object.entries(change).filter(([, value]) => value !== undefined));
-  return Object.freeze({ ...base, ...defined });
-}
-
-function validateFaults(faults: Partial<DemoFaults>): Partial<DemoFaults> {
-  for (const key of Object.keys(faults)) {
-    if (!(key in NO_FAULTS)) throw new TypeError(`unknown fault ${JSON.stringify(key)} (known: ${Object.keys(NO_FAULTS).join(', ')})`);
-  }
-  if (faults.errorRate5xx !== undefined) checkRange(faults.errorRate5xx, 0, 1, 'errorRate5xx');
-  if (faults.unauthorizedEvery !== undefined) checkInteger(faults.unauthorizedEvery, 0, 1_000_000_000, 'unauthorizedEvery');
-  if (faults.addedLatencyMs !== undefined) checkRange(faults.addedLatencyMs, 0, 600_000, 'addedLatencyMs');
-  if (faults.crashed !== undefined && typeof faults.crashed !== 'boolean') {
-    throw new TypeError(`crashed must be a boolean, got ${JSON.stringify(faults.crashed)}`);
-  }
-  if (faults.desyncAfter413 !== undefined && typeof faults.desyncAfter413 !== 'boolean') {
-    throw new TypeError(`desyncAfter413 must be a boolean, got ${JSON.stringify(faults.desyncAfter413)}`);
-  }
-  return faults;
-}
-
-function headerValue(value: string | string[] | undefined): string | null {
-  if (value === undefined) return null;
-  return Array.isArray(value) ? (value[0] ?? null) : value;
 }
 
 /**
@@ -297,6 +187,9 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     drainedConnections: 0,
   };
   let drainMode: DrainMode = 'off';
+  const api = new DemoApi(version, channels, () => {
+    counters.eventsAccepted += 1;
+  });
 
   const crash = (socket: Socket): void => {
     counters.crashResets += 1;
@@ -321,7 +214,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
       handle(req, res, current).catch((err: unknown) => {
         // A bug in the handler must not leave the client hanging: answer 500 if still possible.
         if (!res.headersSent && !res.destroyed) {
-          send(res, computed(req, 500, { error: 'internal error', detail: (err as Error).message }));
+          send(res, api.respond(req, 500, { error: 'internal error', detail: (err as Error).message }));
         } else {
           res.destroy();
         }
@@ -341,21 +234,6 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-
-  function computed(req: IncomingMessage, status: number, payload: Record<string, unknown>, extraHeaders: Record<string, string> = {}, close = false): Computed {
-    const requestId = headerValue(req.headers['x-request-id']);
-    const identity: DemoResponseIdentity = { requestId, method: req.method ?? '', path: req.url ?? '', served_by: version };
-    const body = Buffer.from(JSON.stringify({ ...identity, ...payload }));
-    const headers: Record<string, string> = {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': String(body.length),
-      'x-served-by': version,
-      ...extraHeaders,
-    };
-    if (requestId !== null) headers['x-request-id'] = requestId;
-    if (close) headers.connection = 'close';
-    return { status, headers, body, close };
-  }
 
   function send(res: ServerResponse, response: Computed): void {
     byStatus.set(response.status, (byStatus.get(response.status) ?? 0) + 1);
@@ -405,7 +283,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
 
   async function compute(req: IncomingMessage, body: Exclude<BodyResult, { kind: 'aborted' }>): Promise<Computed> {
     if (body.kind === 'too-large') {
-      return computed(
+      return api.respond(
         req,
         413,
         { error: 'request entity too large', limit_bytes: bodyLimit, received_bytes: body.bytes },
@@ -424,7 +302,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
       if (sinceUnauthorized >= faults.unauthorizedEvery) {
         sinceUnauthorized = 0;
         counters.unauthorizedFaults += 1;
-        return computed(req, 401, { error: 'unauthorized', fault: 'unauthorizedEvery' }, { 'www-authenticate': 'Basic realm="demo"' });
+        return api.respond(req, 401, { error: 'unauthorized', fault: 'unauthorizedEvery' }, { 'www-authenticate': 'Basic realm="demo"' });
       }
     }
     if (!isHealth && pool !== undefined) {
@@ -433,7 +311,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
       } catch (err) {
         if (err instanceof PoolSaturatedError || err instanceof PoolClosedError) {
           counters.capacityRejections += 1;
-          return computed(req, 503, { error: 'over capacity', detail: err.message }, { 'retry-after': '1' });
+          return api.respond(req, 503, { error: 'over capacity', detail: err.message }, { 'retry-after': '1' });
         }
         throw err;
       }
@@ -442,82 +320,9 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
     }
     if (faults.errorRate5xx > 0 && random() < faults.errorRate5xx) {
       const status = random() < 0.5 ? 500 : 503;
-      return computed(req, status, { error: status === 500 ? 'internal server error' : 'service unavailable', fault: 'errorRate5xx' });
+      return api.respond(req, status, { error: status === 500 ? 'internal server error' : 'service unavailable', fault: 'errorRate5xx' });
     }
-    return route(req, url, segments, body.body);
-  }
-
-  function route(req: IncomingMessage, url: URL, segments: string[], body: Buffer): Computed {
-    const method = req.method ?? '';
-    const notAllowed = (allow: string): Computed =>
-      computed(req, 405, { error: `method ${method} not allowed`, allow }, { allow });
-
-    if (url.pathname === '/health') {
-      return method === 'GET' || method === 'HEAD' ? computed(req, 200, { status: 'ok', version }) : notAllowed('GET, HEAD');
-    }
-    if (segments[0] !== 'apps' || segments.length < 3 || segments.length > 4) {
-      return computed(req, 404, { error: `no route for ${url.pathname}` });
-    }
-    const appId = segments[1]!;
-    if (!APP_ID.test(appId)) return computed(req, 400, { error: `invalid app id ${JSON.stringify(appId)}` });
-
-    if (segments[2] === 'channels' && segments.length === 3) {
-      if (method !== 'GET') return notAllowed('GET');
-      const prefix = url.searchParams.get('filter_by_prefix') ?? '';
-      const withUsers = (url.searchParams.get('info') ?? '').split(',').includes('user_count');
-      if (withUsers && !prefix.startsWith('presence-')) {
-        return computed(req, 400, { error: 'info=user_count needs filter_by_prefix=presence-' });
-      }
-      const list: Record<string, { user_count?: number }> = {};
-      for (const name of channels) {
-        if (!name.startsWith(prefix) || stableCount(name, 50) === 0) continue;
-        list[name] = withUsers ? { user_count: stableCount(`${name}#users`, 40) + 1 } : {};
-      }
-      return computed(req, 200, { channels: list });
-    }
-    if (segments[2] === 'channels' && segments.length === 4) {
-      if (method !== 'GET') return notAllowed('GET');
-      let name: string;
-      try {
-        name = decodeURIComponent(segments[3]!);
-      } catch {
-        return computed(req, 400, { error: `invalid channel name ${JSON.stringify(segments[3])}` });
-      }
-      if (!CHANNEL_NAME.test(name)) return computed(req, 400, { error: `invalid channel name ${JSON.stringify(name)}` });
-      const known = channels.includes(name) && stableCount(name, 50) !== 0;
-      const subscriptions = known ? stableCount(`${name}#subs`, 200) + 1 : 0;
-      const info: Record<string, unknown> = { occupied: known, subscription_count: subscriptions };
-      if (name.startsWith('presence-')) info.user_count = known ? stableCount(`${name}#users`, 40) + 1 : 0;
-      return computed(req, 200, info);
-    }
-    if (segments[2] === 'events' && segments.length === 3) {
-      if (method !== 'POST') return notAllowed('POST');
-      return publish(req, body);
-    }
-    return computed(req, 404, { error: `no route for ${url.pathname}` });
-  }
-
-  function publish(req: IncomingMessage, body: Buffer): Computed {
-    let event: unknown;
-    try {
-      event = JSON.parse(body.toString('utf8'));
-    } catch (err) {
-      return computed(req, 400, { error: 'body is not valid JSON', detail: (err as Error).message });
-    }
-    if (typeof event !== 'object' || event === null || Array.isArray(event)) {
-      return computed(req, 400, { error: 'body must be a JSON object with name, channels and data' });
-    }
-    const { name, channels: targets, channel, data } = event as Record<string, unknown>;
-    const list = targets ?? (channel === undefined ? undefined : [channel]);
-    if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-      return computed(req, 400, { error: `name must be a string of 1–200 characters, got ${JSON.stringify(name)?.slice(0, 80)}` });
-    }
-    if (!Array.isArray(list) || list.length === 0 || list.length > 100 || !list.every((c) => typeof c === 'string' && CHANNEL_NAME.test(c))) {
-      return computed(req, 400, { error: 'channels must be an array of 1–100 valid channel names' });
-    }
-    if (typeof data !== 'string') return computed(req, 400, { error: `data must be a string, got ${typeof data}` });
-    counters.eventsAccepted += 1;
-    return computed(req, 200, { accepted: true, name, channels: list.length });
+    return api.route(req, url, segments, body.body);
   }
 
   const port = await listenOnLoopback(server, options.port ?? 0);
@@ -568,41 +373,4 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
       await closeServer(server);
     },
   };
-}
-
-/**
- * Reads a request body up to `limit` bytes. Bigger bodies are read on and discarded up to `cap`
- * (so the connection stays reusable); past `cap` reading stops (`drained: false`) and the caller
- * closes the connection.
- */
-function readBody(req: IncomingMessage, limit: number, cap: number): Promise<BodyResult> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > cap) {
-    return Promise.resolve({ kind: 'too-large', bytes: declared, drained: false });
-  }
-  return new Promise<BodyResult>((resolve) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    let settled = false;
-    const finish = (result: BodyResult): void => {
-      if (settled) return;
-      settled = true;
-      req.off('data', onData);
-      resolve(result);
-    };
-    const onData = (chunk: Buffer): void => {
-      bytes += chunk.length;
-      if (bytes <= limit) chunks.push(chunk);
-      else if (bytes > cap) {
-        req.pause();
-        finish({ kind: 'too-large', bytes, drained: false });
-      }
-    };
-    const complete = (): BodyResult =>
-      bytes > limit ? { kind: 'too-large', bytes, drained: true } : { kind: 'ok', body: Buffer.concat(chunks) };
-    req.on('data', onData);
-    req.once('end', () => finish(complete()));
-    req.once('error', () => finish({ kind: 'aborted' }));
-    req.once('close', () => finish(req.complete ? complete() : { kind: 'aborted' }));
-  });
 }
