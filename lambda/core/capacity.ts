@@ -29,7 +29,7 @@ export class CapacityKeeper {
     if (pinned === 0 || draft.record.capacityReleased || draft.record.capacityReleasing) return undefined;
     let status = await this.capacity.read();
     if (pinned === undefined) {
-      pinned = status.current;
+      pinned = Math.max(status.current, status.desired ?? 0);
       draft.patch({ pinnedCapacity: pinned });
       if (pinned === 0) return undefined;
     }

@@ -61,6 +61,27 @@ export interface TrafficPort {
    * extra routing. Weight 0 means "all traffic on the old side".
    */
   setWeight(weight: number, expectedRevision: string): Promise<TrafficState>;
+  /**
+   * Readies the routing before the first shift, e.g. lowers a DNS record's TTL to the plan's limit.
+   * Called by the gate on every tick until it answers `ready: true` (so it must be idempotent);
+   * the gate holds meanwhile with the answer's reason in the timeline.
+   * @default - always ready
+   */
+  prepare?(): Promise<TrafficPreparation>;
+}
+
+/** What `TrafficPort.prepare` found or did. */
+export interface TrafficPreparation {
+  /** False while the routing is not ready for the first shift. */
+  readonly ready: boolean;
+  /** One line for the timeline, e.g. "TTL of api.example.com lowered from 300 s to 60 s". */
+  readonly reason: string;
+  /**
+   * When the routing will be ready, epoch ms (e.g. once the old, longer TTL has expired from every
+   * cache). The gate keeps it in the record, so a later tick that finds nothing left to change
+   * still waits until then.
+   */
+  readonly readyAtMs?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,6 +207,13 @@ export interface ProbeOutcome {
 export interface ProbeHealth {
   readonly requests: number;
   readonly errors5xx: number;
+  /**
+   * Answers with a 4XX status, the probe's deliberate ones (a 404, the oversized body's 413)
+   * included: a health source that cannot tell probe requests from users' (ALB metrics per target
+   * group) subtracts these counts from the side's.
+   * @default - not counted (results recorded before this field existed)
+   */
+  readonly errors4xx?: number;
 }
 
 /** Runs or reads Keep-Alive probes. */
@@ -214,6 +242,14 @@ export interface CapacityStatus {
   readonly pinned?: number;
   /** True when `current` is allocated and ready to serve (e.g. provisioned concurrency READY). */
   readonly ready: boolean;
+  /**
+   * The scale the platform is asked to hold (an Auto Scaling group's DesiredCapacity, an ECS
+   * service's desiredCount). When the migration starts without a figure to pin, the old side is
+   * pinned at the larger of this and `current`: a fleet replacing an instance at that moment is
+   * still pinned at its full size.
+   * @default - same as `current`
+   */
+  readonly desired?: number;
   /** Free text from the platform (e.g. "IN_PROGRESS", "FAILED: …"). */
   readonly detail?: string;
 }

@@ -95,6 +95,11 @@ export interface MigrationRecord {
   readonly latestNewProbe?: ProbeOutcome;
   /** The routing revision the controller last wrote or read. */
   readonly trafficRevision?: string;
+  /**
+   * When the routing is ready for the first shift (`TrafficPort.prepare`), e.g. once a DNS record's
+   * old, longer TTL has expired from every cache. The gate does not pass before it.
+   */
+  readonly trafficReadyAtMs?: number;
   /** A routing change decided and recorded but not yet seen in effect (see `PendingShift`). */
   readonly shift?: PendingShift;
   /** The status to go back to on resume. */
@@ -211,7 +216,7 @@ const probe = v.object({
   atMs: time,
   summary: text,
   findings: count,
-  health: v.optional(v.object({ requests: count, errors5xx: count })),
+  health: v.optional(v.object({ requests: count, errors5xx: count, errors4xx: v.optional(count) })),
 });
 
 const pendingShift = v.object({
@@ -259,6 +264,7 @@ const RECORD_ENTRIES = {
   probesSeenUntilMs: time,
   latestNewProbe: v.optional(probe),
   trafficRevision: v.optional(text),
+  trafficReadyAtMs: v.optional(time),
   shift: v.optional(pendingShift),
   pausedFrom: v.optional(status),
   capacityRestoring: v.boolean(),

@@ -49,6 +49,7 @@ export class Steps {
     const probes = [await this.probeNow('new'), await this.probeNow('old')];
     const latestNewProbe = probes[0]!;
     draft.patch({ latestNewProbe, probesSeenUntilMs: Math.max(draft.record.probesSeenUntilMs, draft.now) });
+    const notReady = await this.prepareTraffic(draft, unavailable);
     const elapsedMs = draft.now - (draft.record.phaseStartedAtMs ?? draft.now);
     let judgement = judge({
       config: draft.record.judge,
@@ -64,6 +65,10 @@ export class Steps {
       ...this.capacityInput(draft.record, capacity),
       memory: draft.record.judgeMemory,
     });
+    if (judgement.decision.action === Action.ADVANCE && notReady) {
+      // Everything else would let the first shift happen: only the routing is not ready yet.
+      judgement = { ...judgement, decision: { ...judgement.decision, action: Action.HOLD, code: 'traffic-preparing', reason: notReady } };
+    }
     if (judgement.decision.action === Action.HOLD && elapsedMs >= draft.record.judge.maxHoldMs) {
       // A gate that cannot pass (an alarm that never clears, capacity that never comes back)
       // should not wait silently forever: hand it to a human.
@@ -77,6 +82,27 @@ export class Steps {
       };
     }
     await this.act(draft, judgement, 'gate');
+  }
+
+  /**
+   * Readies the routing for the first shift (`TrafficPort.prepare`, e.g. a DNS TTL lowered and the
+   * old TTL waited out). Returns why the gate must wait, or undefined when the routing is ready.
+   * The time it will be ready is kept in the record: a later tick that finds nothing left to
+   * change (the TTL is already low) still waits until then. A failed call is noted as unavailable
+   * (the judge holds on it) and also blocks the shift.
+   */
+  private async prepareTraffic(draft: Draft, unavailable: string[]): Promise<string | undefined> {
+    const prepare = this.deps.traffic.prepare?.bind(this.deps.traffic);
+    if (!prepare) return undefined;
+    const preparation = await this.readOrNote('traffic preparation', unavailable, prepare);
+    if (!preparation) return 'the routing could not be readied for the first shift';
+    const readyAtMs = Math.max(draft.record.trafficReadyAtMs ?? 0, preparation.readyAtMs ?? 0);
+    if (readyAtMs > 0 && readyAtMs !== draft.record.trafficReadyAtMs) draft.patch({ trafficReadyAtMs: readyAtMs });
+    if (!preparation.ready) return preparation.reason;
+    if (draft.now < readyAtMs) {
+      return `${preparation.reason}; waiting ${Math.ceil((readyAtMs - draft.now) / 1000)} s more, until caches that hold the old answer have expired`;
+    }
+    return undefined;
   }
 
   /**

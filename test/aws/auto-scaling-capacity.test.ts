@@ -136,7 +136,7 @@ describe('AutoScalingGroupCapacity: read', () => {
     expect(await capacity().read()).toEqual({
       current: 3,
       ready: false,
-      detail: '3 InService and healthy (desired 4, min 2, max 10); 1 pending, 1 in Standby, 1 unhealthy, 1 terminating or detaching',
+      desired: 4, detail: '3 InService and healthy (desired 4, min 2, max 10); 1 pending, 1 in Standby, 1 unhealthy, 1 terminating or detaching',
     });
     group!.instances = instances(2, 'InService', 'Healthy', '2');
     expect(await capacity().read()).toMatchObject({ current: 4, ready: true });
@@ -187,7 +187,7 @@ describe('AutoScalingGroupCapacity: pin', () => {
     // Two instances are still to launch: pinned, not ready.
     expect(status).toMatchObject({ current: 4, pinned: 6, ready: false });
     group!.instances = instances(6);
-    expect(await capacity().read()).toEqual({ current: 6, pinned: 6, ready: true, detail: '6 InService and healthy (desired 6, min 6, max 10)' });
+    expect(await capacity().read()).toEqual({ current: 6, pinned: 6, ready: true, desired: 6, detail: '6 InService and healthy (desired 6, min 6, max 10)' });
   });
 
   it('should be idempotent: a second pin writes nothing', async () => {
@@ -410,7 +410,7 @@ describe.concurrent('AutoScalingGroupCapacity: throttling and timeouts (SDK retr
   it('should read after a throttle and a timeout', async (context) => {
     const { expect } = context;
     const { server, port } = await loopback(context, [{ kind: 'throttle' }, { kind: 'hang' }, { kind: 'ok', body: DESCRIBED }]);
-    expect(await port.read()).toEqual({ current: 3, pinned: 3, ready: true, detail: '3 InService and healthy (desired 3, min 3, max 9)' });
+    expect(await port.read()).toEqual({ current: 3, pinned: 3, ready: true, desired: 3, detail: '3 InService and healthy (desired 3, min 3, max 9)' });
     expect(server.requests.map((r) => r.attempt)).toEqual(['attempt=1; max=3', 'attempt=2; max=3', 'attempt=3; max=3']);
     expect(server.requests[0]!.body).toContain('Action=DescribeAutoScalingGroups');
   });

@@ -159,7 +159,7 @@ const capacity = (extra: { allowRaisingMaxCapacity?: boolean; cluster?: string; 
 
 describe('EcsServiceCapacity: read', () => {
   it('should report runningCount, and the service ready when it runs its desired count on a steady deployment', async () => {
-    expect(await capacity().read()).toEqual({ current: 4, ready: true, detail: '4 running of 4 desired; scalable target min 2, max 10' });
+    expect(await capacity().read()).toEqual({ current: 4, ready: true, desired: 4, detail: '4 running of 4 desired; scalable target min 2, max 10' });
     expect(ecsMock.commandCalls(DescribeServicesCommand)[0]!.args[0].input).toEqual({ cluster: 'prod', services: ['api-old'], include: ['TAGS'] });
     expect(aasMock.commandCalls(DescribeScalableTargetsCommand)[0]!.args[0].input).toEqual({
       ServiceNamespace: 'ecs',
@@ -228,7 +228,7 @@ describe('EcsServiceCapacity: pin', () => {
     expect(service!.desired).toBe(6);
     expect(status).toMatchObject({ current: 4, pinned: 6, ready: false });
     settle();
-    expect(await capacity().read()).toEqual({ current: 6, pinned: 6, ready: true, detail: '6 running of 6 desired; scalable target min 6, max 10' });
+    expect(await capacity().read()).toEqual({ current: 6, pinned: 6, ready: true, desired: 6, detail: '6 running of 6 desired; scalable target min 6, max 10' });
   });
 
   it('should be idempotent: a second pin or a restore of a held pin writes nothing', async () => {
@@ -246,7 +246,7 @@ describe('EcsServiceCapacity: pin', () => {
     expect(writes()).toEqual(['TagResource', 'UpdateService']);
     expect(ecsMock.commandCalls(UpdateServiceCommand)[0]!.args[0].input).toEqual({ cluster: 'prod', service: 'api-old', desiredCount: 5 });
     expect(tags()).toEqual({ [ECS_TAGS.pin]: '5', [ECS_TAGS.desiredCount]: '3', [ECS_PINNED_BY_TAG]: 'desired-count' });
-    expect(status).toEqual({ current: 3, pinned: 5, ready: false, detail: '3 running of 5 desired; no scalable target' });
+    expect(status).toEqual({ current: 3, pinned: 5, ready: false, desired: 5, detail: '3 running of 5 desired; no scalable target' });
   });
 
   it('should switch to the scalable target someone registered after a desired-count pin', async () => {
@@ -473,7 +473,7 @@ describe.concurrent('EcsServiceCapacity: throttling and timeouts (SDK retries)',
       [{ kind: 'throttle' }, { kind: 'hang' }, { kind: 'ok', body: SERVICES }],
       [{ kind: 'throttle' }, { kind: 'ok', body: TARGETS }],
     );
-    expect(await port.read()).toEqual({ current: 3, pinned: 3, ready: true, detail: '3 running of 3 desired; no scalable target' });
+    expect(await port.read()).toEqual({ current: 3, pinned: 3, ready: true, desired: 3, detail: '3 running of 3 desired; no scalable target' });
     expect(ecsServer.requests.map((r) => r.attempt)).toEqual(['attempt=1; max=3', 'attempt=2; max=3', 'attempt=3; max=3']);
     expect(ecsServer.requests[0]!.target).toBe('AmazonEC2ContainerServiceV20141113.DescribeServices');
     expect(aasServer.requests.map((r) => r.target)).toEqual(Array(2).fill('AnyScaleFrontendService.DescribeScalableTargets'));

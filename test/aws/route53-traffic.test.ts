@@ -394,6 +394,41 @@ describe('Route53WeightedTraffic.ensureTtl', () => {
   });
 });
 
+describe('Route53WeightedTraffic.prepare (the gate before the first shift)', () => {
+  const cnames = (ttl: number) => [cname('blue', 100, ttl), cname('green', 0, ttl)];
+
+  it('lowers a long TTL once and asks the gate to wait it out; then answers ready', async () => {
+    now = 1_000_000;
+    r53Mock.on(ListResourceRecordSetsCommand).resolvesOnce(page(cnames(300))).resolves(page(cnames(60)));
+    r53Mock.on(ChangeResourceRecordSetsCommand).resolves({ ChangeInfo: { Id: 'T9', Status: 'INSYNC', SubmittedAt: new Date() } });
+    const port = traffic({ recordType: 'CNAME', maxTtlSeconds: 60 });
+    expect(await port.prepare()).toEqual({
+      ready: false,
+      reason: 'TTL of API.example.com lowered from 300 s to 60 s before the first shift; waiting 300 s for answers cached with the old TTL to expire',
+      readyAtMs: 1_300_000,
+    });
+    expect(await port.prepare()).toEqual({ ready: true, reason: 'TTL of API.example.com is 60 s, within the limit of 60 s' });
+    expect(r53Mock.commandCalls(ChangeResourceRecordSetsCommand)).toHaveLength(1);
+  });
+
+  it('is ready at once without a limit, and for alias records (their TTL is the target\'s)', async () => {
+    expect(await traffic().prepare()).toMatchObject({ ready: true });
+    expect(r53Mock.commandCalls(ListResourceRecordSetsCommand)).toHaveLength(0);
+    r53Mock.on(ListResourceRecordSetsCommand).resolves(page([alias('blue', 100), alias('green', 0)]));
+    expect(await traffic({ maxTtlSeconds: 30 }).prepare()).toMatchObject({ ready: true, reason: expect.stringContaining('alias record') });
+  });
+
+  it('lets a throttled or refused change fail the call (the gate holds and asks again)', async () => {
+    r53Mock.on(ListResourceRecordSetsCommand).resolves(page(cnames(300)));
+    r53Mock.on(ChangeResourceRecordSetsCommand).rejects(awsError('Throttling', 'Rate exceeded'));
+    await expect(traffic({ recordType: 'CNAME', maxTtlSeconds: 60 }).prepare()).rejects.toThrow(/Rate exceeded/);
+  });
+
+  it('rejects a bad limit when built', () => {
+    expect(() => traffic({ maxTtlSeconds: -5 })).toThrow(/maxTtlSeconds must be a whole number of seconds ≥ 0, got -5/);
+  });
+});
+
 describe('Route53WeightedTraffic props', () => {
   it('fails when built with values that cannot name a weighted pair, showing the bad value', () => {
     expect(() => traffic({ hostedZoneId: 'example.com' })).toThrow(/hostedZoneId must be a hosted zone id such as "Z0123456789ABCDEFGHIJ", got "example.com"/);

@@ -284,6 +284,7 @@ function statusOf(group: Group): CapacityStatus {
   return {
     current,
     ...(pin !== undefined ? { pinned: pin } : {}),
+    desired: group.desired,
     ready: current >= target && group.desired >= target && (pin === undefined || group.minSize >= pin) && !group.raw.Status,
     detail,
   };

@@ -356,6 +356,7 @@ function statusOf(state: State): CapacityStatus {
   return {
     current,
     ...(pin !== undefined ? { pinned: pin } : {}),
+    desired,
     ready: current >= wanted && holding && steady && service.status === 'ACTIVE',
     detail,
   };

@@ -47,7 +47,7 @@ import {
   type Route53Client,
   type RRType,
 } from '@aws-sdk/client-route-53';
-import { RevisionConflictError, type Clock, type TrafficPort, type TrafficState } from '../../core/ports';
+import { RevisionConflictError, type Clock, type TrafficPort, type TrafficPreparation, type TrafficState } from '../../core/ports';
 import { errorName } from '../clients';
 import { UnexpectedRoutingError } from '../lambda-alias-traffic';
 import { contentRevision, exactWeights, percentOf, realSleep, requireText, wholeMs, type Sleep } from './shared';
@@ -76,6 +76,13 @@ export interface Route53WeightedTrafficProps {
   readonly propagationTimeoutMs?: number;
   /** @default 2_000 */
   readonly propagationPollMs?: number;
+  /**
+   * The longest TTL the records may have during the migration, in seconds. `prepare` (called by
+   * the gate before the first shift) lowers a longer one and has the gate wait out the old TTL, so
+   * that every resolver's cache honours the short one by the time traffic moves.
+   * @default - the TTL is left as it is
+   */
+  readonly maxTtlSeconds?: number;
   /** @default - real timers */
   readonly sleep?: Sleep;
   /** @default - Date.now */
@@ -160,6 +167,10 @@ export class Route53WeightedTraffic implements TrafficPort {
     this.pollMs = wholeMs('propagationPollMs', props.propagationPollMs, 2_000, 1);
     this.sleep = props.sleep ?? realSleep;
     this.clock = props.clock ?? { now: () => Date.now() };
+    const max = props.maxTtlSeconds;
+    if (max !== undefined && !(Number.isInteger(max) && max >= 0 && max <= 2_147_483_647)) {
+      throw new RangeError(`maxTtlSeconds must be a whole number of seconds ≥ 0, got ${JSON.stringify(max)}`);
+    }
   }
 
   async getWeight(): Promise<Route53TrafficState> {
@@ -174,6 +185,31 @@ export class Route53WeightedTraffic implements TrafficPort {
       return this.stateOfRead(pair);
     }
     return this.replace(pair, expectedRevision, (record, side) => ({ ...record, Weight: target[side] }), `weight ${weight}%`);
+  }
+
+  /**
+   * Before the first shift: lowers the TTL to `maxTtlSeconds` (when set) and says how long to wait
+   * out the old one. Idempotent: once lowered, it answers ready, and the core keeps the time to
+   * wait until (`readyAtMs`) in the migration's record.
+   */
+  async prepare(): Promise<TrafficPreparation> {
+    const max = this.props.maxTtlSeconds;
+    if (max === undefined) return { ready: true, reason: 'TTL left as it is (no limit configured)' };
+    const result = await this.ensureTtl(max);
+    const name = this.props.recordName;
+    if (result.changed) {
+      return {
+        ready: false,
+        reason:
+          `TTL of ${name} lowered from ${result.previousTtlSeconds} s to ${result.ttlSeconds} s before the first shift; ` +
+          `waiting ${Math.ceil(result.waitMs / 1000)} s for answers cached with the old TTL to expire`,
+        readyAtMs: this.clock.now() + result.waitMs,
+      };
+    }
+    if (result.ttlSeconds === undefined) {
+      return { ready: true, reason: `${name} is an alias record: resolvers cache it for its target's TTL (60 s for a load balancer)` };
+    }
+    return { ready: true, reason: `TTL of ${name} is ${result.ttlSeconds} s, within the limit of ${max} s` };
   }
 
   /**
