@@ -15,15 +15,10 @@
  * answer, or a call that failed after the SDK's retries gives `undefined`, which the judge counts
  * as a missing window.
  */
-import {
-  DescribeAlarmsCommand,
-  GetMetricDataCommand,
-  type CloudWatchClient,
-  type MetricDataQuery,
-  type MetricDataResult,
-} from '@aws-sdk/client-cloudwatch';
+import { GetMetricDataCommand, type CloudWatchClient, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import type { AlarmSignal, HealthPort, HealthWindow, Side, SideSignals, WindowReadOptions } from '../core/ports';
 import { describeError } from './clients';
+import { collect, readAlarmStates } from './cloudwatch-shared';
 
 export interface CloudWatchHealthProps {
   readonly cloudWatch: CloudWatchClient;
@@ -61,8 +56,6 @@ export interface CloudWatchHealthProps {
 /** Metric period in seconds: CloudWatch's standard resolution. */
 export const PERIOD_SECONDS = 60;
 const PERIOD_MS = PERIOD_SECONDS * 1000;
-/** DescribeAlarms accepts at most 100 names per call. */
-const ALARM_NAMES_PER_CALL = 100;
 
 type Signal = 'requests' | 'errors4xx' | 'errors5xx' | 'invocations' | 'lambdaErrors' | 'durationP99' | 'slow';
 const SIDES: readonly Side[] = ['old', 'new'];
@@ -247,44 +240,8 @@ export class CloudWatchHealth implements HealthPort {
   }
 
   /** The alarms' states from CloudWatch, whatever the purpose (this class is not sent state changes). */
-  async readAlarms(): Promise<readonly AlarmSignal[]> {
-    const names = [...new Set(this.props.alarmNames ?? [])];
-    if (names.length === 0) return [];
-    const found = new Map<string, AlarmSignal>();
-    for (let i = 0; i < names.length; i += ALARM_NAMES_PER_CALL) {
-      const chunk = names.slice(i, i + ALARM_NAMES_PER_CALL);
-      let nextToken: string | undefined;
-      let pages = 0;
-      do {
-        const page = await this.props.cloudWatch.send(
-          new DescribeAlarmsCommand({
-            AlarmNames: chunk,
-            // Without AlarmTypes, DescribeAlarms returns metric alarms only. Composite alarms come
-            // back only to a caller allowed DescribeAlarms on `*`, which the construct grants.
-            AlarmTypes: ['MetricAlarm', 'CompositeAlarm'],
-            ...(nextToken ? { NextToken: nextToken } : {}),
-          }),
-        );
-        for (const alarm of [...(page.MetricAlarms ?? []), ...(page.CompositeAlarms ?? [])]) {
-          if (!alarm.AlarmName) continue;
-          // StateTransitionedTimestamp is when StateValue last changed; StateUpdatedTimestamp also
-          // moves on evaluation-state updates, so it is only the fallback.
-          const changedAt = alarm.StateTransitionedTimestamp ?? alarm.StateUpdatedTimestamp;
-          found.set(alarm.AlarmName, {
-            name: alarm.AlarmName,
-            state: alarmState(alarm.StateValue),
-            ...(alarm.StateReason ? { reason: alarm.StateReason } : {}),
-            ...(changedAt ? { changedAtMs: changedAt.getTime() } : {}),
-          });
-        }
-        nextToken = page.NextToken;
-        pages++;
-      } while (nextToken && pages < this.maxPages);
-    }
-    // A configured alarm that does not exist is unknown, not OK.
-    return names.map(
-      (name) => found.get(name) ?? { name, state: 'INSUFFICIENT_DATA', reason: 'alarm not found (deleted or misnamed)' },
-    );
+  readAlarms(): Promise<readonly AlarmSignal[]> {
+    return readAlarmStates(this.props.cloudWatch, this.props.alarmNames, this.maxPages);
   }
 
   private version(side: Side): string {
@@ -295,18 +252,4 @@ export class CloudWatchHealth implements HealthPort {
 function queryId(side: Side, signal: Signal): string {
   // Ids must start with a lower-case letter and use [a-zA-Z0-9_].
   return `${side}_${signal}`;
-}
-
-function collect(result: MetricDataResult, values: Map<string, number[]>, status: Map<string, string>, messages: string[]): void {
-  if (!result.Id) return;
-  const list = values.get(result.Id) ?? [];
-  for (const v of result.Values ?? []) if (Number.isFinite(v)) list.push(v);
-  values.set(result.Id, list);
-  // Across pages, the last status wins: PartialData on one page means "more on the next one".
-  if (result.StatusCode) status.set(result.Id, result.StatusCode);
-  for (const m of result.Messages ?? []) messages.push(`${result.Id}: ${m.Code ?? ''} ${m.Value ?? ''}`.trim());
-}
-
-function alarmState(value: string | undefined): AlarmSignal['state'] {
-  return value === 'OK' || value === 'ALARM' ? value : 'INSUFFICIENT_DATA';
 }
