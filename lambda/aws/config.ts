@@ -7,6 +7,7 @@ import { MigrationPlan, type PlanSpec } from '../core/plan';
 import type { Side } from '../core/ports';
 import { aliasKeyOf } from './dynamodb-store';
 import type { ProbeTarget } from './table-probes';
+import { parseCapacityConfig, parseTargetConfig, TargetConfigError, type CapacityConfig, type TargetConfig } from './targets';
 
 /** A missing or invalid environment variable. */
 export class ConfigError extends Error {
@@ -23,15 +24,27 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 export interface ControllerConfig {
   readonly tableName: string;
+  /** What moves: a Lambda alias, ALB weighted target groups or Route 53 weighted records. */
+  readonly target: TargetConfig;
+  /** What is pinned on the old side until teardown. */
+  readonly capacity: CapacityConfig;
+  /** The migrated function (Lambda alias targets only, else empty). */
   readonly functionName: string;
+  /** The alias traffic moves on (Lambda alias targets only, else empty). */
   readonly aliasName: string;
-  /** `<fn>:<alias>`. */
+  /**
+   * The migration key: `<fn>:<alias>` for an alias, `CUTOVER_MIGRATION_KEY` for fleets. Keys the
+   * current-migration pointer, the metrics' `Migration` dimension and the events.
+   */
   readonly aliasKey: string;
   readonly plan: PlanSpec;
   readonly judge: Partial<JudgeConfig>;
   readonly alarmNames: readonly string[];
-  /** 0 = capacity not managed. */
-  readonly pinnedCapacity: number;
+  /**
+   * Units the old side is pinned at. 0 = capacity not managed; undefined (`auto`) = its size when
+   * the migration starts (the larger of its running and its desired count).
+   */
+  readonly pinnedCapacity: number | undefined;
   /** Undefined when notifications are off. */
   readonly topicArn?: string;
   readonly eventBusName: string;
@@ -69,23 +82,32 @@ export interface DeployTriggerConfig {
   readonly controllerFunctionName: string;
   readonly plan: PlanSpec;
   readonly judge: Partial<JudgeConfig>;
-  readonly pinnedCapacity: number;
+  /** See `ControllerConfig.pinnedCapacity`. */
+  readonly pinnedCapacity: number | undefined;
 }
 
 export function readControllerConfig(env: Env): ControllerConfig {
-  const functionName = required(env, 'CUTOVER_FUNCTION_NAME');
-  const aliasName = required(env, 'CUTOVER_ALIAS_NAME');
+  const { target, capacity } = readTargetAndCapacity(env);
+  const alias = target.kind === 'lambda-alias';
+  const functionName = alias ? required(env, 'CUTOVER_FUNCTION_NAME') : '';
+  const aliasName = alias ? required(env, 'CUTOVER_ALIAS_NAME') : '';
   const topicArn = env.CUTOVER_TOPIC_ARN?.trim();
   const probeTargets = env.CUTOVER_PROBE_TARGETS?.trim() ? readTargets(env) : [];
+  const pinnedCapacity = readPinnedCapacity(env);
+  if (capacity.kind === 'none' && pinnedCapacity !== 0) {
+    throw new ConfigError('CUTOVER_PINNED_CAPACITY', `must be 0 when CUTOVER_CAPACITY is {"kind":"none"} (nothing to pin), got ${JSON.stringify(env.CUTOVER_PINNED_CAPACITY)}`);
+  }
   return {
     tableName: required(env, 'CUTOVER_TABLE_NAME'),
+    target,
+    capacity,
     functionName,
     aliasName,
-    aliasKey: aliasKeyOf(functionName, aliasName),
+    aliasKey: alias ? aliasKeyOf(functionName, aliasName) : required(env, 'CUTOVER_MIGRATION_KEY'),
     plan: readPlan(env),
     judge: readJudge(env),
     alarmNames: readAlarmNames(env),
-    pinnedCapacity: readPinnedCapacity(env),
+    pinnedCapacity,
     ...(topicArn ? { topicArn } : {}),
     eventBusName: required(env, 'CUTOVER_EVENT_BUS_NAME'),
     appMetricsNamespace: required(env, 'CUTOVER_APP_METRICS_NAMESPACE'),
@@ -162,13 +184,27 @@ function readAlarmNames(env: Env): string[] {
   return value as string[];
 }
 
-function readPinnedCapacity(env: Env): number {
+function readPinnedCapacity(env: Env): number | undefined {
   const text = required(env, 'CUTOVER_PINNED_CAPACITY');
+  if (text === 'auto') return undefined;
   const value = Number(text);
   if (!Number.isInteger(value) || value < 0 || !/^\d+$/.test(text.trim())) {
-    throw new ConfigError('CUTOVER_PINNED_CAPACITY', `must be a whole number ≥ 0 (0 = capacity not managed), got ${JSON.stringify(text)}`);
+    throw new ConfigError(
+      'CUTOVER_PINNED_CAPACITY',
+      `must be a whole number ≥ 0 (0 = capacity not managed) or "auto" (the old side's size when the migration starts), got ${JSON.stringify(text)}`,
+    );
   }
   return value;
+}
+
+function readTargetAndCapacity(env: Env): { target: TargetConfig; capacity: CapacityConfig } {
+  try {
+    const target = parseTargetConfig(env.CUTOVER_TARGET);
+    return { target, capacity: parseCapacityConfig(env.CUTOVER_CAPACITY, target) };
+  } catch (error) {
+    if (error instanceof TargetConfigError) throw new ConfigError(error.variable, error.message.replace(/^environment variable \S+ /, ''));
+    throw error;
+  }
 }
 
 function readTargets(env: Env): ProbeTarget[] {

@@ -25,11 +25,11 @@ import { CloudWatchHealth } from './cloudwatch-health';
 import type { ControllerConfig } from './config';
 import type { DynamoDbStateStore, MigrationPointer, StoredAlarmState } from './dynamodb-store';
 import { AwsEventSink } from './eventbridge-sink';
-import { LambdaAliasTraffic } from './lambda-alias-traffic';
+import { LoadBalancerHealth } from './load-balancer-health';
 import { publishControllerMetrics, type ControllerAction } from './metrics';
-import { ProvisionedConcurrencyCapacity } from './provisioned-capacity';
 import { RecordedAlarms } from './recorded-alarms';
 import { TableProbes, type ProbeRunner } from './table-probes';
+import { TargetAdapters, sumProbeHealth, targetGroupDimension, type MigrationSides } from './targets';
 
 /** What an invocation asks for. */
 export type ControllerRequest =
@@ -149,6 +149,11 @@ export interface ControllerRuntimeDeps {
   readonly metrics: Metrics;
   /** Runs fresh probes when `config.probeTargets` is not empty. @default - none */
   readonly runner?: ProbeRunner;
+  /**
+   * The traffic and capacity adapters of the configured target and capacity kinds.
+   * @default - built from `config` with the clients' settings (see targets.ts)
+   */
+  readonly adapters?: TargetAdapters;
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -159,14 +164,21 @@ export class ControllerRuntime {
   /** The load `ensureStarted` just did, handed to the core's first load so it is not read twice. */
   private primed: { id: string; value: Awaited<ReturnType<DynamoDbStateStore['load']>> } | undefined;
 
-  constructor(private readonly deps: ControllerRuntimeDeps) {}
+  private readonly adapters: TargetAdapters;
+
+  constructor(private readonly deps: ControllerRuntimeDeps) {
+    const { config, clients } = deps;
+    this.adapters =
+      deps.adapters ??
+      new TargetAdapters(config.target, config.capacity, { lambda: clients.lambda, functionName: config.functionName, aliasName: config.aliasName });
+  }
 
   async handle(event: unknown): Promise<ControllerResponse> {
     const { logger } = this.deps;
     const request = parseControllerEvent(event);
     const pointer = await this.currentPointer(request.kind === 'tick' && request.trigger === 'deploy');
     if (!pointer) {
-      logger.info('no migration recorded for the alias yet', { alias: this.deps.config.aliasKey, request });
+      logger.info('no migration recorded yet', { migrationKey: this.deps.config.aliasKey, request });
       return { migrationId: null, events: 0 };
     }
     logger.appendKeys({ migrationId: pointer.migrationId });
@@ -294,12 +306,7 @@ export class ControllerRuntime {
       plan: pointer.spec?.plan ?? config.plan,
       judge: pointer.spec?.judge ?? config.judge,
       pinnedCapacity: pointer.spec?.pinnedCapacity ?? config.pinnedCapacity,
-      metadata: {
-        functionName: config.functionName,
-        aliasName: config.aliasName,
-        oldVersion: pointer.oldVersion,
-        newVersion: pointer.newVersion,
-      },
+      metadata: this.adapters.metadata({ oldVersion: pointer.oldVersion, newVersion: pointer.newVersion }),
     };
     const result = await controller.start(spec);
     return result.events.length > 0 ? result : undefined;
@@ -321,15 +328,7 @@ export class ControllerRuntime {
       events: store.events.bind(store),
       quarantine: store.quarantine.bind(store),
     };
-    const cloudWatch = new CloudWatchHealth({
-      cloudWatch: clients.cloudWatch,
-      functionName: config.functionName,
-      aliasName: config.aliasName,
-      ...versions,
-      appMetricsNamespace: config.appMetricsNamespace,
-      alarmNames: config.alarmNames,
-      onWarning: warn,
-    });
+    const cloudWatch = this.healthSource(pointer.migrationId, versions);
     const alarms = new RecordedAlarms({
       source: cloudWatch,
       store,
@@ -342,7 +341,7 @@ export class ControllerRuntime {
     });
     return new MigrationController({
       clock: { now },
-      traffic: new LambdaAliasTraffic({ lambda: clients.lambda, functionName: config.functionName, aliasName: config.aliasName, ...versions }),
+      traffic: this.adapters.traffic(versions),
       health: {
         readWindow: (fromMs, toMs, options) => cloudWatch.readWindow(fromMs, toMs, options),
         readAlarms: (purpose) => alarms.readAlarms(purpose),
@@ -355,7 +354,7 @@ export class ControllerRuntime {
         now,
         onWarning: warn,
       }),
-      capacity: new ProvisionedConcurrencyCapacity({ lambda: clients.lambda, functionName: config.functionName, version: pointer.oldVersion }),
+      capacity: this.adapters.capacity(versions),
       store: primedStore,
       events: new AwsEventSink({
         eventBridge: clients.eventBridge,
@@ -363,8 +362,45 @@ export class ControllerRuntime {
         eventBusName: config.eventBusName,
         ...(config.topicArn ? { topicArn: config.topicArn } : {}),
         migrationKey: config.aliasKey,
-        context: { functionName: config.functionName, aliasName: config.aliasName, ...versions },
+        context: this.adapters.metadata(versions),
       }),
+    });
+  }
+
+  /**
+   * Where the two sides' health comes from: Lambda's per-version metrics through the alias, or the
+   * load balancers' metrics of a fleet migration (per target group behind one ALB, per ALB with
+   * DNS). ALB metrics also count the probe's requests: the probe results of the window, recorded
+   * in the table, are subtracted from them.
+   */
+  private healthSource(migrationId: string, versions: MigrationSides): CloudWatchHealth | LoadBalancerHealth {
+    const { config, clients, store, logger } = this.deps;
+    const warn = (message: string, detail?: Record<string, unknown>) => logger.warn(message, detail ?? {});
+    const target = config.target;
+    if (target.kind === 'lambda-alias') {
+      return new CloudWatchHealth({
+        cloudWatch: clients.cloudWatch,
+        functionName: config.functionName,
+        aliasName: config.aliasName,
+        ...versions,
+        appMetricsNamespace: config.appMetricsNamespace,
+        alarmNames: config.alarmNames,
+        onWarning: warn,
+      });
+    }
+    const sides =
+      target.kind === 'load-balancer'
+        ? {
+            old: { loadBalancer: target.loadBalancer, targetGroup: targetGroupDimension(target.oldTargetGroupArn) },
+            new: { loadBalancer: target.loadBalancer, targetGroup: targetGroupDimension(target.newTargetGroupArn) },
+          }
+        : { old: { loadBalancer: target.oldLoadBalancer }, new: { loadBalancer: target.newLoadBalancer } };
+    return new LoadBalancerHealth({
+      cloudWatch: clients.cloudWatch,
+      ...sides,
+      alarmNames: config.alarmNames,
+      onWarning: warn,
+      probeTraffic: async (startMs, endMs) => sumProbeHealth(await store.probeResultsSince(migrationId, startMs), startMs, endMs),
     });
   }
 
