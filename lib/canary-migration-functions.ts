@@ -24,6 +24,7 @@ import type { CanaryMigrationProps } from './canary-migration-props';
 import { SOURCE_MAP_ENVIRONMENT, cutoverFunctionProps } from './function-defaults';
 import { ProbeSide } from './metrics';
 import { nagResourceFinding } from './nag';
+import type { MigrationTargetBinding, OldCapacityBinding, ProbeTargetSpec } from './targets/binding';
 
 /** Lambda's retries of a failed asynchronous controller invocation (see where it is set). */
 const CONTROLLER_ASYNC_RETRY_ATTEMPTS = 2;
@@ -37,12 +38,11 @@ export interface MigrationFunctionSettings {
   readonly table: dynamodb.ITable;
   readonly topic: sns.ITopic;
   readonly eventBus: events.IEventBus;
-  readonly functionName: string;
-  readonly aliasName: string;
-  readonly targetVersion: string;
+  /** What moves traffic, bound to the migration. */
+  readonly target: MigrationTargetBinding;
+  /** What the old side keeps, bound to the migration. */
+  readonly capacity: OldCapacityBinding;
   readonly migrationKey: string;
-  readonly migrationId: string;
-  readonly pinnedCapacity: number;
   readonly appMetricsNamespace: string;
   /** The plan and the judge's overrides, as JSON for the environment. */
   readonly planJson: string;
@@ -102,22 +102,19 @@ function makeFunction(s: MigrationFunctionSettings, logicalId: string, entryName
   });
 }
 
-/** The migrated function's ARNs the roles are scoped to. */
-function migratedArns(s: MigrationFunctionSettings): { fnArn: string; aliasArn: string; qualifiedArns: string } {
-  const fnArn = s.props.function.functionArn;
-  const aliasArn = `${fnArn}:${s.aliasName}`;
-  // Every qualifier (version or alias) of the migrated function, and nothing else.
-  const qualifiedArns = `${fnArn}:*`;
-  return { fnArn, aliasArn, qualifiedArns };
-}
-
-/** The probe's settings for the controller's and the probe's environment (empty without targets). */
-export function probeEnvironmentOf(scope: Construct, props: CanaryMigrationProps): Record<string, string> {
+/**
+ * The probe's settings for the controller's and the probe's environment (empty without targets):
+ * the target's own probe endpoints (fleets), or the `probeTargets` prop (Lambda alias).
+ */
+export function probeEnvironmentOf(scope: Construct, props: CanaryMigrationProps, target: MigrationTargetBinding): Record<string, string> {
   const stack = Stack.of(scope);
   const probeEnvironment: Record<string, string> = {};
-  if (props.probeTargets) {
-    const probeTargets = [{ side: ProbeSide.NEW, url: props.probeTargets.newUrl }];
+  let probeTargets: ProbeTargetSpec[] | undefined = target.probeTargets ? [...target.probeTargets] : undefined;
+  if (!probeTargets && props.probeTargets) {
+    probeTargets = [{ side: ProbeSide.NEW, url: props.probeTargets.newUrl }];
     if (props.probeTargets.oldUrl !== undefined) probeTargets.push({ side: ProbeSide.OLD, url: props.probeTargets.oldUrl });
+  }
+  if (probeTargets) {
     probeEnvironment.CUTOVER_PROBE_TARGETS = stack.toJsonString(probeTargets);
     probeEnvironment.CUTOVER_PROBE_PATH = props.probePath ?? '/';
     probeEnvironment.CUTOVER_PROBE_RUNS = String(props.probeRuns ?? 1);
@@ -125,11 +122,15 @@ export function probeEnvironmentOf(scope: Construct, props: CanaryMigrationProps
   return probeEnvironment;
 }
 
+/** `CUTOVER_PINNED_CAPACITY`: units, 0 for none, `auto` for the old fleet's size at the start. */
+function pinnedCapacityVariable(s: MigrationFunctionSettings): string {
+  return s.capacity.units === undefined ? 'auto' : String(s.capacity.units);
+}
+
 /** The controller: shifts the alias weight, pins old capacity, reads health, reports. */
 export function createController(s: MigrationFunctionSettings): ControllerParts {
   const { scope, table, topic, eventBus, probeEnvironment } = s;
   const stack = Stack.of(scope);
-  const { fnArn, aliasArn, qualifiedArns } = migratedArns(s);
   const controllerLogGroup = makeLogGroup(s, 'ControllerLogs');
   const controllerRole = makeRole(s, 'ControllerRole', controllerLogGroup, 'Cutover controller: shifts the alias weight, pins old capacity, reads health');
   const controller = makeFunction(s, 'Controller', 'controller', {
@@ -140,14 +141,14 @@ export function createController(s: MigrationFunctionSettings): ControllerParts 
     description: `Cutover controller for ${scope.node.path}`,
     environment: {
       CUTOVER_TABLE_NAME: table.tableName,
-      CUTOVER_FUNCTION_NAME: s.functionName,
-      CUTOVER_ALIAS_NAME: s.aliasName,
+      ...s.target.environment,
+      ...s.capacity.environment,
       CUTOVER_PLAN: s.planJson,
       CUTOVER_JUDGE: s.judgeJson,
       CUTOVER_ALARM_NAMES: Lazy.string({
         produce: () => stack.toJsonString(s.watchedAlarms().map((alarm) => alarm.alarmName)),
       }),
-      CUTOVER_PINNED_CAPACITY: String(s.pinnedCapacity),
+      CUTOVER_PINNED_CAPACITY: pinnedCapacityVariable(s),
       CUTOVER_TOPIC_ARN: topic.topicArn,
       CUTOVER_EVENT_BUS_NAME: eventBus.eventBusName,
       CUTOVER_APP_METRICS_NAMESPACE: s.appMetricsNamespace,
@@ -170,28 +171,10 @@ export function createController(s: MigrationFunctionSettings): ControllerParts 
   // and a tick queued that long (throttling) is superseded by the schedule's.
   controller.configureAsyncInvoke({ retryAttempts: CONTROLLER_ASYNC_RETRY_ATTEMPTS, maxEventAge: CONTROLLER_MAX_EVENT_AGE });
 
-  // Alias: read it and move its weights. The Service Authorization Reference lists the `function`
-  // resource type (the unqualified ARN) for alias actions, so the function ARN is the narrowest
-  // scope IAM evaluates; the alias ARN is listed too in case a request is evaluated against it.
-  controllerRole.addToPrincipalPolicy(new iam.PolicyStatement({
-    sid: 'ShiftAliasWeights',
-    actions: ['lambda:GetAlias', 'lambda:UpdateAlias'],
-    resources: [fnArn, aliasArn],
-  }));
-  // Provisioned concurrency lives on the old VERSION, which is only known at run time (whatever
-  // the alias pointed at when the deploy started): scoped to this function's qualifiers. Granted only
-  // when the construct manages capacity; with `oldCapacity: 0` the controller never touches it.
-  if (s.pinnedCapacity > 0) {
-    controllerRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      sid: 'PinOldCapacity',
-      actions: [
-        'lambda:GetProvisionedConcurrencyConfig',
-        'lambda:PutProvisionedConcurrencyConfig',
-        'lambda:DeleteProvisionedConcurrencyConfig',
-      ],
-      resources: [qualifiedArns],
-    }));
-  }
+  // The target's routing (alias weights, listener or rule, weighted records) and the old side's
+  // pin, each scoped by its binding (lib/targets/, lib/capacity/).
+  s.target.grantController(controllerRole);
+  s.capacity.grantController(controllerRole);
   // GetMetricData has no resource-level permissions in IAM: `*` is the only possible resource.
   controllerRole.addToPrincipalPolicy(new iam.PolicyStatement({
     sid: 'ReadHealthMetrics',
@@ -260,7 +243,6 @@ export function createProbe(s: MigrationFunctionSettings, { controller, controll
  */
 export function createDeployTrigger(s: MigrationFunctionSettings, { controller, controllerRole }: ControllerParts): DeployTriggerParts {
   const { scope, table } = s;
-  const { fnArn, aliasArn } = migratedArns(s);
   const triggerLogGroup = makeLogGroup(s, 'DeployTriggerLogs');
   const triggerRole = makeRole(s, 'DeployTriggerRole', triggerLogGroup, 'Cutover deploy trigger: creates the alias once, records new migrations');
   const trigger = makeFunction(s, 'DeployTriggerHandler', 'deploy-trigger', {
@@ -276,14 +258,11 @@ export function createDeployTrigger(s: MigrationFunctionSettings, { controller, 
       CUTOVER_CONTROLLER_FUNCTION_NAME: controller.functionName,
       CUTOVER_PLAN: s.planJson,
       CUTOVER_JUDGE: s.judgeJson,
-      CUTOVER_PINNED_CAPACITY: String(s.pinnedCapacity),
+      CUTOVER_PINNED_CAPACITY: pinnedCapacityVariable(s),
+      ...(s.target.kind === 'lambda-alias' ? {} : { CUTOVER_TARGET: s.target.environment.CUTOVER_TARGET! }),
     },
   });
-  triggerRole.addToPrincipalPolicy(new iam.PolicyStatement({
-    sid: 'CreateAliasOnce',
-    actions: ['lambda:GetAlias', 'lambda:CreateAlias'],
-    resources: [fnArn, aliasArn],
-  }));
+  s.target.grantTrigger(triggerRole);
   table.grantReadWriteData(triggerRole);
   // The unqualified ARN only (grantInvoke would add `:*`): the trigger invokes `$LATEST`.
   triggerRole.addToPrincipalPolicy(new iam.PolicyStatement({
@@ -302,12 +281,7 @@ export function createDeployTrigger(s: MigrationFunctionSettings, { controller, 
   const deployTrigger = new CustomResource(scope, 'DeployTrigger', {
     serviceToken: provider.serviceToken,
     resourceType: 'Custom::CutoverDeployTrigger',
-    properties: {
-      FunctionName: s.functionName,
-      AliasName: s.aliasName,
-      TargetVersion: s.targetVersion,
-      MigrationId: s.migrationId,
-    },
+    properties: { ...s.target.triggerProperties },
   });
   // The trigger invokes the controller, which must already be able to act on its first tick.
   deployTrigger.node.addDependency(controllerRole);
@@ -322,7 +296,6 @@ export function acknowledgeDesignFindings(
   { trigger, triggerRole, providerRole }: DeployTriggerParts,
 ): void {
   const { scope, props } = s;
-  const { qualifiedArns } = migratedArns(s);
   for (const fn of [controller, trigger, ...(probe ? [probe] : [])]) {
     Validations.of(fn).acknowledge({
       id: 'AwsSolutions-L1',
@@ -335,13 +308,8 @@ export function acknowledgeDesignFindings(
     reason:
       "cloudwatch:GetMetricData has no resource-level permissions in IAM; `*` is the only resource it accepts. Every other action of this role's own policy is scoped (DescribeAlarms on `*` has a policy of its own, ReadWatchedAlarms, acknowledged there).",
   });
-  if (s.pinnedCapacity > 0) {
-    Validations.of(controllerRole).acknowledge({
-      id: `AwsSolutions-IAM5[${nagResourceFinding(scope, qualifiedArns)}]`,
-      reason:
-        "Provisioned concurrency is pinned on the OLD version, which is only known at run time (whatever the alias pointed at when the deploy started): scoped to the migrated function's qualifiers, no other function.",
-    });
-  }
+  s.target.acknowledge?.({ controller: controllerRole, trigger: triggerRole });
+  s.capacity.acknowledge?.(controllerRole);
   if (props.encryptionKey) {
     const roles = [controllerRole, triggerRole, ...(probe?.role ? [probe.role] : [])];
     for (const role of roles) {

@@ -4,7 +4,7 @@
  * construct (canary-migration.ts), which only turns valid props into resources: this is the
  * contract, read by whoever configures a migration, and its limits.
  */
-import { Stack, Token, type Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Token, type Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -14,6 +14,8 @@ import type { Construct } from 'constructs';
 import { CutoverValidationError, show } from './errors';
 import { HealthCheck } from './health-check';
 import { TeardownPolicy, TrafficShiftPlan } from './plan';
+import type { IMigrationTarget, IOldCapacity } from './targets/binding';
+import { validateLambdaAliasTarget } from './targets/lambda-alias';
 
 /** Where the probe can reach each version on its own (not through the weighted alias). */
 export interface ProbeTargets {
@@ -32,19 +34,32 @@ export interface ProbeTargets {
 
 /** Props of `CanaryMigration`. */
 export interface CanaryMigrationProps {
-  /** The function whose alias is migrated. */
-  readonly function: lambda.IFunction;
   /**
-   * Name of the alias clients call (API Gateway integrates with `function:<name>:<aliasName>`).
-   * The construct creates it on the first deploy if it does not exist; it must not be an
-   * `AWS::Lambda::Alias` resource of any stack, or CloudFormation would reset the controller's weights.
+   * What moves traffic: `MigrationTarget.lambdaAlias`, `MigrationTarget.loadBalancer` or
+   * `MigrationTarget.dns`. Give this, or the Lambda alias shorthand `function`/`aliasName`/`version`.
+   * @default - the Lambda alias given by `function`, `aliasName` and `version`
    */
-  readonly aliasName: string;
+  readonly target?: IMigrationTarget;
   /**
-   * The version to migrate to, usually `fn.currentVersion`. Publishing a new version and deploying
-   * starts a migration from whatever version the alias points at.
+   * Shorthand for `target: MigrationTarget.lambdaAlias(...)`: the function whose alias is migrated.
+   * @default - none: `target` is used
    */
-  readonly version: lambda.IVersion;
+  readonly function?: lambda.IFunction;
+  /**
+   * Shorthand for `MigrationTarget.lambdaAlias`: name of the alias clients call (API Gateway
+   * integrates with `function:<name>:<aliasName>`). The construct creates it on the first deploy if
+   * it does not exist; it must not be an `AWS::Lambda::Alias` resource of any stack, or
+   * CloudFormation would reset the controller's weights.
+   * @default - none: `target` is used
+   */
+  readonly aliasName?: string;
+  /**
+   * Shorthand for `MigrationTarget.lambdaAlias`: the version to migrate to, usually
+   * `fn.currentVersion`. Publishing a new version and deploying starts a migration from whatever
+   * version the alias points at.
+   * @default - none: `target` is used
+   */
+  readonly version?: lambda.IVersion;
   /**
    * How traffic moves.
    * @default TrafficShiftPlan.CANARY_10PERCENT_5MINUTES
@@ -84,14 +99,14 @@ export interface CanaryMigrationProps {
    */
   readonly probeTimeout?: Duration;
   /**
-   * Provisioned concurrency pinned on the OLD version itself (not on the alias: AWS does not let
-   * provisioned concurrency on an alias be managed while routing is in place) from the start of the
-   * migration until teardown, so that a rollback lands on a warm old side at full scale. Costs money
-   * while pinned, and needs unreserved account concurrency for two full pools. `0` leaves capacity
-   * alone (on-demand concurrency).
-   * @default 0
+   * What the old side keeps until an explicit teardown: `OldCapacity.provisionedConcurrency(n)`
+   * (Lambda alias), `OldCapacity.autoScalingGroup(asg)` or `OldCapacity.ecsService(service)`
+   * (fleets), or `OldCapacity.none()`. A number n is `OldCapacity.provisionedConcurrency(n)`, and `0`
+   * leaves capacity alone. Provisioned concurrency costs money while pinned and needs unreserved
+   * account concurrency for two full pools.
+   * @default - nothing pinned
    */
-  readonly oldCapacity?: number;
+  readonly oldCapacity?: number | IOldCapacity;
   /**
    * When the old version's pin is released. Overrides the plan's own policy.
    * @default - the plan's policy (TeardownPolicy.MANUAL for every preset)
@@ -143,7 +158,6 @@ export interface CanaryMigrationProps {
 export const MAX_ALARMS = 10;
 /** Lambda's limit for all environment variables of a function together is 4 KB. */
 const MAX_PLAN_JSON_CHARS = 2_500;
-const ALIAS_NAME = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
 const NAMESPACE = /^[0-9A-Za-z.\-_/#:]{1,255}$/;
 const DASHBOARD_NAME = /^[A-Za-z0-9_-]{1,255}$/;
 
@@ -162,33 +176,31 @@ export function checkedPlanJson(scope: Construct, plan: TrafficShiftPlan): strin
   return planJson;
 }
 
+/** Probe settings given to a migration that has no probe (neither `probeTargets` nor a target's `probe`). */
+export function checkProbeSettingsUsed(scope: Construct, props: CanaryMigrationProps, hasProbe: boolean): void {
+  if (hasProbe) return;
+  for (const key of ['probePath', 'probeRuns', 'probeTimeout'] as const) {
+    if (props[key] !== undefined) {
+      throw new CutoverValidationError(`${key} has no effect without a probe (probeTargets, or the target's probe), got ${show(props[key]?.toString())}`, scope);
+    }
+  }
+}
+
 /** Checks every prop that can be checked at synth; unresolved tokens are skipped. */
 export function validateProps(scope: Construct, props: CanaryMigrationProps): void {
   const fail = (message: string): never => {
     throw new CutoverValidationError(message, scope);
   };
   if (!props || typeof props !== 'object') fail(`props are required, got ${show(props)}`);
-  if (!props.function) fail('function is required (the Lambda function whose alias is migrated)');
-  if (!props.version) fail('version is required (the version to migrate to, e.g. fn.currentVersion)');
-
-  const aliasName = props.aliasName;
-  if (typeof aliasName !== 'string' || (!Token.isUnresolved(aliasName) && !ALIAS_NAME.test(aliasName))) {
-    fail(`aliasName must be 1–128 letters, digits, '-' or '_' and not only digits, got ${show(aliasName)}`);
-  }
-
-  const version = props.version.version;
-  if (!Token.isUnresolved(version) && (version === '$LATEST' || !/^\d+$/.test(version))) {
-    fail(`version must be a published version number (alias routing cannot use $LATEST), got ${show(version)}`);
-  }
-  if (props.version.lambda !== props.function) {
-    const stack = Stack.of(scope);
-    const versionFunction = stack.resolve(props.version.lambda.functionArn);
-    const migratedFunction = stack.resolve(props.function.functionArn);
-    if (typeof versionFunction === 'string' && typeof migratedFunction === 'string' && versionFunction !== migratedFunction) {
-      fail(`version belongs to ${versionFunction}, not to the migrated function ${migratedFunction}`);
+  const shorthand = (['function', 'aliasName', 'version'] as const).filter((key) => props[key] !== undefined);
+  if (props.target !== undefined) {
+    if (typeof props.target !== 'object' || typeof props.target.bind !== 'function') {
+      fail(`target must be a MigrationTarget (MigrationTarget.lambdaAlias, .loadBalancer or .dns), got ${show(props.target)}`);
     }
+    if (shorthand.length > 0) fail(`give target or the Lambda alias shorthand (function, aliasName, version), not both; got target and ${shorthand.join(', ')}`);
+  } else {
+    validateLambdaAliasTarget(scope, props);
   }
-
   if (props.plan !== undefined && !(props.plan instanceof TrafficShiftPlan)) {
     fail(`plan must be a TrafficShiftPlan (a preset or TrafficShiftPlan.canary/linear/steps/fromSpec), got ${show(props.plan)}`);
   }
@@ -201,13 +213,18 @@ export function validateProps(scope: Construct, props: CanaryMigrationProps): vo
   }
 
   const oldCapacity = props.oldCapacity;
-  if (oldCapacity !== undefined && !Token.isUnresolved(oldCapacity) && !(Number.isInteger(oldCapacity) && oldCapacity >= 0)) {
+  if (typeof oldCapacity === 'number' && !Token.isUnresolved(oldCapacity) && !(Number.isInteger(oldCapacity) && oldCapacity >= 0)) {
     fail(`oldCapacity must be a whole number of provisioned concurrent executions, 0 or more, got ${show(oldCapacity)}`);
   }
-  if (oldCapacity !== undefined && Token.isUnresolved(oldCapacity)) {
+  if (typeof oldCapacity === 'number' && Token.isUnresolved(oldCapacity)) {
     fail('oldCapacity must be known at synth (the controller also grants itself capacity permissions from it), got a token');
   }
-
+  if (oldCapacity !== undefined && typeof oldCapacity !== 'number' && (typeof oldCapacity !== 'object' || typeof oldCapacity.bind !== 'function')) {
+    fail(`oldCapacity must be a number or an OldCapacity (OldCapacity.provisionedConcurrency, .autoScalingGroup, .ecsService or .none), got ${show(oldCapacity)}`);
+  }
+  if (props.probeTargets && props.target && props.target.kind !== 'lambda-alias') {
+    fail(`probeTargets are for Lambda alias migrations; a ${props.target.kind} target takes its probe in its own props (probe: { url })`);
+  }
   if (props.probeTargets) {
     const { newUrl, oldUrl } = props.probeTargets;
     for (const [what, url] of [['probeTargets.newUrl', newUrl], ['probeTargets.oldUrl', oldUrl]] as const) {
@@ -218,10 +235,6 @@ export function validateProps(scope: Construct, props: CanaryMigrationProps): vo
     }
     if (oldUrl !== undefined && !Token.isUnresolved(newUrl) && !Token.isUnresolved(oldUrl) && oldUrl === newUrl) {
       fail(`probeTargets.newUrl and probeTargets.oldUrl must reach different versions, both are ${show(newUrl)}`);
-    }
-  } else {
-    for (const key of ['probePath', 'probeRuns', 'probeTimeout'] as const) {
-      if (props[key] !== undefined) fail(`${key} has no effect without probeTargets, got ${show(props[key]?.toString())}`);
     }
   }
   const probePath = props.probePath;

@@ -41,9 +41,12 @@ import {
   probeEnvironmentOf,
   type MigrationFunctionSettings,
 } from './canary-migration-functions';
-import { MAX_ALARMS, checkedPlanJson, validateProps, type CanaryMigrationProps } from './canary-migration-props';
+import { MAX_ALARMS, checkProbeSettingsUsed, checkedPlanJson, validateProps, type CanaryMigrationProps } from './canary-migration-props';
 import { MigrationDashboard } from './dashboard';
 import { CutoverValidationError, show } from './errors';
+import { OldCapacity } from './capacity/old-capacity';
+import type { MigrationTargetBinding } from './targets/binding';
+import { MigrationTarget } from './targets/migration-target';
 import { HealthCheck } from './health-check';
 import {
   AppMetric,
@@ -98,22 +101,30 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   /** The migration's dashboard; undefined with `dashboard: false`. */
   public readonly dashboard?: cloudwatch.Dashboard;
 
-  /** The migrated function's name. */
-  public readonly functionName: string;
-  /** The alias traffic is shifted on. */
-  public readonly aliasName: string;
-  /** The version this deployment migrates to. */
+  /** What moves traffic: `lambda-alias`, `load-balancer` or `dns`. */
+  public readonly targetKind: MigrationTargetBinding['kind'];
+  /** The migrated function's name (Lambda alias targets only). */
+  public readonly functionName?: string;
+  /** The alias traffic is shifted on (Lambda alias targets only). */
+  public readonly aliasName?: string;
+  /** The version (alias) or release label (fleets) this deployment migrates to. */
   public readonly targetVersion: string;
-  /** `<function>:<alias>`: the `Migration` dimension of the metrics and the key of the current-migration pointer. */
+  /**
+   * `<function>:<alias>` for an alias, the migration's name for fleets: the `Migration` dimension of
+   * the metrics and the key of the current-migration pointer.
+   */
   public readonly migrationKey: string;
-  /** `<function>:<alias>:<version>`: changes with every new version, which makes the trigger an Update. */
+  /** `<migrationKey>:<version or release>`: changes with every new version, which makes the trigger an Update. */
   public readonly migrationId: string;
   /** The plan in effect (with the `teardown` override applied). */
   public readonly plan: TrafficShiftPlan;
   /** The health rules in effect. */
   public readonly healthCheck: HealthCheck;
-  /** Provisioned concurrency pinned on the old version (0 = capacity not managed). */
-  public readonly pinnedCapacity: number;
+  /**
+   * Units pinned on the old side: provisioned concurrency, instances or tasks (0 = capacity not
+   * managed; undefined = the old fleet's size when the migration starts).
+   */
+  public readonly pinnedCapacity: number | undefined;
   /** Namespace of the application's per-version metrics. */
   public readonly appMetricsNamespace: string;
 
@@ -125,15 +136,25 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
     super(scope, id);
     validateProps(this, props);
 
-    this.functionName = props.function.functionName;
-    this.aliasName = props.aliasName;
-    this.targetVersion = props.version.version;
-    this.migrationKey = `${this.functionName}:${this.aliasName}`;
+    const target = (props.target ?? MigrationTarget.lambdaAlias({ function: props.function!, aliasName: props.aliasName!, version: props.version! })).bind({ scope: this });
+    const oldCapacity = typeof props.oldCapacity === 'number' || props.oldCapacity === undefined
+      ? props.oldCapacity
+        ? OldCapacity.provisionedConcurrency(props.oldCapacity)
+        : OldCapacity.none()
+      : props.oldCapacity;
+    const capacity = oldCapacity.bind({ scope: this, target });
+    this.targetKind = target.kind;
+    if (props.target === undefined || target.kind === 'lambda-alias') {
+      this.functionName = target.triggerProperties.FunctionName;
+      this.aliasName = target.triggerProperties.AliasName;
+    }
+    this.targetVersion = target.identity;
+    this.migrationKey = target.migrationKey;
     this.migrationId = `${this.migrationKey}:${this.targetVersion}`;
     const plan = props.plan ?? TrafficShiftPlan.CANARY_10PERCENT_5MINUTES;
     this.plan = props.teardown === undefined ? plan : plan.withTeardown(props.teardown);
     this.healthCheck = props.healthCheck ?? HealthCheck.DEFAULT;
-    this.pinnedCapacity = props.oldCapacity ?? 0;
+    this.pinnedCapacity = capacity.units;
     this.appMetricsNamespace = props.appMetricsNamespace ?? DEFAULT_APP_METRICS_NAMESPACE;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
@@ -173,24 +194,22 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
       table,
       topic,
       eventBus: this.eventBus,
-      functionName: this.functionName,
-      aliasName: this.aliasName,
-      targetVersion: this.targetVersion,
+      target,
+      capacity,
       migrationKey: this.migrationKey,
-      migrationId: this.migrationId,
-      pinnedCapacity: this.pinnedCapacity,
       appMetricsNamespace: this.appMetricsNamespace,
       planJson,
       judgeJson,
       removalPolicy,
       logRetention,
-      probeEnvironment: probeEnvironmentOf(this, props),
+      probeEnvironment: probeEnvironmentOf(this, props, target),
       watchedAlarms: () => this.alarmList,
     };
+    checkProbeSettingsUsed(this, props, settings.probeEnvironment.CUTOVER_PROBE_TARGETS !== undefined);
     const controllerParts = createController(settings);
     this.controllerLogGroup = controllerParts.controllerLogGroup;
     this.controllerFunction = controllerParts.controller;
-    if (props.probeTargets) {
+    if (settings.probeEnvironment.CUTOVER_PROBE_TARGETS) {
       this.probeFunction = createProbe(settings, controllerParts);
       scheduleProbe(this, this.probeFunction);
     }
@@ -211,6 +230,7 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
       this.dashboard = new MigrationDashboard(this, 'Dashboard', {
         migration: this,
         dashboardName: props.dashboardName,
+        ...(target.healthWidgets ? { healthWidgets: target.healthWidgets } : {}),
       }).dashboard;
     }
   }

@@ -95,9 +95,10 @@ export const AppMetric = {
 export interface MigrationMetricScope {
   /** `<function name>:<alias name>` (may contain tokens). */
   readonly migrationKey: string;
-  /** The migrated function's name (may be a token). */
-  readonly functionName: string;
-  readonly aliasName: string;
+  /** The migrated function's name (may be a token); undefined for fleet migrations. */
+  readonly functionName?: string;
+  /** Undefined for fleet migrations. */
+  readonly aliasName?: string;
   /** Namespace of the application's per-version metrics. */
   readonly appMetricsNamespace: string;
 }
@@ -122,6 +123,14 @@ export function cutoverMetric(
   });
 }
 
+/** The function and alias of a Lambda alias migration; a clear error for a fleet migration. */
+function aliasOf(scope: MigrationMetricScope, what: string): { functionName: string; aliasName: string } {
+  if (scope.functionName === undefined || scope.aliasName === undefined) {
+    throw new Error(`${what} describes a Lambda function's versions; migration ${scope.migrationKey} moves a fleet: use its load balancer's metrics (AWS/ApplicationELB) instead`);
+  }
+  return { functionName: scope.functionName, aliasName: scope.aliasName };
+}
+
 /** An application metric of one version (dimensions `FunctionName`, `Version`). */
 export function appMetric(
   scope: MigrationMetricScope,
@@ -135,7 +144,7 @@ export function appMetric(
     statistic: metricName === AppMetric.LATENCY_MS ? 'p99' : 'Sum',
     period: ONE_MINUTE,
     ...props,
-    dimensionsMap: { FunctionName: scope.functionName, Version: version, ...props.dimensionsMap },
+    dimensionsMap: { FunctionName: aliasOf(scope, 'metricApp').functionName, Version: version, ...props.dimensionsMap },
   });
 }
 
@@ -149,6 +158,7 @@ export function executedVersionMetric(
   version: string,
   props: cloudwatch.MetricOptions = {},
 ): cloudwatch.Metric {
+  const { functionName, aliasName } = aliasOf(scope, 'metricExecutedVersion');
   return new cloudwatch.Metric({
     namespace: 'AWS/Lambda',
     metricName,
@@ -156,8 +166,8 @@ export function executedVersionMetric(
     period: ONE_MINUTE,
     ...props,
     dimensionsMap: {
-      FunctionName: scope.functionName,
-      Resource: `${scope.functionName}:${scope.aliasName}`,
+      FunctionName: functionName,
+      Resource: `${functionName}:${aliasName}`,
       ExecutedVersion: version,
       ...props.dimensionsMap,
     },

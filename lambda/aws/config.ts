@@ -80,6 +80,8 @@ export interface ProbeHandlerConfig {
 export interface DeployTriggerConfig {
   readonly tableName: string;
   readonly controllerFunctionName: string;
+  /** What moves (an alias, or a fleet's routing that the trigger checks before a migration). */
+  readonly target: TargetConfig;
   readonly plan: PlanSpec;
   readonly judge: Partial<JudgeConfig>;
   /** See `ControllerConfig.pinnedCapacity`. */
@@ -130,6 +132,7 @@ export function readProbeConfig(env: Env): ProbeHandlerConfig {
 export function readDeployTriggerConfig(env: Env): DeployTriggerConfig {
   return {
     tableName: required(env, 'CUTOVER_TABLE_NAME'),
+    target: readTargetAndCapacity(env).target,
     controllerFunctionName: required(env, 'CUTOVER_CONTROLLER_FUNCTION_NAME'),
     plan: readPlan(env),
     judge: readJudge(env),

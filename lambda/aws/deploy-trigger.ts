@@ -115,22 +115,7 @@ export async function onDeployEvent(event: CloudFormationCustomResourceEvent, de
     // CloudFormation sent the same request again (retry, or a rollback of a later failure).
     return respond({ Action: 'already-recorded', MigrationId: pointer.migrationId, OldVersion: pointer.oldVersion, NewVersion: pointer.newVersion });
   }
-  if (pointer) {
-    const status = await statusOf(pointer);
-    if (!TERMINAL_STATUSES.includes(status)) {
-      if (status === MigrationStatus.COMPLETE) {
-        // Deploying on top of a completed migration accepts its version: the version before it is
-        // no longer a rollback target, so its pin is released (the new migration pins its own old side).
-        await invokeCommand(deps, pointer.migrationId, 'teardown', `superseded by the deploy of version ${target}`, [MigrationStatus.TORN_DOWN]);
-      } else {
-        throw new DeployBlockedError(
-          `migration ${pointer.migrationId} (version ${pointer.oldVersion} → ${pointer.newVersion}) is still ${status}; ` +
-            `version ${target} cannot start until it ends: wait for it, or invoke the controller with ` +
-            `{"command":"promote"} or {"command":"abort"}, then deploy again`,
-        );
-      }
-    }
-  }
+  if (pointer) await makeRoomFor(deps, pointer, await statusOf(pointer), `version ${target}`);
 
   if (main === target || split) {
     throw new DeployBlockedError(
@@ -149,8 +134,38 @@ export async function onDeployEvent(event: CloudFormationCustomResourceEvent, de
     createdAtMs: (deps.now ?? Date.now)(),
     spec: { plan: deps.config.plan, judge: deps.config.judge, pinnedCapacity: deps.config.pinnedCapacity },
   };
-  await deps.store.putPointer(key, record, pointer?.migrationId);
-  const payload: DeployTriggerPayload = { trigger: 'deploy', migrationId: props.MigrationId };
+  await recordAndWake(deps, key, record, pointer?.migrationId);
+  return respond({ Action: 'migration-recorded', MigrationId: props.MigrationId, OldVersion: main, NewVersion: target });
+}
+
+/**
+ * Before a new migration is recorded: a completed one is torn down (deploying on top of it accepts
+ * its version, so the side before it is no longer a rollback target and its pin is released; the
+ * new migration pins its own old side), a running one blocks the deploy with what to do.
+ */
+export async function makeRoomFor(
+  deps: DeployTriggerDeps,
+  pointer: MigrationPointer,
+  status: MigrationStatus,
+  next: string,
+  sides = `version ${pointer.oldVersion} → ${pointer.newVersion}`,
+): Promise<void> {
+  if (TERMINAL_STATUSES.includes(status)) return;
+  if (status === MigrationStatus.COMPLETE) {
+    await invokeCommand(deps, pointer.migrationId, 'teardown', `superseded by the deploy of ${next}`, [MigrationStatus.TORN_DOWN]);
+    return;
+  }
+  throw new DeployBlockedError(
+    `migration ${pointer.migrationId} (${sides}) is still ${status}; ` +
+      `${next} cannot start until it ends: wait for it, or invoke the controller with ` +
+      `{"command":"promote"} or {"command":"abort"}, then deploy again`,
+  );
+}
+
+/** Records the new migration as the current one (refused if another deploy raced) and wakes the controller. */
+export async function recordAndWake(deps: DeployTriggerDeps, key: string, record: MigrationPointer, replacing: string | undefined): Promise<void> {
+  await deps.store.putPointer(key, record, replacing);
+  const payload: DeployTriggerPayload = { trigger: 'deploy', migrationId: record.migrationId };
   await deps.lambda.send(
     new InvokeCommand({
       FunctionName: deps.config.controllerFunctionName,
@@ -159,7 +174,6 @@ export async function onDeployEvent(event: CloudFormationCustomResourceEvent, de
       Payload: new TextEncoder().encode(JSON.stringify(payload)),
     }),
   );
-  return respond({ Action: 'migration-recorded', MigrationId: props.MigrationId, OldVersion: main, NewVersion: target });
 }
 
 /** How long one attempt of a synchronous command to the controller may wait for its answer. */
@@ -188,7 +202,7 @@ export function commandClientConfig(options: Omit<AwsClientOptions, 'requestTime
  * refusal because the command already took effect (e.g. the SDK retried an invoke whose answer
  * was lost) is not a failure: the migration's status is checked again before reporting one.
  */
-async function invokeCommand(
+export async function invokeCommand(
   deps: DeployTriggerDeps,
   migrationId: string,
   command: Command,

@@ -1,16 +1,20 @@
 /**
  * The deploy trigger: `onEvent` of a CloudFormation custom resource (through the
  * `aws-cdk-lib/custom-resources` Provider, so it only returns `{ PhysicalResourceId, Data }`).
- * Resource properties: FunctionName, AliasName, TargetVersion, MigrationId.
- * See `lambda/aws/deploy-trigger.ts` for what each request does.
+ * A Lambda alias migration's resource has FunctionName, AliasName, TargetVersion, MigrationId
+ * (see `lambda/aws/deploy-trigger.ts`); a fleet's has TargetKind "fleet", MigrationKey, Release and,
+ * for DNS, Records (see `lambda/aws/fleet-deploy-trigger.ts`).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { Route53Client } from '@aws-sdk/client-route-53';
 import { clientConfig } from '../aws/clients';
 import { readDeployTriggerConfig } from '../aws/config';
 import { commandClientConfig, onDeployEvent, type DeployTriggerResponse } from '../aws/deploy-trigger';
 import { DynamoDbStateStore, createDocumentClients } from '../aws/dynamodb-store';
+import { onFleetDeployEvent } from '../aws/fleet-deploy-trigger';
+import { TargetAdapters } from '../aws/targets';
 
 const config = readDeployTriggerConfig(process.env);
 // Only the clients this function uses, so that cold start loads no other SDK package.
@@ -25,7 +29,17 @@ const store = new DynamoDbStateStore({
   tableName: config.tableName,
   onWarning: (message, detail) => logger.warn(message, detail ?? {}),
 });
+const fleet =
+  config.target.kind === 'lambda-alias'
+    ? undefined
+    : {
+        // The fleet's routing, read before a migration is recorded (its sides' labels do not matter to a read).
+        traffic: new TargetAdapters(config.target, { kind: 'none' }, { lambda, functionName: '', aliasName: '' }).traffic({ oldVersion: 'old', newVersion: 'new' }),
+        ...(config.target.kind === 'dns' ? { route53: new Route53Client(clientConfig()) } : {}),
+      };
 
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<DeployTriggerResponse> {
-  return onDeployEvent(event, { config, lambda, commandLambda, store, log: (message, detail) => logger.info(message, detail) });
+  const deps = { config, lambda, commandLambda, store, log: (message: string, detail: Record<string, unknown>) => logger.info(message, detail) };
+  if (fleet) return onFleetDeployEvent(event, { ...deps, ...fleet });
+  return onDeployEvent(event, deps);
 }

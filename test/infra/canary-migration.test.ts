@@ -129,6 +129,7 @@ describe('CanaryMigration with every feature', () => {
         'CUTOVER_TABLE_NAME',
         'CUTOVER_FUNCTION_NAME',
         'CUTOVER_ALIAS_NAME',
+        'CUTOVER_CAPACITY',
         'CUTOVER_PLAN',
         'CUTOVER_JUDGE',
         'CUTOVER_ALARM_NAMES',
@@ -580,7 +581,7 @@ describe('CanaryMigration validation', () => {
     expect(() => new CanaryMigration(stack, 'M3', { ...props, probeTargets, probeTimeout: Duration.minutes(20) })).toThrow(
       /probeTimeout must be between 10 seconds and 15 minutes, got 20 minutes/,
     );
-    expect(() => new CanaryMigration(stack, 'M4', { ...props, probeRuns: 2 })).toThrow(/probeRuns has no effect without probeTargets, got "2"/);
+    expect(() => new CanaryMigration(stack, 'M4', { ...props, probeRuns: 2 })).toThrow(/probeRuns has no effect without a probe \(probeTargets, or the target.s probe\), got "2"/);
   });
 
   it('fails when the app metrics namespace is reserved or malformed', () => {
