@@ -7,7 +7,9 @@
 import type { Command } from 'commander';
 import pc from 'picocolors';
 import {
+  checkTargetHeaders,
   loadSequenceFile,
+  parseConnectTo,
   PROBE_DEFAULTS,
   PROBE_OPTION_RANGES,
   ProbeUsageError,
@@ -41,6 +43,10 @@ export interface ProbeCommandOptions {
   readonly pipelined?: boolean;
   readonly insecure?: boolean;
   readonly servername?: string;
+  /** `host[:port]` to connect to instead of the URL's host (`ProbeOptions.connectTo`). */
+  readonly connectTo?: string;
+  /** `Name: value` headers every request carries, one per `--header` (`ProbeOptions.headers`). */
+  readonly header?: readonly string[];
   readonly json?: boolean;
 }
 
@@ -83,6 +89,11 @@ export function registerProbeCommand(program: Command): void {
     .option('--pipelined', 'also send the safe steps pipelined in one write')
     .option('--insecure', 'do not verify the TLS certificate')
     .option('--servername <name>', 'TLS server name (SNI) to send and verify')
+    .option(
+      '--connect-to <host[:port]>',
+      "connect to this host (IPv6 in brackets) instead of the URL's, still sending the URL's host as Host and by SNI and checking the certificate against it (probe one load balancer of several)",
+    )
+    .option('--header <name:value>', 'extra header on every request, e.g. "X-Cutover-Probe-Side: new" (repeatable)', collect, [] as string[])
     .option('--json', 'print one JSON report on stdout instead of the human output')
     .action(async (baseUrl: string, options: ProbeCommandOptions) => {
       process.exitCode = await probeCommand(baseUrl, options);
@@ -106,6 +117,8 @@ export async function probeCommand(baseUrl: string, options: ProbeCommandOptions
       pipelined: options.pipelined ?? false,
       rejectUnauthorized: !options.insecure,
       ...(options.servername !== undefined ? { servername: options.servername } : {}),
+      ...(options.connectTo !== undefined ? { connectTo: connectTo(options.connectTo) } : {}),
+      ...(options.header !== undefined && options.header.length > 0 ? { headers: parseHeaders(options.header) } : {}),
       ...(options.sequence !== undefined ? { sequence: loadSequenceFile(options.sequence) } : {}),
       ...(options.json ? {} : { onProgress: (line: string) => io.stderr(`${pc.dim(`… ${line}`)}\n`) }),
     };
@@ -123,6 +136,37 @@ export async function probeCommand(baseUrl: string, options: ProbeCommandOptions
     }
     throw error;
   }
+}
+
+/** Commander's collector for a repeatable option. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/**
+ * `--header "Name: value"` flags as the engine's headers (which validates names and values). A
+ * name given twice is a usage error rather than a silent choice.
+ */
+function parseHeaders(values: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const value of values) {
+    const colon = value.indexOf(':');
+    if (colon <= 0) throw new ProbeUsageError(`--header must be "Name: value", got ${JSON.stringify(value)}`);
+    const name = value.slice(0, colon).trim();
+    if (Object.keys(headers).some((n) => n.toLowerCase() === name.toLowerCase())) {
+      throw new ProbeUsageError(`--header ${JSON.stringify(name)} is given twice`);
+    }
+    headers[name] = value.slice(colon + 1).trim();
+  }
+  // The engine checks them again; here the error names the flag.
+  checkTargetHeaders(headers, '--header');
+  return headers;
+}
+
+/** `--connect-to`, checked with the engine's rules so that the error names the flag. */
+function connectTo(value: string): string {
+  parseConnectTo(value, '--connect-to');
+  return value;
 }
 
 /** Parses a decimal integer option; range checks are the engine's (its errors name the option too). */
@@ -159,11 +203,12 @@ export function formatReport(report: ProbeReport, color: boolean): string {
   const s = report.settings;
   const lines: string[] = [];
   lines.push(
-    c.bold(`Keep-Alive probe of ${s.baseUrl}`),
+    c.bold(`Keep-Alive probe of ${s.baseUrl}${s.connectTo ? ` via ${s.connectTo}` : ''}`),
     c.dim(
       `${s.sequence} sequence, ${s.runs} run${s.runs === 1 ? '' : 's'}, timeout ${s.timeoutMs} ms, idle watch ${s.idleMs} ms, ` +
         `oversized body ${s.largeBodyBytes} B, ` +
-        `${s.longPassRequests > 0 ? `long pass ${s.longPassRequests} requests within ${s.longPassMaxMs} ms` : 'no long pass'}${s.pipelined ? ', pipelined pass' : ''}`,
+        `${s.longPassRequests > 0 ? `long pass ${s.longPassRequests} requests within ${s.longPassMaxMs} ms` : 'no long pass'}${s.pipelined ? ', pipelined pass' : ''}` +
+        `${s.headers && s.headers.length > 0 ? `, extra headers ${s.headers.join(', ')}` : ''}`,
     ),
     '',
   );
@@ -211,9 +256,13 @@ export function formatReport(report: ProbeReport, color: boolean): string {
   if (report.runs.total > 1) {
     lines.push(`Runs: ${report.runs.total} (ok ${report.runs.ok}, desync ${report.runs.desync}, inconclusive ${report.runs.inconclusive})`);
   }
-  // The synthetic health: a 5XX is a server failure (the probe asks for none), never a desync.
-  const { requests, errors5xx } = report.health;
-  lines.push(`Answers: ${requests}, of which 5XX: ${errors5xx}${requests > 0 ? ` (${((100 * errors5xx) / requests).toFixed(1)} %)` : ''}`);
+  // The synthetic health: a 5XX is a server failure (the probe asks for none), never a desync; the
+  // 4XX are mostly the probe's own error requests.
+  const { requests, errors4xx, errors5xx } = report.health;
+  lines.push(
+    `Answers: ${requests}, of which 4XX: ${errors4xx} (mostly the probe's deliberate errors), ` +
+      `5XX: ${errors5xx}${requests > 0 ? ` (${((100 * errors5xx) / requests).toFixed(1)} %)` : ''}`,
+  );
   const label = report.verdict.toUpperCase();
   const verdict = report.verdict === 'ok' ? c.green(label) : report.verdict === 'desync' ? c.red(label) : c.yellow(label);
   lines.push(`${c.bold('Verdict:')} ${c.bold(verdict)} — ${report.summary}`, '');

@@ -7,8 +7,9 @@
  * for that side and returns the result. Why:
  * - one place runs probes, with one network position (a probe function in the VPC that reaches
  *   private load balancers reaches them for the controller too);
- * - the request names a side, never a URL, so whoever may invoke the probe function cannot point
- *   it anywhere else;
+ * - the request names a side, never a URL (nor a `connectTo` address or headers: the probe
+ *   function's own target for the side carries them), so whoever may invoke the probe function
+ *   cannot point it anywhere else;
  * - the controller's bundle does not carry the probe engine (about 36 KB minified), which keeps it
  *   under its size target and its cold start short.
  *
@@ -91,8 +92,8 @@ export function createInvokingProbeRunner(props: InvokingProbeRunnerProps): Prob
     if (!isResult(result, target.side)) {
       throw new ProbeInvokeError(`probe function ${props.functionName} answered without a ${target.side} result: ${text.slice(0, 300)}`);
     }
-    // The synthetic health is kept only when well-formed: a damaged figure is dropped, not
-    // guessed, and never costs the verdict.
+    // The synthetic health (requests, 5XX and, when counted, 4XX) is kept only when well-formed:
+    // a damaged figure is dropped, not guessed, and never costs the verdict.
     const { health: raw, ...rest } = result;
     const health = probeHealthOf(raw);
     return { ...rest, ...(health ? { health } : {}) };

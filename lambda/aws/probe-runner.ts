@@ -1,13 +1,15 @@
 /**
  * Runs the Keep-Alive probe engine against one target and turns its report into the result the
  * table, the metrics and the controller use (the verdict, the report's figures, and the side's
- * synthetic health: the answers the probe got and how many were 5XX). Used by the probe function,
- * for its periodic probes and for the controller's fresh ones.
+ * synthetic health: the answers the probe got and how many were 4XX and 5XX). Used by the probe
+ * function, for its periodic probes and for the controller's fresh ones. A target's `connectTo`
+ * and `headers` go to the engine as they are; it validates them (a bad value is a usage error,
+ * which the probe runtime records as an inconclusive result saying why).
  */
 import { runProbe, toProbeOutcome } from '../probe';
 import type { ProbeSettingsConfig } from './config';
 import type { StoredProbeResult } from './dynamodb-store';
-import type { ProbeRunner, ProbeTarget } from './table-probes';
+import { describeTarget, type ProbeRunner, type ProbeTarget } from './table-probes';
 
 export interface ProbeRunnerOptions {
   /**
@@ -30,6 +32,8 @@ export function createProbeRunner(settings: ProbeSettingsConfig, options: ProbeR
       maxDurationMs,
       ...(settings.timeoutMs !== undefined ? { timeoutMs: settings.timeoutMs } : {}),
       ...(settings.largeBodyBytes !== undefined ? { largeBodyBytes: settings.largeBodyBytes } : {}),
+      ...(target.connectTo !== undefined ? { connectTo: target.connectTo } : {}),
+      ...(target.headers !== undefined ? { headers: target.headers } : {}),
     });
     return {
       ...toProbeOutcome(report, target.side, now()),
@@ -49,7 +53,7 @@ export function failedProbeResult(target: ProbeTarget, error: unknown, atMs: num
     side: target.side,
     verdict: 'inconclusive',
     atMs,
-    summary: `probe of ${target.url} failed to run: ${reason}`,
+    summary: `probe of ${describeTarget(target)} failed to run: ${reason}`,
     findings: 0,
     url: target.url,
   };

@@ -17,6 +17,12 @@
  * shift and before every increase) probes the other configured side with it (`runFreshProbe`).
  * So neither side gets more probe traffic than the other, and each fresh result of one side has
  * a result of the other from the same moment.
+ *
+ * A target may name where to connect (`connectTo`, e.g. one side's own load balancer while both
+ * serve the URL's host name) and extra headers (`headers`, e.g. the one an ALB listener rule
+ * routes one side's probe traffic by); the runner hands both to the probe engine, which validates
+ * them. The response and the logs name the `connectTo` of each result, since two sides may share
+ * one URL.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Side } from '../core/ports';
@@ -43,7 +49,14 @@ export interface ProbeRuntimeDeps {
 }
 
 export interface ProbeResponse {
-  readonly results: readonly { readonly side: string; readonly url?: string; readonly verdict: string; readonly summary: string }[];
+  readonly results: readonly {
+    readonly side: string;
+    readonly url?: string;
+    /** The target's `connectTo`, when it has one (two sides may share one URL). */
+    readonly connectTo?: string;
+    readonly verdict: string;
+    readonly summary: string;
+  }[];
 }
 
 /** Results could not all be recorded or announced; the metrics and logs still have them. */
@@ -67,11 +80,11 @@ export async function runProbes(deps: ProbeRuntimeDeps): Promise<ProbeResponse> 
   // reported with the others once the probes are done.
   const pointer = readPointer(deps);
   const results = await probeAll(deps, config.targets);
-  for (const result of results) {
+  results.forEach((result, i) => {
     publishProbeMetrics(metrics, config.migrationKey, result);
     const log = result.verdict === 'desync' ? logger.error.bind(logger) : logger.info.bind(logger);
-    log('probe result', { ...result });
-  }
+    log('probe result', { ...result, ...connectToOf(config.targets[i]!) });
+  });
   const failures = await recordAndAnnounce(deps, results, pointer);
   if (failures.length > 0) {
     // Failing the invocation makes the gap visible (Lambda Errors). It is not retried (a probe
@@ -79,7 +92,14 @@ export async function runProbes(deps: ProbeRuntimeDeps): Promise<ProbeResponse> 
     logger.error('probe results not fully recorded', { failures });
     throw new ProbeRecordError(failures);
   }
-  return { results: results.map((r) => ({ side: r.side, ...(r.url ? { url: r.url } : {}), verdict: r.verdict, summary: r.summary })) };
+  return {
+    results: results.map((r, i) => ({ side: r.side, ...(r.url ? { url: r.url } : {}), ...connectToOf(config.targets[i]!), verdict: r.verdict, summary: r.summary })),
+  };
+}
+
+/** `{ connectTo }` of a target that has one, for logs and the response. */
+function connectToOf(target: ProbeTarget): { connectTo?: string } {
+  return target.connectTo !== undefined ? { connectTo: target.connectTo } : {};
 }
 
 /** Thrown by `runFreshProbe` for a side without a configured target. */
@@ -113,11 +133,11 @@ export async function runFreshProbe(deps: ProbeRuntimeDeps, side: Side): Promise
   const [result, ...paired] = await probeAll(deps, [asked, ...others]);
   const otherResults = paired.map((r) => (r.atMs > result!.atMs ? r : { ...r, atMs: result!.atMs + 1 }));
   for (const r of [result!, ...otherResults]) publishProbeMetrics(metrics, config.migrationKey, r);
-  logger.info('fresh probe for the controller', { ...result });
-  for (const r of otherResults) {
+  logger.info('fresh probe for the controller', { ...result, ...connectToOf(asked) });
+  otherResults.forEach((r, i) => {
     const log = r.verdict === 'desync' ? logger.error.bind(logger) : logger.info.bind(logger);
-    log('probe result (with the fresh probe)', { ...r });
-  }
+    log('probe result (with the fresh probe)', { ...r, ...connectToOf(others[i]!) });
+  });
   if (pointer) {
     const failures = await recordAndAnnounce(deps, otherResults, pointer);
     if (failures.length > 0) logger.error('probe results taken with the fresh probe not fully recorded', { failures });
@@ -146,7 +166,7 @@ async function probeAll(deps: ProbeRuntimeDeps, targets: readonly ProbeTarget[])
       try {
         return await deps.runner(target);
       } catch (error) {
-        deps.logger.error('probe failed to run', { side: target.side, url: target.url, error: describeError(error) });
+        deps.logger.error('probe failed to run', { side: target.side, url: target.url, ...connectToOf(target), error: describeError(error) });
         return failedProbeResult(target, error, now());
       }
     }),

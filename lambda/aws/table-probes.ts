@@ -15,11 +15,45 @@ import type { ProbeHealth, ProbeOutcome, ProbePort, Side } from '../core/ports';
 import { describeError } from './clients';
 import type { DynamoDbStateStore, StoredProbeResult } from './dynamodb-store';
 
-/** One URL to probe and the side it reaches. */
+/**
+ * One URL to probe and the side it reaches. In the probe function's environment it is one entry
+ * of `CUTOVER_PROBE_TARGETS`: `{ "side": "old"|"new", "url": "https://…", "connectTo"?: "host[:port]",
+ * "headers"?: { "Name": "value" } }`.
+ */
 export interface ProbeTarget {
   readonly side: Side;
-  /** `http:` or `https:` URL of an endpoint that reaches only that side's version. */
+  /**
+   * `http:` or `https:` URL of an endpoint that reaches only that side's version, or, with
+   * `connectTo` or `headers`, the URL the users call (its host name is sent as `Host` and by SNI,
+   * and the certificate is checked against it).
+   */
   readonly url: string;
+  /**
+   * Where the probe opens its connection instead of the URL's host: a host name, an IPv4 address
+   * or an IPv6 address in brackets, with an optional `:port` (1–65535; the URL's port when left
+   * out). For a fleet migration where both sides serve the same name: two ALBs (old fleet, new
+   * fleet) behind `api.example.com`, each side's target has `url: "https://api.example.com/"` and
+   * `connectTo` set to its own ALB's DNS name, so each side is probed alone and its certificate is
+   * still checked against `api.example.com`. A private CA is trusted through the function's
+   * `NODE_EXTRA_CA_CERTS`. Validated by the probe engine (`parseConnectTo` in
+   * lambda/probe/target.ts): a bad value makes that side's results inconclusive, saying why.
+   * @default - the URL's host and port
+   */
+  readonly connectTo?: string;
+  /**
+   * Extra headers on every probe request to this side, e.g. `{ "X-Cutover-Probe-Side": "new" }`
+   * for an ALB listener rule that forwards probe traffic to one target group by a header. Names
+   * are HTTP tokens, values have no CR/LF or other control characters; `Host`, `Content-Length`,
+   * `Transfer-Encoding`, `Connection` and the other headers the probe sets itself are refused
+   * (`checkTargetHeaders` in lambda/probe/target.ts).
+   * @default - none
+   */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** The target as one line for messages: its URL, and where the probe connects when elsewhere. */
+export function describeTarget(target: ProbeTarget): string {
+  return target.connectTo ? `${target.url} (connecting to ${target.connectTo})` : target.url;
 }
 
 /** Runs one probe against a target and returns its result (never throws for a bad server). */
@@ -80,7 +114,7 @@ export class TableProbes implements ProbePort {
       } catch (error) {
         // The probe engine reports bad servers as findings; an exception is a bug or a bad
         // setting. Neither proves the side healthy nor broken.
-        return this.inconclusive(side, `probe of ${target.url} failed to run: ${describeError(error)}`);
+        return this.inconclusive(side, `probe of ${describeTarget(target)} failed to run: ${describeError(error)}`);
       }
       try {
         await this.props.store.putProbeResult(this.props.migrationId, result);
@@ -133,12 +167,16 @@ export function outcomeOf(result: StoredProbeResult): ProbeOutcome {
 
 /**
  * A clean copy of a probe's synthetic health read from the table or from the probe function's
- * answer: whole numbers, `0 ≤ errors5xx ≤ requests`. Anything else is undefined (never guessed).
+ * answer: whole numbers, `0 ≤ errors5xx ≤ requests`, else undefined (never guessed). `errors4xx`
+ * (the probe's 4XX answers, its deliberate ones included) is kept when it is a whole number with
+ * `errors4xx + errors5xx ≤ requests`; a result recorded before it was counted, or a damaged one,
+ * has none (the rest is kept).
  */
 export function probeHealthOf(value: unknown): ProbeHealth | undefined {
   if (value === null || typeof value !== 'object') return undefined;
-  const { requests, errors5xx } = value as { requests?: unknown; errors5xx?: unknown };
+  const { requests, errors4xx, errors5xx } = value as { requests?: unknown; errors4xx?: unknown; errors5xx?: unknown };
   if (typeof requests !== 'number' || typeof errors5xx !== 'number') return undefined;
   if (!Number.isSafeInteger(requests) || !Number.isSafeInteger(errors5xx) || errors5xx < 0 || errors5xx > requests) return undefined;
-  return { requests, errors5xx };
+  const fourXx = typeof errors4xx === 'number' && Number.isSafeInteger(errors4xx) && errors4xx >= 0 && errors4xx + errors5xx <= requests;
+  return fourXx ? { requests, errors4xx, errors5xx } : { requests, errors5xx };
 }

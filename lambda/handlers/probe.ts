@@ -7,6 +7,11 @@
  * configured target once and returns the result (the controller records it and decides on it):
  * see `lambda/aws/probe-invoker.ts`. The other configured side is probed with it and recorded like
  * a periodic result, so that both sides are probed equally often (see `runFreshProbe`).
+ *
+ * Each configured target (`CUTOVER_PROBE_TARGETS`) may name where to connect (`connectTo`, e.g.
+ * its side's own load balancer while both serve the URL's host name) and extra request headers;
+ * the runner passes them to the probe engine. A private CA is trusted through the function's
+ * `NODE_EXTRA_CA_CERTS`.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';

@@ -9,22 +9,10 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { FramingError, ResponseParser, type FramingErrorKind, type FramingLimits, type ParsedResponse } from './http1';
+import { formatAddress, type Target } from './target';
 import { quoted } from './text';
 
-/** Where to connect. */
-export interface Target {
-  readonly protocol: 'http:' | 'https:';
-  /** Host name or IP address to connect to (IPv6 without brackets). */
-  readonly hostname: string;
-  readonly port: number;
-  /** Value of the Host header. */
-  readonly hostHeader: string;
-  /** Path prefix from the base URL, without a trailing slash ('' for the root). */
-  readonly basePath: string;
-  /** TLS only. */
-  readonly servername?: string;
-  readonly rejectUnauthorized: boolean;
-}
+export type { Target } from './target';
 
 /** How reading one response ended. */
 export type ReadResult =
@@ -48,12 +36,70 @@ export interface IdleResult {
   readonly closed: boolean;
 }
 
-/** Thrown by `ProbeConnection.open` when no connection could be made. */
+/**
+ * Thrown by `ProbeConnection.open` when no connection could be made: `unreachable`, or
+ * `tls-certificate` when the server's certificate was refused (not trusted, not valid, or not for
+ * the name checked), which is the probe's settings or the server's certificate, not the network.
+ */
 export class ConnectError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly kind: 'unreachable' | 'tls-certificate' = 'unreachable',
+  ) {
     super(message);
     this.name = 'ConnectError';
   }
+}
+
+/**
+ * OpenSSL's certificate verification codes as Node reports them (`err.code`) and the code of
+ * `checkServerIdentity`: the certificate was refused, the connection itself worked.
+ */
+const UNTRUSTED = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+]);
+const WRONG_NAME = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH']);
+const INVALID = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_CHAIN_TOO_LONG',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'UNABLE_TO_GET_CRL',
+  'CRL_HAS_EXPIRED',
+  'CRL_NOT_YET_VALID',
+  'CRL_SIGNATURE_FAILURE',
+]);
+
+/**
+ * The message of a `tls-certificate` finding for a refused certificate, or undefined for any other
+ * connection failure. It names the host name the certificate was checked against (the URL's, even
+ * with `connectTo`) and why.
+ */
+export function certificateProblem(err: NodeJS.ErrnoException & { reason?: string }, target: Target): string | undefined {
+  const code = err.code ?? '';
+  // With connectTo the name checked is not the address connected to: say both.
+  const subject = `certificate for ${target.certName}${target.connectTo ? ` at ${formatAddress(target.hostname, target.port)}` : ''}`;
+  if (UNTRUSTED.has(code)) return `${subject} not trusted: ${err.message}; pass NODE_EXTRA_CA_CERTS=<file> to trust a private CA`;
+  if (WRONG_NAME.has(code)) {
+    const check = target.connectTo ? " (checked against the URL's host name, not the connectTo address)" : '';
+    return `${subject} does not match the name: ${err.reason ?? err.message}${check}`;
+  }
+  if (INVALID.has(code)) return `${subject} not valid: ${err.message} (${code})`;
+  return undefined;
 }
 
 /** Monotonic milliseconds. */
@@ -111,12 +157,17 @@ export class ProbeConnection {
           ? tls.connect({
               host: target.hostname,
               port: target.port,
-              servername: target.servername,
+              ...(target.servername !== undefined ? { servername: target.servername } : {}),
               ALPNProtocols: ['http/1.1'],
               rejectUnauthorized: target.rejectUnauthorized,
+              ...(target.ca !== undefined ? { ca: target.ca as string | Buffer | Array<string | Buffer> } : {}),
+              // Checked against the URL's host name (or `servername`), never the address connected
+              // to: with `connectTo` the probe reaches one load balancer but must be served the
+              // certificate of the name it speaks as.
+              checkServerIdentity: (_host, cert) => tls.checkServerIdentity(target.certName, cert),
             })
           : net.connect({ host: target.hostname, port: target.port });
-      const where = `${target.hostname}:${target.port}`;
+      const where = `${formatAddress(target.hostname, target.port)}${target.connectTo ? ` (connectTo, for ${target.hostHeader})` : ''}`;
       const timer = setTimeout(() => {
         socket.destroy();
         settle(new ConnectError(`could not connect to ${where} within ${timeoutMs} ms`));
@@ -136,7 +187,12 @@ export class ProbeConnection {
         resolve(new ProbeConnection(socket, maxBuffered));
       };
       const onError = (err: NodeJS.ErrnoException): void => {
-        settle(new ConnectError(`could not connect to ${where}: ${err.code ? `${err.code} ` : ''}${err.message}`));
+        const certificate = target.protocol === 'https:' ? certificateProblem(err, target) : undefined;
+        settle(
+          certificate !== undefined
+            ? new ConnectError(certificate, 'tls-certificate')
+            : new ConnectError(`could not connect to ${where}: ${err.code ? `${err.code} ` : ''}${err.message}`),
+        );
       };
       socket.once('error', onError);
       if (socket instanceof tls.TLSSocket) {

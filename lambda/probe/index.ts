@@ -11,11 +11,12 @@ export { ProbeUsageError } from './errors';
 export { loadSequenceFile, parseSequence, defaultSequence, type ProbeStep } from './sequence';
 export { DEFAULT_LIMITS, ResponseParser, FramingError, type ParsedResponse, type FramingLimits } from './http1';
 export { PROBE_MARKER_HEADER, PROBE_MARKER_VALUE, PROBE_MARKER_WIRE_NAME, isProbeRequest, type HeadersLike } from './marker';
+export { parseConnectTo, checkTargetHeaders, MAX_TARGET_HEADERS, type ConnectAddress } from './target';
 export type * from './types';
 
 /**
  * The core's summary of a probe report (the full report stays with the caller), with the side's
- * synthetic health: the answers the probe got and how many were 5XX.
+ * synthetic health: the answers the probe got and how many were 4XX and 5XX.
  */
 export function toProbeOutcome(report: ProbeReport, side: Side, atMs: number): ProbeOutcome {
   return {
@@ -24,6 +25,6 @@ export function toProbeOutcome(report: ProbeReport, side: Side, atMs: number): P
     atMs,
     summary: report.summary,
     findings: report.findings.length,
-    health: { requests: report.health.requests, errors5xx: report.health.errors5xx },
+    health: { requests: report.health.requests, errors4xx: report.health.errors4xx, errors5xx: report.health.errors5xx },
   };
 }

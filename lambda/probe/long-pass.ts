@@ -81,7 +81,7 @@ export async function longPass(ctx: RunContext, profiles: readonly StepProfile[]
       return conn;
     } catch (error) {
       if (!(error instanceof ConnectError)) throw error;
-      add(ctx, 'warning', 'unreachable', 'long', error.message);
+      add(ctx, 'warning', error.kind, 'long', error.message);
       return undefined;
     }
   };

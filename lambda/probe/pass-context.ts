@@ -31,10 +31,18 @@ export interface RunContext {
   readonly attempts: StepAttempt[][];
   /**
    * Counters for the report's metrics. `answers` counts the responses the server gave to the
-   * probe's requests (every pass, retries included; not unsolicited extra responses), and
+   * probe's requests (every pass, retries included; not unsolicited extra responses),
+   * `answers4xx` those with a 4XX status (the probe's deliberate 404, 413, 400 … included) and
    * `answers5xx` those with a 5XX status: the side's synthetic health (`ProbeReport.health`).
    */
-  readonly counters: { reusedRequests: number; unsolicitedBytes: number; maxRequestsPerConnection: number; answers: number; answers5xx: number };
+  readonly counters: {
+    reusedRequests: number;
+    unsolicitedBytes: number;
+    maxRequestsPerConnection: number;
+    answers: number;
+    answers4xx: number;
+    answers5xx: number;
+  };
 }
 
 /** The run cannot go on (the target is unreachable, or the first step never answers). */
@@ -99,14 +107,15 @@ export function readTimeout(ctx: RunContext): number {
 
 /**
  * Reads the answer to the request just written, within the probe's bounds, and counts it for the
- * run's synthetic health (every response is counted, 5XX separately; a close, timeout or protocol
- * error is no answer).
+ * run's synthetic health (every response is counted, 4XX and 5XX separately; a close, timeout or
+ * protocol error is no answer).
  */
 export async function readAnswer(ctx: RunContext, conn: ProbeConnection, method: string): Promise<ReadResult> {
   const read = await conn.readResponse(method, readTimeout(ctx), ctx.limits);
   if (read.kind === 'response') {
     ctx.counters.answers += 1;
     if (read.response.status >= 500) ctx.counters.answers5xx += 1;
+    else if (read.response.status >= 400) ctx.counters.answers4xx += 1;
   }
   return read;
 }

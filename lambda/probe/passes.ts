@@ -79,7 +79,7 @@ export async function controlPass(ctx: RunContext, result: ControlResult[]): Pro
         conn = await open(ctx);
       } catch (error) {
         if (!(error instanceof ConnectError)) throw error;
-        add(ctx, 'warning', 'unreachable', 'control', error.message, stepFields(step));
+        add(ctx, 'warning', error.kind, 'control', error.message, stepFields(step));
         throw new RunAborted(error.message);
       }
       let read: ReadResult;
@@ -153,7 +153,7 @@ export async function keepAlivePass(ctx: RunContext, mode: KeepAliveMode, profil
       return conn;
     } catch (error) {
       if (!(error instanceof ConnectError)) throw error;
-      add(ctx, 'warning', 'unreachable', mode, error.message);
+      add(ctx, 'warning', error.kind, mode, error.message);
       return undefined;
     }
   };
@@ -273,7 +273,7 @@ export async function pipelinedPass(ctx: RunContext, profiles: readonly StepProf
     conn = await open(ctx);
   } catch (error) {
     if (!(error instanceof ConnectError)) throw error;
-    add(ctx, 'warning', 'unreachable', 'pipelined', error.message);
+    add(ctx, 'warning', error.kind, 'pipelined', error.message);
     return;
   }
   try {

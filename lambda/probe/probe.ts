@@ -6,7 +6,7 @@ import { ProbeUsageError } from './errors';
 import { DEFAULT_LIMITS } from './http1';
 import { longPass } from './long-pass';
 import { controlPass, keepAlivePass, pipelinedPass, RunAborted, type ControlResult, type RunContext } from './passes';
-import { defaultSequence, MAX_BODY_BYTES, parseTarget, sameRequest, stepsFromSpecs, type ProbeStep } from './sequence';
+import { defaultSequence, MAX_BODY_BYTES, sameRequest, stepsFromSpecs, type ProbeStep } from './sequence';
 import {
   buildProfile,
   distinctClasses,
@@ -18,6 +18,7 @@ import {
   type ForeignSample,
   type StepProfile,
 } from './signature';
+import { parseTarget, type Target } from './target';
 import { plural } from './text';
 import type {
   PassName,
@@ -91,7 +92,7 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeReport> {
       findings: [],
       notes: [],
       attempts: steps.map(() => []),
-      counters: { reusedRequests: 0, unsolicitedBytes: 0, maxRequestsPerConnection: 0, answers: 0, answers5xx: 0 },
+      counters: { reusedRequests: 0, unsolicitedBytes: 0, maxRequestsPerConnection: 0, answers: 0, answers4xx: 0, answers5xx: 0 },
     };
     reports.push(await runOnce(ctx, settings));
   }
@@ -119,6 +120,7 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeReport> {
     mismatchRate: compared === 0 ? 0 : mismatched / compared,
     health: {
       requests: reports.reduce((n, r) => n + r.health.requests, 0),
+      errors4xx: reports.reduce((n, r) => n + r.health.errors4xx, 0),
       errors5xx: reports.reduce((n, r) => n + r.health.errors5xx, 0),
     },
     summary: summarize(verdict, runs, findings, deciding, durationMs),
@@ -126,11 +128,14 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeReport> {
 }
 
 /** Validates options and fills in defaults. Throws `ProbeUsageError` naming the bad value. */
-export function resolveOptions(options: ProbeOptions): { settings: ProbeSettings; target: ReturnType<typeof parseTarget>; steps: ProbeStep[] } {
+export function resolveOptions(options: ProbeOptions): { settings: ProbeSettings; target: Target; steps: ProbeStep[] } {
   if (typeof options?.baseUrl !== 'string') throw new ProbeUsageError(`baseUrl must be a string, got ${JSON.stringify(options?.baseUrl)}`);
   const target = parseTarget(options.baseUrl, {
     rejectUnauthorized: options.rejectUnauthorized ?? true,
     ...(options.servername !== undefined ? { servername: options.servername } : {}),
+    ...(options.ca !== undefined ? { ca: options.ca } : {}),
+    ...(options.connectTo !== undefined ? { connectTo: options.connectTo } : {}),
+    ...(options.headers !== undefined ? { headers: options.headers } : {}),
   });
   const option = (name: keyof typeof PROBE_OPTION_RANGES & keyof typeof PROBE_DEFAULTS): number => {
     const [min, max] = PROBE_OPTION_RANGES[name];
@@ -160,6 +165,9 @@ export function resolveOptions(options: ProbeOptions): { settings: ProbeSettings
       controlRepeats,
       pipelined: options.pipelined ?? false,
       sequence: options.sequence ? 'custom' : 'default',
+      ...(target.connectTo !== undefined ? { connectTo: target.connectTo } : {}),
+      // Names only: a value may be a secret, and the report is printed and stored.
+      ...(target.headers.length > 0 ? { headers: target.headers.map(([name]) => name) } : {}),
     },
   };
 }
@@ -224,7 +232,7 @@ async function runOnce(ctx: RunContext, settings: ProbeSettings): Promise<RunRep
     shiftedSteps: attempts.filter((a) => a.match === 'shifted').length,
     comparedAnswers: attempts.length,
     mismatchedAnswers: attempts.filter((a) => a.match !== 'aligned').length,
-    health: { requests: ctx.counters.answers, errors5xx: ctx.counters.answers5xx },
+    health: { requests: ctx.counters.answers, errors4xx: ctx.counters.answers4xx, errors5xx: ctx.counters.answers5xx },
   };
 }
 
@@ -529,7 +537,7 @@ function skippedRun(run: number, total: number): RunReport {
     shiftedSteps: 0,
     comparedAnswers: 0,
     mismatchedAnswers: 0,
-    health: { requests: 0, errors5xx: 0 },
+    health: { requests: 0, errors4xx: 0, errors5xx: 0 },
   };
 }
 

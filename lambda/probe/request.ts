@@ -18,7 +18,9 @@ const PASS_NUMBERS: Readonly<Record<PassName, number>> = { control: 0, sequentia
  * Builds the bytes of one request. Every request carries a fresh nonce, an
  * `X-Probe-Id: <run token>.<pass number>.<step index>.<attempt>` and the probe marker
  * `X-Cutover-Probe: 1` (see marker.ts: applications leave marked requests out of the metrics the
- * judge compares). The control pass sends the very
+ * judge compares), then the target's own headers (`ProbeOptions.headers`, e.g. the header an ALB
+ * listener rule routes one side's probe traffic by) except those the step sets itself (the
+ * bad-credentials step's invalid `Authorization` wins), then the step's. The control pass sends the very
  * same bytes as the keep-alive passes (no `Connection: close`; the probe closes the connection
  * itself), so that a server echoing the request (TRACE) answers alike in every pass.
  */
@@ -33,6 +35,8 @@ export function buildRequest(ctx: RunContext, step: ProbeStep, pass: PassName, a
     ['X-Probe-Id', probeId],
     [PROBE_MARKER_WIRE_NAME, PROBE_MARKER_VALUE],
   ];
+  const stepNames = new Set(step.headers.map(([n]) => n.toLowerCase()));
+  headers.push(...ctx.target.headers.filter(([n]) => !stepNames.has(n.toLowerCase())).map(([n, v]) => [n, v] as [string, string]));
   headers.push(...step.headers.map(([n, v]) => [n, v] as [string, string]));
   let body: Buffer | undefined;
   if (step.bodyBytes > 0) {
@@ -53,9 +57,11 @@ const SMALL_BODY = Buffer.from('{"cutover_probe":true}', 'latin1');
  * would be rejected as invalid, and the small POST is meant to succeed).
  */
 function requestBody(ctx: RunContext, size: number, probeId: string): Buffer {
+  // The target's headers too: a request that reaches a backend carries them, however it got there.
+  const extra = ctx.target.headers.map(([n, v]) => `${n}: ${v}\r\n`).join('');
   const smuggled = Buffer.from(
     `GET ${ctx.target.basePath}/cutover-probe-smuggled-${newToken()} HTTP/1.1\r\nHost: ${ctx.target.hostHeader}\r\n` +
-      `X-Probe-Id: ${probeId}.smuggled\r\n${PROBE_MARKER_WIRE_NAME}: ${PROBE_MARKER_VALUE}\r\n\r\n`,
+      `X-Probe-Id: ${probeId}.smuggled\r\n${PROBE_MARKER_WIRE_NAME}: ${PROBE_MARKER_VALUE}\r\n${extra}\r\n`,
     'latin1',
   );
   if (size >= smuggled.length) {

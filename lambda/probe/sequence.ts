@@ -2,10 +2,12 @@
  * Request sequences: the default one built from a health path, and the user's own from a JSON file.
  */
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { ProbeUsageError } from './errors';
-import type { Target } from './connection';
+import { HEADER_VALUE, RESERVED_HEADERS, TOKEN } from './target';
 import type { ProbeStepSpec } from './types';
+
+// Where the base URL is parsed (with `connectTo` and the target's headers); kept importable from here.
+export { parseTarget } from './target';
 
 /** A validated step, ready to send. */
 export interface ProbeStep {
@@ -24,26 +26,9 @@ export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 /** Most steps in a sequence: each costs an idle watch per pass. */
 export const MAX_STEPS = 32;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const STEP_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 /** Printable ASCII without spaces: what may appear in a request target. */
 const PATH = /^\/[\x21-\x7e]*$/;
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-/** Headers the probe sets itself: a user value would break framing or the connection's reuse. */
-const RESERVED_HEADERS = new Set([
-  'host',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'expect',
-  'upgrade',
-  'te',
-  'trailer',
-  'x-probe-id',
-  // The probe marker (marker.ts): every probe request carries it already.
-  'x-cutover-probe',
-]);
 
 /** Body size of the default sequence's small POST: a JSON object padded with spaces. */
 export const SMALL_POST_BYTES = 32;
@@ -147,40 +132,6 @@ export function loadSequenceFile(path: string): ProbeStepSpec[] {
 /** Converts already-typed specs (from `ProbeOptions.sequence`), with the same validation. */
 export function stepsFromSpecs(specs: readonly ProbeStepSpec[]): ProbeStep[] {
   return parseSequence(specs as unknown).map((spec, index) => toStep(spec, index));
-}
-
-/** Parses and checks the base URL. */
-export function parseTarget(baseUrl: string, tls: { rejectUnauthorized: boolean; servername?: string }): Target {
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    throw new ProbeUsageError(`base URL must be an absolute http:// or https:// URL, got ${JSON.stringify(baseUrl)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ProbeUsageError(`base URL must use http: or https:, got ${JSON.stringify(url.protocol)} in ${JSON.stringify(baseUrl)}`);
-  }
-  if (url.username || url.password) {
-    throw new ProbeUsageError(`base URL must not carry credentials, got ${JSON.stringify(url.origin)} with a user name`);
-  }
-  if (url.search || url.hash) {
-    throw new ProbeUsageError(`base URL must not have a query or fragment (put them in the step paths), got ${JSON.stringify(baseUrl)}`);
-  }
-  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
-  // URL keeps IPv6 literals in brackets; sockets want them bare.
-  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  if (tls.servername !== undefined && !/^[A-Za-z0-9.-]{1,253}$/.test(tls.servername)) {
-    throw new ProbeUsageError(`servername must be a DNS name, got ${JSON.stringify(tls.servername)}`);
-  }
-  return {
-    protocol: url.protocol,
-    hostname,
-    port,
-    hostHeader: url.host,
-    basePath: url.pathname.replace(/\/+$/, ''),
-    servername: tls.servername ?? (isIP(hostname) ? undefined : hostname),
-    rejectUnauthorized: tls.rejectUnauthorized,
-  };
 }
 
 function checkSpec(raw: unknown, index: number): ProbeStepSpec {

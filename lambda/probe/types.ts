@@ -3,8 +3,18 @@
  * printed by the CLI, published by the Lambda handler and stored by the rehearsal unchanged.
  */
 import type { ProbeHealth, ProbeVerdict } from '../core/ports';
+import type { TrustedCa } from './target';
 
-export type { ProbeHealth, ProbeVerdict };
+export type { ProbeHealth, ProbeVerdict, TrustedCa };
+
+/**
+ * The synthetic health in a probe's report: `ProbeHealth` with the 4XX answers always counted (the
+ * probe's deliberate 404, 413, 400, 401 … included, so a health source that cannot leave the
+ * probe's requests out can subtract them).
+ */
+export interface ProbeReportHealth extends ProbeHealth {
+  readonly errors4xx: number;
+}
 
 /** One request of a probe sequence, as a user writes it in a sequence file. */
 export interface ProbeStepSpec {
@@ -123,6 +133,36 @@ export interface ProbeOptions {
    * @default - the URL's host name (none for an IP address)
    */
   readonly servername?: string;
+  /**
+   * Where to open the TCP connection instead of the URL's host: a host name, an IPv4 address or
+   * an IPv6 address in brackets, with an optional `:port` from 1 to 65535 (the URL's port when
+   * left out), e.g. `alb-new-123.eu-west-1.elb.amazonaws.com` or `[2001:db8::7]:8443`. The
+   * requests still carry the URL's host in `Host`, TLS still sends it by SNI, and the server
+   * certificate is still checked against it (Node's `checkServerIdentity` with the URL's host name,
+   * or `servername`), never against this address. So one side of a fleet migration (the old or
+   * the new load balancer, both serving `api.example.com`) is probed on its own, with its
+   * certificate checked. A certificate the probe does not trust is a `tls-certificate` finding.
+   * @default - the URL's host and port
+   */
+  readonly connectTo?: string;
+  /**
+   * Extra request headers every request carries (the request hidden in the oversized body too),
+   * e.g. `{ "X-Cutover-Probe-Side": "new" }` for an ALB listener rule that forwards the probe's
+   * requests to one target group by a header. Names are HTTP tokens, values have no CR, LF or
+   * other control characters, at most 20 headers; `Host`, `Content-Length`, `Transfer-Encoding`,
+   * `Connection` and the other headers the probe sets itself are refused. A step's own header of
+   * the same name (the bad-credentials step's `Authorization`) wins on that step. The report's
+   * settings list the names only.
+   * @default - none
+   */
+  readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Certificate authorities to trust over TLS, as Node's `tls.connect({ ca })` takes them (PEM).
+   * They replace Node's default ones for this probe (tests pass a self-signed certificate here);
+   * to add a private CA to the default ones in the CLI or a Lambda, set `NODE_EXTRA_CA_CERTS`.
+   * @default - Node's default trusted CAs (and NODE_EXTRA_CA_CERTS)
+   */
+  readonly ca?: TrustedCa;
 }
 
 /** How one exchange ended, as shown in reports. */
@@ -207,6 +247,8 @@ export type FindingKind =
   | 'garbled-response'
   // Reasons for an inconclusive verdict
   | 'unreachable'
+  /** The server's TLS certificate was refused (not trusted, expired, or not for the name checked). */
+  | 'tls-certificate'
   | 'no-response'
   | 'timeout'
   | 'protocol-error'
@@ -284,8 +326,8 @@ export interface RunReport {
   /** Keep-alive answers compared with the control / keep-alive answers that differed. */
   readonly comparedAnswers: number;
   readonly mismatchedAnswers: number;
-  /** Responses to the run's requests, and how many were 5XX (see `ProbeReport.health`). */
-  readonly health: ProbeHealth;
+  /** Responses to the run's requests, and how many were 4XX and 5XX (see `ProbeReport.health`). */
+  readonly health: ProbeReportHealth;
 }
 
 /** The settings a probe ran with (defaults filled in). */
@@ -302,6 +344,10 @@ export interface ProbeSettings {
   readonly pipelined: boolean;
   /** `default` or `custom` (the user's sequence). */
   readonly sequence: 'default' | 'custom';
+  /** Where the probe connected instead of the URL's host (`ProbeOptions.connectTo`), when it did. */
+  readonly connectTo?: string;
+  /** Names of the extra headers every request carried (`ProbeOptions.headers`; values left out). */
+  readonly headers?: readonly string[];
 }
 
 /** Result of `runProbe`. */
@@ -328,10 +374,12 @@ export interface ProbeReport {
   /**
    * The server's synthetic health as the probe saw it, all runs: `requests` counts the responses
    * to the probe's requests (every pass and retry; a close, timeout or protocol error is no
-   * answer, an unsolicited extra response is not counted) and `errors5xx` those with a 5XX status.
+   * answer, an unsolicited extra response is not counted), `errors4xx` those with a 4XX status
+   * (mostly the probe's deliberate 404, 413, 405, 400 and 401: a health source that counts the
+   * probe's requests with the users' subtracts them) and `errors5xx` those with a 5XX status.
    * The probe never asks for a 5XX, so each one is a server failure (never desync evidence).
    */
-  readonly health: ProbeHealth;
+  readonly health: ProbeReportHealth;
   /** One line a human can read. */
   readonly summary: string;
 }

@@ -52,6 +52,18 @@ describe('fresh probes through the probe function', () => {
     expect(await runner(target)).toEqual({ ...result, health: { requests: 130, errors5xx: 3 } });
     mock.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload({ result: { ...result, health: { requests: 3, errors5xx: 30 } } }) });
     expect(await runner(target)).toEqual(result);
+    // The 4XX count (the probe's deliberate 404, 413 … included) comes along; a damaged one is dropped alone.
+    mock.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload({ result: { ...result, health: { requests: 130, errors4xx: 48, errors5xx: 3 } } }) });
+    expect(await runner(target)).toEqual({ ...result, health: { requests: 130, errors4xx: 48, errors5xx: 3 } });
+    mock.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload({ result: { ...result, health: { requests: 130, errors4xx: 200, errors5xx: 3 } } }) });
+    expect(await runner(target)).toEqual({ ...result, health: { requests: 130, errors5xx: 3 } });
+  });
+
+  it("should send only the side for a target with connectTo and headers: the probe function's own target has them", async () => {
+    mock.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload({ result }) });
+    await runner({ ...target, connectTo: 'alb-new.example.com', headers: { 'X-Cutover-Probe-Side': 'new' } });
+    const sent = mock.commandCalls(InvokeCommand)[0]!.args[0].input;
+    expect(JSON.parse(new TextDecoder().decode(sent.Payload as Uint8Array))).toEqual({ probeNow: { side: 'new' } });
   });
 
   it('should make the controller call a probe that could not run inconclusive, never ok', async () => {

@@ -2,6 +2,8 @@
  * The probe function's runtime: the real probe engine against loopback demo servers (one with the
  * incident's bug), results into dynalite, events through aws-sdk-client-mock, EMF to stdout.
  */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -15,6 +17,7 @@ import { NoProbeTargetError, ProbeRecordError, runFreshProbe, runProbes } from '
 import { TableProbes, type ProbeRunner, type ProbeTarget } from '../../lambda/aws/table-probes';
 import { startDemoServer, type DemoServer } from '../../local/demo-server';
 import { captureOutput, emfLines, startDynalite, type LocalDynamo } from './helpers';
+import { appResponse } from '../probe/servers';
 
 const TABLE = 'cutover-probe-test';
 const ebMock = mockClient(EventBridgeClient);
@@ -126,6 +129,78 @@ describe('probe runtime against real servers', () => {
     expect(detail).toMatchObject({ migrationKey: cfg.migrationKey, side: 'new', verdict: 'desync' });
     expect(ebMock.commandCalls(PutEventsCommand)).toHaveLength(1);
   }, 30_000);
+});
+
+describe('probe runtime: one side of a fleet migration through connectTo and headers', () => {
+  /** The probe test app on 127.0.0.1, recording the Host and side header of every request. */
+  async function sideServer(): Promise<{ port: number; hosts: Set<string | undefined>; sides: Set<string | undefined>; close(): Promise<void> }> {
+    const hosts = new Set<string | undefined>();
+    const sides = new Set<string | undefined>();
+    const server = http.createServer((req, res) => {
+      hosts.add(req.headers.host);
+      sides.add(req.headers['x-cutover-probe-side'] as string | undefined);
+      const answer = appResponse({ method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]!, contentLength: Number(req.headers['content-length'] ?? '0'), headers: req.headers });
+      res.writeHead(answer.status, answer.reason, Object.fromEntries(answer.headers));
+      res.end(req.method === 'HEAD' ? undefined : answer.body);
+      req.resume();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    return {
+      port: (server.address() as AddressInfo).port,
+      hosts,
+      sides,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    };
+  }
+
+  it("should probe each side at its own address as the URL's host, with its header, and store the 4XX count", async () => {
+    const oldSide = await sideServer();
+    const newSide = await sideServer();
+    try {
+      const cfg = config([
+        { side: 'new', url: 'http://api.cutover.test/', connectTo: `127.0.0.1:${newSide.port}`, headers: { 'X-Cutover-Probe-Side': 'new' } },
+        { side: 'old', url: 'http://api.cutover.test/', connectTo: `127.0.0.1:${oldSide.port}`, headers: { 'X-Cutover-Probe-Side': 'old' } },
+      ]);
+      const migrationId = await deploy(cfg);
+      const response = await runProbes(deps(cfg, createProbeRunner({ ...cfg.probe, timeoutMs: 3000 }, { maxDurationMs: 20_000 })));
+      expect(response.results).toEqual([
+        { side: 'new', url: 'http://api.cutover.test/', connectTo: `127.0.0.1:${newSide.port}`, verdict: 'ok', summary: expect.any(String) },
+        { side: 'old', url: 'http://api.cutover.test/', connectTo: `127.0.0.1:${oldSide.port}`, verdict: 'ok', summary: expect.any(String) },
+      ]);
+      for (const [server, side] of [[newSide, 'new'], [oldSide, 'old']] as const) {
+        expect(server.hosts).toEqual(new Set(['api.cutover.test']));
+        expect(server.sides).toEqual(new Set([side]));
+      }
+      // Stored with the 4XX answers (the probe's 404, 413, 405, 400 and 401), read back as written.
+      for (const r of await store.probeResultsSince(migrationId, 0)) {
+        expect(r.health!.errors4xx).toBeGreaterThanOrEqual(10);
+        expect(r.health!.errors4xx! + r.health!.errors5xx).toBeLessThanOrEqual(r.health!.requests);
+      }
+    } finally {
+      await Promise.all([oldSide.close(), newSide.close()]);
+    }
+  }, 30_000);
+
+  it('should record a target with a bad connectTo or header as inconclusive, saying why', async () => {
+    const cfg = config([
+      { side: 'new', url: 'https://api.example.invalid/', connectTo: 'https://alb-new.example.invalid' },
+      { side: 'old', url: 'https://api.example.invalid/', headers: { Host: 'elsewhere.example.invalid' } },
+    ]);
+    await deploy(cfg);
+    const response = await runProbes(deps(cfg, createProbeRunner(cfg.probe, { maxDurationMs: 5_000 })));
+    expect(response.results.map((r) => [r.side, r.verdict])).toEqual([
+      ['new', 'inconclusive'],
+      ['old', 'inconclusive'],
+    ]);
+    expect(response.results[0]!.summary).toBe(
+      'probe of https://api.example.invalid/ (connecting to https://alb-new.example.invalid) failed to run: ProbeUsageError: connectTo must be a host name or IP address with an optional :port (IPv6 in brackets); give no scheme (the URL says http or https), got "https://alb-new.example.invalid"',
+    );
+    expect(response.results[1]!.summary).toMatch(/failed to run: ProbeUsageError: headers: header "Host" is set by the probe and cannot be given$/);
+  });
 });
 
 describe('probe runtime: both sides probed equally often', () => {

@@ -136,6 +136,37 @@ describe('TableProbes', () => {
     ]);
   });
 
+  it("should carry the probe's 4XX count through the table with the rest of its health", async () => {
+    const k = key();
+    const runner: ProbeRunner = async (t) => ({ side: t.side, verdict: 'ok', atMs: NOW, summary: 'aligned', findings: 0, url: t.url, health: { requests: 140, errors4xx: 52, errors5xx: 1 } });
+    const probes = new TableProbes({ store, migrationId: k, targets: [{ side: 'new', url: 'https://api.example.com/', connectTo: 'alb-new.example.com' }], runner, now: () => NOW });
+    expect((await probes.probeNow('new')).health).toEqual({ requests: 140, errors4xx: 52, errors5xx: 1 });
+    await store.putProbeResult(k, { side: 'old', verdict: 'ok', atMs: NOW + 1, summary: 'aligned', findings: 0, health: { requests: 139, errors4xx: 50, errors5xx: 0 } });
+    expect((await probes.recentResults(NOW - 1)).map((o) => [o.side, o.health])).toEqual([
+      ['new', { requests: 140, errors4xx: 52, errors5xx: 1 }],
+      ['old', { requests: 139, errors4xx: 50, errors5xx: 0 }],
+    ]);
+    // As stored, for a health source that subtracts the probe's own requests.
+    expect((await store.latestProbeResult(k, 'old', NOW))?.health).toEqual({ requests: 139, errors4xx: 50, errors5xx: 0 });
+  });
+
+  it('should keep the rest of the health when the 4XX count is missing or damaged', () => {
+    expect(probeHealthOf({ requests: 10, errors4xx: 4, errors5xx: 6 })).toEqual({ requests: 10, errors4xx: 4, errors5xx: 6 });
+    expect(probeHealthOf({ requests: 10, errors4xx: 0, errors5xx: 0 })).toEqual({ requests: 10, errors4xx: 0, errors5xx: 0 });
+    for (const errors4xx of [5, -1, 1.5, '4', null, undefined]) {
+      expect(probeHealthOf({ requests: 10, errors4xx, errors5xx: 6 })).toEqual({ requests: 10, errors5xx: 6 });
+    }
+  });
+
+  it('should name the connectTo address of a target whose probe cannot run', async () => {
+    const runner: ProbeRunner = async () => {
+      throw new Error('boom');
+    };
+    const target = { side: 'new' as const, url: 'https://api.example.com/', connectTo: 'alb-new.example.com:443', headers: { 'X-Cutover-Probe-Side': 'new' } };
+    const probes = new TableProbes({ store, migrationId: key(), targets: [target], runner, now: () => NOW });
+    expect((await probes.probeNow('new')).summary).toBe('probe of https://api.example.com/ (connecting to alb-new.example.com:443) failed to run: Error: boom');
+  });
+
   it('should leave out a synthetic health that is not well-formed, never guess one', () => {
     const base = { side: 'new' as const, verdict: 'ok' as const, atMs: NOW, summary: 's', findings: 0 };
     expect(outcomeOf(base)).toEqual(base);

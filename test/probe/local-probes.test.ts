@@ -28,7 +28,7 @@ function localProbes(urls: { old: string; new: string }): LocalProbes {
 }
 
 describe('LocalProbes', () => {
-  it('should fill in the synthetic health of every outcome: answers, and how many were 5XX', async () => {
+  it('should fill in the synthetic health of every outcome: answers, and how many were 4XX and 5XX', async () => {
     const healthy = await start(servers.nodeHttpServer());
     const flaky = await start(servers.random503Server(0.3, 3));
     const probes = localProbes({ old: healthy.url, new: flaky.url });
@@ -36,6 +36,8 @@ describe('LocalProbes', () => {
     expect(old.verdict).toBe('ok');
     expect(old.health!.requests).toBeGreaterThan(100);
     expect(old.health!.errors5xx).toBe(0);
+    // The probe's deliberate 404, 413, 405, 400 and 401 answers.
+    expect(old.health!.errors4xx).toBeGreaterThanOrEqual(10);
     const fresh = await probes.probeNow('new');
     expect(fresh.verdict).not.toBe('desync');
     expect(fresh.health!.errors5xx / fresh.health!.requests).toBeGreaterThan(0.15);

@@ -86,10 +86,13 @@ describe('runProbe on healthy servers', () => {
     expect(report.notes.map((n) => n.kind)).toContain('stray-whitespace');
   });
 
-  it('should count every answer and none as 5XX in the synthetic health of a healthy server', async () => {
+  it('should count every answer, none as 5XX and the deliberate errors as 4XX, in the synthetic health of a healthy server', async () => {
     const report = await probe(await start(servers.nodeHttpServer()));
     expect(report.verdict).toBe('ok');
     expect(report.health.errors5xx).toBe(0);
+    // not-found, oversized-post, wrong-method, bad-request and bad-credentials: at least twice each on fresh connections.
+    expect(report.health.errors4xx).toBeGreaterThanOrEqual(10);
+    expect(report.health.errors4xx).toBeLessThan(report.health.requests);
     // The control pass (2 per step), the three short keep-alive passes and the long pass.
     expect(report.health.requests).toBeGreaterThan(2 * report.steps.length + 3 * (report.steps.length - 1) + 100);
     expect(report.health).toEqual(report.runReports[0].health);
@@ -168,7 +171,9 @@ describe('runProbe on healthy servers', () => {
 
     const verified = await runProbe({ baseUrl: url.replace('http:', 'https:'), healthPath: HEALTH_PATH, idleMs: 50 });
     expect(verified.verdict).toBe('inconclusive');
-    expect(verified.findings[0]).toMatchObject({ kind: 'unreachable', message: expect.stringMatching(/certificate/i) });
+    // A refused certificate is told as such (the name checked and why), not as "unreachable".
+    expect(verified.findings[0]).toMatchObject({ kind: 'tls-certificate', message: expect.stringMatching(/^certificate for 127\.0\.0\.1 not trusted: self-signed certificate; /) });
+    expect(verified.findings.some((f) => f.kind === 'unreachable')).toBe(false);
   });
 
   it('should be inconclusive, not ok, against an HTTP/2-only server', async () => {
@@ -449,9 +454,10 @@ describe('runProbe options and aggregation', () => {
       atMs: 1234,
       summary: report.summary,
       findings: report.findings.length,
-      health: { requests: report.health.requests, errors5xx: 0 },
+      health: { requests: report.health.requests, errors4xx: report.health.errors4xx, errors5xx: 0 },
     });
     expect(report.health.requests).toBeGreaterThan(0);
+    expect(report.health.errors4xx).toBeGreaterThan(0);
   });
 
   it('should reject bad options before connecting', async () => {
