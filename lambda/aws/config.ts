@@ -6,6 +6,8 @@ import { resolveJudgeConfig, type JudgeConfig } from '../core/judge';
 import { MigrationPlan, type PlanSpec } from '../core/plan';
 import type { Side } from '../core/ports';
 import { aliasKeyOf } from './dynamodb-store';
+// From the validation module alone, so that the controller's bundle does not pull in the probe engine.
+import { checkTargetHeaders, parseConnectTo } from '../probe/target';
 import type { ProbeTarget } from './table-probes';
 import { parseCapacityConfig, parseTargetConfig, TargetConfigError, type CapacityConfig, type TargetConfig } from './targets';
 
@@ -213,7 +215,7 @@ function readTargetAndCapacity(env: Env): { target: TargetConfig; capacity: Capa
 function readTargets(env: Env): ProbeTarget[] {
   const value = json(env, 'CUTOVER_PROBE_TARGETS');
   if (!Array.isArray(value)) {
-    throw new ConfigError('CUTOVER_PROBE_TARGETS', `must be a JSON array of { "side": "new"|"old", "url": "https://…" }, got ${preview(JSON.stringify(value))}`);
+    throw new ConfigError('CUTOVER_PROBE_TARGETS', `must be a JSON array of { "side": "new"|"old", "url": "https://…", "connectTo"?: "host[:port]", "headers"?: {…} }, got ${preview(JSON.stringify(value))}`);
   }
   return value.map((entry: unknown, i) => {
     const t = entry as { side?: unknown; url?: unknown };
@@ -229,7 +231,19 @@ function readTargets(env: Env): ProbeTarget[] {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       throw new ConfigError('CUTOVER_PROBE_TARGETS', `entry ${i}: url must be http: or https:, got ${JSON.stringify(t.url)}`);
     }
-    return { side: t.side as Side, url: String(t.url) };
+    const extra = t as { connectTo?: unknown; headers?: unknown };
+    try {
+      if (extra.connectTo !== undefined) parseConnectTo(extra.connectTo, `entry ${i}: connectTo`);
+      if (extra.headers !== undefined) checkTargetHeaders(extra.headers, `entry ${i}: headers`);
+    } catch (error) {
+      throw new ConfigError('CUTOVER_PROBE_TARGETS', (error as Error).message);
+    }
+    return {
+      side: t.side as Side,
+      url: String(t.url),
+      ...(extra.connectTo !== undefined ? { connectTo: String(extra.connectTo) } : {}),
+      ...(extra.headers !== undefined ? { headers: extra.headers as Record<string, string> } : {}),
+    };
   });
 }
 
