@@ -360,6 +360,15 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   }
 
   /**
+   * After a rollback: requests that still reached the new side since it (published while the new
+   * side is watched, until it drained; the `rollback-residual` event has the final figures).
+   * @default - Maximum over 1 minute
+   */
+  public metricResidualRequests(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(ControllerMetric.RESIDUAL_REQUESTS, props);
+  }
+
+  /**
    * Probe runs that found a desync on `side` (0/1 per run).
    * @default - Sum over 5 minutes
    */

@@ -56,6 +56,10 @@ export const ControllerMetric = {
   HOLDS: 'Holds',
   ROLLBACKS: 'Rollbacks',
   PAUSES: 'Pauses',
+  /** After a rollback: requests that still reached the new side (while it is watched). */
+  RESIDUAL_REQUESTS: 'ResidualRequests',
+  /** After a rollback: from the rollback to the end of the window in which the new side was empty, ms. */
+  RESIDUAL_WATCH_MS: 'ResidualWatchMs',
 } as const;
 
 /** Probe metric names (namespace `Cutover`, dimensions `Migration` and `Side`). */

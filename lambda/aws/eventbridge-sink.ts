@@ -16,7 +16,17 @@ import { EVENT_SOURCE, detailTypeOf } from './event-names';
 export { DETAIL_TYPES, EVENT_SOURCE, PROBE_EVENT_SOURCE, PROBE_RESULT_DETAIL_TYPE, detailTypeOf } from './event-names';
 
 /** Event types that people are told about on the SNS topic. */
-export const NOTIFIED_TYPES: readonly string[] = ['rolled-back', 'aborted', 'paused', 'promoted', 'shift-failed', 'state-damaged', 'shared-outage'];
+export const NOTIFIED_TYPES: readonly string[] = [
+  'rolled-back',
+  'aborted',
+  'paused',
+  'promoted',
+  'shift-failed',
+  'state-damaged',
+  'shared-outage',
+  // After a rollback: how much still reached the new side, and whether it drained.
+  'rollback-residual',
+];
 
 /** PutEvents accepts at most 10 entries per call. */
 const MAX_ENTRIES = 10;

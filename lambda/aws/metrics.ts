@@ -66,6 +66,13 @@ export function publishControllerMetrics(
   metrics.addMetric('Holds', MetricUnit.Count, action === 'hold' ? 1 : 0);
   metrics.addMetric('Rollbacks', MetricUnit.Count, action === 'rollback' ? 1 : 0);
   metrics.addMetric('Pauses', MetricUnit.Count, action === 'pause' ? 1 : 0);
+  // While a rolled-back migration's new side is watched: what still reached it since the
+  // rollback, and, once it drained, how long that took (the `rollback-residual` event has both).
+  const residual = record.residual;
+  if (residual) metrics.addMetric('ResidualRequests', MetricUnit.Count, residual.requests);
+  if (residual?.endedAtMs !== undefined) {
+    metrics.addMetric('ResidualWatchMs', MetricUnit.Milliseconds, Math.max(0, Math.min(residual.lastWindowEndMs, residual.endedAtMs) - residual.sinceMs));
+  }
   metrics.publishStoredMetrics();
 }
 

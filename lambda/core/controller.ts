@@ -23,6 +23,7 @@ import { DamagedStateError, StaleStateError } from './ports';
 import type { CapacityPort, Clock, EventSink, HealthPort, ProbePort, StateDamage, StateStore, TrafficPort } from './ports';
 import { checkRecord, freshRecord, ZERO_SIDE, type MigrationRecord } from './record';
 import { Routing, TrafficShiftError, sameWeight } from './routing';
+import { ResidualWatcher } from './residual';
 import { Steps } from './steps';
 
 export type { DamageReport, MigrationRecord, PendingShift } from './record';
@@ -97,12 +98,14 @@ export class MigrationController {
   private readonly routing: Routing;
   private readonly capacity: CapacityKeeper;
   private readonly steps: Steps;
+  private readonly residual: ResidualWatcher;
 
   constructor(private readonly deps: ControllerDeps) {
     const checkpoint = (draft: Draft): Promise<void> => this.checkpoint(draft);
     this.routing = new Routing(deps.traffic, checkpoint);
     this.capacity = new CapacityKeeper(deps.capacity, checkpoint);
     this.steps = new Steps(deps, this.routing, this.capacity);
+    this.residual = new ResidualWatcher(deps);
   }
 
   /**
@@ -159,7 +162,11 @@ export class MigrationController {
   private async reconcile(draft: Draft): Promise<void> {
     // An interrupted teardown finishes first: the pin's release was recorded, so it must happen.
     if (draft.record.capacityReleasing) await this.capacity.finishRelease(draft);
-    if (TERMINAL_STATUSES.includes(draft.record.status)) return;
+    if (TERMINAL_STATUSES.includes(draft.record.status)) {
+      // A rollback is not done until the new side is empty (residual.ts).
+      await this.residual.watch(draft);
+      return;
+    }
     // A change in flight is settled before anything is judged (routing.ts, rule 3).
     if (draft.record.shift) {
       await this.routing.settle(draft);
@@ -257,6 +264,7 @@ export class MigrationController {
         } else if (status === S.ROLLED_BACK && !record.capacityReleased && !record.capacityReleasing) {
           draft.move(S.ROLLED_BACK, 'capacity-released', decision);
           await this.capacity.release(draft);
+          await this.residual.undrain(draft);
         } else {
           throw new InvalidCommandError(
             command,

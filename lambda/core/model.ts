@@ -2,6 +2,7 @@
  * The migration's data: states, decisions, the stored record and the event log.
  * Plain JSON-serialisable types so the same record lives in DynamoDB, a local JSON file or a test.
  */
+import type { ResidualReport } from './residual';
 import type { AlarmSignal, CapacityStatus, HealthWindow, ProbeOutcome } from './ports';
 
 /** Where a migration stands. */
@@ -55,6 +56,8 @@ export interface Signals {
   readonly capacity?: CapacityStatus;
   /** Statistics the judge computed (log-likelihood ratios, rates, p-values …). */
   readonly stats?: Readonly<Record<string, number>>;
+  /** After a rollback: what still reached the new side, and how long it took to drain. */
+  readonly residual?: ResidualReport;
 }
 
 /** A decision with its reason and the evidence it was based on. */

@@ -68,6 +68,15 @@ export interface TrafficPort {
    * @default - always ready
    */
   prepare?(): Promise<TrafficPreparation>;
+  /**
+   * After a rollback: makes clients that still reach the new side leave it sooner (e.g. the new
+   * fleet's load balancer shortens its client Keep-Alive, so connections end and clients resolve
+   * the name again). Idempotent; returns one line for the timeline.
+   * @default - the routing drains by itself (each request is routed anew)
+   */
+  drain?(): Promise<string>;
+  /** Undoes `drain` at teardown (idempotent; nothing to undo is not an error). Returns one line. */
+  undrain?(): Promise<string>;
 }
 
 /** What `TrafficPort.prepare` found or did. */

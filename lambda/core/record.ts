@@ -16,6 +16,7 @@ import { DEFAULT_JUDGE_CONFIG, INITIAL_JUDGE_MEMORY, RETIRED_JUDGE_SETTINGS, res
 import { Action, MigrationStatus, type Decision, type MigrationStatus as Status } from './model';
 import { MigrationPlan, type PlanSpec } from './plan';
 import type { ProbeOutcome, SideSignals } from './ports';
+import type { ResidualWatch } from './residual';
 
 /**
  * A routing change the controller has decided and recorded but not yet seen in effect: the
@@ -100,6 +101,10 @@ export interface MigrationRecord {
    * old, longer TTL has expired from every cache. The gate does not pass before it.
    */
   readonly trafficReadyAtMs?: number;
+  /** The new side's highest request rate seen in a judged window, per minute (for the residual watch). */
+  readonly newPeakPerMinute?: number;
+  /** After a rollback that moved traffic: the watch of the new side until it is empty (residual.ts). */
+  readonly residual?: ResidualWatch;
   /** A routing change decided and recorded but not yet seen in effect (see `PendingShift`). */
   readonly shift?: PendingShift;
   /** The status to go back to on resume. */
@@ -265,6 +270,20 @@ const RECORD_ENTRIES = {
   latestNewProbe: v.optional(probe),
   trafficRevision: v.optional(text),
   trafficReadyAtMs: v.optional(time),
+  newPeakPerMinute: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))),
+  residual: v.optional(
+    v.object({
+      sinceMs: time,
+      peakPerMinute: v.pipe(v.number(), v.finite(), v.minValue(0)),
+      causeCode: text,
+      requests: count,
+      lastWindowEndMs: time,
+      lastReadMs: time,
+      drainRequested: v.boolean(),
+      endedAtMs: v.optional(time),
+      drainUndone: v.optional(v.boolean()),
+    }),
+  ),
   shift: v.optional(pendingShift),
   pausedFrom: v.optional(status),
   capacityRestoring: v.boolean(),

@@ -21,6 +21,7 @@
  *    or a read shows it in effect; while a source still propagates (`settled: false`) the record
  *    stays `shifting` and the next tick looks again.
  */
+import { startResidualWatch } from './residual';
 import type { Draft } from './draft';
 import { MigrationStatus as S, type Decision, type MigrationStatus } from './model';
 import { RevisionConflictError, type TrafficPort, type TrafficState } from './ports';
@@ -172,6 +173,8 @@ export class Routing {
       { code: shift.code, reason: shift.reason },
       { weight: shift.weight, step: shift.step, trafficRevision: state.revision, ...phase, ...(paused ? { pausedFrom: shift.then } : {}) },
     );
+    // A rollback is not done until the new side is empty: watch it from now (residual.ts).
+    if (shift.then === S.ROLLED_BACK && !paused) startResidualWatch(draft, shift.code);
     return 'in-effect';
   }
 

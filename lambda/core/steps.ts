@@ -13,6 +13,7 @@ import { Action, MigrationStatus as S } from './model';
 import type { Decision, MigrationStatus } from './model';
 import type { AlarmReadPurpose, AlarmSignal, CapacityStatus, Clock, HealthPort, HealthWindow, ProbeOutcome, ProbePort, TrafficPort } from './ports';
 import { ZERO_SIDE, type MigrationRecord } from './record';
+import { notePeak } from './residual';
 import { TrafficShiftError, errorMessage, sameWeight, type Routing } from './routing';
 
 /**
@@ -223,6 +224,7 @@ export class Steps {
         // Continue from where the data really ended (a source may return only completed
         // periods), so that every request is counted once and a period still filling up is
         // judged later, whole. On missing data the start stays put: late data is still counted.
+        notePeak(draft, window);
         draft.patch({
           lastWindowEndMs: Math.min(window.toMs, draft.now),
           stepTotals: { old: addSide(record.stepTotals.old, window.old), new: addSide(record.stepTotals.new, window.new) },

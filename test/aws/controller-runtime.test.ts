@@ -404,9 +404,11 @@ describe('controller runtime: alarm states pushed by EventBridge, confirmed with
     // The rollback happened all the same.
     expect(account.alias?.weights).toEqual({});
     expect((await world.store.load(pointer.migrationId))?.record.status).toBe('rolled-back');
-    // Lambda's retry records it (the tick it repeats changes nothing).
+    // Lambda's retry records it (the tick it repeats moves no traffic; it only starts the watch of
+    // the new side's residual traffic, whose first event asks the routing to drain).
     store.recordAlarmState = original;
-    expect(await world.tick(event)).toMatchObject({ status: 'rolled-back', events: 0 });
+    expect(await world.tick(event)).toMatchObject({ status: 'rolled-back', weight: 0, events: 1 });
+    expect((await world.store.events(pointer.migrationId)).at(-1)?.type).toBe('drain-requested');
     expect(await recordedAlarm(pointer.migrationId, 'api-errors')).toMatchObject({ state: 'ALARM' });
   });
 });
