@@ -108,6 +108,8 @@ export class DnsTarget implements IMigrationTarget {
       ...(recordType === 'CNAME' ? { maxTtlSeconds: ttlSeconds } : {}),
       oldLoadBalancer: loadBalancerFullName(props.old.loadBalancer),
       newLoadBalancer: loadBalancerFullName(props.new.loadBalancer),
+      // After a rollback the controller shortens this load balancer's client Keep-Alive.
+      newLoadBalancerArn: props.new.loadBalancer.loadBalancerArn,
     };
     const side = (s: DnsSide, setIdentifier: string) => ({
       setIdentifier,
@@ -150,12 +152,32 @@ export class DnsTarget implements IMigrationTarget {
         role.addToPrincipalPolicy(
           new iam.PolicyStatement({ sid: 'WaitForRecordChanges', actions: ['route53:GetChange'], resources: [stack.formatArn({ service: 'route53', region: '', account: '', resource: 'change', resourceName: '*' })] }),
         );
+        // The rollback's active drain: the NEW load balancer's client Keep-Alive, its original kept in a tag.
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            sid: 'DrainNewLoadBalancer',
+            actions: ['elasticloadbalancing:ModifyLoadBalancerAttributes', 'elasticloadbalancing:AddTags', 'elasticloadbalancing:RemoveTags'],
+            resources: [props.new.loadBalancer.loadBalancerArn],
+          }),
+        );
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            sid: 'ReadNewLoadBalancer',
+            actions: ['elasticloadbalancing:DescribeLoadBalancerAttributes', 'elasticloadbalancing:DescribeTags'],
+            resources: ['*'],
+          }),
+        );
       },
       grantTrigger: (role) => {
         role.addToPrincipalPolicy(list);
         role.addToPrincipalPolicy(change('CreateWeightedRecordsOnce', ['CREATE']));
       },
       acknowledge: ({ controller }) => {
+        Validations.of(controller).acknowledge({
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason:
+            'elasticloadbalancing:DescribeLoadBalancerAttributes and DescribeTags support no resource-level permissions: `*` is the only resource they accept. The drain itself (ModifyLoadBalancerAttributes, AddTags, RemoveTags) is scoped to the new load balancer.',
+        });
         Validations.of(controller).acknowledge({
           id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:route53:::change/*]',
           reason: 'route53:GetChange is authorized on change resources, whose ids are only known when a change is made: `change/*` is the narrowest scope IAM offers; it only reads the status of a change.',
