@@ -15,10 +15,9 @@
  * answer, or a call that failed after the SDK's retries gives `undefined`, which the judge counts
  * as a missing window.
  */
-import { GetMetricDataCommand, type CloudWatchClient, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import type { CloudWatchClient, MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import type { AlarmSignal, HealthPort, HealthWindow, Side, SideSignals, WindowReadOptions } from '../core/ports';
-import { describeError } from './clients';
-import { collect, readAlarmStates } from './cloudwatch-shared';
+import { readAlarmStates, readMetricWindow } from './cloudwatch-shared';
 
 export interface CloudWatchHealthProps {
   readonly cloudWatch: CloudWatchClient;
@@ -158,44 +157,8 @@ export class CloudWatchHealth implements HealthPort {
       return { fromMs: startMs, toMs: startMs, old: EMPTY, new: EMPTY };
     }
     const queries = this.queries(options);
-    const values = new Map<string, number[]>();
-    const status = new Map<string, string>();
-    const messages: string[] = [];
-    let nextToken: string | undefined;
-    let pages = 0;
-    try {
-      do {
-        const page = await this.props.cloudWatch.send(
-          new GetMetricDataCommand({
-            MetricDataQueries: queries,
-            StartTime: new Date(startMs),
-            EndTime: new Date(endMs),
-            ScanBy: 'TimestampAscending',
-            ...(nextToken ? { NextToken: nextToken } : {}),
-          }),
-        );
-        pages++;
-        for (const result of page.MetricDataResults ?? []) collect(result, values, status, messages);
-        for (const m of page.Messages ?? []) messages.push(`${m.Code ?? ''} ${m.Value ?? ''}`.trim());
-        nextToken = page.NextToken;
-      } while (nextToken && pages < this.maxPages);
-    } catch (error) {
-      // After the SDK's own retries. Missing, not healthy: the judge holds, and rolls back if
-      // signals stay missing; a probe desync in the same tick can still roll back.
-      this.warn('GetMetricData failed; treating the window as missing', { error: describeError(error), startMs, endMs });
-      return undefined;
-    }
-
-    const incomplete = queries.map((q) => q.Id!).filter((id) => status.get(id) !== 'Complete');
-    if (nextToken || incomplete.length > 0) {
-      this.warn('CloudWatch returned incomplete data; treating the window as missing', {
-        incomplete: incomplete.map((id) => `${id}=${status.get(id) ?? 'absent'}`),
-        morePages: Boolean(nextToken),
-        messages,
-      });
-      return undefined;
-    }
-    if ([...values.values()].every((v) => v.length === 0)) return undefined;
+    const values = await readMetricWindow(this.props.cloudWatch, queries, startMs, endMs, this.maxPages, this.warn);
+    if (!values) return undefined;
 
     const side = (s: Side): SideSignals => {
       const sum = (signal: Signal) => (values.get(queryId(s, signal)) ?? []).reduce((a, b) => a + b, 0);

@@ -59,11 +59,11 @@
  *   exists, and a percentile cannot be corrected); they weigh only when a side takes little user
  *   traffic. `slowRequests` is capped at the corrected `requests`.
  */
-import { GetMetricDataCommand, type CloudWatchClient, type Dimension, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import type { CloudWatchClient, Dimension, MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import type { AlarmSignal, HealthPort, HealthWindow, ProbeHealth, Side, SideSignals, WindowReadOptions } from '../core/ports';
 import { describeError } from './clients';
 import { PERIOD_SECONDS } from './cloudwatch-health';
-import { collect, readAlarmStates } from './cloudwatch-shared';
+import { readAlarmStates, readMetricWindow } from './cloudwatch-shared';
 
 /** One side as CloudWatch names it. */
 export interface LoadBalancerSide {
@@ -231,44 +231,8 @@ export class LoadBalancerHealth implements HealthPort {
       return { fromMs: startMs, toMs: startMs, old: EMPTY, new: EMPTY };
     }
     const queries = this.queries(options);
-    const values = new Map<string, number[]>();
-    const status = new Map<string, string>();
-    const messages: string[] = [];
-    let nextToken: string | undefined;
-    let pages = 0;
-    try {
-      do {
-        const page = await this.props.cloudWatch.send(
-          new GetMetricDataCommand({
-            MetricDataQueries: queries,
-            StartTime: new Date(startMs),
-            EndTime: new Date(endMs),
-            ScanBy: 'TimestampAscending',
-            ...(nextToken ? { NextToken: nextToken } : {}),
-          }),
-        );
-        pages++;
-        for (const result of page.MetricDataResults ?? []) collect(result, values, status, messages);
-        for (const m of page.Messages ?? []) messages.push(`${m.Code ?? ''} ${m.Value ?? ''}`.trim());
-        nextToken = page.NextToken;
-      } while (nextToken && pages < this.maxPages);
-    } catch (error) {
-      // After the SDK's own retries. Missing, not healthy: the judge holds, and rolls back if
-      // signals stay missing; a probe desync in the same tick can still roll back.
-      this.warn('GetMetricData failed; treating the window as missing', { error: describeError(error), startMs, endMs });
-      return undefined;
-    }
-
-    const incomplete = queries.map((q) => q.Id!).filter((id) => status.get(id) !== 'Complete');
-    if (nextToken || incomplete.length > 0) {
-      this.warn('CloudWatch returned incomplete data; treating the window as missing', {
-        incomplete: incomplete.map((id) => `${id}=${status.get(id) ?? 'absent'}`),
-        morePages: Boolean(nextToken),
-        messages,
-      });
-      return undefined;
-    }
-    if ([...values.values()].every((v) => v.length === 0)) return undefined;
+    const values = await readMetricWindow(this.props.cloudWatch, queries, startMs, endMs, this.maxPages, this.warn);
+    if (!values) return undefined;
 
     let probes: Record<Side, ProbeHealth> | undefined;
     if (this.props.probeTraffic) {
