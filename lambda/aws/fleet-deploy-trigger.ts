@@ -13,7 +13,10 @@
  *   traffic outside any migration (after a completed migration the roles must be swapped: the fleet
  *   that now serves is the old side of the next one), which blocks the deploy with that fix.
  * - **Update back to the release a running migration started from**: CloudFormation is rolling
- *   the stack back, so the migration is aborted (traffic back on the old side).
+ *   the stack back, so the migration is aborted (traffic back on the old side). Back to the release
+ *   a rolled-back migration started from: nothing to do (the new side takes no traffic).
+ * - A completed migration is torn down only once the deploy passed every check: a refused deploy
+ *   leaves the old fleet pinned.
  * - **Delete**: the routing is left alone: it carries live traffic.
  */
 import {
@@ -106,15 +109,24 @@ export async function onFleetDeployEvent(event: CloudFormationCustomResourceEven
     await invokeCommand(deps, pointer.migrationId, 'abort', `CloudFormation rolled the stack back to release ${release}`, [MigrationStatus.ROLLED_BACK]);
     return respond({ Action: 'abort-requested', MigrationId: pointer.migrationId, OldRelease: pointer.oldVersion, NewRelease: pointer.newVersion });
   }
+  // Back to the release a rolled-back migration started from (CloudFormation rolling the stack
+  // back after the controller already did, or a revert): the new side takes no traffic and goes
+  // back to where it was before that migration, so there is nothing to migrate, as for an alias
+  // already serving the version alone. Not after a teardown: the sides have been swapped since.
+  if (pointer && release === pointer.oldVersion && (await statusOf(pointer)) === MigrationStatus.ROLLED_BACK) {
+    return respond({ Action: 'none', MigrationId: '', OldRelease: oldRelease, NewRelease: release });
+  }
   if (release === oldRelease) {
     return respond({ Action: 'none', MigrationId: '', OldRelease: oldRelease, NewRelease: release });
   }
   if (pointer?.migrationId === migrationId) {
     return respond({ Action: 'already-recorded', MigrationId: migrationId, OldRelease: pointer.oldVersion, NewRelease: pointer.newVersion });
   }
-  if (pointer) {
-    await makeRoomFor(deps, pointer, await statusOf(pointer), `release ${release}`, `release ${pointer.oldVersion} → ${pointer.newVersion}`);
-  }
+  const status = pointer ? await statusOf(pointer) : undefined;
+  const makeRoom = (current: MigrationPointer, currentStatus: MigrationStatus) =>
+    makeRoomFor(deps, current, currentStatus, `release ${release}`, `release ${current.oldVersion} → ${current.newVersion}`);
+  // A running migration refuses the deploy first (its message says how to end it).
+  if (pointer && status !== MigrationStatus.COMPLETE) await makeRoom(pointer, status!);
   const routing = await deps.traffic.getWeight();
   if (routing.weight > 0) {
     throw new DeployBlockedError(
@@ -122,6 +134,10 @@ export async function onFleetDeployEvent(event: CloudFormationCustomResourceEven
         `after a completed migration the fleet that now serves is the OLD side of the next one: swap old and new in the migration's target, then deploy again`,
     );
   }
+  // A completed migration is torn down (its pin released) only once nothing can refuse this deploy
+  // any more: after a completion the routing check above refuses every deploy until the sides are
+  // swapped, and a refused deploy must leave the old fleet pinned.
+  if (pointer && status === MigrationStatus.COMPLETE) await makeRoom(pointer, status);
   await recordAndWake(deps, key, { migrationId, oldVersion: oldRelease || 'unknown', newVersion: release, createdAtMs: (deps.now ?? Date.now)(), spec: specOf(deps) }, pointer?.migrationId);
   return respond({ Action: 'migration-recorded', MigrationId: migrationId, OldRelease: oldRelease, NewRelease: release });
 }
@@ -139,10 +155,12 @@ function specOf(deps: DeployTriggerDeps): NonNullable<MigrationPointer['spec']> 
  */
 export async function ensureRecords(route53: Route53Client, records: WeightedRecords): Promise<boolean> {
   const name = records.recordName.endsWith('.') ? records.recordName : `${records.recordName}.`;
+  const wanted = normalizeName(name);
   const listed = await route53.send(
     new ListResourceRecordSetsCommand({ HostedZoneId: records.hostedZoneId, StartRecordName: name, StartRecordType: records.recordType, MaxItems: 100 }),
   );
-  const same = (listed.ResourceRecordSets ?? []).filter((r) => r.Name?.toLowerCase() === name.toLowerCase() && r.Type === records.recordType);
+  // Route 53 lists names in lower case with some characters escaped (a wildcard as `\052`).
+  const same = (listed.ResourceRecordSets ?? []).filter((r) => normalizeName(r.Name ?? '') === wanted && r.Type === records.recordType);
   const has = (id: string) => same.some((r) => r.SetIdentifier === id);
   const haveOld = has(records.old.setIdentifier);
   const haveNew = has(records.new.setIdentifier);
@@ -209,4 +227,10 @@ function parseRecords(text: string): WeightedRecords {
     (value.recordType === 'CNAME' || [value.old, value.new].every((s) => typeof s.aliasHostedZoneId === 'string'));
   if (!ok) throw new TypeError(`resource property Records must describe two weighted records, got ${text.slice(0, 300)}`);
   return value;
+}
+
+/** A record name as Route 53 compares it: octal escapes decoded, lower case, one final dot. */
+function normalizeName(name: string): string {
+  const decoded = name.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return decoded.toLowerCase().replace(/\.?$/, '.');
 }
