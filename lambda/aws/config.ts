@@ -84,6 +84,8 @@ export interface DeployTriggerConfig {
   readonly controllerFunctionName: string;
   /** What moves (an alias, or a fleet's routing that the trigger checks before a migration). */
   readonly target: TargetConfig;
+  /** What the old side pins (recorded with a fleet migration, whose sides swap between releases). */
+  readonly capacity: CapacityConfig;
   readonly plan: PlanSpec;
   readonly judge: Partial<JudgeConfig>;
   /** See `ControllerConfig.pinnedCapacity`. */
@@ -132,9 +134,11 @@ export function readProbeConfig(env: Env): ProbeHandlerConfig {
 }
 
 export function readDeployTriggerConfig(env: Env): DeployTriggerConfig {
+  const { target, capacity } = readTargetAndCapacity(env);
   return {
     tableName: required(env, 'CUTOVER_TABLE_NAME'),
-    target: readTargetAndCapacity(env).target,
+    target,
+    capacity,
     controllerFunctionName: required(env, 'CUTOVER_CONTROLLER_FUNCTION_NAME'),
     plan: readPlan(env),
     judge: readJudge(env),

@@ -29,7 +29,16 @@ import { LoadBalancerHealth } from './load-balancer-health';
 import { publishControllerMetrics, type ControllerAction } from './metrics';
 import { RecordedAlarms } from './recorded-alarms';
 import { TableProbes, type ProbeRunner } from './table-probes';
-import { TargetAdapters, sumProbeHealth, targetGroupDimension, type MigrationSides } from './targets';
+import {
+  TargetAdapters,
+  parseCapacityConfig,
+  parseTargetConfig,
+  sumProbeHealth,
+  targetGroupDimension,
+  type CapacityConfig,
+  type MigrationSides,
+  type TargetConfig,
+} from './targets';
 
 /** What an invocation asks for. */
 export type ControllerRequest =
@@ -306,7 +315,7 @@ export class ControllerRuntime {
       plan: pointer.spec?.plan ?? config.plan,
       judge: pointer.spec?.judge ?? config.judge,
       pinnedCapacity: pointer.spec?.pinnedCapacity ?? config.pinnedCapacity,
-      metadata: this.adapters.metadata({ oldVersion: pointer.oldVersion, newVersion: pointer.newVersion }),
+      metadata: this.adapters.metadata({ oldVersion: pointer.oldVersion, newVersion: pointer.newVersion }, this.targetOf(pointer)),
     };
     const result = await controller.start(spec);
     return result.events.length > 0 ? result : undefined;
@@ -328,7 +337,8 @@ export class ControllerRuntime {
       events: store.events.bind(store),
       quarantine: store.quarantine.bind(store),
     };
-    const cloudWatch = this.healthSource(pointer.migrationId, versions);
+    const target = this.targetOf(pointer);
+    const cloudWatch = this.healthSource(pointer.migrationId, versions, target);
     const alarms = new RecordedAlarms({
       source: cloudWatch,
       store,
@@ -341,7 +351,7 @@ export class ControllerRuntime {
     });
     return new MigrationController({
       clock: { now },
-      traffic: this.adapters.traffic(versions),
+      traffic: this.adapters.traffic(versions, target),
       health: {
         readWindow: (fromMs, toMs, options) => cloudWatch.readWindow(fromMs, toMs, options),
         readAlarms: (purpose) => alarms.readAlarms(purpose),
@@ -354,7 +364,7 @@ export class ControllerRuntime {
         now,
         onWarning: warn,
       }),
-      capacity: this.adapters.capacity(versions),
+      capacity: this.adapters.capacity(versions, this.capacityOf(pointer, target)),
       store: primedStore,
       events: new AwsEventSink({
         eventBridge: clients.eventBridge,
@@ -362,7 +372,7 @@ export class ControllerRuntime {
         eventBusName: config.eventBusName,
         ...(config.topicArn ? { topicArn: config.topicArn } : {}),
         migrationKey: config.aliasKey,
-        context: this.adapters.metadata(versions),
+        context: this.adapters.metadata(versions, target),
       }),
     });
   }
@@ -373,10 +383,9 @@ export class ControllerRuntime {
    * DNS). ALB metrics also count the probe's requests: the probe results of the window, recorded
    * in the table, are subtracted from them.
    */
-  private healthSource(migrationId: string, versions: MigrationSides): CloudWatchHealth | LoadBalancerHealth {
+  private healthSource(migrationId: string, versions: MigrationSides, target: TargetConfig): CloudWatchHealth | LoadBalancerHealth {
     const { config, clients, store, logger } = this.deps;
     const warn = (message: string, detail?: Record<string, unknown>) => logger.warn(message, detail ?? {});
-    const target = config.target;
     if (target.kind === 'lambda-alias') {
       return new CloudWatchHealth({
         cloudWatch: clients.cloudWatch,
@@ -402,6 +411,35 @@ export class ControllerRuntime {
       onWarning: warn,
       probeTraffic: async (startMs, endMs) => sumProbeHealth(await store.probeResultsSince(migrationId, startMs), startMs, endMs),
     });
+  }
+
+  /**
+   * What the migration moves: as its deploy recorded it (a fleet's sides swap between releases,
+   * and a finished migration's teardown must act on its own sides), else the configured target.
+   * A recorded value that does not parse is reported and the configured one used: during a running
+   * migration the two are the same (a deploy cannot change them while it runs).
+   */
+  private targetOf(pointer: MigrationPointer): TargetConfig {
+    const recorded = pointer.spec?.target;
+    if (recorded === undefined) return this.deps.config.target;
+    try {
+      return parseTargetConfig(JSON.stringify(recorded));
+    } catch (error) {
+      this.deps.logger.warn("the migration's recorded target is damaged; using the configured one", { error: describeError(error) });
+      return this.deps.config.target;
+    }
+  }
+
+  /** What the migration pins: as its deploy recorded it, else the configured kind (see `targetOf`). */
+  private capacityOf(pointer: MigrationPointer, target: TargetConfig): CapacityConfig {
+    const recorded = pointer.spec?.capacity;
+    if (recorded === undefined) return this.deps.config.capacity;
+    try {
+      return parseCapacityConfig(JSON.stringify(recorded), target);
+    } catch (error) {
+      this.deps.logger.warn("the migration's recorded capacity is damaged; using the configured one", { error: describeError(error) });
+      return this.deps.config.capacity;
+    }
   }
 
   /** Logs the decision and events of one core call and publishes the metrics. */

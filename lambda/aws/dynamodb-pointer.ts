@@ -6,6 +6,7 @@
  */
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { JudgeConfig } from '../core/judge';
+import type { CapacityConfig, TargetConfig } from './targets';
 import type { PlanSpec } from '../core/plan';
 import { errorName } from './clients';
 import { CURRENT_SK, aliasPk, plainJson, type TableAccess } from './dynamodb-table';
@@ -15,6 +16,14 @@ export interface MigrationSpecInput {
   readonly plan: PlanSpec;
   readonly judge?: Partial<JudgeConfig>;
   readonly pinnedCapacity?: number;
+  /**
+   * What the migration moves and pins, as configured when it was deployed: a fleet migration's
+   * sides swap between releases, so a later teardown must release the fleet THIS migration pinned,
+   * not the one the controller's current configuration names.
+   * @default - the controller's own CUTOVER_TARGET / CUTOVER_CAPACITY
+   */
+  readonly target?: TargetConfig;
+  readonly capacity?: CapacityConfig;
 }
 
 /** The alias's current migration (written by the deploy trigger, read by the controller). */

@@ -27,7 +27,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { MigrationStatus, TERMINAL_STATUSES } from '../core/model';
-import type { TrafficPort } from '../core/ports';
+import { DamagedStateError, type TrafficPort } from '../core/ports';
 import {
   DeployBlockedError,
   invokeCommand,
@@ -127,6 +127,19 @@ export async function onFleetDeployEvent(event: CloudFormationCustomResourceEven
     makeRoomFor(deps, current, currentStatus, `release ${release}`, `release ${current.oldVersion} → ${current.newVersion}`);
   // A running migration refuses the deploy first (its message says how to end it).
   if (pointer && status !== MigrationStatus.COMPLETE) await makeRoom(pointer, status!);
+  let earlier: string | undefined;
+  try {
+    earlier = (await deps.store.load(migrationId))?.record.status;
+  } catch (error) {
+    if (!(error instanceof DamagedStateError)) throw error;
+    earlier = 'damaged';
+  }
+  if (earlier) {
+    throw new DeployBlockedError(
+      `release label ${JSON.stringify(release)} was already migrated (migration ${migrationId} is ${earlier}); ` +
+        `a migration is started by a label it has not seen before: give this release a label of its own (e.g. the task definition ARN or an image digest)`,
+    );
+  }
   const routing = await deps.traffic.getWeight();
   if (routing.weight > 0) {
     throw new DeployBlockedError(
@@ -143,8 +156,10 @@ export async function onFleetDeployEvent(event: CloudFormationCustomResourceEven
 }
 
 function specOf(deps: DeployTriggerDeps): NonNullable<MigrationPointer['spec']> {
-  const { plan, judge, pinnedCapacity } = deps.config;
-  return { plan, judge, ...(pinnedCapacity !== undefined ? { pinnedCapacity } : {}) };
+  const { plan, judge, pinnedCapacity, target, capacity } = deps.config;
+  // The target and the pin go with the migration: after the sides are swapped for the next
+  // release, this migration's teardown must still release the fleet it pinned.
+  return { plan, judge, ...(pinnedCapacity !== undefined ? { pinnedCapacity } : {}), target, capacity };
 }
 
 /**

@@ -29,6 +29,7 @@ import { clientConfig, type AwsClientOptions } from './clients';
 import { LambdaAliasTraffic } from './lambda-alias-traffic';
 import { ProvisionedConcurrencyCapacity } from './provisioned-capacity';
 import { LoadBalancerWeightedTraffic } from './traffic/alb';
+import { KeepAliveDrain, withKeepAliveDrain } from './traffic/keep-alive-drain';
 import { Route53WeightedTraffic, type WeightedRecordType } from './traffic/route53';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 
@@ -61,6 +62,8 @@ export interface DnsTargetConfig {
   /** Each side's own ALB, `app/<name>/<id>`, for its metrics. */
   readonly oldLoadBalancer: string;
   readonly newLoadBalancer: string;
+  /** The new side's load balancer ARN: its client Keep-Alive is shortened to drain it after a rollback. */
+  readonly newLoadBalancerArn?: string;
 }
 
 export type CapacityConfig =
@@ -83,6 +86,7 @@ export class TargetConfigError extends Error {
 const LOAD_BALANCER_NAME = /^app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{1,32}$/;
 const TARGET_GROUP_ARN = /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:(targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]{1,32})$/;
 const LISTENER_ARN = /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener\/app\/.+$/;
+const LOAD_BALANCER_ARN = /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer\/app\/.+$/;
 const RULE_ARN = /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener-rule\/app\/.+$/;
 
 /** Parses `CUTOVER_TARGET` (JSON text, or undefined for the Lambda alias). */
@@ -127,6 +131,7 @@ export function parseTargetConfig(text: string | undefined): TargetConfig {
         ...(maxTtl !== undefined ? { maxTtlSeconds: maxTtl as number } : {}),
         oldLoadBalancer: field.text('oldLoadBalancer', LOAD_BALANCER_NAME, 'the old side\'s load balancer full name "app/<name>/<id>"'),
         newLoadBalancer: field.text('newLoadBalancer', LOAD_BALANCER_NAME, 'the new side\'s load balancer full name "app/<name>/<id>"'),
+        ...optionalArn(field.optional('newLoadBalancerArn', LOAD_BALANCER_ARN, 'the new side\'s load balancer ARN')),
       };
     }
     default:
@@ -195,8 +200,8 @@ export class TargetAdapters {
     private readonly clientOptions: AwsClientOptions = {},
   ) {}
 
-  traffic(sides: MigrationSides): TrafficPort {
-    const target = this.target;
+  /** The routing of `target` (the container's configured one unless a migration recorded its own). */
+  traffic(sides: MigrationSides, target: TargetConfig = this.target): TrafficPort {
     switch (target.kind) {
       case 'lambda-alias':
         return new LambdaAliasTraffic({ lambda: this.alias.lambda, functionName: this.alias.functionName, aliasName: this.alias.aliasName, ...sides });
@@ -207,8 +212,8 @@ export class TargetAdapters {
           oldTargetGroupArn: target.oldTargetGroupArn,
           newTargetGroupArn: target.newTargetGroupArn,
         });
-      case 'dns':
-        return new Route53WeightedTraffic({
+      case 'dns': {
+        const records = new Route53WeightedTraffic({
           route53: (this.route53 ??= new Route53Client(clientConfig(this.clientOptions))),
           hostedZoneId: target.hostedZoneId,
           recordName: target.recordName,
@@ -217,11 +222,16 @@ export class TargetAdapters {
           newSetIdentifier: target.newSetIdentifier,
           ...(target.maxTtlSeconds !== undefined ? { maxTtlSeconds: target.maxTtlSeconds } : {}),
         });
+        if (!target.newLoadBalancerArn) return records;
+        // After a rollback, the new fleet's load balancer ends its clients' Keep-Alive connections sooner.
+        const elb = (this.elb ??= new ElasticLoadBalancingV2Client(clientConfig(this.clientOptions)));
+        return withKeepAliveDrain(records, new KeepAliveDrain({ elb, loadBalancerArn: target.newLoadBalancerArn }));
+      }
     }
   }
 
-  capacity(sides: MigrationSides): CapacityPort {
-    const kind = this.capacityKind;
+  /** The pin of `kind` (the container's configured one unless a migration recorded its own). */
+  capacity(sides: MigrationSides, kind: CapacityConfig = this.capacityKind): CapacityPort {
     switch (kind.kind) {
       case 'provisioned-concurrency':
         return new ProvisionedConcurrencyCapacity({ lambda: this.alias.lambda, functionName: this.alias.functionName, version: sides.oldVersion });
@@ -244,8 +254,7 @@ export class TargetAdapters {
   }
 
   /** What the migration's record and events say about its sides. */
-  metadata(sides: MigrationSides): Record<string, string> {
-    const target = this.target;
+  metadata(sides: MigrationSides, target: TargetConfig = this.target): Record<string, string> {
     switch (target.kind) {
       case 'lambda-alias':
         return { functionName: this.alias.functionName, aliasName: this.alias.aliasName, ...sides };
@@ -307,6 +316,10 @@ function fieldReader(variable: string, value: Record<string, unknown>) {
     text,
     optional: (name: string, pattern: RegExp, what: string): string | undefined => (value[name] === undefined ? undefined : text(name, pattern, what)),
   };
+}
+
+function optionalArn(arn: string | undefined): { newLoadBalancerArn?: string } {
+  return arn === undefined ? {} : { newLoadBalancerArn: arn };
 }
 
 function preview(value: unknown): string {

@@ -17,6 +17,7 @@ import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as route53 from 'aws-cdk-lib/aws-route53';
 import { CutoverValidationError, show } from '../errors';
+import { nagResourceFinding } from '../nag';
 import type { IMigrationTarget, MigrationTargetBinding, ProbeTargetSpec, TargetBindContext } from './binding';
 import { checkRelease, checkUrl, loadBalancerFullName, loadBalancerWidgets } from './load-balancer';
 
@@ -132,6 +133,7 @@ export class DnsTarget implements IMigrationTarget {
           },
         },
       });
+    const changeArns = stack.formatArn({ service: 'route53', region: '', account: '', resource: 'change', resourceName: '*' });
     const list = new iam.PolicyStatement({ sid: 'ReadWeightedRecords', actions: ['route53:ListResourceRecordSets'], resources: [zoneArn] });
     const probeTargets: ProbeTargetSpec[] | undefined = props.probe
       ? [
@@ -150,7 +152,7 @@ export class DnsTarget implements IMigrationTarget {
         role.addToPrincipalPolicy(list);
         role.addToPrincipalPolicy(change('ShiftRecordWeights', ['CREATE', 'DELETE']));
         role.addToPrincipalPolicy(
-          new iam.PolicyStatement({ sid: 'WaitForRecordChanges', actions: ['route53:GetChange'], resources: [stack.formatArn({ service: 'route53', region: '', account: '', resource: 'change', resourceName: '*' })] }),
+          new iam.PolicyStatement({ sid: 'WaitForRecordChanges', actions: ['route53:GetChange'], resources: [changeArns] }),
         );
         // The rollback's active drain: the NEW load balancer's client Keep-Alive, its original kept in a tag.
         role.addToPrincipalPolicy(
@@ -179,7 +181,7 @@ export class DnsTarget implements IMigrationTarget {
             'elasticloadbalancing:DescribeLoadBalancerAttributes and DescribeTags support no resource-level permissions: `*` is the only resource they accept. The drain itself (ModifyLoadBalancerAttributes, AddTags, RemoveTags) is scoped to the new load balancer.',
         });
         Validations.of(controller).acknowledge({
-          id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:route53:::change/*]',
+          id: `AwsSolutions-IAM5[${nagResourceFinding(scope, changeArns)}]`,
           reason: 'route53:GetChange is authorized on change resources, whose ids are only known when a change is made: `change/*` is the narrowest scope IAM offers; it only reads the status of a change.',
         });
       },

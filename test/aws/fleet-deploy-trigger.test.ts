@@ -331,7 +331,8 @@ describe('fleet deploy trigger: Update with a new release', () => {
       oldVersion: 'r1',
       newVersion: 'r2',
       createdAtMs: NOW,
-      spec: { plan: config.plan, judge: { minRequests: 50 } },
+      // The target and the pin go with the migration (the sides swap for the next release).
+      spec: { plan: config.plan, judge: { minRequests: 50 }, target: config.target, capacity: config.capacity },
     });
     expect(account.invocations).toEqual([{ FunctionName: 'cutover-controller', InvocationType: 'Event', payload: { trigger: 'deploy', migrationId: `${key}:r2` } }]);
     expect(routing.reads).toBe(1);
@@ -340,7 +341,7 @@ describe('fleet deploy trigger: Update with a new release', () => {
   it('should keep a numeric pin in the spec', async () => {
     const pinned = readDeployTriggerConfig({ ...TRIGGER_ENV, CUTOVER_PINNED_CAPACITY: '6' });
     await onFleetDeployEvent(event('Update', 'r2', { from: 'r1' }), deps(new FakeRouting(0), { config: pinned }));
-    expect((await store.getPointer(key))?.spec).toEqual({ plan: pinned.plan, judge: { minRequests: 50 }, pinnedCapacity: 6 });
+    expect((await store.getPointer(key))?.spec).toEqual({ plan: pinned.plan, judge: { minRequests: 50 }, pinnedCapacity: 6, target: pinned.target, capacity: pinned.capacity });
   });
 
   it('should name the old side "unknown" when CloudFormation’s old properties have no release', async () => {
@@ -406,6 +407,17 @@ describe('fleet deploy trigger: Update with a new release', () => {
     expect(response.Data).toEqual({ Action: 'migration-recorded', MigrationId: `${key}:r1`, OldRelease: 'r2', NewRelease: 'r1' });
     expect(commandInvokes()).toEqual([]);
     expect(wakeUps()).toHaveLength(1);
+  });
+
+  it('refuses a release label that was migrated before (its id names an existing migration), recording nothing', async () => {
+    // r4 was migrated long ago (its record is still in the table); r5 is current and torn down.
+    await store.save(`${key}:r4`, makeRecord(`${key}:r4`, { status: MigrationStatus.TORN_DOWN, weight: 100 }), 0, []);
+    await recorded(MigrationStatus.TORN_DOWN);
+    const attempt = onFleetDeployEvent(event('Update', 'r4', { from: 'r2' }), deps(new FakeRouting(0)));
+    await expect(attempt).rejects.toBeInstanceOf(DeployBlockedError);
+    await expect(attempt).rejects.toThrow(/release label "r4" was already migrated \(migration .*:r4 is torn-down\); .*give this release a label of its own/);
+    expect(wakeUps()).toEqual([]);
+    expect((await store.getPointer(key))?.migrationId).toBe(`${key}:r2`);
   });
 
   it('should start a new release after a rolled-back migration', async () => {

@@ -452,4 +452,17 @@ describe('fleet runtime: weighted target groups, the old side an ECS service', (
     expect(writes).toEqual(['ChangeResourceRecordSets']);
     expect(ecsMock.calls()).toHaveLength(0);
   });
+
+  it('should pin the fleet the deploy recorded, not the one the configuration names now (the sides were swapped since)', async () => {
+    // The controller's configuration now names shop-green as the old fleet (the user swapped the
+    // sides for the next release); this migration was deployed with shop-blue as its old side.
+    await makeWorld({ CUTOVER_CAPACITY: JSON.stringify({ kind: 'ecs-service', cluster: 'prod', service: 'shop-green' }) });
+    const recorded: MigrationPointer = { ...pointer, spec: { plan: PLAN, judge: {}, capacity: { kind: 'ecs-service', cluster: 'prod', service: 'shop-blue' } } };
+    await store.putPointer(config.aliasKey, recorded, pointer.migrationId);
+    pointer = recorded;
+    await deployTick();
+    const pinned = aasMock.commandCalls(RegisterScalableTargetCommand).map((c) => c.args[0].input.ResourceId);
+    expect(pinned.length).toBeGreaterThan(0);
+    expect(new Set(pinned)).toEqual(new Set(['service/prod/shop-blue']));
+  });
 });
