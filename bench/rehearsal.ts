@@ -3,30 +3,37 @@
  * prints, per scenario, the outcomes, the time from fault onset to weight 0, the blast radius
  * (client requests that got an error or a wrong answer between the fault and the rollback), and
  * the rollback's residual (requests that still reached the new side after it, and when it drained),
- * and the router's added latency against calling v1 directly.
+ * then the residual with and without the active drain side by side (the new side closing and then
+ * refusing connections after a rollback, or left answering as in the incident), and the router's
+ * added latency against calling v1 directly.
  *
  *   npm run bench -- --runs 5 --scenario error-spike
  *   npm run bench -- --shift dns        # DNS weights instead of the router (see rehearsal/shift.ts)
+ *   npm run bench -- --drain-only --drain-seeds 5   # only the drain on/off comparison, over 5 seeds
  */
 import { Agent, request } from 'node:http';
 import { Command } from 'commander';
 import { startDemoServer, startRouter } from '../local';
 import { buildRehearsalPlan, DEFAULT_REHEARSAL_SOAK, DEFAULT_REHEARSAL_STEPS, DEFAULT_REHEARSAL_WINDOW, parseInteger } from '../rehearsal/options';
+import type { ResidualReport } from '../rehearsal/residual';
 import { runRehearsal, type RehearsalReport } from '../rehearsal/run';
-import { SCENARIOS } from '../rehearsal/scenarios';
-import type { ShiftMode } from '../rehearsal/shift';
+import { findScenario, SCENARIOS } from '../rehearsal/scenarios';
+import { DEFAULT_DNS_TTL_MS, DEFAULT_STALE_CLIENTS, SHIFT_MODES, type ShiftMode } from '../rehearsal/shift';
 
 const program = new Command()
   .option('--runs <n>', 'rehearsals per scenario', '3')
   .option('--scenario <name>', 'only this scenario')
   .option('--latency-requests <n>', 'requests per path for the router latency figure', '2000')
   .option('--shift <mode>', 'proxy or dns', 'proxy')
+  .option('--drain-seeds <n>', 'seeds per scenario and shift for the drain on/off comparison (0 skips it)', '3')
+  .option('--drain-only', 'only the drain on/off comparison')
   .parse();
-const flags = program.opts<{ runs: string; scenario?: string; latencyRequests: string; shift: string }>();
+const flags = program.opts<{ runs: string; scenario?: string; latencyRequests: string; shift: string; drainSeeds: string; drainOnly?: boolean }>();
 if (flags.shift !== 'proxy' && flags.shift !== 'dns') throw new Error(`--shift must be proxy or dns, got ${JSON.stringify(flags.shift)}`);
 const shift: ShiftMode = flags.shift;
 const runs = parseInteger(flags.runs, '--runs', 1, 100);
 const latencyRequests = parseInteger(flags.latencyRequests, '--latency-requests', 100, 100_000);
+const drainSeeds = parseInteger(flags.drainSeeds, '--drain-seeds', 0, 100);
 
 function quantile(values: readonly number[], q: number): number | undefined {
   if (values.length === 0) return undefined;
@@ -89,6 +96,87 @@ async function scenarios(): Promise<void> {
   );
 }
 
+/**
+ * The drain comparison: the scenarios whose rollback leaves traffic on the new side, rehearsed
+ * with the active drain on and off. Its own plan, the DNS tests' (a first step of 10 %: with DNS a
+ * share of 40 clients is lumpy), keeps it to a few minutes.
+ */
+const DRAIN_SCENARIOS = ['keepalive-desync-under-load', 'error-spike'];
+const DRAIN_STEPS = '10@2s,50@2s,100@2s';
+const DRAIN_SOAK = '2s';
+
+/**
+ * Runs each scenario, shift and seed twice, drain on and drain off, side by side (concurrently:
+ * same seed, same moment on the machine, and half the wall time), and prints what reached the new
+ * side after the rollback for each.
+ */
+async function drainComparison(): Promise<void> {
+  const plan = buildRehearsalPlan(DRAIN_STEPS, DRAIN_SOAK, DEFAULT_REHEARSAL_WINDOW);
+  const shifts: readonly ShiftMode[] = [...SHIFT_MODES].sort((a, b) => (a === 'dns' ? -1 : b === 'dns' ? 1 : 0));
+  const rows: string[][] = [];
+  const caps = new Set<string>();
+  for (const name of DRAIN_SCENARIOS) {
+    const scenario = findScenario(name);
+    if (!scenario) throw new Error(`unknown scenario ${JSON.stringify(name)}`);
+    for (const mode of shifts) {
+      const on: ResidualReport[] = [];
+      const off: ResidualReport[] = [];
+      for (let seed = 1; seed <= drainSeeds; seed++) {
+        process.stderr.write(`  ${name} ${mode} seed ${seed}/${drainSeeds}, drain on and off … `);
+        const [withDrain, without] = await Promise.all(
+          [true, false].map((activeDrain) => runRehearsal({ scenario, plan, seed, shift: mode, activeDrain })),
+        );
+        const residuals = [withDrain!, without!].map((r) => r.rollback?.residual);
+        process.stderr.write(
+          residuals.map((r, i) => `${i === 0 ? 'on' : 'off'}: ${r ? `${r.requestsAfterRollback} req, ${r.drained ? ms(r.drainedAfterMs) : 'not drained'}` : `${[withDrain!, without!][i]!.outcome}, no rollback`}`).join('; ') + '\n',
+        );
+        if (residuals[0]) on.push(residuals[0]);
+        if (residuals[1]) off.push(residuals[1]);
+      }
+      for (const r of [...on, ...off]) caps.add(ms(r.maxWatchMs));
+      const pair = (f: (rs: ResidualReport[]) => string): string[] => [f(on), f(off)];
+      rows.push([
+        name,
+        mode,
+        `${on.length}/${drainSeeds} · ${off.length}/${drainSeeds}`,
+        ...pair((rs) => medianMax(rs.map((r) => r.requestsAfterRollback), String)),
+        ...pair((rs) => medianMax(rs.map((r) => r.wrongAnswersAfterRollback), String)),
+        // Not drained within the watch counts as longer than any drain: "> the cap".
+        ...pair((rs) => medianMax(rs.map((r) => r.drainedAfterMs ?? Number.POSITIVE_INFINITY), (v) => (Number.isFinite(v) ? ms(v) : `>${ms(rs[0]!.maxWatchMs)}`))),
+        ...pair((rs) => (rs.length ? `${rs.filter((r) => r.withinBound).length}/${rs.length} (${ms(rs[0]!.boundMs)})` : '-')),
+      ]);
+    }
+  }
+  console.log(
+    `Rollback residual, active drain on vs off: ${drainSeeds} seed(s) per scenario and shift, both runs of a seed side by side; ` +
+      `plan ${DRAIN_STEPS}, soak ${DRAIN_SOAK}, window ${DEFAULT_REHEARSAL_WINDOW}; dns: TTL ${ms(DEFAULT_DNS_TTL_MS)}, ${Math.round(DEFAULT_STALE_CLIENTS * 100)} % of clients ignore it\n` +
+      `on: Connection: close at the rollback, with dns connections refused after TTL + drain interval; off: the new side keeps answering (Keep-Alive kept, connections accepted).\n` +
+      `Cells are "median / max" over the runs that rolled back; drain time is until the new side stayed at ≤ 1 % of its peak per window (">cap": not within the watch of ${[...caps].join(', ') || '-'}).\n`,
+  );
+  printTable(
+    [
+      'scenario',
+      'shift',
+      'rolled back on · off',
+      'req. after rollback, on',
+      'off',
+      'wrong answers after, on',
+      'off',
+      'drain time, on',
+      'off',
+      'within bound, on',
+      'off',
+    ],
+    rows,
+  );
+}
+
+/** "median / max" of `values` (empty: "-"). */
+function medianMax(values: readonly number[], show: (v: number) => string): string {
+  if (values.length === 0) return '-';
+  return `${show(quantile(values, 0.5)!)} / ${show(Math.max(...values))}`;
+}
+
 /** Sequential Keep-Alive GETs: the latency each path adds, measured the same way. */
 async function routerLatency(): Promise<void> {
   const v1 = await startDemoServer({ version: 'v1' });
@@ -148,10 +236,15 @@ function printTable(header: string[], rows: string[][]): void {
 }
 
 (async () => {
-  console.log(`Rehearsal benchmark: ${runs} run(s) per scenario, shift ${shift}, plan ${DEFAULT_REHEARSAL_STEPS}, soak ${DEFAULT_REHEARSAL_SOAK}, window ${DEFAULT_REHEARSAL_WINDOW}\n`);
-  await scenarios();
-  console.log(`Router overhead: ${latencyRequests} sequential Keep-Alive GETs per path\n`);
-  await routerLatency();
+  if (!flags.drainOnly) {
+    console.log(`Rehearsal benchmark: ${runs} run(s) per scenario, shift ${shift}, plan ${DEFAULT_REHEARSAL_STEPS}, soak ${DEFAULT_REHEARSAL_SOAK}, window ${DEFAULT_REHEARSAL_WINDOW}\n`);
+    await scenarios();
+  }
+  if (drainSeeds > 0) await drainComparison();
+  if (!flags.drainOnly) {
+    console.log(`Router overhead: ${latencyRequests} sequential Keep-Alive GETs per path\n`);
+    await routerLatency();
+  }
 })().catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;

@@ -7,7 +7,9 @@
  * connections until something closes them. In the incident about 10 % of requests still reached
  * the faulty instances after every DNS answer pointed at the working ones, until engineers closed
  * the connections by hand. The rehearsal keeps watching the new side after a rollback, drains it
- * (see `DrainMode` in `local/demo-server.ts`), and reports the residual.
+ * (see `DrainMode` in `local/demo-server.ts`), and reports the residual. With the active drain off
+ * (`--no-drain`) the new side keeps answering as before, Keep-Alive and all, as in the incident
+ * before the engineers stepped in, and the watch measures how long the residual lasts by itself.
  *
  * "Per window" counts use the plan's health window W, as the judge does: the traffic of a window
  * starting at t is the number of the new side's responses in [t, t + W). The peak is the largest
@@ -37,6 +39,11 @@ export interface ResidualReport {
   readonly wrongAnswersAfterRollback: number;
   /** Every request harmed after the rollback, whatever the harm: `blastRadius.afterRollback.total.total`. */
   readonly harmedAfterRollback: number;
+  /**
+   * Whether the rehearsal drained the new side (`Connection: close`, then refusing connections):
+   * false with `--no-drain`, when the new side kept answering normally after the rollback.
+   */
+  readonly activeDrain: boolean;
   /** Whether the new side's traffic fell to the threshold and stayed there until the watch ended. */
   readonly drained: boolean;
   /**
@@ -53,10 +60,12 @@ export interface ResidualReport {
   readonly withinBound: boolean;
   /** How long after the rollback the rehearsal watched the new side. */
   readonly watchedMs: number;
+  /** The longest the watch lasts (`--max-watch`, see `defaultMaxWatchMs`): past it, `drained: false`. */
+  readonly maxWatchMs: number;
   /** The new side's responses in each window from the rollback on (the last one may be partial). */
   readonly requestsPerWindowAfterRollback: readonly number[];
-  /** What the drain did to the new side, ms after the rollback in effect. */
-  readonly drain: {
+  /** What the drain did to the new side, ms after the rollback in effect. Absent without the active drain. */
+  readonly drain?: {
     /** When it started answering with `Connection: close`. */
     readonly closeAfterMs: number;
     /** When it stopped accepting connections (DNS only, and only if someone was still arriving). */
@@ -166,6 +175,16 @@ export function residualBoundMs(mode: 'proxy' | 'dns', ttlMs: number, drainInter
   return mode === 'dns' ? ttlMs + drainIntervalMs + windowMs : windowMs;
 }
 
+/**
+ * The default cap of the residual watch (`--max-watch`): twice the bound plus 5 s, and with DNS
+ * at least the longest a stale client keeps an answer plus two TTLs and a window, so that a run
+ * without the active drain can see the last stale cache run out.
+ */
+export function defaultMaxWatchMs(mode: 'proxy' | 'dns', ttlMs: number, drainIntervalMs: number, windowMs: number, staleHoldMs: number): number {
+  const withDrain = 2 * residualBoundMs(mode, ttlMs, drainIntervalMs, windowMs) + 5000;
+  return mode === 'dns' ? Math.max(withDrain, staleHoldMs + 2 * ttlMs + windowMs) : withDrain;
+}
+
 /** Options of `watchResidual`. */
 export interface ResidualWatchOptions {
   readonly mode: 'proxy' | 'dns';
@@ -175,6 +194,14 @@ export interface ResidualWatchOptions {
   readonly ttlMs: number;
   readonly drainIntervalMs: number;
   readonly tally: SideTally;
+  /**
+   * Whether to drain the new side (`Connection: close`, then with DNS refusing connections); false
+   * leaves it answering normally and only watches.
+   * @default true
+   */
+  readonly activeDrain?: boolean;
+  /** The longest the watch lasts from the rollback, ms (see `defaultMaxWatchMs`). */
+  readonly maxWatchMs: number;
   /** The new side's server, to drain. */
   readonly newSide: { setDrain(mode: 'close' | 'refuse'): Promise<unknown> };
   /** DNS: how many clients' cached answers still name the new side. */
@@ -195,7 +222,8 @@ export interface ResidualFrameData {
   readonly peakRequestsPerWindow: number;
   readonly thresholdRequestsPerWindow: number;
   readonly requestsAfterRollback: number;
-  readonly drain: 'close' | 'refuse';
+  /** What the drain is doing: nothing (`off`, `--no-drain`), `Connection: close`, or also refusing connections. */
+  readonly drain: 'off' | 'close' | 'refuse';
   readonly cachedOnNewSide?: number;
 }
 
@@ -203,8 +231,12 @@ export interface ResidualFrameData {
 export interface ResidualWatch {
   readonly peakRequestsPerWindow: number;
   readonly thresholdRequestsPerWindow: number;
-  /** The drain's steps, epoch ms. */
-  readonly closeAt: number;
+  /** Whether the new side was drained (see `ResidualWatchOptions.activeDrain`). */
+  readonly activeDrain: boolean;
+  /** The cap the watch ran under, ms from the rollback. */
+  readonly maxWatchMs: number;
+  /** The drain's steps, epoch ms; absent without the active drain. */
+  readonly closeAt?: number;
   readonly refuseAt?: number;
   readonly endedAt: number;
   /** The new side's last window was within the threshold, and no cache still named it, when the watch ended. */
@@ -217,8 +249,10 @@ export interface ResidualWatch {
  * window holds at most 1 % of its peak (and, with DNS, no client's cached answer still names it),
  * at least one window after the rollback. The drain: `Connection: close` on every answer at once;
  * with DNS, once the TTL and the drain interval have passed, the new side also refuses
- * connections, which sends the clients that ignore the TTL back to a lookup. Gives up after twice
- * the bound plus 5 s (then `drained: false`), or when `signal` aborts.
+ * connections, which sends the clients that ignore the TTL back to a lookup. Without the active
+ * drain (`activeDrain: false`) the new side is left alone: connections stay open until their
+ * clients close them, and cached answers run out at their own pace. Gives up `maxWatchMs` after
+ * the rollback (then `drained: false`), or when `signal` aborts.
  */
 export async function watchResidual(o: ResidualWatchOptions): Promise<ResidualWatch> {
   const peak = peakPerWindow(
@@ -226,10 +260,14 @@ export async function watchResidual(o: ResidualWatchOptions): Promise<ResidualWa
     o.windowMs,
   );
   const threshold = Math.round(peak * DRAINED_SHARE_OF_PEAK * 10_000) / 10_000;
-  await o.newSide.setDrain('close');
-  const closeAt = o.now();
-  const refuseDue = o.mode === 'dns' ? o.rollbackAt + o.ttlMs + o.drainIntervalMs : undefined;
-  const giveUpAt = o.rollbackAt + 2 * residualBoundMs(o.mode, o.ttlMs, o.drainIntervalMs, o.windowMs) + 5000;
+  const activeDrain = o.activeDrain ?? true;
+  let closeAt: number | undefined;
+  if (activeDrain) {
+    await o.newSide.setDrain('close');
+    closeAt = o.now();
+  }
+  const refuseDue = activeDrain && o.mode === 'dns' ? o.rollbackAt + o.ttlMs + o.drainIntervalMs : undefined;
+  const giveUpAt = o.rollbackAt + o.maxWatchMs;
   let refuseAt: number | undefined;
   let drained = false;
   let interrupted = false;
@@ -252,7 +290,7 @@ export async function watchResidual(o: ResidualWatchOptions): Promise<ResidualWa
       peakRequestsPerWindow: peak,
       thresholdRequestsPerWindow: threshold,
       requestsAfterRollback: o.tally.newSideCount(o.rollbackAt, Number.MAX_SAFE_INTEGER),
-      drain: refuseAt === undefined ? 'close' : 'refuse',
+      drain: !activeDrain ? 'off' : refuseAt === undefined ? 'close' : 'refuse',
       ...(o.mode === 'dns' ? { cachedOnNewSide: cached } : {}),
     });
     // A quiet window is final once no cache still names the new side, or once the new side has
@@ -268,7 +306,9 @@ export async function watchResidual(o: ResidualWatchOptions): Promise<ResidualWa
   return {
     peakRequestsPerWindow: peak,
     thresholdRequestsPerWindow: threshold,
-    closeAt,
+    activeDrain,
+    maxWatchMs: o.maxWatchMs,
+    ...(closeAt !== undefined ? { closeAt } : {}),
     ...(refuseAt !== undefined ? { refuseAt } : {}),
     endedAt: o.now(),
     drained,
@@ -304,18 +344,24 @@ export function residualReport(input: {
     requestsAfterRollback: after.length,
     wrongAnswersAfterRollback: input.afterRollback?.total.wrongAnswers ?? 0,
     harmedAfterRollback: input.afterRollback?.total.total ?? 0,
+    activeDrain: watch.activeDrain,
     drained: watch.drained,
     ...(drainedAfterMs !== undefined ? { drainedAfterMs } : {}),
     boundMs,
     withinBound: drainedAfterMs !== undefined && drainedAfterMs <= boundMs,
     watchedMs: watch.endedAt - rollbackAt,
+    maxWatchMs: watch.maxWatchMs,
     requestsPerWindowAfterRollback: countsPerWindow(after, rollbackAt, after.reduce((end, t) => Math.max(end, t + 1), watch.endedAt), windowMs),
-    drain: {
-      closeAfterMs: Math.max(0, watch.closeAt - rollbackAt),
-      ...(watch.refuseAt !== undefined ? { refuseAfterMs: watch.refuseAt - rollbackAt } : {}),
-      connectionsClosed: input.connectionsClosed,
-      connectionsRefused: input.connectionsRefused,
-    },
+    ...(watch.closeAt !== undefined
+      ? {
+          drain: {
+            closeAfterMs: Math.max(0, watch.closeAt - rollbackAt),
+            ...(watch.refuseAt !== undefined ? { refuseAfterMs: watch.refuseAt - rollbackAt } : {}),
+            connectionsClosed: input.connectionsClosed,
+            connectionsRefused: input.connectionsRefused,
+          },
+        }
+      : {}),
     ...(input.byClients ? { byClients: input.byClients } : {}),
   };
 }

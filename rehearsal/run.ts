@@ -30,7 +30,7 @@ import {
 import { LocalProbes } from '../local/probes';
 import { blastRadiusOver, type ClientsAt } from './blast-radius';
 import { timelineEvents, type RehearsalFrame, type RehearsalOutcome, type RehearsalReport, type ResidualFrame } from './report';
-import { residualByClients, residualReport, SideTally, watchResidual, type ResidualReport } from './residual';
+import { defaultMaxWatchMs, residualByClients, residualReport, SideTally, watchResidual, type ResidualReport } from './residual';
 import type { Scenario } from './scenarios';
 import { DEFAULT_DNS_CLIENTS, DEFAULT_STALE_CLIENTS, startShift, type DnsSettings, type Shift, type ShiftMode } from './shift';
 
@@ -64,6 +64,20 @@ export interface RehearsalOptions {
    * @default 1000
    */
   readonly drainIntervalMs?: number;
+  /**
+   * Whether to drain the new side after a rollback (`Connection: close` at once, with DNS refusing
+   * connections after the TTL and the drain interval). False (`--no-drain`) leaves it answering
+   * normally, Keep-Alive kept and connections accepted, as in the incident before engineers closed
+   * the connections by hand; the residual watch then only measures.
+   * @default true
+   */
+  readonly activeDrain?: boolean;
+  /**
+   * The longest the residual watch lasts after a rollback, ms; past it the residual reports
+   * `drained: false`.
+   * @default - see `defaultMaxWatchMs` (25 s with DNS's defaults, 7 s through the proxy)
+   */
+  readonly maxWatchMs?: number;
   /**
    * Seed of every random choice (routing, client mix, injected 5XX).
    * @default 1
@@ -347,7 +361,8 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
 
     // After a rollback the clients keep going while the new side drains: what still reaches it is
     // the rollback's residual (at once none through the router; with DNS, until caches run out and
-    // connections close). The drain starts at once, without waiting for a probe round in flight
+    // connections close). Without the active drain the new side is left alone and only watched,
+    // up to the watch's cap. The drain starts at once, without waiting for a probe round in flight
     // (a probe of a slow side can take seconds). Otherwise the clients see the end state for a
     // moment, while the probes stop. Then they stop, so that the totals are final.
     const rolledBackAt = rollbackInEffect?.at;
@@ -363,6 +378,9 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
             ttlMs: shift.ttlMs,
             drainIntervalMs,
             tally,
+            activeDrain: options.activeDrain ?? true,
+            maxWatchMs:
+              options.maxWatchMs ?? defaultMaxWatchMs(mode, shift.ttlMs, drainIntervalMs, plan.healthWindowMs, shift.staleHoldMs),
             newSide: v2,
             cachedOnNewSide: () => shift!.cachedOnNewSide(),
             now: () => CLOCK.now(),

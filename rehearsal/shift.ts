@@ -64,6 +64,8 @@ export interface Shift {
   readonly clients: Pick<ClientsOptions, 'targetUrl' | 'routing' | 'metrics' | 'connectionLifetimeMs'>;
   /** The DNS TTL in DNS mode; 0 through the proxy. */
   readonly ttlMs: number;
+  /** The longest a client that ignores the TTL keeps one answer in DNS mode; 0 through the proxy. */
+  readonly staleHoldMs: number;
   /** Requests and responses by status per side, over the whole run (see the report's fields). */
   requestsBySide(): { readonly old: number; readonly new: number };
   responsesBySide(): { readonly old: Readonly<Record<string, number>>; readonly new: Readonly<Record<string, number>> };
@@ -117,6 +119,7 @@ async function proxyShift(options: ShiftOptions): Promise<Shift> {
     traffic: router.traffic,
     clients: { targetUrl: router.url },
     ttlMs: 0,
+    staleHoldMs: 0,
     requestsBySide: () => {
       const stats = router.stats();
       return { old: stats.old.requests, new: stats.new.requests };
@@ -162,6 +165,7 @@ async function dnsShift(options: ShiftOptions): Promise<Shift> {
       connectionLifetimeMs: dns.connectionLifetimeMs ?? DEFAULT_CONNECTION_LIFETIME_MS,
     },
     ttlMs,
+    staleHoldMs: dns.staleHoldMs ?? 10 * ttlMs,
     requestsBySide: () => options.metrics.requestsBySide(),
     responsesBySide: () => options.metrics.responsesBySide(),
     isStaleClient: (client) => routing.isStale(client),

@@ -114,7 +114,12 @@ export class LiveView {
 export function residualLine(r: ResidualFrame): string {
   const window = `${r.lastWindow} req in the last ${seconds(r.windowMs)}`;
   const last = r.lastWindow <= r.thresholdRequestsPerWindow ? pc.green(window) : pc.yellow(window);
-  const drain = r.drain === 'refuse' ? 'Connection: close, refusing new connections' : 'Connection: close on every answer';
+  const drain =
+    r.drain === 'off'
+      ? 'off (the new side answers as before)'
+      : r.drain === 'refuse'
+        ? 'Connection: close, refusing new connections'
+        : 'Connection: close on every answer';
   const cached =
     r.cachedOnNewSide === undefined ? '' : ` · ${r.cachedOnNewSide} ${r.cachedOnNewSide === 1 ? 'client still caches' : 'clients still cache'} it`;
   return (
@@ -132,8 +137,12 @@ export function residualLines(r: ResidualReport): string[] {
       ? pc.red(`not drained to ≤ 1 % of its peak (${r.peakRequestsPerWindow}/${per}) within ${seconds(r.watchedMs)}`)
       : `drained to ≤ 1 % of its peak (${r.peakRequestsPerWindow}/${per}) ${seconds(r.drainedAfterMs)} after it` +
         ` (bound ${seconds(r.boundMs)}${r.withinBound ? '' : pc.red(', exceeded')})`;
-  const steps = [`Connection: close from +${seconds(r.drain.closeAfterMs)}`];
-  if (r.drain.refuseAfterMs !== undefined) steps.push(`connections refused from +${seconds(r.drain.refuseAfterMs)} (${r.drain.connectionsRefused} refused)`);
+  const steps: string[] = [];
+  if (r.drain === undefined) steps.push('off (Keep-Alive kept, connections accepted)');
+  else {
+    steps.push(`Connection: close from +${seconds(r.drain.closeAfterMs)}`);
+    if (r.drain.refuseAfterMs !== undefined) steps.push(`connections refused from +${seconds(r.drain.refuseAfterMs)} (${r.drain.connectionsRefused} refused)`);
+  }
   const kinds = r.byClients ? `clients honouring the TTL ${r.byClients.ttlHonouring}, ignoring it ${r.byClients.ttlIgnoring}; ` : '';
   return [
     `  residual          ${r.requestsAfterRollback === 0 ? pc.green(reached) : reached}; ${drained}`,

@@ -1,8 +1,8 @@
 /**
  * `cutover rehearse`: runs a whole migration on loopback and reports it.
  * Exit codes: 0 the rehearsal ran (whatever its outcome), 2 usage error (unknown scenario or
- * flag, invalid plan, port in use), 130 interrupted by Ctrl-C (the summary so far is printed),
- * anything else a crash.
+ * flag, invalid plan, port in use, `--drain-interval` with `--no-drain`), 130 interrupted by
+ * Ctrl-C (the summary so far is printed), anything else a crash.
  */
 import { Command, Option } from 'commander';
 import { PortInUseError } from '../../local/net';
@@ -34,6 +34,8 @@ interface RehearseFlags {
   ttl?: string;
   staleClients?: string;
   drainInterval: string;
+  drain: boolean;
+  maxWatch?: string;
 }
 
 export function registerRehearseCommand(program: Command): void {
@@ -51,13 +53,15 @@ export function registerRehearseCommand(program: Command): void {
     .option('--ttl <duration>', `dns: TTL of the weighted answers (default ${DEFAULT_DNS_TTL_MS / 1000}s)`)
     .option('--stale-clients <share>', `dns: share of clients (0-1) that ignore the TTL (default ${DEFAULT_STALE_CLIENTS})`)
     .option('--drain-interval <duration>', 'after a rollback with dns: how long past the TTL the new side still takes connections before refusing them', `${DEFAULT_DRAIN_INTERVAL_MS / 1000}s`)
+    .option('--no-drain', 'after a rollback, leave the new side answering normally (Keep-Alive kept, connections accepted) and only watch its residual traffic')
+    .option('--max-watch <duration>', 'longest the residual watch lasts after a rollback (default: twice its bound + 5s; with dns at least 12 TTLs + one window, so that the stale clients\' answers can run out)')
     .addHelpText('after', `\nScenarios:\n${SCENARIOS.map((s) => `  ${s.name.padEnd(28)} ${s.description}`).join('\n')}\n`)
-    .action(async (flags: RehearseFlags) => {
-      process.exitCode = await rehearse(flags);
+    .action(async (flags: RehearseFlags, command: Command) => {
+      process.exitCode = await rehearse(flags, command.getOptionValueSource('drainInterval') === 'cli');
     });
 }
 
-async function rehearse(flags: RehearseFlags): Promise<number> {
+async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Promise<number> {
   let scenario;
   let plan;
   let port: number;
@@ -66,6 +70,7 @@ async function rehearse(flags: RehearseFlags): Promise<number> {
   let ttlMs: number | undefined;
   let staleClients: number | undefined;
   let drainIntervalMs: number;
+  let maxWatchMs: number | undefined;
   try {
     scenario = findScenario(flags.scenario);
     if (!scenario) {
@@ -81,6 +86,11 @@ async function rehearse(flags: RehearseFlags): Promise<number> {
     ttlMs = flags.ttl === undefined ? undefined : parseDuration(flags.ttl, '--ttl');
     staleClients = flags.staleClients === undefined ? undefined : parseShare(flags.staleClients, '--stale-clients');
     drainIntervalMs = parseDuration(flags.drainInterval, '--drain-interval');
+    if (!flags.drain && drainIntervalGiven) throw new UsageError('--drain-interval times the active drain; --no-drain turns it off');
+    maxWatchMs = flags.maxWatch === undefined ? undefined : parseDuration(flags.maxWatch, '--max-watch');
+    if (maxWatchMs !== undefined && maxWatchMs < plan.healthWindowMs) {
+      throw new UsageError(`--max-watch must be at least the window (${plan.healthWindowMs} ms), got ${maxWatchMs} ms`);
+    }
     if (shift !== 'dns' && (ttlMs !== undefined || staleClients !== undefined)) {
       throw new UsageError(`${ttlMs !== undefined ? '--ttl' : '--stale-clients'} applies to --shift dns only (there is no DNS through the proxy)`);
     }
@@ -106,6 +116,8 @@ async function rehearse(flags: RehearseFlags): Promise<number> {
         ? { dns: { ...(ttlMs !== undefined ? { ttlMs } : {}), ...(staleClients !== undefined ? { staleClients } : {}) } }
         : {}),
       drainIntervalMs,
+      activeDrain: flags.drain,
+      ...(maxWatchMs !== undefined ? { maxWatchMs } : {}),
       signal: abort.signal,
       ...(view
         ? {
@@ -133,10 +145,12 @@ async function rehearse(flags: RehearseFlags): Promise<number> {
 
 function describePlan(flags: RehearseFlags, shift: ShiftMode, ttlMs: number | undefined, staleClients: number | undefined): string {
   const plan = `steps ${flags.steps}, soak ${flags.soak}, window ${flags.window}`;
-  if (shift === 'proxy') return `${plan}; shift proxy (a router decides per request)`;
+  const noDrain = flags.drain ? '' : '; no active drain after a rollback';
+  if (shift === 'proxy') return `${plan}; shift proxy (a router decides per request)${noDrain}`;
   const ttl = (ttlMs ?? DEFAULT_DNS_TTL_MS) / 1000;
   const stale = Math.round((staleClients ?? DEFAULT_STALE_CLIENTS) * 100);
-  return `${plan}; shift dns (TTL ${ttl}s, ${stale} % of clients ignore it, drain interval ${flags.drainInterval})`;
+  const drain = flags.drain ? `, drain interval ${flags.drainInterval}` : '';
+  return `${plan}; shift dns (TTL ${ttl}s, ${stale} % of clients ignore it${drain})${noDrain}`;
 }
 
 function usage(error: unknown): number {

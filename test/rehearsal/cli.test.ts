@@ -91,6 +91,7 @@ describe('cutover rehearse (CLI)', () => {
       peakRequestsPerWindow: 0,
       requestsAfterRollback: 0,
       wrongAnswersAfterRollback: 0,
+      activeDrain: true,
       drained: true,
       drainedAfterMs: 0,
       boundMs: 1000 + 1000 + 1000,
@@ -112,6 +113,8 @@ describe('cutover rehearse (CLI)', () => {
     [['rehearse', '--steps', '10@2s,90@2s'], /the last step must be 100%, got 90/],
     [['rehearse', '--soak', 'forever'], /--soak must be a duration like 500ms, 3s or 2m, got "forever"/],
     [['rehearse', '--port', '70000'], /--port must be between 0 and 65535, got 70000/],
+    [['rehearse', '--shift', 'dns', '--no-drain', '--drain-interval', '2s'], /--drain-interval times the active drain; --no-drain turns it off/],
+    [['rehearse', '--max-watch', '500ms'], /--max-watch must be at least the window \(1000 ms\), got 500 ms/],
   ])('fails with one clear line and exit 2 on bad input %#', async (args, message) => {
     const run = await cutover(args);
     expect(run.code).toBe(2);

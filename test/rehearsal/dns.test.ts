@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildRehearsalPlan } from '../../rehearsal/options';
 import { runRehearsal, type RehearsalReport } from '../../rehearsal/run';
-import { findScenario } from '../../rehearsal/scenarios';
+import { findScenario, type Scenario } from '../../rehearsal/scenarios';
 
 // A first step of 10 % (not 5 %): with DNS a share of 40 clients is lumpy, and a tiny step would
 // mostly wait for enough requests on the new side.
@@ -49,7 +49,7 @@ describe('rehearsal with DNS weights', () => {
 
     const residual = report.rollback!.residual!;
     expect(residual).toBeDefined();
-    expect(residual).toMatchObject({ shift: 'dns', windowMs: 1000, boundMs: 2000 + 1000 + 1000, drained: true, withinBound: true });
+    expect(residual).toMatchObject({ shift: 'dns', windowMs: 1000, boundMs: 2000 + 1000 + 1000, activeDrain: true, maxWatchMs: 25_000, drained: true, withinBound: true });
     expect(residual.drainedAfterMs).toBeLessThanOrEqual(residual.boundMs);
     expect(residual.peakRequestsPerWindow).toBeGreaterThan(0);
     expect(residual.thresholdRequestsPerWindow).toBeCloseTo(residual.peakRequestsPerWindow / 100, 6);
@@ -62,9 +62,43 @@ describe('rehearsal with DNS weights', () => {
     const byClients = residual.byClients!.ttlHonouring + residual.byClients!.ttlIgnoring + b.afterRollback!.new.transportErrors;
     expect(Math.abs(byClients - residual.requestsAfterRollback)).toBeLessThanOrEqual(2);
     // The drain started at once: Connection: close on the new side.
-    expect(residual.drain.closeAfterMs).toBeLessThan(1000);
-    if (residual.drain.refuseAfterMs !== undefined) expect(residual.drain.refuseAfterMs).toBeGreaterThanOrEqual(3000);
+    const drain = residual.drain!;
+    expect(drain.closeAfterMs).toBeLessThan(1000);
+    if (drain.refuseAfterMs !== undefined) expect(drain.refuseAfterMs).toBeGreaterThanOrEqual(3000);
     // The last window of the watch was within the threshold.
     expect(residual.requestsPerWindowAfterRollback.at(-1)).toBeLessThanOrEqual(Math.max(1, residual.thresholdRequestsPerWindow));
+  });
+
+  it('without the active drain (--no-drain) the new side keeps serving after the rollback: more requests, for longer, than with it (same seed)', async () => {
+    // Kept short: 5XX from the first step, a 0.5 s TTL, and both runs at once. The shorter the TTL,
+    // the sooner a drained client's cache lets it go, while a client left alone keeps its
+    // Keep-Alive connection for its lifetime (2 s on average): the gap is wide whatever the timing.
+    const spike: Scenario = {
+      name: 'error-spike-at-once',
+      description: 'v2 answers 25 % of requests with 5XX from the first step',
+      expected: 'rolled-back',
+      faultAt: 0,
+      fault: 'v2 answers 25% of requests with 5XX',
+      inject: (c) => c.setNewSideFaults({ errorRate5xx: 0.25 }),
+    };
+    const fast = buildRehearsalPlan('50@1s,100@1s', '1s', '1s');
+    const [on, off] = await Promise.all(
+      [true, false].map((activeDrain) =>
+        runRehearsal({ scenario: spike, plan: fast, seed: 4, shift: 'dns', dns: { ttlMs: 500 }, activeDrain, maxWatchMs: 3000 }),
+      ),
+    );
+    expect(on).toMatchObject({ outcome: 'rolled-back', finalWeight: 0 });
+    expect(off).toMatchObject({ outcome: 'rolled-back', finalWeight: 0 });
+    const withDrain = on!.rollback!.residual!;
+    const without = off!.rollback!.residual!;
+    expect(withDrain).toMatchObject({ activeDrain: true, maxWatchMs: 3000, drained: true });
+    expect(withDrain.drain!.connectionsClosed).toBeGreaterThan(0);
+    // Left alone: no Connection: close, no refusals, and the report says the drain was off.
+    expect(without).toMatchObject({ activeDrain: false, maxWatchMs: 3000 });
+    expect(without.drain).toBeUndefined();
+    expect(off!.dns!.refusedConnections).toBe(0);
+    expect(without.requestsAfterRollback).toBeGreaterThan(withDrain.requestsAfterRollback);
+    // Longer: it drained later than with the drain, or not within the watch at all.
+    expect(without.drainedAfterMs ?? Number.POSITIVE_INFINITY).toBeGreaterThan(withDrain.drainedAfterMs!);
   });
 });

@@ -6,12 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { LocalMetrics } from '../../local/metrics';
 import {
   countsPerWindow,
+  defaultMaxWatchMs,
   drainedAfter,
   peakPerWindow,
   residualBoundMs,
   residualByClients,
   residualReport,
   SideTally,
+  watchResidual,
   type ResidualWatch,
 } from '../../rehearsal/residual';
 
@@ -51,6 +53,14 @@ describe('residual traffic arithmetic', () => {
     expect(residualBoundMs('proxy', 2000, 1000, 1000)).toBe(1000);
   });
 
+  it('the default cap of the watch: twice the bound + 5 s, with DNS at least the stale hold + two TTLs + a window', () => {
+    // DNS defaults: stale clients keep an answer up to 10 TTLs (20 s) → 20 + 4 + 1 s.
+    expect(defaultMaxWatchMs('dns', 2000, 1000, 1000, 20_000)).toBe(25_000);
+    // A short stale hold leaves the drain's own cap: 2 × 4 s + 5 s.
+    expect(defaultMaxWatchMs('dns', 2000, 1000, 1000, 2000)).toBe(13_000);
+    expect(defaultMaxWatchMs('proxy', 0, 1000, 1000, 0)).toBe(7000);
+  });
+
   it('residualByClients: what reached the new side after the rollback, by kind of client', () => {
     const atRollback = [{ new: 5 }, { new: 0 }, { new: 7 }];
     const final = [{ new: 9 }, { new: 2 }, { new: 7 }];
@@ -78,6 +88,8 @@ describe('residual traffic arithmetic', () => {
     const watch: ResidualWatch = {
       peakRequestsPerWindow: 3,
       thresholdRequestsPerWindow: 0.03,
+      activeDrain: true,
+      maxWatchMs: 25_000,
       closeAt: 10_005,
       refuseAt: 13_000,
       endedAt: 14_000,
@@ -105,11 +117,13 @@ describe('residual traffic arithmetic', () => {
       requestsAfterRollback: 5,
       wrongAnswersAfterRollback: 2,
       harmedAfterRollback: 3,
+      activeDrain: true,
       drained: true,
       drainedAfterMs: 2200,
       boundMs: 4000,
       withinBound: true,
       watchedMs: 4000,
+      maxWatchMs: 25_000,
       requestsPerWindowAfterRollback: [3, 0, 2, 0],
       drain: { closeAfterMs: 5, refuseAfterMs: 3000, connectionsClosed: 5, connectionsRefused: 1 },
       byClients: { ttlHonouring: 3, ttlIgnoring: 2 },
@@ -118,5 +132,64 @@ describe('residual traffic arithmetic', () => {
     const undrained = residualReport({ mode: 'dns', rollbackAt: 10_000, windowMs: 1000, ttlMs: 2000, drainIntervalMs: 1000, watch: { ...watch, drained: false }, tally, afterRollback: undefined, connectionsClosed: 0, connectionsRefused: 0 });
     expect(undrained).toMatchObject({ drained: false, withinBound: false, wrongAnswersAfterRollback: 0 });
     expect(undrained.drainedAfterMs).toBeUndefined();
+    // Without the active drain there are no drain steps to report, and the report says so.
+    const { closeAt: _closeAt, refuseAt: _refuseAt, ...left } = watch;
+    const leftAlone = residualReport({ mode: 'dns', rollbackAt: 10_000, windowMs: 1000, ttlMs: 2000, drainIntervalMs: 1000, watch: { ...left, activeDrain: false }, tally, afterRollback: undefined, connectionsClosed: 0, connectionsRefused: 0 });
+    expect(leftAlone).toMatchObject({ activeDrain: false, drained: true, drainedAfterMs: 2200, maxWatchMs: 25_000 });
+    expect(leftAlone.drain).toBeUndefined();
+  });
+});
+
+describe('watchResidual: the drain on and off', () => {
+  // A new side that keeps answering: one response every 10 ms from the rollback on, as long as
+  // nothing drains it (`stopsWhen`: the drain mode that ends its traffic).
+  async function watch(activeDrain: boolean, stopsWhen: 'close' | 'refuse' | 'never') {
+    let now = 100_000;
+    const tally = new SideTally(new LocalMetrics({ bucketMs: 10 }), () => now);
+    for (let t = 99_000; t < 100_000; t += 10) tally.record('new', 200, 1, t); // the peak: 10 per 100 ms
+    const modes: string[] = [];
+    let serving = true;
+    const result = await watchResidual({
+      mode: 'dns',
+      rollbackAt: 100_000,
+      windowMs: 100,
+      ttlMs: 100,
+      drainIntervalMs: 50,
+      tally,
+      activeDrain,
+      maxWatchMs: 600,
+      newSide: {
+        setDrain: async (mode) => {
+          modes.push(mode);
+          if (mode === stopsWhen) serving = false;
+        },
+      },
+      cachedOnNewSide: () => 0,
+      now: () => now,
+      pollMs: 1,
+      // Each look advances the fake clock by 10 ms, with a response of the new side if it still serves.
+      onPoll: () => {
+        now += 10;
+        if (serving) tally.record('new', 200, 1, now);
+      },
+    });
+    return { result, modes };
+  }
+
+  it('with the drain: Connection: close at once, refusal after the TTL and the drain interval, drained', async () => {
+    const { result, modes } = await watch(true, 'refuse');
+    expect(modes).toEqual(['close', 'refuse']);
+    expect(result).toMatchObject({ activeDrain: true, maxWatchMs: 600, closeAt: 100_000, drained: true });
+    expect(result.refuseAt).toBeGreaterThanOrEqual(100_150);
+    expect(result.endedAt).toBeLessThan(100_600);
+  });
+
+  it('without it: the new side is left alone, and the watch gives up at its cap, not drained', async () => {
+    const { result, modes } = await watch(false, 'never');
+    expect(modes).toEqual([]);
+    expect(result).toMatchObject({ activeDrain: false, maxWatchMs: 600, drained: false, interrupted: false });
+    expect(result.closeAt).toBeUndefined();
+    expect(result.refuseAt).toBeUndefined();
+    expect(result.endedAt).toBeGreaterThanOrEqual(100_600);
   });
 });

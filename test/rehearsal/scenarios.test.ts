@@ -123,10 +123,11 @@ describe('rehearsal scenarios', () => {
     // Through the router the rollback is complete at once: at most the requests in flight at that
     // moment still finish on the new side, and it drained within one window.
     const residual = report.rollback!.residual!;
-    expect(residual).toMatchObject({ shift: 'proxy', boundMs: 1000, drained: true, withinBound: true });
+    expect(residual).toMatchObject({ shift: 'proxy', activeDrain: true, boundMs: 1000, maxWatchMs: 2 * 1000 + 5000, drained: true, withinBound: true });
     expect(residual.requestsAfterRollback).toBeLessThanOrEqual(6);
     expect(residual.wrongAnswersAfterRollback).toBe(report.blastRadius.afterRollback!.total.wrongAnswers);
-    expect(residual.drain.refuseAfterMs).toBeUndefined();
+    expect(residual.drain).toBeDefined();
+    expect(residual.drain!.refuseAfterMs).toBeUndefined();
     expect(residual.byClients).toBeUndefined();
   });
 });

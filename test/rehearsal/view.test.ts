@@ -56,11 +56,13 @@ describe('summary and live view: residual traffic after a rollback', () => {
     requestsAfterRollback: 45,
     wrongAnswersAfterRollback: 1,
     harmedAfterRollback: 2,
+    activeDrain: true,
     drained: true,
     drainedAfterMs: 3100,
     boundMs: 4000,
     withinBound: true,
     watchedMs: 4100,
+    maxWatchMs: 25_000,
     requestsPerWindowAfterRollback: [29, 11, 5, 0, 0],
     drain: { closeAfterMs: 6, refuseAfterMs: 3021, connectionsClosed: 45, connectionsRefused: 1 },
     byClients: { ttlHonouring: 30, ttlIgnoring: 15 },
@@ -77,6 +79,13 @@ describe('summary and live view: residual traffic after a rollback', () => {
     const stuck: ResidualReport = { ...residual, drained: false, withinBound: false };
     delete (stuck as { drainedAfterMs?: unknown }).drainedAfterMs;
     expect(plain(residualLines(stuck))[0]).toMatch(/not drained to ≤ 1 % of its peak \(50\/1\.0s\) within 4\.1s$/);
+    // Without the active drain (--no-drain) there are no drain steps: the line says the drain was off.
+    const leftAlone: ResidualReport = { ...stuck, activeDrain: false, watchedMs: 25_000 };
+    delete (leftAlone as { drain?: unknown }).drain;
+    expect(plain(residualLines(leftAlone))).toEqual([
+      '  residual          45 requests reached the new side after the rollback (1 wrong answers, 2 harmed in all); not drained to ≤ 1 % of its peak (50/1.0s) within 25.0s',
+      '                    clients honouring the TTL 30, ignoring it 15; per 1.0s: 29 11 5 0 0; drain: off (Keep-Alive kept, connections accepted)',
+    ]);
   });
 
   it('keeps one live line up to date while the new side drains', () => {
@@ -93,5 +102,7 @@ describe('summary and live view: residual traffic after a rollback', () => {
     expect(plain([line])[0]).toBe(
       '  residual   new side 1.5s after the rollback: 7 req in the last 1.0s (peak 50, drained at ≤ 0.50), 31 since it · drain: Connection: close, refusing new connections · 1 client still caches it',
     );
+    const off = residualLine({ sinceRollbackMs: 1500, windowMs: 1000, lastWindow: 7, peakRequestsPerWindow: 50, thresholdRequestsPerWindow: 0.5, requestsAfterRollback: 31, drain: 'off' });
+    expect(plain([off])[0]).toMatch(/31 since it · drain: off \(the new side answers as before\)$/);
   });
 });
