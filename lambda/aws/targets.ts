@@ -2,10 +2,10 @@
  * What a migration moves (its target) and what it pins (the old side's capacity), as the construct
  * describes them in the controller's environment, and the adapters each one needs.
  *
- * One controller, one core: a target kind is one traffic adapter (`lambda-alias-traffic.ts`,
+ * One controller, one core: a target kind is one traffic adapter (`traffic/alias.ts`,
  * `traffic/alb.ts`, `traffic/route53.ts`) plus the health source that can see its two sides
  * (Lambda's per-version metrics for an alias, ALB metrics for fleets), and a capacity kind is one
- * capacity adapter (`provisioned-capacity.ts`, `capacity/auto-scaling.ts`, `capacity/ecs.ts`).
+ * capacity adapter (`capacity/provisioned-concurrency.ts`, `capacity/auto-scaling.ts`, `capacity/ecs.ts`).
  * Only the SDK clients a kind uses are created, once per container.
  *
  * The environment:
@@ -26,8 +26,8 @@ import type { CapacityPort, CapacityStatus, ProbeHealth, Side, TrafficPort } fro
 import { AutoScalingGroupCapacity } from './capacity/auto-scaling';
 import { EcsServiceCapacity } from './capacity/ecs';
 import { clientConfig, type AwsClientOptions } from './clients';
-import { LambdaAliasTraffic } from './lambda-alias-traffic';
-import { ProvisionedConcurrencyCapacity } from './provisioned-capacity';
+import { LambdaAliasTraffic } from './traffic/alias';
+import { ProvisionedConcurrencyCapacity } from './capacity/provisioned-concurrency';
 import { LoadBalancerWeightedTraffic } from './traffic/alb';
 import { KeepAliveDrain, withKeepAliveDrain } from './traffic/keep-alive-drain';
 import { Route53WeightedTraffic, type WeightedRecordType } from './traffic/route53';

@@ -9,7 +9,7 @@
  * OldCapacity.none()
  * ```
  *
- * Each kind is one capacity adapter in the controller (lambda/aws/provisioned-capacity.ts,
+ * Each kind is one capacity adapter in the controller (lambda/aws/capacity/provisioned-concurrency.ts,
  * capacity/auto-scaling.ts, capacity/ecs.ts). No weight increase while the old side is below its
  * pin; a rollback never waits for it.
  */

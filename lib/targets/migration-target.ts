@@ -7,7 +7,7 @@
  * MigrationTarget.dns({ zone, recordName: 'api', old: { loadBalancer: oldAlb }, new: { loadBalancer: newAlb }, release })
  * ```
  *
- * Each kind is one traffic adapter in the controller (lambda/aws/lambda-alias-traffic.ts,
+ * Each kind is one traffic adapter in the controller (lambda/aws/traffic/alias.ts,
  * traffic/alb.ts, traffic/route53.ts) and one binding here; docs/targets/ has a page per kind.
  */
 import type { IMigrationTarget } from './binding';

@@ -11,7 +11,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { clientConfig, describeError } from '../../lambda/aws/clients';
-import { UnexpectedRoutingError } from '../../lambda/aws/lambda-alias-traffic';
+import { UnexpectedRoutingError } from '../../lambda/aws/traffic/alias';
 import { LoadBalancerWeightedTraffic, type LoadBalancerWeightedTrafficProps } from '../../lambda/aws/traffic/alb';
 import { MigrationController } from '../../lambda/core/controller';
 import { Command } from '../../lambda/core/model';

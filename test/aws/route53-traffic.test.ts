@@ -10,7 +10,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { clientConfig, describeError } from '../../lambda/aws/clients';
-import { UnexpectedRoutingError } from '../../lambda/aws/lambda-alias-traffic';
+import { UnexpectedRoutingError } from '../../lambda/aws/traffic/alias';
 import { PROPAGATION_ALLOWANCE_MS, Route53WeightedTraffic, type Route53WeightedTrafficProps } from '../../lambda/aws/traffic/route53';
 import { MigrationController } from '../../lambda/core/controller';
 import { Command } from '../../lambda/core/model';

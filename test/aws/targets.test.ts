@@ -14,8 +14,8 @@ import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AutoScalingGroupCapacity } from '../../lambda/aws/capacity/auto-scaling';
 import { EcsServiceCapacity } from '../../lambda/aws/capacity/ecs';
 import { ConfigError, readControllerConfig, readDeployTriggerConfig } from '../../lambda/aws/config';
-import { LambdaAliasTraffic } from '../../lambda/aws/lambda-alias-traffic';
-import { ProvisionedConcurrencyCapacity } from '../../lambda/aws/provisioned-capacity';
+import { LambdaAliasTraffic } from '../../lambda/aws/traffic/alias';
+import { ProvisionedConcurrencyCapacity } from '../../lambda/aws/capacity/provisioned-concurrency';
 import {
   TargetAdapters,
   TargetConfigError,

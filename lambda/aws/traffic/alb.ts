@@ -53,7 +53,7 @@ import {
   type TargetGroupTuple,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { RevisionConflictError, type TrafficPort, type TrafficState } from '../../core/ports';
-import { UnexpectedRoutingError } from '../lambda-alias-traffic';
+import { UnexpectedRoutingError } from './alias';
 import { contentRevision, exactWeights, percentOf, realSleep, requireText, wholeMs, type SideWeights, type Sleep } from './shared';
 
 export interface LoadBalancerWeightedTrafficProps {

@@ -49,7 +49,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import { RevisionConflictError, type Clock, type TrafficPort, type TrafficPreparation, type TrafficState } from '../../core/ports';
 import { errorName } from '../clients';
-import { UnexpectedRoutingError } from '../lambda-alias-traffic';
+import { UnexpectedRoutingError } from './alias';
 import { contentRevision, exactWeights, percentOf, realSleep, requireText, wholeMs, type Sleep } from './shared';
 
 /** Record types Route 53 accepts with weighted routing. */

@@ -7,8 +7,8 @@
  * `PreconditionFailedException`, reported as `RevisionConflictError`.
  */
 import { GetAliasCommand, UpdateAliasCommand, type AliasConfiguration, type LambdaClient } from '@aws-sdk/client-lambda';
-import { RevisionConflictError, type TrafficPort, type TrafficState } from '../core/ports';
-import { errorName } from './clients';
+import { RevisionConflictError, type TrafficPort, type TrafficState } from '../../core/ports';
+import { errorName } from '../clients';
 
 export interface LambdaAliasTrafficProps {
   readonly lambda: LambdaClient;

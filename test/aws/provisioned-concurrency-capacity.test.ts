@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProvisionedConcurrencyCapacity } from '../../lambda/aws/provisioned-capacity';
+import { ProvisionedConcurrencyCapacity } from '../../lambda/aws/capacity/provisioned-concurrency';
 
 const lambdaMock = mockClient(LambdaClient);
 const lambda = new LambdaClient({ region: 'us-east-1' });

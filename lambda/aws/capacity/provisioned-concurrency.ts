@@ -11,8 +11,8 @@ import {
   PutProvisionedConcurrencyConfigCommand,
   type LambdaClient,
 } from '@aws-sdk/client-lambda';
-import type { CapacityPort, CapacityStatus } from '../core/ports';
-import { errorName } from './clients';
+import type { CapacityPort, CapacityStatus } from '../../core/ports';
+import { errorName } from '../clients';
 
 export interface ProvisionedConcurrencyCapacityProps {
   readonly lambda: LambdaClient;

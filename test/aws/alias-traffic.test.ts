@@ -1,7 +1,7 @@
 import { GetAliasCommand, LambdaClient, PreconditionFailedException, TooManyRequestsException, UpdateAliasCommand } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LambdaAliasTraffic, UnexpectedRoutingError } from '../../lambda/aws/lambda-alias-traffic';
+import { LambdaAliasTraffic, UnexpectedRoutingError } from '../../lambda/aws/traffic/alias';
 import { RevisionConflictError } from '../../lambda/core/ports';
 
 const lambdaMock = mockClient(LambdaClient);
