@@ -32,6 +32,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { MigratedAlias } from './alias-handle';
 import { AlarmWatch, scheduleController, scheduleProbe } from './canary-migration-events';
 import {
   acknowledgeDesignFindings,
@@ -46,6 +47,7 @@ import { MigrationDashboard } from './dashboard';
 import { CutoverValidationError, show } from './errors';
 import { OldCapacity } from './capacity/old-capacity';
 import type { MigrationTargetBinding } from './targets/binding';
+import { claimAlias, checkNoAliasResource, type LambdaAliasBinding } from './targets/lambda-alias';
 import { MigrationTarget } from './targets/migration-target';
 import { HealthCheck } from './health-check';
 import {
@@ -76,6 +78,7 @@ export type { CanaryMigrationProps, ProbeTargets } from './canary-migration-prop
  *   alarms: [errorsAlarm],
  * });
  * migration.grantOperate(opsRole);
+ * new apigateway.LambdaRestApi(this, 'Api', { handler: migration.alias }); // invoke permissions wait for the alias
  * ```
  */
 export class CanaryMigration extends Construct implements MigrationMetricScope {
@@ -129,6 +132,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   public readonly appMetricsNamespace: string;
 
   private readonly alarmList: cloudwatch.IAlarm[] = [];
+  /** `function:<name>:<alias>` (Lambda alias targets only). */
+  private readonly aliasHandle?: MigratedAlias;
   /** The rule and the read permission of the watched alarms, created with the first one. */
   private readonly alarmWatch: AlarmWatch;
 
@@ -217,6 +222,15 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
     const triggerParts = createDeployTrigger(settings, controllerParts);
     this.deployTriggerFunction = triggerParts.trigger;
     this.deployTrigger = triggerParts.deployTrigger;
+    const aliasTarget = isLambdaAliasBinding(target) ? target : undefined;
+    if (aliasTarget) {
+      this.aliasHandle = new MigratedAlias(this, 'Alias', {
+        function: aliasTarget.lambdaFunction,
+        aliasName: aliasTarget.aliasName,
+        version: aliasTarget.lambdaVersion,
+        createdBy: triggerParts.deployTrigger,
+      });
+    }
     acknowledgeDesignFindings(settings, controllerParts, this.probeFunction, triggerParts);
 
     this.alarmWatch = new AlarmWatch(this, {
@@ -233,6 +247,52 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
         ...(target.healthWidgets ? { healthWidgets: target.healthWidgets } : {}),
       }).dashboard;
     }
+
+    if (aliasTarget) {
+      // One migration per alias in the app, and no AWS::Lambda::Alias of the same name beside it
+      // (checked at synth: the alias may be added to the function after this construct).
+      claimAlias(this, aliasTarget.lambdaFunction, aliasTarget.aliasName);
+      this.node.addValidation({
+        validate: () => {
+          checkNoAliasResource(this, aliasTarget.lambdaFunction, aliasTarget.aliasName);
+          return [];
+        },
+      });
+    }
+  }
+
+  /**
+   * The migrated alias (`function:<name>:<aliasName>`), to use wherever an `IFunction` or `IAlias`
+   * is taken: `LambdaRestApi`/`LambdaIntegration`, `HttpLambdaIntegration`, `addEventSource`,
+   * `grantInvoke`, `configureAsyncInvoke`, `addFunctionUrl`. Every resource CloudFormation creates
+   * against the alias qualifier through it (invoke permissions, event source mappings, function
+   * URLs, async invoke configuration) depends on the deploy trigger, which creates the alias on the
+   * first deploy. `alias.version` is the version this deploy migrates to.
+   *
+   * Lambda alias migrations only: a fleet migration (load-balancer or DNS target) has no alias,
+   * and reading this throws.
+   */
+  public get alias(): lambda.IAlias {
+    if (!this.aliasHandle) {
+      throw new CutoverValidationError(
+        this.targetKind === 'lambda-alias'
+          ? 'alias is built from MigrationTarget.lambdaAlias (or function/aliasName/version); this migration has a custom lambda-alias target: use its own function and alias'
+          : `alias is only for Lambda alias migrations; this migration's target is ${show(this.targetKind)}, whose clients reach the fleets through the load balancer or the DNS name, not a Lambda alias`,
+        this,
+      );
+    }
+    return this.aliasHandle;
+  }
+
+  /**
+   * A function URL on the migrated alias (`Qualifier: <aliasName>`), created after the deploy
+   * trigger has created the alias. The default `authType` is `AWS_IAM` (as for `fn.addFunctionUrl`;
+   * allow callers with `url.grantInvokeUrl(grantee)`); with `FunctionUrlAuthType.NONE` it also adds
+   * the public `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` (via the URL) permissions on
+   * the alias, after the trigger too. Once per migration. Lambda alias migrations only.
+   */
+  public addFunctionUrl(options?: lambda.FunctionUrlOptions): lambda.FunctionUrl {
+    return this.alias.addFunctionUrl(options);
   }
 
   /** The alarms attached so far. */
@@ -439,4 +499,9 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
     }
     return cutoverMetric(this, metricName, { statistic, period: Duration.minutes(5) }, props, { Side: side });
   }
+}
+
+function isLambdaAliasBinding(target: MigrationTargetBinding): target is LambdaAliasBinding {
+  const binding = target as Partial<LambdaAliasBinding>;
+  return target.kind === 'lambda-alias' && binding.lambdaFunction !== undefined && binding.lambdaVersion !== undefined && typeof binding.aliasName === 'string';
 }

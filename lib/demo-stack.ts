@@ -8,6 +8,8 @@
  *   version the alias pointed at when the deploy started>` (read with `GetAlias` right after the
  *   deploy trigger ran, so it is the real old side, or the only version on the first deploy).
  * - A `CanaryMigration` wired to all of it, plus an alarm on the new version's 5XX count.
+ * - Access logs on every stage. The region-wide API Gateway logging role (`AWS::ApiGateway::Account`)
+ *   and execution logging only with `cutover:apiGatewayAccountLogging=true`.
  *
  * Deploy once (creates the alias on version 1), then deploy again with `-c cutover:release=2` (any
  * new value publishes a new version) and watch the migration on the dashboard.
@@ -53,6 +55,14 @@ export interface CutoverDemoStackProps extends StackProps {
    * @default - no subscription
    */
   readonly notificationEmail?: string;
+  /**
+   * Set the region's API Gateway CloudWatch Logs role (`AWS::ApiGateway::Account`, retained on
+   * deletion) and turn on execution logging (level ERROR) on the three stages. It is a region-wide
+   * singleton: it replaces whatever role another stack or a person set there. Without it, the
+   * stages keep their access logs and log no executions.
+   * @default - the context key `cutover:apiGatewayAccountLogging` (`true` or `false`), else false
+   */
+  readonly apiGatewayAccountLogging?: boolean;
 }
 
 /** Name of the alias the public API calls. */
@@ -61,6 +71,8 @@ export const DEMO_ALIAS_NAME = 'live';
 export const DEMO_STAGE_NAME = 'prod';
 /** The demo function publishes its request metrics here. */
 export const DEMO_APP_METRICS_NAMESPACE = 'CutoverDemo';
+/** Context key that turns on the account-level API Gateway logging role (`-c cutover:apiGatewayAccountLogging=true`). */
+export const API_GATEWAY_ACCOUNT_LOGGING_CONTEXT = 'cutover:apiGatewayAccountLogging';
 
 /** The demo: a REST API on a Lambda alias, migrated by `CanaryMigration` on every new release. */
 export class CutoverDemoStack extends Stack {
@@ -83,6 +95,7 @@ export class CutoverDemoStack extends Stack {
     if (!(typeof faultRate === 'number' && faultRate >= 0 && faultRate <= 1)) {
       throw new CutoverValidationError(`faultRate must be a number from 0 to 1, got ${show(faultRate)}`, this);
     }
+    const accountLogging = props.apiGatewayAccountLogging ?? booleanContext(this, API_GATEWAY_ACCOUNT_LOGGING_CONTEXT);
 
     // --- The demo function and its version ------------------------------------------------------
     const logGroup = new logs.LogGroup(this, 'DemoApiLogs', {
@@ -116,27 +129,31 @@ export class CutoverDemoStack extends Stack {
       reason: 'The demo handler is written and tested for Node.js 22, like the Cutover handlers (see CanaryMigration).',
     });
 
-    // --- Account-wide API Gateway logging role ---------------------------------------------------
-    // API Gateway needs an account-level CloudWatch Logs role before any stage may log (access or
-    // execution logs); an empty account has none. This sets it once for all three APIs. It is a
-    // region-wide setting shared with the account's other APIs (they keep working: the role only
-    // lets API Gateway write logs), and it is retained when the stack is deleted.
-    const apiGatewayLogsRole = new iam.Role(this, 'ApiGatewayLogsRole', {
-      assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
-      description: 'Lets API Gateway write access and execution logs to CloudWatch Logs',
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
-    });
-    apiGatewayLogsRole.applyRemovalPolicy(RemovalPolicy.RETAIN);
-    const apiGatewayAccount = new apigateway.CfnAccount(this, 'ApiGatewayAccount', {
-      cloudWatchRoleArn: apiGatewayLogsRole.roleArn,
-    });
-    apiGatewayAccount.applyRemovalPolicy(RemovalPolicy.RETAIN);
-    Validations.of(apiGatewayLogsRole).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-      reason:
-        'AmazonAPIGatewayPushToCloudWatchLogs is the AWS managed policy documented for the account-level API Gateway logging role; ' +
-        'API Gateway creates the execution log groups itself (named after API ids unknown here), so an inline policy could not be narrower.',
-    });
+    // --- Account-wide API Gateway logging role (opt-in) --------------------------------------------
+    // API Gateway writes a REST stage's CloudWatch logs through one role per account and region,
+    // set by `AWS::ApiGateway::Account`. That is a region-wide singleton: it replaces the role any
+    // other stack or person set, and its first creation may fail while IAM propagates the new role.
+    // So the demo sets it only when asked (`cutover:apiGatewayAccountLogging=true`), and only then
+    // turns on execution logging; the role and the setting are retained when the stack is deleted.
+    let apiGatewayAccount: apigateway.CfnAccount | undefined;
+    if (accountLogging) {
+      const apiGatewayLogsRole = new iam.Role(this, 'ApiGatewayLogsRole', {
+        assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
+        description: 'Lets API Gateway write access and execution logs to CloudWatch Logs',
+        managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
+      });
+      apiGatewayLogsRole.applyRemovalPolicy(RemovalPolicy.RETAIN);
+      apiGatewayAccount = new apigateway.CfnAccount(this, 'ApiGatewayAccount', {
+        cloudWatchRoleArn: apiGatewayLogsRole.roleArn,
+      });
+      apiGatewayAccount.applyRemovalPolicy(RemovalPolicy.RETAIN);
+      Validations.of(apiGatewayLogsRole).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason:
+          'AmazonAPIGatewayPushToCloudWatchLogs is the AWS managed policy documented for the account-level API Gateway logging role; ' +
+          'API Gateway creates the execution log groups itself (named after API ids unknown here), so an inline policy could not be narrower.',
+      });
+    }
 
     const makeApi = (logicalId: string, handler: lambda.IFunction, description: string) => {
       const accessLogs = new logs.LogGroup(this, `${logicalId}AccessLogs`, {
@@ -151,7 +168,7 @@ export class CutoverDemoStack extends Stack {
           stageName: DEMO_STAGE_NAME,
           accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
           accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
-          loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+          loggingLevel: accountLogging ? apigateway.MethodLoggingLevel.ERROR : apigateway.MethodLoggingLevel.OFF,
           dataTraceEnabled: false,
           metricsEnabled: true,
           // A public demo: cap what a stranger can make it cost.
@@ -159,12 +176,12 @@ export class CutoverDemoStack extends Stack {
           throttlingBurstLimit: 100,
         },
       });
-      api.deploymentStage.node.addDependency(apiGatewayAccount);
+      if (apiGatewayAccount) api.deploymentStage.node.addDependency(apiGatewayAccount);
       // One permission for the whole API (root and proxy), scoped to this API's execute-api ARN.
       const integration = new apigateway.LambdaIntegration(handler, { scopePermissionToMethod: false });
       api.root.addMethod('ANY', integration);
       api.root.addProxy({ defaultIntegration: integration, anyMethod: true });
-      acknowledgePublicDemoApi(api);
+      acknowledgePublicDemoApi(api, accountLogging);
       return api;
     };
 
@@ -203,6 +220,9 @@ export class CutoverDemoStack extends Stack {
     if (props.notificationEmail !== undefined) {
       this.migration.topic.addSubscription(new subscriptions.EmailSubscription(props.notificationEmail));
     }
+    // The controller's gate probes the new version through ProbeNewApi as soon as the trigger starts
+    // a migration: its stage and its invoke permission on the version must exist by then.
+    this.migration.deployTrigger.node.addDependency(this.probeNewApi);
 
     // An alarm on the new version's own 5XX answers: entering ALARM rolls back at once, without
     // waiting for the judge's statistics.
@@ -218,19 +238,9 @@ export class CutoverDemoStack extends Stack {
 
     // --- The public API on the alias -------------------------------------------------------------
     // The alias is not a resource of this stack (so CloudFormation never resets its weights): the
-    // deploy trigger creates it on the first deploy, and the invoke permission on the alias
-    // qualifier may only be added after that.
-    const liveAlias = lambda.Function.fromFunctionAttributes(this, 'LiveAlias', {
-      functionArn: `${fn.functionArn}:${DEMO_ALIAS_NAME}`,
-      sameEnvironment: true,
-    });
-    this.api = makeApi('Api', liveAlias, `Cutover demo API: traffic through alias ${DEMO_ALIAS_NAME}, migrated by Cutover`);
-    // LambdaIntegration puts the permission under the RestApi: find it there.
-    const aliasPermissions = this.api.node.children.filter((child) => child instanceof lambda.CfnPermission);
-    if (aliasPermissions.length === 0) {
-      throw new CutoverValidationError('found no invoke permission for the alias under the demo API (aws-cdk changed where LambdaIntegration puts it)', this);
-    }
-    for (const permission of aliasPermissions) permission.node.addDependency(this.migration.deployTrigger);
+    // deploy trigger creates it on the first deploy. `migration.alias` orders the invoke permission
+    // that LambdaIntegration adds on the alias qualifier after the trigger.
+    this.api = makeApi('Api', this.migration.alias, `Cutover demo API: traffic through alias ${DEMO_ALIAS_NAME}, migrated by Cutover`);
 
     // --- The old side for the probe ---------------------------------------------------------------
     // Read after the deploy trigger ran: the alias then exists (created on the first deploy, so old =
@@ -292,8 +302,24 @@ function stageUrl(stack: Stack, api: apigateway.IRestApi): string {
   return `https://${api.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${DEMO_STAGE_NAME}/`;
 }
 
+/** A boolean context key (`-c key=true`, or `true` in cdk.json); absent means false. */
+function booleanContext(scope: Stack, key: string): boolean {
+  const value: unknown = scope.node.tryGetContext(key);
+  if (value === undefined || value === null || value === '' || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new CutoverValidationError(`context ${key} must be true or false, got ${show(value)}`, scope);
+}
+
 /** The demo APIs are public on purpose; every finding that follows from that is acknowledged here with its reason. */
-function acknowledgePublicDemoApi(api: apigateway.RestApi): void {
+function acknowledgePublicDemoApi(api: apigateway.RestApi, executionLogging: boolean): void {
+  if (!executionLogging) {
+    Validations.of(api).acknowledge({
+      id: 'AwsSolutions-APIG6',
+      reason:
+        `Execution logging needs the region-wide API Gateway CloudWatch Logs role, which the demo only sets with -c ${API_GATEWAY_ACCOUNT_LOGGING_CONTEXT}=true ` +
+        '(it would replace a role another stack set); every request is still in the stage access logs.',
+    });
+  }
   Validations.of(api).acknowledge(
     {
       id: 'AwsSolutions-APIG2',

@@ -539,7 +539,12 @@ describe('CanaryMigration validation', () => {
     const a = lambda.Function.fromFunctionArn(stack, 'A', 'arn:aws:lambda:eu-west-1:123456789012:function:a');
     const b = lambda.Version.fromVersionArn(stack, 'B', 'arn:aws:lambda:eu-west-1:123456789012:function:b:3');
     expect(() => new CanaryMigration(stack, 'M', { ...props, function: a, version: b })).toThrow(
-      /version belongs to arn:aws:lambda:eu-west-1:123456789012:function:b, not to the migrated function arn:aws:lambda:eu-west-1:123456789012:function:a/,
+      /version belongs to arn:aws:lambda:eu-west-1:123456789012:function:b, not to the migrated function arn:aws:lambda:eu-west-1:123456789012:function:a; pass a version of the migrated function \(usually function\.currentVersion\)/,
+    );
+    // Two functions of the app: their ARNs are tokens, yet certainly two functions.
+    const other = new lambda.Function(stack, 'Other', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => 1') });
+    expect(() => new CanaryMigration(stack, 'M2', { ...props, version: other.currentVersion })).toThrow(
+      /^Test\/M2: version belongs to Test\/Other, not to the migrated function Test\/Service; pass a version/,
     );
   });
 

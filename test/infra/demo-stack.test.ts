@@ -1,6 +1,8 @@
+import { Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CutoverDemoStack, DEMO_APP_METRICS_NAMESPACE } from '../../lib/demo-stack';
+import { API_GATEWAY_ACCOUNT_LOGGING_CONTEXT, CutoverDemoStack, DEMO_APP_METRICS_NAMESPACE } from '../../lib/demo-stack';
 import { logicalId, testApp, removeTestOutputs } from './fixtures';
 
 function demo(props: ConstructorParameters<typeof CutoverDemoStack>[2] = {}) {
@@ -90,17 +92,57 @@ describe('CutoverDemoStack', () => {
     expect(actions.filter((a) => a.startsWith('lambda:'))).toEqual(['lambda:GetAlias']);
   });
 
-  it('should log every API stage (access and execution) with throttling, behind one account logging role', () => {
-    template.resourceCountIs('AWS::ApiGateway::Account', 1);
+  it('should log every API stage to its access log with throttling, and set no account-level logging role by default', () => {
+    // AWS::ApiGateway::Account is a region-wide singleton (it would replace another stack's role):
+    // opt-in only. Without it there is no execution logging.
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    expect(Object.keys(template.findResources('AWS::IAM::Role', { Properties: { AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'apigateway.amazonaws.com' } })] } } }))).toEqual([]);
     template.resourceCountIs('AWS::ApiGateway::Stage', 3);
     template.allResourcesProperties('AWS::ApiGateway::Stage', {
       StageName: 'prod',
       AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
-      MethodSettings: [Match.objectLike({ LoggingLevel: 'ERROR', DataTraceEnabled: false, ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 })],
+      MethodSettings: [Match.objectLike({ LoggingLevel: 'OFF', DataTraceEnabled: false, ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 })],
     });
-    for (const stage of Object.values(template.findResources('AWS::ApiGateway::Stage'))) {
-      expect(stage.DependsOn).toContain('ApiGatewayAccount');
-    }
+    for (const stage of Object.values(template.findResources('AWS::ApiGateway::Stage'))) expect(stage.DependsOn ?? []).not.toContain('ApiGatewayAccount');
+  });
+
+  it('should set the account-level logging role, retained, and log executions with cutover:apiGatewayAccountLogging=true', () => {
+    const app = testApp({ [API_GATEWAY_ACCOUNT_LOGGING_CONTEXT]: 'true' });
+    const logging = Template.fromStack(new CutoverDemoStack(app, 'Demo'));
+    logging.resourceCountIs('AWS::ApiGateway::Account', 1);
+    logging.hasResource('AWS::ApiGateway::Account', { DeletionPolicy: 'Retain', Properties: { CloudWatchRoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ApiGatewayLogsRole'), 'Arn'] } } });
+    logging.hasResource('AWS::IAM::Role', {
+      DeletionPolicy: 'Retain',
+      Properties: { AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'apigateway.amazonaws.com' } })] } },
+    });
+    logging.allResourcesProperties('AWS::ApiGateway::Stage', {
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+      MethodSettings: [Match.objectLike({ LoggingLevel: 'ERROR', DataTraceEnabled: false })],
+    });
+    for (const stage of Object.values(logging.findResources('AWS::ApiGateway::Stage'))) expect(stage.DependsOn).toContain('ApiGatewayAccount');
+    // The prop wins over the context.
+    const off = Template.fromStack(new CutoverDemoStack(testApp({ [API_GATEWAY_ACCOUNT_LOGGING_CONTEXT]: 'true' }), 'Demo', { apiGatewayAccountLogging: false }));
+    off.resourceCountIs('AWS::ApiGateway::Account', 0);
+  });
+
+  it('should leave no unacknowledged cdk-nag finding with the account-level logging role either', () => {
+    const app = testApp({ [API_GATEWAY_ACCOUNT_LOGGING_CONTEXT]: true });
+    new CutoverDemoStack(app, 'Demo');
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).not.toThrow();
+    const report = new AwsSolutionsChecks().validateScope(app);
+    expect(report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${'constructPath' in r ? r.constructPath : r.resourceLogicalId}`))).toEqual([]);
+  });
+
+  it('should start the probe gate only once the new version\'s probe API has its stage and its invoke permission', () => {
+    const trigger = template.toJSON().Resources[ids.trigger];
+    const stage = Object.keys(template.findResources('AWS::ApiGateway::Stage', { Properties: { RestApiId: { Ref: ids.probeNew } } }));
+    expect(stage).toHaveLength(1);
+    const permissions = Object.keys(
+      template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: { Ref: ids.version }, Principal: 'apigateway.amazonaws.com' } }),
+    );
+    expect(permissions).toHaveLength(1);
+    expect(trigger.DependsOn).toEqual(expect.arrayContaining([...stage, ...permissions]));
   });
 
   it('should probe /health on both per-version APIs', () => {
@@ -146,8 +188,11 @@ describe('CutoverDemoStack', () => {
     });
   });
 
-  it('fails when the fault rate or the release label is invalid', () => {
+  it('fails when the fault rate, the release label or the logging context key is invalid', () => {
     expect(() => new CutoverDemoStack(testApp(), 'Bad', { faultRate: 2 })).toThrow(/faultRate must be a number from 0 to 1, got 2/);
     expect(() => new CutoverDemoStack(testApp(), 'Bad', { release: 'v 2' })).toThrow(/release must be .* got "v 2"/);
+    expect(() => new CutoverDemoStack(testApp({ [API_GATEWAY_ACCOUNT_LOGGING_CONTEXT]: 'yes' }), 'Bad')).toThrow(
+      /^Bad: context cutover:apiGatewayAccountLogging must be true or false, got "yes"$/,
+    );
   });
 });
