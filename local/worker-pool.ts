@@ -288,13 +288,21 @@ export class WorkerPool {
     return [...this.events];
   }
 
-  /** The pool as the capacity port reports it. */
+  /**
+   * The pool as the capacity port reports it. `ready` is false while workers warm up, except for a
+   * scale-out above a pin that is already met: the pinned workers are all warm, and the port's
+   * `ready` is about them (otherwise demand growing the pool read as the old side "not ready", and
+   * the controller restored and held a pool that lacked nothing).
+   */
   status(): CapacityStatus {
     const warming = this.warmingUnits();
+    const pinMet = this.pinnedMin !== undefined && this.warm >= this.pinnedMin;
     let detail: string;
     if (warming > 0) {
       const readyIn = Math.max(0, Math.max(...this.batches.map((b) => b.readyAtMs)) - this.clock.now());
-      detail = `IN_PROGRESS: ${warming} worker(s) warming up, ready in about ${readyIn} ms`;
+      detail = pinMet
+        ? `READY: ${this.warm} warm workers, pin of ${this.pinnedMin} met; ${warming} more warming up, ready in about ${readyIn} ms`
+        : `IN_PROGRESS: ${warming} worker(s) warming up, ready in about ${readyIn} ms`;
     } else if (this.pinnedMin !== undefined && this.warm < this.pinnedMin && this.lastLoss !== undefined) {
       detail = `READY with ${this.warm} of ${this.pinnedMin} pinned workers; lost ${this.lastLoss.from - this.lastLoss.to}: ${this.lastLoss.reason}`;
     } else {
@@ -303,7 +311,7 @@ export class WorkerPool {
     return {
       current: this.warm,
       ...(this.pinnedMin === undefined ? {} : { pinned: this.pinnedMin }),
-      ready: warming === 0,
+      ready: warming === 0 || pinMet,
       detail,
     };
   }

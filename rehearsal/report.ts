@@ -46,9 +46,21 @@ export interface TimelineEntry {
   readonly weight: number;
   readonly state: MigrationStatus;
   readonly type: string;
+  /** The event's code; `rehearsal-teardown` for the rehearsal's own teardown (see `REHEARSAL_TEARDOWN_CODE`). */
   readonly code: string;
   readonly reason: string;
 }
+
+/**
+ * The timeline's code for the teardown the rehearsal issues itself once a promoted run is over.
+ * The stored event log records it as the operator command it is (`operator-teardown`); the
+ * report names it for what it is, the rehearsal's own cleanup, not a person's teardown.
+ */
+export const REHEARSAL_TEARDOWN_CODE = 'rehearsal-teardown';
+
+/** The reason the rehearsal gives with its own teardown command. */
+export const REHEARSAL_TEARDOWN_REASON =
+  "rehearsal over: tearing down (the rehearsal's own cleanup; with a manual teardown the old side would stay pinned until an operator tears it down)";
 
 export interface RehearsalReport {
   readonly scenario: string;
@@ -76,7 +88,12 @@ export interface RehearsalReport {
   readonly finalWeight: number;
   readonly plan: string;
   readonly durationMs: number;
+  /** The migration's id in the state directory (its record and event log are named after it). */
+  readonly migrationId: string;
+  /** Stopped early (Ctrl-C, SIGTERM, an aborted `signal`): the report covers the run so far. */
   readonly interrupted: boolean;
+  /** The signal that stopped it, when the abort said (the CLI's does). */
+  readonly interruptedBy?: 'SIGINT' | 'SIGTERM';
   readonly clientRequests: number;
   /** Client requests that got a 5XX or a transport error. */
   readonly errorResponses: number;
@@ -119,9 +136,18 @@ export interface RehearsalReport {
     readonly final: number;
   };
   readonly probes: { readonly runs: number; readonly desync: number; readonly inconclusive: number };
+  /**
+   * Set when the rehearsal tore the old side down itself, at the end of a promoted run (the plan's
+   * teardown is manual, so nothing else would): when, since the start. Its timeline entry has the
+   * code `rehearsal-teardown`.
+   */
+  readonly teardown?: { readonly by: 'rehearsal'; readonly atMs: number };
   readonly timeline: readonly TimelineEntry[];
-  /** Where the record and event log were kept. */
-  readonly stateDir: string;
+  /**
+   * Where the record and event log are kept (`stateDir` given, `--state-dir`), for other commands
+   * to read later. Absent when the rehearsal used a temporary directory: it removed it at the end.
+   */
+  readonly stateDir?: string;
   /**
    * What went wrong with the rehearsal's own bookkeeping without spoiling the report, one
    * sentence each (e.g. an unreadable event log, replaced by the events published in memory).

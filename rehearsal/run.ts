@@ -5,7 +5,7 @@
  * (`shift.ts`). This file runs the loop; the blast radius (`blast-radius.ts`), the rollback's
  * residual traffic (`residual.ts`) and the report's shape (`report.ts`) live apart.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MigrationController, type MigrationRecord } from '../lambda/core/controller';
@@ -29,13 +29,22 @@ import {
 } from '../local';
 import { LocalProbes } from '../local/probes';
 import { blastRadiusOver, type ClientsAt } from './blast-radius';
-import { timelineEvents, type RehearsalFrame, type RehearsalOutcome, type RehearsalReport, type ResidualFrame } from './report';
+import {
+  REHEARSAL_TEARDOWN_CODE,
+  REHEARSAL_TEARDOWN_REASON,
+  timelineEvents,
+  type RehearsalFrame,
+  type RehearsalOutcome,
+  type RehearsalReport,
+  type ResidualFrame,
+} from './report';
 import { defaultMaxWatchMs, residualByClients, residualReport, SideTally, watchResidual, type ResidualReport } from './residual';
 import type { Scenario } from './scenarios';
 import { DEFAULT_DNS_CLIENTS, DEFAULT_STALE_CLIENTS, startShift, type DnsSettings, type Shift, type ShiftMode } from './shift';
 
 export { blastRadiusBetween, harmBetween, type BlastRadius, type HarmBySide, type SideHarm } from './blast-radius';
 export type { RehearsalFrame, RehearsalOutcome, RehearsalReport, ResidualFrame, TimelineEntry } from './report';
+export { REHEARSAL_TEARDOWN_CODE, REHEARSAL_TEARDOWN_REASON } from './report';
 export type { ResidualReport } from './residual';
 export type { DnsSettings, ShiftMode } from './shift';
 
@@ -84,10 +93,17 @@ export interface RehearsalOptions {
    */
   readonly seed?: number;
   /**
-   * Where the migration record and event log are kept.
-   * @default - a new temporary directory
+   * Where the migration record and event log are kept (created if missing).
+   * @default - a new temporary directory (see `temporaryStateDir`)
    */
   readonly stateDir?: string;
+  /**
+   * Whether to leave the state directory in place after the run, for other commands to read.
+   * When false the directory is removed at the end (interrupted or not), unless the run failed:
+   * then it is kept and the error, a `RehearsalFailedError`, says where.
+   * @default - true when `stateDir` is given, false for the temporary directory
+   */
+  readonly keepState?: boolean;
   /**
    * Time between controller ticks, ms.
    * @default 200
@@ -158,6 +174,36 @@ export const REHEARSAL_PROBE: Omit<ProbeOptions, 'baseUrl'> = { healthPath: '/he
 /** Default of `RehearsalOptions.drainIntervalMs`. */
 export const DEFAULT_DRAIN_INTERVAL_MS = 1000;
 
+/** A new temporary directory for a rehearsal's state (the default `stateDir`). */
+export function temporaryStateDir(): string {
+  return mkdtempSync(join(tmpdir(), 'cutover-rehearsal-'));
+}
+
+/**
+ * A rehearsal that failed (not a usage error, not an interrupt) after its migration had started:
+ * its state directory, temporary or not, is kept for a look at the record and event log.
+ */
+export class RehearsalFailedError extends Error {
+  constructor(
+    override readonly cause: unknown,
+    /** Where the record and event log were left. */
+    readonly stateDir: string,
+  ) {
+    super(`${cause instanceof Error ? cause.message : String(cause)} (rehearsal state kept in ${stateDir})`, { cause });
+    this.name = 'RehearsalFailedError';
+  }
+}
+
+/**
+ * How often the old side's autoscaler evaluates its pool. It starts once the migration pinned the
+ * pool: started with the pool, it shrank the still idle old side while the servers and clients
+ * came up on a busy machine, and the pin then held the shrunken size ("fell to 2 of 1 units").
+ */
+const AUTOSCALER_INTERVAL_MS = 500;
+
+/** How often the live view is redrawn between ticks (a gate's probes take seconds). */
+const FRAME_INTERVAL_MS = 250;
+
 const CLOCK: Clock = { now: () => Date.now() };
 
 /** How long the router waits for a silent side before it answers 504 for it. */
@@ -177,14 +223,27 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
   const seed = options.seed ?? 1;
   const tickMs = options.tickMs ?? 200;
   const drainIntervalMs = options.drainIntervalMs ?? DEFAULT_DRAIN_INTERVAL_MS;
-  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'cutover-rehearsal-'));
+  const stateDir = options.stateDir ?? temporaryStateDir();
+  const keepState = options.keepState ?? options.stateDir !== undefined;
+  if (options.stateDir !== undefined) mkdirSync(stateDir, { recursive: true });
+  // Set once the migration may have written anything, and cleared when the run ended normally.
+  let migrationStarted = false;
+  let failed = true;
   const timeLimitMs = options.timeLimitMs ?? plan.minimumDurationMs * 3 + 30_000;
   const startedAt = CLOCK.now();
   const elapsed = (): number => CLOCK.now() - startedAt;
 
   const cleanup: Array<() => Promise<void> | void> = [];
-  const pool = new WorkerPool({ size: options.oldWorkers ?? 8, warmUpMs: 1500, autoscaler: { intervalMs: 500, lookbackMs: 2000 } });
+  // The autoscaler only evaluates when told: see AUTOSCALER_INTERVAL_MS.
+  const pool = new WorkerPool({ size: options.oldWorkers ?? 8, warmUpMs: 1500, autoscaler: { intervalMs: 0, lookbackMs: 2000 } });
   cleanup.push(() => pool.close());
+  let autoscaler: NodeJS.Timeout | undefined;
+  const startAutoscaler = (): void => {
+    if (autoscaler) return;
+    autoscaler = setInterval(() => pool.evaluate(), AUTOSCALER_INTERVAL_MS);
+    autoscaler.unref();
+  };
+  cleanup.push(() => clearInterval(autoscaler));
   let v1: DemoServer | undefined;
   let v2: DemoServer | undefined;
   let shift: Shift | undefined;
@@ -311,29 +370,55 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       });
 
     const id = `rehearsal-${scenario.name}-${startedAt}`;
-    await controller.start({ id, plan: plan.toSpec(), judge: { ...REHEARSAL_JUDGE, ...options.judge }, metadata: { scenario: scenario.name } });
+    migrationStarted = true;
+    const started = await controller.start({ id, plan: plan.toSpec(), judge: { ...REHEARSAL_JUDGE, ...options.judge }, metadata: { scenario: scenario.name } });
     // Both sides, each round, as the probe Lambda's schedule does on AWS: a desync on the old side
     // too is not the new version's fault, and the old side's answers are its synthetic health.
     probes.startPeriodic(['new', 'old'], options.probeIntervalMs ?? 500);
 
-    let record: MigrationRecord | undefined;
+    let record: MigrationRecord | undefined = started.record;
     let interrupted = false;
     const signal = options.signal;
-    while (true) {
-      if (signal?.aborted) {
-        interrupted = true;
-        break;
+    // The panel from the start and between ticks (the gate's probes take seconds), not only after each.
+    const drawFrame = (): void => {
+      if (record && options.onFrame) options.onFrame(frame(record, pool.status()));
+    };
+    drawFrame();
+    // A failing onFrame between ticks fails the run at its next tick, not as an uncaught exception.
+    let frameError: { readonly error: unknown } | undefined;
+    const frames = options.onFrame
+      ? setInterval(() => {
+          try {
+            drawFrame();
+          } catch (error) {
+            frameError ??= { error };
+          }
+        }, FRAME_INTERVAL_MS)
+      : undefined;
+    try {
+      while (true) {
+        if (frameError) throw frameError.error;
+        if (signal?.aborted) {
+          interrupted = true;
+          break;
+        }
+        const result = await controller.tick(id);
+        record = result.record;
+        // The first tick pinned the old side (the gate does it first): from now on it may scale.
+        startAutoscaler();
+        if (typeof scenario.faultAt === 'number' && record.step >= scenario.faultAt && record.status === 'baking') inject();
+        if (record.status === 'complete' && !signal?.aborted) {
+          // The plan's teardown is manual, so nothing else would release the old side: the
+          // rehearsal does it as its own cleanup now that its run is over, and says so.
+          const torn = await controller.command(id, 'teardown', REHEARSAL_TEARDOWN_REASON);
+          record = torn.record;
+        }
+        drawFrame();
+        if (TERMINAL_STATUSES.includes(record.status) || record.status === 'paused' || elapsed() > timeLimitMs) break;
+        await sleepUnlessAborted(tickMs, signal);
       }
-      const result = await controller.tick(id);
-      record = result.record;
-      if (typeof scenario.faultAt === 'number' && record.step >= scenario.faultAt && record.status === 'baking') inject();
-      if (record.status === 'complete') {
-        const torn = await controller.command(id, 'teardown', 'rehearsal: the new side passed its soak; releasing the old side');
-        record = torn.record;
-      }
-      options.onFrame?.(frame(record, pool.status()));
-      if (TERMINAL_STATUSES.includes(record.status) || record.status === 'paused' || elapsed() > timeLimitMs) break;
-      await sleepUnlessAborted(tickMs, signal);
+    } finally {
+      clearInterval(frames);
     }
 
     function frame(r: MigrationRecord, capacity: CapacityStatus, residual?: ResidualFrame): RehearsalFrame {
@@ -398,6 +483,8 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     const warnings: string[] = [];
     const timelineSource = await timelineEvents(store, id, sink);
     const events = timelineSource.events;
+    const ownTeardown = (e: MigrationEvent): boolean => e.to === 'torn-down' && e.code === 'operator-teardown' && e.reason === REHEARSAL_TEARDOWN_REASON;
+    const teardownEvent = events.find(ownTeardown);
     if (timelineSource.warning !== undefined) warnings.push(timelineSource.warning);
     record = record ?? (await store.load(id))?.record;
     if (!record) throw new Error(`rehearsal ${id} has no record`);
@@ -425,7 +512,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
           })
         : undefined;
     const dnsStats = shift.dnsStats();
-    return {
+    const report: RehearsalReport = {
       scenario: scenario.name,
       description: scenario.description,
       shift: mode,
@@ -449,7 +536,9 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
       finalWeight: record.weight,
       plan: plan.describe(),
       durationMs: elapsed(),
+      migrationId: id,
       interrupted,
+      ...(interrupted && (signal?.reason === 'SIGINT' || signal?.reason === 'SIGTERM') ? { interruptedBy: signal.reason } : {}),
       clientRequests: final.requests,
       errorResponses: final.errorResponses,
       misalignedResponses: final.misalignedResponses,
@@ -477,17 +566,24 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
         final: pool.status().current,
       },
       probes: probeRuns,
+      ...(teardownEvent ? { teardown: { by: 'rehearsal' as const, atMs: teardownEvent.atMs - startedAt } } : {}),
       timeline: events.map((e) => ({
         atMs: e.atMs - startedAt,
         weight: e.weight,
         state: e.to,
         type: e.type,
-        code: e.code,
+        code: ownTeardown(e) ? REHEARSAL_TEARDOWN_CODE : e.code,
         reason: e.reason,
       })),
-      stateDir,
+      ...(keepState ? { stateDir } : {}),
       ...(warnings.length > 0 ? { warnings } : {}),
     };
+    failed = false;
+    return report;
+  } catch (error) {
+    // A failure once the migration was under way: its record and event log are what to look at.
+    if (migrationStarted && !keepState) throw new RehearsalFailedError(error, stateDir);
+    throw error;
   } finally {
     // Reverse order: clients first, the old side's pool last. Every step runs even if one fails.
     for (const stop of cleanup.reverse()) {
@@ -495,6 +591,13 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
         await stop();
       } catch {
         // Already stopped or failed to start: nothing left to release.
+      }
+    }
+    if (!keepState && !(failed && migrationStarted)) {
+      try {
+        rmSync(stateDir, { recursive: true, force: true });
+      } catch {
+        // Best effort: a temporary directory left behind is the only consequence.
       }
     }
   }

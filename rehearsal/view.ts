@@ -2,8 +2,13 @@
  * The rehearsal's live terminal view: a status panel redrawn in place (log-update) with each
  * decision printed above it as it happens, and a summary at the end. Without a TTY (CI, a pipe)
  * it prints only the decisions and the summary, so logs stay readable.
+ *
+ * The view hides the terminal's cursor itself (log-update is told not to): log-update's own
+ * cursor handling registers `signal-exit`, which re-raises a Ctrl-C it believes nobody else
+ * handles and so killed the process before the summary. `stop()` (and the process's exit, if it
+ * comes first) shows the cursor again.
  */
-import logUpdate from 'log-update';
+import { createLogUpdate } from 'log-update';
 import pc from 'picocolors';
 import type { MigrationEvent } from '../lambda/core/model';
 import type { BlastRadius, HarmBySide, SideHarm } from './blast-radius';
@@ -12,11 +17,20 @@ import type { ResidualReport } from './residual';
 
 const BAR_WIDTH = 30;
 
+const HIDE_CURSOR = '\u001b[?25l';
+const SHOW_CURSOR = '\u001b[?25h';
+
 export class LiveView {
   private readonly live: boolean;
+  private readonly logUpdate: ReturnType<typeof createLogUpdate>;
+  private cursorHidden = false;
+  private readonly showCursorOnExit = (): void => {
+    this.out.write(SHOW_CURSOR);
+  };
 
   constructor(private readonly out: NodeJS.WriteStream = process.stdout) {
     this.live = Boolean(out.isTTY);
+    this.logUpdate = createLogUpdate(out, { showCursor: true });
   }
 
   header(scenario: string, description: string, plan: string): void {
@@ -34,16 +48,26 @@ export class LiveView {
 
   frame(frame: RehearsalFrame): void {
     if (!this.live) return;
-    logUpdate(this.render(frame));
+    if (!this.cursorHidden) {
+      this.cursorHidden = true;
+      this.out.write(HIDE_CURSOR);
+      process.once('exit', this.showCursorOnExit);
+    }
+    this.logUpdate(this.render(frame));
+  }
+
+  /** A line about the run itself (e.g. that it is being stopped), printed above the panel. */
+  notice(text: string): void {
+    this.print(pc.yellow(text));
   }
 
   summary(report: RehearsalReport): void {
-    if (this.live) logUpdate.clear();
+    if (this.live) this.logUpdate.clear();
     const outcome = report.outcome === 'promoted' ? pc.green('promoted') : report.outcome === 'rolled-back' ? pc.red('rolled back') : pc.yellow('halted');
     const lines = [
       '',
       pc.bold(`Summary — ${report.scenario}`),
-      `  outcome           ${outcome} (final state ${report.finalState}, weight ${report.finalWeight}%)${report.interrupted ? pc.yellow(' — interrupted') : ''}`,
+      `  outcome           ${outcome} (final state ${report.finalState}, weight ${report.finalWeight}%)${report.interrupted ? pc.yellow(` — interrupted${report.interruptedBy === 'SIGINT' ? ' (Ctrl-C)' : report.interruptedBy ? ` (${report.interruptedBy})` : ''}: the run so far`) : ''}`,
       `  duration          ${seconds(report.durationMs)}`,
       `  client requests   ${report.clientRequests} (old ${report.requestsBySide.old}, new ${report.requestsBySide.new} ${report.shift === 'dns' ? 'as the clients resolved them' : 'via the router'})`,
       `  error responses   ${report.errorResponses}`,
@@ -59,22 +83,30 @@ export class LiveView {
       if (report.rollback.residual) lines.push(...residualLines(report.rollback.residual));
     }
     lines.push(...blastRadiusLines(report.blastRadius));
+    if (report.teardown) lines.push(teardownLine(report.teardown));
     lines.push(
       `  old capacity      pinned ${report.oldCapacity.pinned ?? '-'}, lowest while pinned ${report.oldCapacity.lowest ?? '-'}, final ${report.oldCapacity.final}`,
       `  probes            ${report.probes.runs} runs, ${report.probes.desync} desync, ${report.probes.inconclusive} inconclusive`,
-      pc.dim(`  state kept in     ${report.stateDir}`),
+      pc.dim(stateLine(report)),
     );
     for (const warning of report.warnings ?? []) lines.push(pc.yellow(`  warning           ${warning}`));
     this.print(lines.join('\n'));
   }
 
+  /** Leaves the panel as it is and gives the terminal its cursor back. Idempotent. */
   stop(): void {
-    if (this.live) logUpdate.done();
+    if (!this.live) return;
+    this.logUpdate.done();
+    if (this.cursorHidden) {
+      this.cursorHidden = false;
+      process.off('exit', this.showCursorOnExit);
+      this.out.write(SHOW_CURSOR);
+    }
   }
 
   private print(text: string): void {
     if (this.live) {
-      logUpdate.clear();
+      this.logUpdate.clear();
       this.out.write(`${text}\n`);
     } else {
       this.out.write(`${stripColour(text)}\n`);
@@ -85,7 +117,10 @@ export class LiveView {
     const filled = Math.round((f.weight / 100) * BAR_WIDTH);
     const bar = pc.green('█'.repeat(filled)) + pc.dim('░'.repeat(BAR_WIDTH - filled));
     const w = f.window;
-    const rate = (errors: number, requests: number): string => (requests > 0 ? `${((errors / requests) * 100).toFixed(1)}%` : '  -  ');
+    // The share, and the count behind it when there is one: at 5 % a window holds a handful of
+    // requests, and one expected 413 among 4 reads as 25 %.
+    const rate = (errors: number, requests: number): string =>
+      requests > 0 ? `${((errors / requests) * 100).toFixed(1)}%${errors > 0 ? ` (${errors})` : ''}` : '  -  ';
     const latency = (ms: number | undefined): string => (ms === undefined ? '-' : `${Math.round(ms)}ms`);
     const cap = f.oldCapacity;
     const capText = `${cap.current}/${cap.pinned ?? '-'}${cap.ready ? '' : ' warming'}`;
@@ -97,6 +132,7 @@ export class LiveView {
         ? `  last 1s    old: ${w.old.requests} req, 5XX ${rate(w.old.errors5xx, w.old.requests)}, 4XX ${rate(w.old.errors4xx, w.old.requests)}, p99 ${latency(w.old.latencyMs)}` +
           `   new: ${w.new.requests} req, 5XX ${rate(w.new.errors5xx, w.new.requests)}, 4XX ${rate(w.new.errors4xx, w.new.requests)}, p99 ${latency(w.new.latencyMs)}`
         : '  last 1s    no traffic',
+      pc.dim(`             ${WINDOW_LEGEND}`),
       `  old side   ${capColour(capText)} workers   clients: ${f.clients.requests} requests, ${f.clients.errorResponses} errors, ${f.clients.misalignedResponses === 0 ? '0' : pc.red(String(f.clients.misalignedResponses))} wrong answers`,
       `  harmed     ${f.blastRadius.span.from === 'fault' ? 'since the fault' : 'so far'}${f.blastRadius.span.to === 'rollback' ? ', until the rollback' : ''}: ${harmBySide(f.blastRadius, true)}`,
       ...(f.residual ? [residualLine(f.residual)] : []),
@@ -105,6 +141,26 @@ export class LiveView {
       f.lastReason ? pc.dim(`  why        ${f.lastReason}`) : '',
     ].join('\n');
   }
+}
+
+/**
+ * What the panel's "last 1s" figures count: what the judge reads. The probes connect to each side
+ * directly, never through the router or the clients that record for the judge, so their
+ * deliberate 404s, 400s, 405s and 413s are not in them; the clients' own oversized event posts
+ * are, each answered with the 413 it expects, on both sides alike.
+ */
+export const WINDOW_LEGEND = "as the judge reads them: client requests only (probes are not counted); 4XX includes the 413s the clients' oversized event posts expect";
+
+/** The summary's line about the rehearsal's own teardown at the end of a promoted run. */
+export function teardownLine(t: NonNullable<RehearsalReport['teardown']>): string {
+  return `  teardown          by the rehearsal at ${seconds(t.atMs)}, once its run was over: its own cleanup, not an operator's (the plan's teardown is manual: in production the old side stays pinned until you tear it down)`;
+}
+
+/** The summary's last line: where the record and event log are, or that they were not kept. */
+export function stateLine(report: Pick<RehearsalReport, 'stateDir' | 'migrationId'>): string {
+  return report.stateDir !== undefined
+    ? `  state kept in     ${report.stateDir} (migration ${report.migrationId})`
+    : '  state             not kept: a temporary directory, removed at the end (--state-dir <dir> keeps the record and event log)';
 }
 
 /**

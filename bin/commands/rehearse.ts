@@ -2,8 +2,14 @@
  * `cutover rehearse`: runs a whole migration on loopback and reports it.
  * Exit codes: 0 the rehearsal ran (whatever its outcome), 2 usage error (unknown scenario or
  * flag, invalid plan, port in use, `--drain-interval` with `--no-drain`), 130 interrupted by
- * Ctrl-C (the summary so far is printed), anything else a crash.
+ * Ctrl-C and 143 by SIGTERM (everything is stopped and the summary, or with `--json` the report,
+ * of the run so far is printed; a second Ctrl-C exits at once), anything else a crash.
+ *
+ * With `--json` stdout carries the JSON report and nothing else: the line saying the run started,
+ * notices about an interrupt and where a failed run's state was kept go to stderr.
  */
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { PortInUseError } from '../../local/net';
 import { ProbeUsageError } from '../../lambda/probe';
@@ -17,7 +23,8 @@ import {
   parseInteger,
   parseShare,
 } from '../../rehearsal/options';
-import { DEFAULT_DRAIN_INTERVAL_MS, runRehearsal } from '../../rehearsal/run';
+import { InterruptGuard, type InterruptSignal } from '../../rehearsal/interrupt';
+import { DEFAULT_DRAIN_INTERVAL_MS, RehearsalFailedError, runRehearsal, temporaryStateDir } from '../../rehearsal/run';
 import { DEFAULT_DNS_TTL_MS, DEFAULT_STALE_CLIENTS, SHIFT_MODES, type ShiftMode } from '../../rehearsal/shift';
 import { SCENARIOS, SCENARIO_NAMES, findScenario } from '../../rehearsal/scenarios';
 import { LiveView } from '../../rehearsal/view';
@@ -36,6 +43,7 @@ interface RehearseFlags {
   drainInterval: string;
   drain: boolean;
   maxWatch?: string;
+  stateDir?: string;
 }
 
 export function registerRehearseCommand(program: Command): void {
@@ -54,6 +62,7 @@ export function registerRehearseCommand(program: Command): void {
     .option('--stale-clients <share>', `dns: share of clients (0-1) that ignore the TTL (default ${DEFAULT_STALE_CLIENTS})`)
     .option('--drain-interval <duration>', 'after a rollback with dns: how long past the TTL the new side still takes connections before refusing them', `${DEFAULT_DRAIN_INTERVAL_MS / 1000}s`)
     .option('--no-drain', 'after a rollback, leave the new side answering normally (Keep-Alive kept, connections accepted) and only watch its residual traffic')
+    .option('--state-dir <dir>', 'keep the migration\'s record and event log in <dir> (created if missing) for other commands to read later; by default they go to a temporary directory removed at the end')
     .option('--max-watch <duration>', 'longest the residual watch lasts after a rollback (default: twice its bound + 5s; with dns at least 12 TTLs + one window, so that the stale clients\' answers can run out)')
     .addHelpText('after', `\nScenarios:\n${SCENARIOS.map((s) => `  ${s.name.padEnd(28)} ${s.description}`).join('\n')}\n`)
     .action(async (flags: RehearseFlags, command: Command) => {
@@ -100,12 +109,27 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
   }
 
   const view = flags.json ? undefined : new LiveView();
-  const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Kept when the user named it; otherwise a temporary directory, removed at the end unless the
+  // run failed. Made here rather than by runRehearsal so that an immediate exit can remove it too.
+  const stateDir = flags.stateDir !== undefined ? resolve(flags.stateDir) : temporaryStateDir();
+  const keepState = flags.stateDir !== undefined;
+  const notice = (text: string): void => {
+    if (view) view.notice(text);
+    else process.stderr.write(`cutover rehearse: ${text}\n`);
+  };
+  const guard = new InterruptGuard({
+    onFirst: (signal) =>
+      notice(`${signalName(signal)}: stopping the clients, servers and probes; the ${view ? 'summary' : 'report'} of the run so far follows (Ctrl-C again to exit at once)`),
+    onSecond: (signal, code) => {
+      view?.stop();
+      if (!keepState) rmSync(stateDir, { recursive: true, force: true });
+      process.stderr.write(`cutover rehearse: ${signalName(signal)} again: exiting at once, without a ${view ? 'summary' : 'report'}\n`);
+      process.exit(code);
+    },
+  }).install();
   try {
-    view?.header(scenario.name, scenario.description, describePlan(flags, shift, ttlMs, staleClients));
+    if (view) view.header(scenario.name, scenario.description, describePlan(flags, shift, ttlMs, staleClients));
+    else process.stderr.write(`cutover rehearse: ${scenario.name}, ${describePlan(flags, shift, ttlMs, staleClients)}: running; the JSON report follows on stdout\n`);
     const report = await runRehearsal({
       scenario,
       plan,
@@ -118,7 +142,9 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
       drainIntervalMs,
       activeDrain: flags.drain,
       ...(maxWatchMs !== undefined ? { maxWatchMs } : {}),
-      signal: abort.signal,
+      stateDir,
+      keepState,
+      signal: guard.signal,
       ...(view
         ? {
             onEvent: (event, elapsedMs) => view.event(event, elapsedMs),
@@ -132,15 +158,22 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
     } else {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     }
-    return report.interrupted ? 130 : 0;
+    return report.interrupted ? guard.exitCode() || 130 : 0;
   } catch (error) {
     view?.stop();
-    if (error instanceof PortInUseError || error instanceof ProbeUsageError) return usage(error);
-    throw error;
+    const cause = error instanceof RehearsalFailedError ? error.cause : error;
+    if (cause instanceof PortInUseError || cause instanceof ProbeUsageError) return usage(cause);
+    if (error instanceof RehearsalFailedError || keepState) {
+      process.stderr.write(`cutover rehearse: the rehearsal failed; its state (record and event log) is kept in ${stateDir}\n`);
+    }
+    throw cause;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    guard.uninstall();
   }
+}
+
+function signalName(signal: InterruptSignal): string {
+  return signal === 'SIGINT' ? 'Ctrl-C' : signal;
 }
 
 function describePlan(flags: RehearseFlags, shift: ShiftMode, ttlMs: number | undefined, staleClients: number | undefined): string {

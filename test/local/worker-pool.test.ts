@@ -92,6 +92,23 @@ describe('worker pool capacity loss and restore', () => {
     expect(await capacity.release()).toEqual({ current: 10, ready: true, detail: 'READY' });
   });
 
+  it('should stay ready while it scales out above a pin that is met, and not while it restores below it', async () => {
+    const { clock, pool: p } = manualPool({ size: 2, maxSize: 6, warmUpMs: 60_000 });
+    p.pin(2);
+    const held = await Promise.all([p.acquire(), p.acquire()]);
+    clock.advance(1000);
+    expect(p.evaluate()).toMatchObject({ action: 'scale-out', current: 2 });
+    // Both pinned workers are warm: demand growing the pool is not the old side falling short.
+    const growing = p.status();
+    expect(growing).toMatchObject({ current: 2, pinned: 2, ready: true });
+    expect(growing.detail).toMatch(/^READY: 2 warm workers, pin of 2 met; 2 more warming up/);
+    p.forceShrink(1, 'instance lost');
+    p.restore(2);
+    expect(p.status()).toMatchObject({ current: 1, pinned: 2, ready: false });
+    expect(p.status().detail).toMatch(/^IN_PROGRESS: 1 worker\(s\) warming up/);
+    for (const release of held) release();
+  });
+
   it('should cancel a warm-up when capacity is lost during it', async () => {
     const { pool: p } = manualPool({ size: 2, maxSize: 10, warmUpMs: 60_000 });
     p.restore(10);

@@ -2,7 +2,9 @@
  * `cutover rehearse` as a user runs it: a real child process, real exit codes.
  */
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -18,24 +20,30 @@ interface Run {
 }
 
 /**
- * Runs the CLI. `interruptOn`: send Ctrl-C (SIGINT) once stdout matches, so that the interrupt
- * lands in the middle of the rehearsal however long the start takes on a busy machine (a fixed
- * delay raced the CLI's start-up under load).
+ * Runs the CLI. `interruptOn`: send `signal` (default SIGINT) once stdout or stderr matches, after
+ * `interruptAfterMs`, so that the interrupt lands in the rehearsal however long the start takes on
+ * a busy machine (a fixed delay from the spawn raced the CLI's start-up under load).
  */
-function cutover(args: string[], options: { interruptOn?: RegExp } = {}): Promise<Run> {
+function cutover(args: string[], options: { interruptOn?: RegExp; signal?: NodeJS.Signals; interruptAfterMs?: number } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(TSX, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let interrupted = false;
+    const watch = (): void => {
+      if (options.interruptOn && !interrupted && options.interruptOn.test(stdout + stderr)) {
+        interrupted = true;
+        setTimeout(() => child.kill(options.signal ?? 'SIGINT'), options.interruptAfterMs ?? 0);
+      }
+    };
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
-      if (options.interruptOn && !interrupted && options.interruptOn.test(stdout)) {
-        interrupted = true;
-        child.kill('SIGINT');
-      }
+      watch();
     });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      watch();
+    });
     // Bounded: a hung CLI fails the test instead of hanging the suite.
     const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
     child.on('error', reject);
@@ -56,7 +64,13 @@ describe('cutover rehearse (CLI)', () => {
   it('should print one JSON report with the documented fields and exit 0', async () => {
     const run = await cutover(['rehearse', '--scenario', 'keepalive-desync', '--json', '--steps', '10@2s,100@2s', '--soak', '1s']);
     expect(run.code).toBe(0);
+    // stdout is the report alone (`| jq` works); the line saying the run started is on stderr.
     const report = JSON.parse(run.stdout);
+    expect(run.stdout.trimStart().startsWith('{')).toBe(true);
+    expect(run.stderr).toMatch(/^cutover rehearse: keepalive-desync, steps 10@2s,100@2s, .*: running; the JSON report follows on stdout\n$/);
+    // Its state went to a temporary directory, removed at the end.
+    expect(report.stateDir).toBeUndefined();
+    expect(report.migrationId).toMatch(/^rehearsal-keepalive-desync-\d+$/);
     expect(report).toMatchObject({ scenario: 'keepalive-desync', outcome: 'rolled-back', finalWeight: 0, misalignedResponses: 0 });
     expect(typeof report.clientRequests).toBe('number');
     expect(typeof report.errorResponses).toBe('number');
@@ -131,11 +145,25 @@ describe('cutover rehearse (CLI)', () => {
     // The process exited by itself: every server it had started was closed.
   });
 
-  it('should stop every server on Ctrl-C and still print the summary so far', async () => {
-    // Interrupted once the migration is under way: its first weight change has been printed.
-    const run = await cutover(['rehearse', '--scenario', 'healthy'], { interruptOn: /\badvanced\b/ });
-    expect(run.code).toBe(130);
-    expect(run.stdout).toMatch(/Summary — healthy/);
-    expect(run.stdout).toMatch(/interrupted/);
+  it('should stop everything on SIGTERM and print the JSON report so far, marked interrupted (exit 143), keeping --state-dir', async () => {
+    // Ctrl-C in the live view: interrupt.test.ts, in a pseudo-terminal.
+    const dir = mkdtempSync(join(tmpdir(), 'cutover-cli-state-'));
+    try {
+      const stateDir = join(dir, 'state');
+      const run = await cutover(['rehearse', '--scenario', 'healthy', '--json', '--state-dir', stateDir], {
+        interruptOn: /running; the JSON report follows/,
+        signal: 'SIGTERM',
+        interruptAfterMs: 1000,
+      });
+      expect(run.code).toBe(143);
+      expect(run.stderr).toMatch(/SIGTERM: stopping the clients, servers and probes; the report of the run so far follows/);
+      const report = JSON.parse(run.stdout);
+      expect(report).toMatchObject({ scenario: 'healthy', interrupted: true, interruptedBy: 'SIGTERM', stateDir });
+      // Kept for other commands to read: the record and event log of the migration.
+      expect(existsSync(join(stateDir, `${report.migrationId}.json`))).toBe(true);
+      expect(existsSync(join(stateDir, `${report.migrationId}.events.jsonl`))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { buildRehearsalPlan } from '../../rehearsal/options';
 import { runRehearsal, type RehearsalReport } from '../../rehearsal/run';
 import { findScenario, type Scenario } from '../../rehearsal/scenarios';
+import { PROBE_ONLY_STATUSES } from './helpers';
 
 // A first step of 10 % (not 5 %): with DNS a share of 40 clients is lumpy, and a tiny step would
 // mostly wait for enough requests on the new side.
@@ -32,6 +33,11 @@ describe('rehearsal with DNS weights', () => {
     expect(report.requestsBySide.new).toBeGreaterThan(0);
     expect(report.requestsBySide.old + report.requestsBySide.new).toBe(report.clientRequests);
     expect(report.responsesBySide.new['200']).toBeGreaterThan(0);
+    // What the clients recorded for the judge holds none of the probes' deliberate 4XX.
+    expect(report.probes.runs).toBeGreaterThan(2);
+    for (const side of ['old', 'new'] as const) {
+      expect(Object.keys(report.responsesBySide[side]).filter((status) => PROBE_ONLY_STATUSES.includes(status))).toEqual([]);
+    }
     expect(report.rollback).toBeUndefined();
     expect(report.blastRadius).toMatchObject({ span: { from: 'start', to: 'end' }, old: NO_HARM, new: NO_HARM, unattributed: NO_HARM, total: NO_HARM });
   });

@@ -3,17 +3,31 @@
  * controller. Each scenario runs once on a shortened plan; assertions are about outcomes, never
  * about timing.
  */
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { buildRehearsalPlan } from '../../rehearsal/options';
-import { runRehearsal, type RehearsalReport } from '../../rehearsal/run';
+import { REHEARSAL_TEARDOWN_CODE, RehearsalFailedError, runRehearsal, type RehearsalOptions, type RehearsalReport } from '../../rehearsal/run';
 import { findScenario } from '../../rehearsal/scenarios';
+import { PROBE_ONLY_STATUSES } from './helpers';
 
 const plan = buildRehearsalPlan('5@2s,25@2s,100@2s', '2s', '1s');
 
-async function rehearse(name: string): Promise<RehearsalReport> {
+async function rehearse(name: string, options: Partial<RehearsalOptions> = {}): Promise<RehearsalReport> {
   const scenario = findScenario(name);
   if (!scenario) throw new Error(`no scenario ${name}`);
-  return runRehearsal({ scenario, plan, clients: { concurrency: 6, ratePerSecond: 150 } });
+  return runRehearsal({ scenario, plan, clients: { concurrency: 6, ratePerSecond: 150 }, ...options });
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-scenarios-'));
+  dirs.push(dir);
+  return dir;
 }
 
 const types = (report: RehearsalReport): string[] => report.timeline.map((e) => e.type);
@@ -22,7 +36,11 @@ const NO_HARM = { unexpected4xx: 0, unexpected5xx: 0, wrongAnswers: 0, transport
 
 describe('rehearsal scenarios', () => {
   it('healthy: promotes, soaks and tears down with every answer right', async () => {
-    const report = await rehearse('healthy');
+    // A state directory not to keep: removed at the end, as the CLI's temporary one.
+    const stateDir = tempDir();
+    const report = await rehearse('healthy', { stateDir, keepState: false });
+    expect(existsSync(stateDir)).toBe(false);
+    expect(report.stateDir).toBeUndefined();
     expect(report).toMatchObject({ shift: 'proxy', outcome: 'promoted', finalState: 'torn-down', finalWeight: 100, misalignedResponses: 0, errorResponses: 0 });
     expect(report.dns).toBeUndefined();
     expect(report.clientRequests).toBeGreaterThan(100);
@@ -50,6 +68,31 @@ describe('rehearsal scenarios', () => {
     });
     expect(report.blastRadius.span.toMs).toBeGreaterThanOrEqual(report.durationMs - 1000);
     expect(report.responsesBySide.new['200']).toBeGreaterThan(0);
+    // The teardown is the rehearsal's own cleanup and says so, in the timeline and the report.
+    const teardown = report.timeline.filter((e) => e.type === 'torn-down');
+    expect(teardown).toEqual([expect.objectContaining({ code: REHEARSAL_TEARDOWN_CODE, reason: expect.stringMatching(/^rehearsal over: tearing down/) })]);
+    expect(report.timeline.some((e) => e.code === 'operator-teardown')).toBe(false);
+    expect(report.teardown).toEqual({ by: 'rehearsal', atMs: teardown[0]!.atMs });
+    // The probes ran all along, yet none of their deliberate 4XX reached the judge's figures (the
+    // router records a response for the judge where it counts it here).
+    expect(report.probes.runs).toBeGreaterThan(2);
+    for (const side of ['old', 'new'] as const) {
+      expect(Object.keys(report.responsesBySide[side]).filter((status) => PROBE_ONLY_STATUSES.includes(status))).toEqual([]);
+    }
+  });
+
+  it('keeps a failed run\'s temporary state and says where', async () => {
+    const stateDir = tempDir();
+    const failure = rehearse('healthy', {
+      stateDir,
+      keepState: false,
+      onFrame: () => {
+        throw new Error('the view broke');
+      },
+    });
+    await expect(failure).rejects.toThrow(RehearsalFailedError);
+    await expect(failure).rejects.toThrow(`the view broke (rehearsal state kept in ${stateDir})`);
+    expect(readdirSync(stateDir).some((name) => name.endsWith('.json'))).toBe(true);
   });
 
   it('error-spike: v2 returns 5XX → automatic rollback to weight 0', async () => {
@@ -88,11 +131,26 @@ describe('rehearsal scenarios', () => {
   });
 
   it('capacity-drop: holds and restores the old side, then completes', async () => {
-    const report = await rehearse('capacity-drop');
+    // A busy machine: the event loop stalls for 0.7 s before the first tick. The old side's
+    // autoscaler used to run from the start and shrink the still idle pool in such a stall, so the
+    // pin held the shrunken size and the drop read "fell to 2 of 1 units (not ready)".
+    let stalled = false;
+    const report = await rehearse('capacity-drop', {
+      onFrame: () => {
+        if (stalled) return;
+        stalled = true;
+        const until = Date.now() + 700;
+        while (Date.now() < until) {
+          // stall
+        }
+      },
+    });
     expect(report).toMatchObject({ outcome: 'promoted', finalWeight: 100 });
-    // The scenario shrinks the pinned old side to 2 workers: the pin's low-water mark shows it.
+    // The scenario shrinks the pinned old side (its full 8 workers) to 2: the pin's low-water mark
+    // shows it, and the hold's reason says it as it happened.
     expect(report.oldCapacity.lowest).toBe(2);
-    expect(report.oldCapacity.pinned).toBeGreaterThan(2);
+    expect(report.oldCapacity.pinned).toBe(8);
+    expect(report.timeline.find((e) => e.type === 'capacity-restoring')?.reason).toMatch(/^old side fell to 2 of 8 units/);
     const restoring = report.timeline.findIndex((e) => e.type === 'capacity-restoring');
     const restored = report.timeline.findIndex((e) => e.type === 'capacity-restored');
     expect(restoring).toBeGreaterThan(-1);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ResidualReport } from '../../rehearsal/residual';
 import type { BlastRadius, SideHarm } from '../../rehearsal/run';
-import { blastRadiusLines, residualLine, residualLines } from '../../rehearsal/view';
+import { blastRadiusLines, residualLine, residualLines, stateLine, teardownLine } from '../../rehearsal/view';
 
 const plain = (lines: string[]): string[] => lines.map((line) => line.replace(/\u001b\[[0-9;]*m/g, ''));
 const NONE: SideHarm = { unexpected4xx: 0, unexpected5xx: 0, wrongAnswers: 0, transportErrors: 0, otherUnexpected: 0, total: 0 };
@@ -104,5 +104,18 @@ describe('summary and live view: residual traffic after a rollback', () => {
     );
     const off = residualLine({ sinceRollbackMs: 1500, windowMs: 1000, lastWindow: 7, peakRequestsPerWindow: 50, thresholdRequestsPerWindow: 0.5, requestsAfterRollback: 31, drain: 'off' });
     expect(plain([off])[0]).toMatch(/31 since it · drain: off \(the new side answers as before\)$/);
+  });
+});
+
+describe('summary: the rehearsal\'s own teardown and its state', () => {
+  it('says the teardown was the rehearsal\'s own cleanup, not an operator\'s', () => {
+    expect(plain([teardownLine({ by: 'rehearsal', atMs: 13_600 })])[0]).toMatch(
+      /^  teardown          by the rehearsal at 13\.6s, once its run was over: its own cleanup, not an operator's/,
+    );
+  });
+
+  it('names the state directory only when it was kept', () => {
+    expect(stateLine({ stateDir: '/var/state', migrationId: 'rehearsal-healthy-1' })).toBe('  state kept in     /var/state (migration rehearsal-healthy-1)');
+    expect(stateLine({ migrationId: 'rehearsal-healthy-1' })).toMatch(/^  state             not kept: a temporary directory, removed at the end \(--state-dir <dir> keeps/);
   });
 });
