@@ -10,8 +10,9 @@
  * - `taken/<same name>` — a command a rehearsal claimed (by renaming it there) and is applying;
  * - `results/<same name>` — its outcome `{format, id, migrationId, command, applied, refusal?,
  *   status, weight, step, events, takenAtMs, doneAtMs}`, also renamed into place;
- * - `live/<migration id>.json` — `{format, migrationId, pid, atMs}`, rewritten by the rehearsal at
- *   most once a second while it takes commands, so that a sender can tell a rehearsal that ended.
+ * - `live/<migration id>.json` — `{format, migrationId, pid, atMs, endedAtMs?}`, rewritten by the
+ *   rehearsal at most once a second while it takes commands, so that a sender can tell a rehearsal
+ *   that ended; `endedAtMs` is set when its run loop is over (`CommandInbox.close`).
  *
  * Exactly-once, or not at all: the rename out of the inbox decides. The rehearsal applies only a
  * command it moved to `taken/` itself. A sender that waited in vain withdraws its command by
@@ -20,7 +21,7 @@
  * sender's deadline), so one left behind by a sender that died cannot surprise a later rehearsal.
  *
  * The rehearsal's side is `CommandInbox.take()` (or `takeCommands`), called once per tick of its
- * run loop; the sender's side is `sendCommand`.
+ * run loop, and `close()` when the loop is over; the sender's side is `sendCommand`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -135,6 +136,7 @@ export class CommandInbox {
    */
   pausedByOperator = false;
   private lastBeatMs = -Infinity;
+  private closed = false;
   private readonly dir: string;
   private readonly now: () => number;
 
@@ -145,6 +147,7 @@ export class CommandInbox {
 
   async take(): Promise<TakenCommand[]> {
     const taken: TakenCommand[] = [];
+    if (this.closed) return taken;
     try {
       await this.beat();
       let names: string[];
@@ -168,13 +171,33 @@ export class CommandInbox {
     return taken;
   }
 
+  /**
+   * Says in the `live/` file that this rehearsal takes no more commands (its run loop is over), so
+   * that a sender is told at once instead of waiting in vain for its command to be taken. Commands
+   * still pending are left for their senders to withdraw. Never throws (see `onError`).
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      const now = this.now();
+      await this.writeLive({ atMs: now, endedAtMs: now });
+    } catch (error) {
+      this.options.onError?.(error);
+    }
+  }
+
   private async beat(): Promise<void> {
     const now = this.now();
-    if (now - this.lastBeatMs < HEARTBEAT_EVERY_MS) return;
+    if (this.closed || now - this.lastBeatMs < HEARTBEAT_EVERY_MS) return;
     this.lastBeatMs = now;
+    await this.writeLive({ atMs: now });
+  }
+
+  private async writeLive(times: { readonly atMs: number; readonly endedAtMs?: number }): Promise<void> {
     const live = join(this.dir, LIVE_DIR);
     await mkdir(live, { recursive: true });
-    await writeAtomically(join(live, `${this.options.migrationId}.json`), { format: FORMAT, migrationId: this.options.migrationId, pid: process.pid, atMs: now });
+    await writeAtomically(join(live, `${this.options.migrationId}.json`), { format: FORMAT, migrationId: this.options.migrationId, pid: process.pid, ...times });
   }
 
   private async takeOne(name: string): Promise<TakenCommand | undefined> {
@@ -372,7 +395,7 @@ async function waitForResult(path: string, deadline: number, pollMs: number, now
 /** Whether a rehearsal takes commands for `migrationId` in `stateDir` (see `HEARTBEAT_STALE_MS`). */
 export async function liveness(stateDir: string, migrationId: string, now: () => number = Date.now): Promise<Liveness> {
   const path = join(stateDir, INBOX_DIR, LIVE_DIR, `${migrationId}.json`);
-  let beat: { pid?: unknown; atMs?: unknown };
+  let beat: { pid?: unknown; atMs?: unknown; endedAtMs?: unknown };
   try {
     beat = JSON.parse(await readFile(path, 'utf8')) as typeof beat;
   } catch (error) {
@@ -383,6 +406,8 @@ export async function liveness(stateDir: string, migrationId: string, now: () =>
   }
   const pid = typeof beat.pid === 'number' ? beat.pid : undefined;
   const atMs = typeof beat.atMs === 'number' ? beat.atMs : 0;
+  // Its run loop said it was over (`CommandInbox.close`).
+  if (typeof beat.endedAtMs === 'number') return { state: 'stopped', ...(pid !== undefined ? { pid } : {}), lastSeenMs: beat.endedAtMs };
   const fresh = now() - atMs <= HEARTBEAT_STALE_MS;
   const alive = pid === undefined || processExists(pid);
   return { state: fresh && alive ? 'running' : 'stopped', ...(pid !== undefined ? { pid } : {}), lastSeenMs: atMs };

@@ -54,10 +54,11 @@ export function stateOf(
   const checked = check(id, read);
   if (!checked.ok) return { ...summary, source, recentEvents };
   const r = checked.record;
+  const plan = describePlan(r);
   return {
     ...summary,
     source,
-    plan: describePlan(r),
+    ...(plan !== undefined ? { plan } : {}),
     stepWeights: r.plan.steps.map((s) => s.weight),
     createdAtMs: r.createdAtMs,
     ...(r.phaseStartedAtMs !== undefined ? { phaseStartedAtMs: r.phaseStartedAtMs } : {}),

@@ -2,18 +2,15 @@
  * The local rehearsal: a whole migration on loopback with real HTTP servers, real Keep-Alive
  * clients and the real Keep-Alive probe, driven by the same core controller that runs in Lambda.
  * Traffic moves through a real traffic-splitting router, or by DNS weights that clients cache
- * (`shift.ts`). This file runs the loop; the blast radius (`blast-radius.ts`), the rollback's
- * residual traffic (`residual.ts`) and the report's shape (`report.ts`) live apart.
+ * (`shift.ts`). This file runs the loop; its options and defaults (`settings.ts`), the blast radius
+ * (`blast-radius.ts`), the rollback's residual traffic (`residual.ts`) and the report's shape
+ * (`report.ts`) live apart.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
 import { MigrationController, type MigrationRecord } from '../lambda/core/controller';
-import type { JudgeConfig } from '../lambda/core/judge';
-import { TERMINAL_STATUSES, type MigrationEvent } from '../lambda/core/model';
-import { MigrationPlan, type PlanSpec } from '../lambda/core/plan';
+import { MigrationStatus, TERMINAL_STATUSES, type MigrationEvent } from '../lambda/core/model';
+import { MigrationPlan } from '../lambda/core/plan';
 import type { CapacityStatus, Clock, ProbeOutcome, TrafficPort } from '../lambda/core/ports';
-import type { ProbeOptions } from '../lambda/probe';
 import {
   FileStateStore,
   LocalCapacity,
@@ -28,6 +25,7 @@ import {
   type SyntheticClients,
 } from '../local';
 import { LocalProbes } from '../local/probes';
+import { CommandInbox } from '../ops/inbox';
 import { blastRadiusOver, type ClientsAt } from './blast-radius';
 import {
   REHEARSAL_TEARDOWN_CODE,
@@ -39,160 +37,23 @@ import {
   type ResidualFrame,
 } from './report';
 import { defaultMaxWatchMs, residualByClients, residualReport, SideTally, watchResidual, type ResidualReport } from './residual';
-import type { Scenario } from './scenarios';
-import { DEFAULT_DNS_CLIENTS, DEFAULT_STALE_CLIENTS, startShift, type DnsSettings, type Shift, type ShiftMode } from './shift';
+import {
+  DEFAULT_DRAIN_INTERVAL_MS,
+  REHEARSAL_JUDGE,
+  REHEARSAL_PROBE,
+  RehearsalFailedError,
+  temporaryStateDir,
+  type RehearsalOptions,
+} from './settings';
+import { DEFAULT_DNS_CLIENTS, DEFAULT_STALE_CLIENTS, startShift, type Shift, type ShiftMode } from './shift';
+import { TimeLimit } from './time-limit';
 
 export { blastRadiusBetween, harmBetween, type BlastRadius, type HarmBySide, type SideHarm } from './blast-radius';
 export type { RehearsalFrame, RehearsalOutcome, RehearsalReport, ResidualFrame, TimelineEntry } from './report';
 export { REHEARSAL_TEARDOWN_CODE, REHEARSAL_TEARDOWN_REASON } from './report';
 export type { ResidualReport } from './residual';
+export { DEFAULT_DRAIN_INTERVAL_MS, REHEARSAL_JUDGE, REHEARSAL_PROBE, RehearsalFailedError, temporaryStateDir, type RehearsalOptions } from './settings';
 export type { DnsSettings, ShiftMode } from './shift';
-
-export interface RehearsalOptions {
-  readonly scenario: Scenario;
-  /** The (compressed) plan to run. */
-  readonly plan: PlanSpec;
-  /**
-   * Port of the traffic router on 127.0.0.1; 0 picks a free one. Proxy mode only: with DNS there
-   * is no router (the demo servers always take free ports).
-   * @default 0
-   */
-  readonly port?: number;
-  /**
-   * How traffic is shifted: `proxy`, a router that decides per request, or `dns`, weighted answers
-   * of a local resolver that clients cache (see `rehearsal/shift.ts`).
-   * @default 'proxy'
-   */
-  readonly shift?: ShiftMode;
-  /** DNS settings (TTL, share of clients that ignore it, …) for `shift: 'dns'`. */
-  readonly dns?: DnsSettings;
-  /**
-   * After a rollback with DNS: how long the new side, once the TTL has passed, keeps accepting
-   * connections (each answered with `Connection: close`) before it refuses them, which sends the
-   * clients that ignore the TTL to a new lookup. See `watchResidual`.
-   * @default 1000
-   */
-  readonly drainIntervalMs?: number;
-  /**
-   * Whether to drain the new side after a rollback (`Connection: close` at once, with DNS refusing
-   * connections after the TTL and the drain interval). False (`--no-drain`) leaves it answering
-   * normally, Keep-Alive kept and connections accepted, as in the incident before engineers closed
-   * the connections by hand; the residual watch then only measures.
-   * @default true
-   */
-  readonly activeDrain?: boolean;
-  /**
-   * The longest the residual watch lasts after a rollback, ms; past it the residual reports
-   * `drained: false`.
-   * @default - see `defaultMaxWatchMs` (25 s with DNS's defaults, 7 s through the proxy)
-   */
-  readonly maxWatchMs?: number;
-  /**
-   * Seed of every random choice (routing, client mix, injected 5XX).
-   * @default 1
-   */
-  readonly seed?: number;
-  /**
-   * Where the migration record and event log are kept (created if missing).
-   * @default - a new temporary directory (see `temporaryStateDir`)
-   */
-  readonly stateDir?: string;
-  /**
-   * Whether to leave the state directory in place after the run, for other commands to read.
-   * When false the directory is removed at the end (interrupted or not), unless the run failed:
-   * then it is kept and the error, a `RehearsalFailedError`, says where.
-   * @default - true when `stateDir` is given, false for the temporary directory
-   */
-  readonly keepState?: boolean;
-  /**
-   * Time between controller ticks, ms.
-   * @default 200
-   */
-  readonly tickMs?: number;
-  /**
-   * Pause between periodic probes of the new side, ms.
-   * @default 500
-   */
-  readonly probeIntervalMs?: number;
-  /**
-   * Synthetic Keep-Alive clients and their total request rate.
-   * @default 8 clients (40 with DNS), 200 requests/s, 2 % oversized event posts
-   */
-  readonly clients?: { readonly concurrency?: number; readonly ratePerSecond?: number; readonly oversizeShare?: number };
-  /**
-   * Workers of the old side (its full scale).
-   * @default 8
-   */
-  readonly oldWorkers?: number;
-  /**
-   * Judge settings for the compressed plan.
-   * @default REHEARSAL_JUDGE
-   */
-  readonly judge?: Partial<JudgeConfig>;
-  /**
-   * Give up (outcome `halted`) after this long.
-   * @default - three times the plan's minimum duration plus 30 s
-   */
-  readonly timeLimitMs?: number;
-  /** Aborting stops the rehearsal (Ctrl-C); the report covers what happened so far. */
-  readonly signal?: AbortSignal;
-  /** Called for every event of the migration, as it happens. */
-  readonly onEvent?: (event: MigrationEvent, elapsedMs: number) => void;
-  /** Called after every tick with a snapshot for a live view. */
-  readonly onFrame?: (frame: RehearsalFrame) => void;
-  /**
-   * Probe settings.
-   * @default REHEARSAL_PROBE
-   */
-  readonly probe?: Omit<ProbeOptions, 'baseUrl'>;
-}
-
-
-/**
- * Judge settings that suit a plan measured in seconds at a few hundred requests per second.
- *
- * `latencyMarginMs` is 150 (default 50): a request counts as slow above the old side's p99 plus
- * 150 ms. On loopback a busy machine stalls the event loop for tens of milliseconds at a time;
- * such stalls hit both sides alike, which the latency test's new-against-old comparison cancels,
- * but a margin well above them keeps the slow counts about the application. The `latency`
- * scenario's 250 ms fault stays far above it.
- */
-export const REHEARSAL_JUDGE: Partial<JudgeConfig> = {
-  minRequests: 30,
-  latencyMarginMs: 150,
-  maxMissingWindows: 3,
-  maxHoldMs: 15_000,
-};
-
-/**
- * Probe settings for loopback: the demo servers answer in milliseconds, so a 100 ms idle watch
- * (instead of the probe's 250 ms default, sized for real networks) still sees any stray bytes and
- * brings a probe from about 2.8 s down to about 1.3 s.
- */
-export const REHEARSAL_PROBE: Omit<ProbeOptions, 'baseUrl'> = { healthPath: '/health', idleMs: 100 };
-
-/** Default of `RehearsalOptions.drainIntervalMs`. */
-export const DEFAULT_DRAIN_INTERVAL_MS = 1000;
-
-/** A new temporary directory for a rehearsal's state (the default `stateDir`). */
-export function temporaryStateDir(): string {
-  return mkdtempSync(join(tmpdir(), 'cutover-rehearsal-'));
-}
-
-/**
- * A rehearsal that failed (not a usage error, not an interrupt) after its migration had started:
- * its state directory, temporary or not, is kept for a look at the record and event log.
- */
-export class RehearsalFailedError extends Error {
-  constructor(
-    override readonly cause: unknown,
-    /** Where the record and event log were left. */
-    readonly stateDir: string,
-  ) {
-    super(`${cause instanceof Error ? cause.message : String(cause)} (rehearsal state kept in ${stateDir})`, { cause });
-    this.name = 'RehearsalFailedError';
-  }
-}
 
 /**
  * How often the old side's autoscaler evaluates its pool. It starts once the migration pinned the
@@ -200,6 +61,9 @@ export class RehearsalFailedError extends Error {
  * came up on a busy machine, and the pin then held the shrunken size ("fell to 2 of 1 units").
  */
 const AUTOSCALER_INTERVAL_MS = 500;
+
+/** Failures of the command inbox listed in the report's warnings (the first ones say enough). */
+const MAX_INBOX_WARNINGS = 5;
 
 /** How often the live view is redrawn between ticks (a gate's probes take seconds). */
 const FRAME_INTERVAL_MS = 250;
@@ -223,15 +87,17 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
   const seed = options.seed ?? 1;
   const tickMs = options.tickMs ?? 200;
   const drainIntervalMs = options.drainIntervalMs ?? DEFAULT_DRAIN_INTERVAL_MS;
+  const timeLimitMs = options.timeLimitMs ?? plan.minimumDurationMs * 3 + 30_000;
+  const startedAt = CLOCK.now();
+  const elapsed = (): number => CLOCK.now() - startedAt;
+  // Checked before anything starts or is created: a bad limit is the caller's error, not a failed run.
+  const limit = new TimeLimit(timeLimitMs, startedAt);
   const stateDir = options.stateDir ?? temporaryStateDir();
   const keepState = options.keepState ?? options.stateDir !== undefined;
   if (options.stateDir !== undefined) mkdirSync(stateDir, { recursive: true });
   // Set once the migration may have written anything, and cleared when the run ended normally.
   let migrationStarted = false;
   let failed = true;
-  const timeLimitMs = options.timeLimitMs ?? plan.minimumDurationMs * 3 + 30_000;
-  const startedAt = CLOCK.now();
-  const elapsed = (): number => CLOCK.now() - startedAt;
 
   const cleanup: Array<() => Promise<void> | void> = [];
   // The autoscaler only evaluates when told: see AUTOSCALER_INTERVAL_MS.
@@ -376,7 +242,25 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     // too is not the new version's fault, and the old side's answers are its synthetic health.
     probes.startPeriodic(['new', 'old'], options.probeIntervalMs ?? 500);
 
+    options.onStarted?.(id);
     let record: MigrationRecord | undefined = started.record;
+    // Operator commands sent to a kept state directory (`cutover pause … --state-dir`): only this
+    // loop can carry them out, with its router or resolver and its old side's pool. A temporary
+    // directory's name is never shown, so nobody could send one there.
+    const inboxErrors: string[] = [];
+    const inbox = keepState
+      ? new CommandInbox({
+          stateDir,
+          migrationId: id,
+          controller,
+          now: CLOCK.now,
+          // The run goes on: a command that could not be taken is answered to its sender by its wait running out.
+          onError: (error) => {
+            if (inboxErrors.length < MAX_INBOX_WARNINGS) inboxErrors.push(`command inbox: ${error instanceof Error ? error.message : String(error)}`);
+          },
+        })
+      : undefined;
+    const operatorHold = (): void => limit.held(inbox?.pausedByOperator === true && record?.status === MigrationStatus.PAUSED, CLOCK.now());
     let interrupted = false;
     const signal = options.signal;
     // The panel from the start and between ticks (the gate's probes take seconds), not only after each.
@@ -402,6 +286,10 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
           interrupted = true;
           break;
         }
+        if (inbox) {
+          for (const taken of await inbox.take()) if (taken.tick) record = taken.tick.record;
+          operatorHold();
+        }
         const result = await controller.tick(id);
         record = result.record;
         // The first tick pinned the old side (the gate does it first): from now on it may scale.
@@ -414,15 +302,22 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
           record = torn.record;
         }
         drawFrame();
-        if (TERMINAL_STATUSES.includes(record.status) || record.status === 'paused' || elapsed() > timeLimitMs) break;
+        operatorHold();
+        // A pause the controller decided (routing changed behind its back, a damaged record) ends
+        // the run: nobody would resume it. An operator's pause holds it until their next command.
+        const pausedByController = record.status === MigrationStatus.PAUSED && !inbox?.pausedByOperator;
+        if (TERMINAL_STATUSES.includes(record.status) || pausedByController || limit.exceeded(CLOCK.now())) break;
         await sleepUnlessAborted(tickMs, signal);
       }
     } finally {
       clearInterval(frames);
+      // From now on a command would find nobody to apply it: senders are told at once.
+      await inbox?.close();
     }
 
     function frame(r: MigrationRecord, capacity: CapacityStatus, residual?: ResidualFrame): RehearsalFrame {
       const now = CLOCK.now();
+      const pinned = r.pinnedCapacity ?? capacity.pinned;
       const window = metrics.window(now - 1000, now);
       const c = clients!.stats();
       return {
@@ -434,7 +329,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
         steps: r.plan.steps.length,
         shift: mode,
         ...(window ? { window } : {}),
-        oldCapacity: { ...capacity, pinned: r.pinnedCapacity ?? capacity.pinned },
+        oldCapacity: { ...capacity, ...(pinned !== undefined ? { pinned } : {}) },
         clients: { requests: c.requests, errorResponses: c.errorResponses, misalignedResponses: c.misalignedResponses },
         blastRadius: blastRadius({ at: now, stats: c }, false),
         ...(scenario.fault ? { fault: { description: scenario.fault, active: fault !== undefined } } : {}),
@@ -486,6 +381,7 @@ export async function runRehearsal(options: RehearsalOptions): Promise<Rehearsal
     const ownTeardown = (e: MigrationEvent): boolean => e.to === 'torn-down' && e.code === 'operator-teardown' && e.reason === REHEARSAL_TEARDOWN_REASON;
     const teardownEvent = events.find(ownTeardown);
     if (timelineSource.warning !== undefined) warnings.push(timelineSource.warning);
+    warnings.push(...inboxErrors);
     record = record ?? (await store.load(id))?.record;
     if (!record) throw new Error(`rehearsal ${id} has no record`);
     const outcome: RehearsalOutcome =

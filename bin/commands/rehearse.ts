@@ -6,7 +6,11 @@
  * of the run so far is printed; a second Ctrl-C exits at once), anything else a crash.
  *
  * With `--json` stdout carries the JSON report and nothing else: the line saying the run started,
- * notices about an interrupt and where a failed run's state was kept go to stderr.
+ * the migration's id with `--state-dir`, notices about an interrupt and where a failed run's state
+ * was kept go to stderr.
+ *
+ * With `--state-dir` the running rehearsal takes the operator commands sent to that directory
+ * (`cutover pause <id> --state-dir <dir>`, …) before each tick: see `ops/inbox.ts`.
  */
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -62,7 +66,7 @@ export function registerRehearseCommand(program: Command): void {
     .option('--stale-clients <share>', `dns: share of clients (0-1) that ignore the TTL (default ${DEFAULT_STALE_CLIENTS})`)
     .option('--drain-interval <duration>', 'after a rollback with dns: how long past the TTL the new side still takes connections before refusing them', `${DEFAULT_DRAIN_INTERVAL_MS / 1000}s`)
     .option('--no-drain', 'after a rollback, leave the new side answering normally (Keep-Alive kept, connections accepted) and only watch its residual traffic')
-    .option('--state-dir <dir>', 'keep the migration\'s record and event log in <dir> (created if missing) for other commands to read later; by default they go to a temporary directory removed at the end')
+    .option('--state-dir <dir>', 'keep the migration\'s record and event log in <dir> (created if missing) for the operator commands: status, watch and history read it, and pause, resume, abort, promote --full and teardown reach the running rehearsal through it; by default they go to a temporary directory removed at the end')
     .option('--max-watch <duration>', 'longest the residual watch lasts after a rollback (default: twice its bound + 5s; with dns at least 12 TTLs + one window, so that the stale clients\' answers can run out)')
     .addHelpText('after', `\nScenarios:\n${SCENARIOS.map((s) => `  ${s.name.padEnd(28)} ${s.description}`).join('\n')}\n`)
     .action(async (flags: RehearseFlags, command: Command) => {
@@ -144,6 +148,13 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
       ...(maxWatchMs !== undefined ? { maxWatchMs } : {}),
       stateDir,
       keepState,
+      // Only a kept directory takes operator commands (its name is the user's, so they can send them).
+      ...(keepState
+        ? {
+            onStarted: (id: string) =>
+              notice(`migration ${id}: from another terminal, cutover status|watch|pause|resume|abort|promote --full ${id} --state-dir ${stateDir}`),
+          }
+        : {}),
       signal: guard.signal,
       ...(view
         ? {

@@ -153,6 +153,32 @@ describe('command inbox', () => {
     expect((await source.status('rehearsal-a')).live).toBe(false);
   });
 
+  it('should say at once that a rehearsal whose loop closed its inbox takes no more commands, and leave them pending', async () => {
+    const dir = stateDir();
+    await writeMigration(dir, 'rehearsal-a', MigrationStatus.ROLLED_BACK);
+    const calls: string[] = [];
+    const inbox = new CommandInbox({
+      stateDir: dir,
+      migrationId: 'rehearsal-a',
+      controller: { command: async (id, command) => (calls.push(`${id} ${command}`), Promise.reject(new Error('never'))) },
+    });
+    await inbox.take();
+    // Fresh heartbeat, own (living) process: running.
+    expect(await liveness(dir, 'rehearsal-a')).toMatchObject({ state: 'running', pid: process.pid });
+    await inbox.close();
+    expect(await liveness(dir, 'rehearsal-a')).toMatchObject({ state: 'stopped', pid: process.pid, lastSeenMs: expect.any(Number) });
+    const source = new LocalMigrationSource({ stateDir: dir, ...FAST });
+    const started = Date.now();
+    await expect(source.command('rehearsal-a', 'teardown', 'x')).rejects.toThrow(/^no rehearsal is running migration rehearsal-a any more \(it is rolled-back, last seen \d s ago\)/);
+    expect(Date.now() - started).toBeLessThan(500);
+    // A command that arrives anyway is left for its sender to withdraw: a closed inbox takes nothing.
+    const request: CommandRequest = { format: 1, id: '000000000000001-00000000000000cc', migrationId: 'rehearsal-a', command: 'abort', reason: 'r', requestedAtMs: 1, expiresAtMs: Date.now() + 60_000 };
+    writeFileSync(join(dir, INBOX_DIR, `${request.id}.json`), JSON.stringify(request));
+    expect(await inbox.take()).toEqual([]);
+    expect(calls).toEqual([]);
+    expect(existsSync(join(dir, INBOX_DIR, `${request.id}.json`))).toBe(true);
+  });
+
   it('should leave another migration\'s commands alone and never apply an expired one', async () => {
     const dir = stateDir();
     await writeMigration(dir, 'rehearsal-a', MigrationStatus.BAKING);

@@ -151,14 +151,19 @@ describe('cutover rehearse (CLI)', () => {
     try {
       const stateDir = join(dir, 'state');
       const run = await cutover(['rehearse', '--scenario', 'healthy', '--json', '--state-dir', stateDir], {
-        interruptOn: /running; the JSON report follows/,
+        // Once the migration has started: the rehearsal names it for the operator commands.
+        interruptOn: /: from another terminal, cutover status\|watch\|pause/,
         signal: 'SIGTERM',
-        interruptAfterMs: 1000,
+        interruptAfterMs: 500,
       });
       expect(run.code).toBe(143);
       expect(run.stderr).toMatch(/SIGTERM: stopping the clients, servers and probes; the report of the run so far follows/);
       const report = JSON.parse(run.stdout);
       expect(report).toMatchObject({ scenario: 'healthy', interrupted: true, interruptedBy: 'SIGTERM', stateDir });
+      // On stderr (stdout is the report alone): the id and state directory the commands take.
+      expect(run.stderr).toContain(
+        `cutover rehearse: migration ${report.migrationId}: from another terminal, cutover status|watch|pause|resume|abort|promote --full ${report.migrationId} --state-dir ${stateDir}\n`,
+      );
       // Kept for other commands to read: the record and event log of the migration.
       expect(existsSync(join(stateDir, `${report.migrationId}.json`))).toBe(true);
       expect(existsSync(join(stateDir, `${report.migrationId}.events.jsonl`))).toBe(true);
