@@ -49,7 +49,7 @@ export class CapacityKeeper {
         'capacity-restoring',
         {
           code: 'capacity-below-pin',
-          reason: `old side fell to ${before.current} of ${pinned} units${before.ready ? '' : ' (not ready)'}${before.detail ? ` (${before.detail})` : ''}: restoring, no weight increase until it is back`,
+          reason: `${shortfall(before, pinned)}: restoring, no weight increase until it is back`,
           signals: { capacity: before },
         },
         { capacityRestoring: true },
@@ -61,7 +61,7 @@ export class CapacityKeeper {
       draft.move(
         draft.record.status,
         'capacity-restored',
-        { code: 'capacity-restored', reason: `old side back at ${status.current} of ${pinned} units`, signals: { capacity: status } },
+        { code: 'capacity-restored', reason: `old side back at ${units(status.current, pinned)}`, signals: { capacity: status } },
         { capacityRestoring: false },
       );
     }
@@ -89,4 +89,21 @@ export class CapacityKeeper {
     draft.patch({ capacityReleased: true });
     draft.omit('capacityReleasing');
   }
+}
+
+/**
+ * Why the old side counts as short of its pin. "Fell to X of Y" only when it has fewer units than
+ * the pin: a side at or above the pin that is short because its units are not all ready (warming
+ * up, provisioned concurrency IN_PROGRESS, a pin being applied) would otherwise read "fell to 3 of
+ * 2 units". The status carries no count of ready units, only `ready` and the platform's `detail`.
+ */
+function shortfall(status: CapacityStatus, pinned: number): string {
+  const detail = status.detail ? ` (${status.detail})` : '';
+  if (status.current < pinned) return `old side fell to ${status.current} of ${pinned} units${status.ready ? '' : ' (not ready)'}${detail}`;
+  return `old side at ${units(status.current, pinned)} but not ready${detail}`;
+}
+
+/** `10 of 10 units`, or `12 units (pinned at 10)` above the pin. */
+function units(current: number, pinned: number): string {
+  return current > pinned ? `${current} units (pinned at ${pinned})` : `${current} of ${pinned} units`;
 }

@@ -68,16 +68,38 @@ describe('capacity through the controller', () => {
     expect(back.record).toMatchObject({ weight: 50, capacityRestoring: false });
   });
 
-  it('should count capacity that is there but not ready as short', async () => {
+  it('should count capacity that is there but not ready as short, without saying it fell', async () => {
     const baking = await startAndRunTo(world, 'baking');
     const due = await tickUntilBaked(world, baking.record.phaseStartedAtMs!, PLAN.steps[0]!.bakeMs, () => {
       world.capacity.ready = false;
     });
     expect(due.decision?.code).toBe('capacity-below-pin');
     expect(due.events.find((e) => e.type === 'capacity-restoring')?.reason).toBe(
-      'old side fell to 10 of 10 units (not ready): restoring, no weight increase until it is back',
+      'old side at 10 of 10 units but not ready: restoring, no weight increase until it is back',
     );
     expect(world.traffic.history).toEqual([10]);
+  });
+
+  it('should describe a side above its pin that is not ready as above it (never "fell to 12 of 10")', async () => {
+    const baking = await startAndRunTo(world, 'baking');
+    const read = world.capacity.read.bind(world.capacity);
+    const due = await tickUntilBaked(world, baking.record.phaseStartedAtMs!, PLAN.steps[0]!.bakeMs, () => {
+      // Demand grew the side past its pin, and the new units are still warming up.
+      world.capacity.current = 12;
+      world.capacity.ready = false;
+      world.capacity.read = async (): Promise<CapacityStatus> => ({ ...(await read()), detail: 'IN_PROGRESS: 2 warming up' });
+    });
+    const restoring = due.events.find((e) => e.type === 'capacity-restoring')!;
+    expect(restoring.reason).toBe('old side at 12 units (pinned at 10) but not ready (IN_PROGRESS: 2 warming up): restoring, no weight increase until it is back');
+    expect(restoring.signals?.capacity).toEqual({ current: 12, pinned: 10, ready: false, detail: 'IN_PROGRESS: 2 warming up' });
+    expect(world.traffic.history).toEqual([10]);
+
+    world.capacity.read = read;
+    world.capacity.current = 12;
+    world.capacity.ready = true;
+    world.clock.advance(1000);
+    const back = await world.controller.tick(SPEC.id);
+    expect(back.events[0]).toMatchObject({ type: 'capacity-restored', reason: 'old side back at 12 units (pinned at 10)' });
   });
 
   it('should name the platform detail in the reason when there is one', async () => {
