@@ -3,7 +3,10 @@
  * old or the new side by the current weight, with Keep-Alive towards clients and towards both
  * upstreams (like the incident's new proxies, which is what let a shifted upstream connection
  * hand wrong answers to users). It implements the core's `TrafficPort` and records every
- * response per side in a `MetricsRecorder` for `LocalHealth`.
+ * response per side in a `MetricsRecorder` for `LocalHealth`, except the probe's: a request with
+ * the probe marker (`X-Cutover-Probe: 1`, lambda/probe/marker.ts) is routed and answered like any
+ * other but left out of the judge's figures, as the application leaves it out of its metrics on
+ * AWS, so that the probe's deliberate 404s, 400s and 405s are never judged as the side's errors.
  *
  * Routing is per request (not per client connection). After the weight drops to 0 (a rollback)
  * the router drains the new side's upstream Keep-Alive connections: idle ones are destroyed at
@@ -15,6 +18,7 @@ import type { ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { RevisionConflictError, type Clock, type Side, type TrafficPort, type TrafficState } from '../lambda/core/ports';
+import { isProbeRequest } from '../lambda/probe/marker';
 import { LocalMetrics, type MetricsRecorder } from './metrics';
 import { checkInteger, checkRange, closeServer, listenOnLoopback, LOOPBACK_HOST, parseLoopbackUrl, systemClock, urlPort } from './net';
 import type { RandomSource } from './random';
@@ -76,10 +80,15 @@ export interface RouterOptions<M extends MetricsRecorder = LocalMetrics> {
 
 /** Counters of one side as the router saw it. */
 export interface RouterSideStats {
-  /** Requests sent to this side. */
+  /** Requests sent to this side, the probe's left out (see `probeRequests`). */
   readonly requests: number;
-  /** Responses relayed or generated, by status code (502/504 for upstream failures). */
+  /** Responses relayed or generated, by status code (502/504 for upstream failures), the probe's left out. */
   readonly responsesByStatus: Readonly<Record<string, number>>;
+  /**
+   * Requests with the probe marker sent to this side: forwarded and answered like any other, but
+   * counted only here, never in `requests`, `responsesByStatus` or the metrics the judge reads.
+   */
+  readonly probeRequests: number;
   /** Upstream TCP connections opened. */
   readonly connectionsOpened: number;
   /** Idle GETs retried once on a fresh connection after the reused one was found closed. */
@@ -196,6 +205,7 @@ class Upstream {
   private readonly retired = new Set<UpstreamAgent>();
   private openedByRetired = 0;
   requests = 0;
+  probeRequests = 0;
   retries = 0;
   drained = 0;
   readonly byStatus = new Map<number, number>();
@@ -225,6 +235,7 @@ class Upstream {
   stats(): RouterSideStats {
     return {
       requests: this.requests,
+      probeRequests: this.probeRequests,
       responsesByStatus: Object.fromEntries([...this.byStatus].map(([s, n]) => [String(s), n])),
       connectionsOpened: this.openedByRetired + this.agent.opened,
       retries: this.retries,
@@ -288,15 +299,19 @@ export async function startRouter<M extends MetricsRecorder = LocalMetrics>(opti
     return sides[name].drain();
   };
 
-  const record = (side: Upstream, status: number, startedAt: number): void => {
+  const record = (side: Upstream, probe: boolean, status: number, startedAt: number): void => {
+    // The probe's answers are its own business (it compares them itself), not the side's health.
+    if (probe) return;
     side.byStatus.set(status, (side.byStatus.get(status) ?? 0) + 1);
     metrics.record(side.name, status, performance.now() - startedAt, clock.now());
   };
 
   const server = createServer((req, res) => {
     const side = sides[random() * 100 < weight ? 'new' : 'old'];
-    side.requests += 1;
-    forward(side, req, res, performance.now(), true);
+    const probe = isProbeRequest(req.headers);
+    if (probe) side.probeRequests += 1;
+    else side.requests += 1;
+    forward(side, probe, req, res, performance.now(), true);
   });
   server.keepAliveTimeout = keepAliveTimeoutMs;
   server.headersTimeout = 30_000;
@@ -305,7 +320,7 @@ export async function startRouter<M extends MetricsRecorder = LocalMetrics>(opti
     clientConnections += 1;
   });
 
-  function forward(side: Upstream, req: IncomingMessage, res: ServerResponse, startedAt: number, mayRetry: boolean): void {
+  function forward(side: Upstream, probe: boolean, req: IncomingMessage, res: ServerResponse, startedAt: number, mayRetry: boolean): void {
     const method = req.method ?? 'GET';
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     const headers = stripHopByHop(req.headers);
@@ -332,7 +347,7 @@ export async function startRouter<M extends MetricsRecorder = LocalMetrics>(opti
         upRes.pipe(res);
         upRes.once('end', () => {
           finished = true;
-          record(side, status, startedAt);
+          record(side, probe, status, startedAt);
         });
         // Errors mid-body are handled on 'close' below; without a listener they would be thrown.
         upRes.on('error', () => undefined);
@@ -342,7 +357,7 @@ export async function startRouter<M extends MetricsRecorder = LocalMetrics>(opti
           // 502 for the side (a client abort is counted apart, see res 'close').
           finished = true;
           if (res.destroyed) return;
-          record(side, 502, startedAt);
+          record(side, probe, 502, startedAt);
           res.destroy();
         });
       },
@@ -356,14 +371,14 @@ export async function startRouter<M extends MetricsRecorder = LocalMetrics>(opti
       if (mayRetry && staleConnection && !hasBody && IDEMPOTENT_METHODS.has(method) && !res.destroyed) {
         side.retries += 1;
         finished = true; // this attempt is over; the retry has its own bookkeeping
-        forward(side, req, res, startedAt, false);
+        forward(side, probe, req, res, startedAt, false);
         return;
       }
       finished = true;
       if (res.destroyed) return;
       const timeout = err instanceof UpstreamTimeoutError;
       const status = timeout ? 504 : 502;
-      record(side, status, startedAt);
+      record(side, probe, status, startedAt);
       const requestId = req.headers['x-request-id'];
       const body = Buffer.from(
         JSON.stringify({

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RevisionConflictError } from '../../lambda/core/ports';
+import { PROBE_MARKER_VALUE, PROBE_MARKER_WIRE_NAME, runProbe } from '../../lambda/probe';
 import { DEFAULT_BODY_LIMIT_BYTES, startDemoServer, type DemoServerOptions } from '../../local/demo-server';
 import { LocalHealth, LocalMetrics, type MetricsRecorder } from '../../local/metrics';
 import { PortInUseError } from '../../local/net';
@@ -215,5 +216,32 @@ describe('router drain on rollback', () => {
     const after = await send(`${r.url}/apps/1/channels`, { agent: a, headers: { 'x-request-id': 'clean' } });
     expect([after.status, after.json!.requestId]).toEqual([200, 'clean']);
     expect(r.stats().new.connectionsOpened).toBe(2);
+  });
+});
+
+describe('router and the probe marker', () => {
+  it("should forward the probe's requests and answers but keep them out of the judge's metrics and the side's counts", async () => {
+    const { v1, v2 } = await sides();
+    const metrics = new LocalMetrics();
+    const r = await router({ oldUrl: v1.url, newUrl: v2.url, weight: 100, metrics });
+    // The real probe through the router: its deliberate 404, 400, 401, 405 and 413 reach v2.
+    const report = await runProbe({ baseUrl: r.url, healthPath: '/health', idleMs: 20, largeBodyBytes: DEFAULT_BODY_LIMIT_BYTES + 1 });
+    expect(report.verdict).not.toBe('desync');
+    const probed = r.stats().new.probeRequests;
+    expect(probed).toBeGreaterThan(100); // the long pass alone sends 120
+    expect(v2.stats().requests).toBeGreaterThanOrEqual(probed);
+    // A marked request by hand is answered like any other (its 404 reaches the sender)…
+    const marked = await send(`${r.url}/no-such-route`, { headers: { 'x-request-id': 'm1', [PROBE_MARKER_WIRE_NAME]: PROBE_MARKER_VALUE } });
+    expect([marked.status, marked.headers['x-cutover-side']]).toEqual([404, 'new']);
+    // …while user requests, a 404 among them, are counted as before.
+    for (let i = 0; i < 10; i += 1) expect((await send(`${r.url}/apps/1/channels`)).status).toBe(200);
+    expect((await send(`${r.url}/no-such-route`)).status).toBe(404);
+
+    expect(metrics.totals()).toEqual({
+      old: { requests: 0, errors4xx: 0, errors5xx: 0 },
+      new: { requests: 11, errors4xx: 1, errors5xx: 0 },
+    });
+    const stats = r.stats().new;
+    expect(stats).toMatchObject({ requests: 11, probeRequests: probed + 1, responsesByStatus: { '200': 10, '404': 1 } });
   });
 });
