@@ -1,4 +1,3 @@
-#!/usr/bin/env -S npx tsx
 /**
  * The `cutover` command line: `cutover rehearse` (a whole migration on loopback),
  * `cutover probe <url>` (the Keep-Alive desync probe against any endpoint), and the operator
@@ -8,16 +7,10 @@
  * Exit codes are part of the interface: 0 the command ran (for `rehearse`, whatever the outcome),
  * 2 a usage error (one clear line on stderr), others as each command documents.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { registerControlCommands } from './commands/control';
-import { registerHistoryCommand } from './commands/history';
-import { registerListCommand } from './commands/list';
-import { registerProbeCommand } from './commands/probe';
-import { registerRehearseCommand } from './commands/rehearse';
-import { registerStatusCommand } from './commands/status';
-import { registerWatchCommand } from './commands/watch';
+import { registerCommands } from './commands/register';
 
 export const USAGE_EXIT_CODE = 2;
 
@@ -28,20 +21,21 @@ export function buildProgram(): Command {
     .description('Canary migrations with Keep-Alive desync probes, a pinned old side and automatic rollback')
     .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride();
-  registerRehearseCommand(program);
-  registerProbeCommand(program);
-  registerListCommand(program);
-  registerStatusCommand(program);
-  registerWatchCommand(program);
-  registerHistoryCommand(program);
-  registerControlCommands(program);
-  return program;
+  return registerCommands(program);
 }
 
-/** The version in package.json (the CLI runs from the package, never from a bundle). */
+/**
+ * The version in the nearest package.json above this file: bin/ in a checkout, dist/bin/ once
+ * installed (the CLI runs from the package, never from a bundle).
+ */
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  for (let dir = __dirname; dirname(dir) !== dir; dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  }
+  return 'unknown';
 }
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -107,13 +107,15 @@ export async function probeCommand(baseUrl: string, options: ProbeCommandOptions
     probeOptions = {
       baseUrl,
       healthPath: options.path ?? '/',
-      runs: integer('--runs', options.runs),
-      timeoutMs: integer('--timeout-ms', options.timeoutMs),
-      idleMs: integer('--idle-ms', options.idleMs),
-      maxDurationMs: integer('--max-duration-ms', options.maxDurationMs),
-      longPassRequests: inRange('--long-pass-requests', options.longPassRequests, 'longPassRequests'),
-      longPassMaxMs: inRange('--long-pass-max-ms', options.longPassMaxMs, 'longPassMaxMs'),
-      largeBodyBytes: integer('--large-body-bytes', options.largeBodyBytes),
+      ...given({
+        runs: integer('--runs', options.runs),
+        timeoutMs: integer('--timeout-ms', options.timeoutMs),
+        idleMs: integer('--idle-ms', options.idleMs),
+        maxDurationMs: integer('--max-duration-ms', options.maxDurationMs),
+        longPassRequests: inRange('--long-pass-requests', options.longPassRequests, 'longPassRequests'),
+        longPassMaxMs: inRange('--long-pass-max-ms', options.longPassMaxMs, 'longPassMaxMs'),
+        largeBodyBytes: integer('--large-body-bytes', options.largeBodyBytes),
+      }),
       pipelined: options.pipelined ?? false,
       rejectUnauthorized: !options.insecure,
       ...(options.servername !== undefined ? { servername: options.servername } : {}),
@@ -170,6 +172,11 @@ function connectTo(value: string): string {
 }
 
 /** Parses a decimal integer option; range checks are the engine's (its errors name the option too). */
+/** The entries whose value is defined: an option left out takes the engine's default. */
+function given<T extends Record<string, number | undefined>>(values: T): { [K in keyof T]?: number } {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: number };
+}
+
 function integer(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d{1,10}$/.test(value.trim())) throw new ProbeUsageError(`${flag} must be a whole number, got ${JSON.stringify(value)}`);
@@ -277,7 +284,7 @@ function cell(attempt: StepAttempt | undefined): string {
     case 'shifted':
       return attempt.shiftOffsets && attempt.shiftOffsets.length > 0 ? `>${attempt.shiftOffsets.join('/')}` : '>?';
     case 'server-error':
-      return attempt.got.split(' ')[0];
+      return attempt.got.split(' ')[0] ?? '?';
     case 'mismatch':
       return '?';
     case 'unjudged':
