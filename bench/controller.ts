@@ -5,12 +5,15 @@
  * 1. each Lambda's bundle size, bundled with esbuild as NodejsFunction does (`@aws-sdk/*` left to
  *    the runtime, minified, CommonJS, node22) — target ≤ 150 KB;
  * 2. each bundled handler module's cold init time in a fresh `node` process (median of N);
- * 3. the AWS API calls of one steady-state controller tick (read vs write), measured on the real
- *    runtime with the table in dynalite and the other services behind aws-sdk-client-mock —
- *    target ≤ 3 read calls (DynamoDB is one Query: the record, the alarm states EventBridge
- *    delivered and the probe results since the last tick together) — and the reads of every tick
- *    of a whole migration, with the ticks that confirm alarms with DescribeAlarms;
- * 4. the estimated AWS cost of one migration-day from those counts and sizes.
+ * 3. the AWS API calls of the controller's ticks, measured on the real runtime with the table in
+ *    dynalite and the other services behind aws-sdk-client-mock, configured as the construct
+ *    deploys it (health read 3 minutes at a time, schedules switched): the first tick that reads
+ *    the health window (read vs write; target ≤ 3 read calls: DynamoDB is one Query for the record,
+ *    the delivered alarm states and the probe results together), then every tick of a whole
+ *    migration to completion, averaged (calls, metrics requested, capacity units, log bytes, the
+ *    metrics sent in each hour), and the schedules' states after the teardown;
+ * 4. the estimated AWS cost of one live migration-day from those figures (target ≤ $0.15), and of
+ *    a day with nothing migrating (the schedules are off: nothing runs).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,7 +28,8 @@ import { build } from 'esbuild';
 import { readControllerConfig } from '../lambda/aws/config';
 import { ControllerRuntime } from '../lambda/aws/controller-runtime';
 import { DynamoDbStateStore } from '../lambda/aws/dynamodb-store';
-import { createMetrics } from '../lambda/aws/metrics';
+import { DEPLOYED_APP_REQUESTS_EVERY_MINUTES, DEPLOYED_MIN_READ_MINUTES } from '../lambda/aws/health-reads';
+import { createMetrics, publishProbeMetrics } from '../lambda/aws/metrics';
 import { createProbeRunner } from '../lambda/aws/probe-runner';
 import type { PlanSpec } from '../lambda/core/plan';
 import { startDemoServer } from '../local/demo-server';
@@ -63,7 +67,7 @@ const PRICES = {
 } as const;
 
 const MIN = 60_000;
-/** The schedule wakes the controller (and the probe) once a minute. */
+/** While a migration is live, the schedules wake the controller and the probe once a minute. */
 const TICKS_PER_DAY = 24 * 60;
 const HANDLERS = [
   { name: 'controller', entry: 'lambda/handlers/controller.ts' },
@@ -73,6 +77,8 @@ const HANDLERS = [
 ] as const;
 const BUNDLE_TARGET_BYTES = 150_000;
 const READ_TARGET = 3;
+/** Issue #11: at most this per migration-day (controller and probe, without the pin). */
+const COST_TARGET_USD = 0.15;
 
 /** Environment that lets each bundle load (values are placeholders; nothing is called at load). */
 const INIT_ENV: Record<string, string> = {
@@ -102,12 +108,12 @@ async function main(): Promise<void> {
   try {
     const bundles = await bundleAll(dir);
     await coldInit(bundles);
-    console.log(`\n3. AWS API calls in one steady-state tick (baking, healthy, a window judged; target ≤ ${READ_TARGET} reads)`);
-    const tick = await steadyTick(opts.alarms, opts.pinned);
-    // The same tick without the optional reads: no alarms watched, capacity not managed.
-    await steadyTick(0, 0);
+    console.log(`\n3. AWS API calls of a migration's ticks (baking, healthy; target ≤ ${READ_TARGET} reads in a tick that reads the health window)`);
+    const figures = await simulate(opts.alarms, opts.pinned, true);
+    // The same without the optional reads (no alarms watched, capacity not managed), to completion.
+    await simulate(0, 0, false);
     const probe = await probeRun();
-    cost(tick, probe);
+    cost(figures, probe);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -171,27 +177,46 @@ async function coldInit(bundles: { name: string; file: string }[]): Promise<void
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Calls per steady-state tick
+// 3. Calls per tick, measured over a whole migration
 // ---------------------------------------------------------------------------------------------
 
-interface TickFigures {
-  readonly reads: Map<string, number>;
-  readonly writes: Map<string, number>;
-  readonly localMs: number;
-  readonly metricsPerGetMetricData: number;
-  readonly readUnits: number;
-  readonly writeUnits: number;
-  readonly logBytes: number;
-  readonly busEvents: number;
-  readonly notifications: number;
-  readonly distinctMetrics: number;
-  /** Every tick of the migration after the measured one, up to completion. */
-  readonly migration: { readonly ticks: number; readonly reads: number; readonly describeAlarms: number; readonly byReads: Map<number, number> };
+/** What one migration costs per tick, averaged over every tick from the steady state to completion. */
+interface MigrationFigures {
+  /** The first tick that read the health window: its calls, read vs write. */
+  readonly steady: { readonly reads: Map<string, number>; readonly writes: Map<string, number>; readonly localMs: number; readonly metricsRequested: number };
+  readonly ticks: number;
+  /** Ticks (of `ticks`) before the migration was complete, when it completed within them. */
+  readonly completedAfter?: number;
+  /** Per tick, on average. */
+  readonly perTick: {
+    readonly calls: number;
+    readonly reads: number;
+    readonly getMetricDataMetrics: number;
+    readonly describeAlarms: number;
+    readonly readUnits: number;
+    readonly writeUnits: number;
+    readonly logBytes: number;
+    readonly busEvents: number;
+    readonly notifications: number;
+    readonly localMs: number;
+  };
+  readonly byReads: Map<number, number>;
+  /** Distinct controller metrics (name and dimensions) per hour of the migration, on average. */
+  readonly controllerMetricsPerHour: number;
+  /** The schedules' states once the migration was torn down, and what switched them. */
+  readonly afterTeardown: { readonly rules: Map<string, string>; readonly switches: readonly string[] };
 }
 
 const READ_COMMANDS = new Set<string>(['GetAlias', 'GetProvisionedConcurrencyConfig', 'GetMetricData', 'DescribeAlarms', 'GetItem', 'Query', 'BatchGetItem']);
+const CONTROLLER_RULE = 'bench-ControllerTick';
+const PROBE_RULE = 'bench-ProbeTick';
 
-async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> {
+/**
+ * One migration on the deployed configuration. `wholeDay`: a live day, the migration from its
+ * deploy to completion and then complete (watched, its old side pinned, waiting for the manual
+ * teardown) until a day of ticks has passed; otherwise up to completion only.
+ */
+async function simulate(alarms: number, pinned: number, wholeDay: boolean): Promise<MigrationFigures> {
   const table = 'bench-cutover';
   const dynamo = await startDynalite({ maxAttempts: 1 });
   const account = new FakeAccount('api');
@@ -220,6 +245,7 @@ async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> 
 
     const plan: PlanSpec = { steps: [{ weight: 10, bakeMs: 30 * MIN }, { weight: 100, bakeMs: 30 * MIN }], soakMs: 60 * MIN, healthWindowMs: MIN, teardown: 'manual' };
     const alarmNames = Array.from({ length: alarms }, (_, i) => `api-alarm-${i + 1}`);
+    // The environment the construct gives a deployed controller (health reads, schedules).
     const config = readControllerConfig({
       ...INIT_ENV,
       CUTOVER_TABLE_NAME: table,
@@ -227,6 +253,10 @@ async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> 
       CUTOVER_ALARM_NAMES: JSON.stringify(alarmNames),
       CUTOVER_PINNED_CAPACITY: String(pinned),
       CUTOVER_PROBE_TARGETS: '',
+      CUTOVER_HEALTH_READ_MINUTES: String(DEPLOYED_MIN_READ_MINUTES),
+      CUTOVER_APP_REQUESTS_EVERY_MINUTES: String(DEPLOYED_APP_REQUESTS_EVERY_MINUTES),
+      CUTOVER_CONTROLLER_SCHEDULE: CONTROLLER_RULE,
+      CUTOVER_PROBE_SCHEDULE: PROBE_RULE,
     });
     const store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: table, alarmStatesPerLoad: alarmNames.length });
     const clock = { now: Date.UTC(2026, 5, 1, 12, 0, 0) };
@@ -249,111 +279,133 @@ async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> 
         await store.putProbeResult(migrationId, { side, verdict: 'ok', atMs: clock.now - 1_000, summary: 'aligned', findings: 0 });
       }
     };
+    const scheduled = () => ({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: new Date(clock.now).toISOString() });
 
-    // The migration: deploy, gate, first step; then the ticks before the step's first minute has
-    // been ingested (CloudWatchHealth's 2-minute ingestion delay), to reach the steady state.
+    // The deploy: the trigger records the migration and enables both schedules (lambda/aws/schedules.ts).
     account.alias = { main: '1', weights: {}, revision: 1 };
     await store.putPointer(config.aliasKey, { migrationId, oldVersion: '1', newVersion: '2', createdAtMs: clock.now }, undefined);
+    account.rules.set(CONTROLLER_RULE, 'ENABLED');
+    account.rules.set(PROBE_RULE, 'ENABLED');
     await probesOk();
     await runtime.handle({ trigger: 'deploy', migrationId });
-    for (let i = 0; i < 2; i++) {
-      clock.now += MIN;
-      await probesOk();
-      await runtime.handle({ source: 'aws.events', 'detail-type': 'Scheduled Event' });
-    }
 
-    // The measured tick: one minute later, baking, healthy, nothing to change but the judgement.
-    clock.now += MIN;
-    await probesOk();
-    account.calls.clear();
-    sizes.length = 0;
-    const eventsBefore = account.events.length;
-    const notificationsBefore = account.notifications.length;
-    const recordsBefore = output.records();
-    const bytesBefore = output.bytes();
-    const started = performance.now();
-    const result = await runtime.handle({ source: 'aws.events', 'detail-type': 'Scheduled Event' });
-    const localMs = performance.now() - started;
-    if (result.status !== 'baking' || result.action !== 'hold' || account.count('GetMetricData') !== 1) {
-      throw new Error(`the measured tick was not a steady hold: ${JSON.stringify(result)}`);
-    }
-
-    const reads = new Map<string, number>();
-    const writes = new Map<string, number>();
-    const add = (map: Map<string, number>, key: string, n: number) => map.set(key, (map.get(key) ?? 0) + n);
-    for (const [name, n] of account.calls) add(READ_COMMANDS.has(name) ? reads : writes, `${serviceOf(name)} ${name}`, n);
-    let readUnits = 0;
-    let writeUnits = 0;
-    for (const s of sizes) {
-      if (READ_COMMANDS.has(s.op)) {
-        add(reads, `DynamoDB ${s.op}`, 1);
-        // Strongly consistent reads: 1 unit per 4 KB read (upper bound: the JSON answer is larger than the item).
-        readUnits += Math.max(1, Math.ceil(s.response / 4096));
-      } else {
-        add(writes, `DynamoDB ${s.op}`, 1);
-        // 1 unit per 1 KB written (upper bound: the JSON request is larger than the item).
-        writeUnits += Math.max(1, Math.ceil(s.request / 1024));
-      }
-    }
-    const getMetricData = account.cloudWatchMock.commandCalls(GetMetricDataCommand);
-    const metricsPerGetMetricData = getMetricData.at(-1)?.args[0].input.MetricDataQueries?.length ?? 0;
-    const distinctMetrics = new Set(
-      emfLines(output.records(), 'Cutover').flatMap((line) => {
-        const directive = (line._aws as { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[] }).CloudWatchMetrics[0]!;
-        const dims = directive.Dimensions[0]!.map((d) => `${d}=${String(line[d])}`).join(',');
-        return directive.Metrics.map((m) => `${m.Name}{${dims}}`);
-      }),
-    ).size;
-
-    // The rest of the migration, tick by tick (one a minute, as scheduled), to completion: the
-    // reads of every tick, including those that confirm the alarms (the end of each bake and the
-    // soak, and every alarmRecheckMs).
     const readsOfTick = () =>
       [...account.calls].reduce((n, [name, c]) => n + (READ_COMMANDS.has(name) ? c : 0), 0) + sizes.filter((x) => READ_COMMANDS.has(x.op)).length;
-    const migration = { ticks: 0, reads: 0, describeAlarms: 0, byReads: new Map<number, number>() };
-    const tickRecords = output.records().slice(recordsBefore.length);
-    const tickBytes = output.bytes() - bytesBefore;
-    const busEvents = account.events.length - eventsBefore;
-    const notifications = account.notifications.length - notificationsBefore;
-    for (let status = String(result.status); status !== 'complete'; ) {
-      if (migration.ticks > 24 * 60) throw new Error(`the migration did not complete in a day of ticks (status ${status})`);
+    const callsOfTick = () => [...account.calls.values()].reduce((a, b) => a + b, 0) + sizes.length;
+    /** GetMetricData calls by the number of metrics each requested, over the migration. */
+    const readSizes = new Map<number, number>();
+    const metricsRequested = (note = false) =>
+      account.cloudWatchMock.commandCalls(GetMetricDataCommand).reduce((n, call) => {
+        const size = call.args[0].input.MetricDataQueries?.length ?? 0;
+        if (note) readSizes.set(size, (readSizes.get(size) ?? 0) + 1);
+        return n + size;
+      }, 0);
+
+    // Ticks once a minute until the first one that reads a health window: the steady state.
+    let steady: MigrationFigures['steady'] | undefined;
+    for (let i = 0; !steady; i++) {
+      if (i > 10) throw new Error('no tick read the health window in 10 minutes');
       clock.now += MIN;
       await probesOk();
       account.calls.clear();
+      account.cloudWatchMock.resetHistory();
       sizes.length = 0;
-      status = String((await runtime.handle({ source: 'aws.events', 'detail-type': 'Scheduled Event' })).status);
-      if (status === 'rolled-back' || status === 'paused') throw new Error(`the healthy migration stopped: ${status}`);
-      const n = readsOfTick();
-      migration.ticks++;
-      migration.reads += n;
-      migration.describeAlarms += account.count('DescribeAlarms');
-      migration.byReads.set(n, (migration.byReads.get(n) ?? 0) + 1);
+      const started = performance.now();
+      const result = await runtime.handle(scheduled());
+      const localMs = performance.now() - started;
+      if (result.status !== 'baking' || result.action !== 'hold') throw new Error(`the migration is not baking steadily: ${JSON.stringify(result)}`);
+      if (account.count('GetMetricData') === 0) continue;
+      const reads = new Map<string, number>();
+      const writes = new Map<string, number>();
+      const add = (map: Map<string, number>, key: string, n: number) => map.set(key, (map.get(key) ?? 0) + n);
+      for (const [name, n] of account.calls) add(READ_COMMANDS.has(name) ? reads : writes, `${serviceOf(name)} ${name}`, n);
+      for (const x of sizes) add(READ_COMMANDS.has(x.op) ? reads : writes, `DynamoDB ${x.op}`, 1);
+      steady = { reads, writes, localMs, metricsRequested: metricsRequested() };
     }
 
-    const figures: TickFigures = {
-      reads,
-      writes,
-      localMs,
-      metricsPerGetMetricData,
-      readUnits,
-      writeUnits,
-      logBytes: tickBytes,
-      busEvents,
-      notifications,
-      distinctMetrics,
-      migration,
+    // The rest of the migration, tick by tick (one a minute, as scheduled), to completion.
+    const totals = { calls: 0, reads: 0, getMetricDataMetrics: 0, describeAlarms: 0, readUnits: 0, writeUnits: 0, logBytes: 0, busEvents: 0, notifications: 0, localMs: 0 };
+    const byReads = new Map<number, number>();
+    const metricsByHour = new Map<number, Set<string>>();
+    let ticks = 0;
+    const dayEndsMs = Date.UTC(2026, 5, 1, 12, 0, 0) + TICKS_PER_DAY * MIN;
+    let completedAfter: number | undefined;
+    for (let status = 'baking'; wholeDay ? clock.now + MIN < dayEndsMs : status !== 'complete'; ) {
+      if (status === 'complete') completedAfter ??= ticks;
+      if (ticks > TICKS_PER_DAY) throw new Error(`the migration did not complete in a day of ticks (status ${status})`);
+      clock.now += MIN;
+      await probesOk();
+      account.calls.clear();
+      account.cloudWatchMock.resetHistory();
+      sizes.length = 0;
+      const recordsBefore = output.records().length;
+      const bytesBefore = output.bytes();
+      const eventsBefore = account.events.length;
+      const notificationsBefore = account.notifications.length;
+      const started = performance.now();
+      status = String((await runtime.handle(scheduled())).status);
+      totals.localMs += performance.now() - started;
+      if (status === 'rolled-back' || status === 'paused') throw new Error(`the healthy migration stopped: ${status}`);
+      ticks++;
+      const reads = readsOfTick();
+      byReads.set(reads, (byReads.get(reads) ?? 0) + 1);
+      totals.calls += callsOfTick();
+      totals.reads += reads;
+      totals.getMetricDataMetrics += metricsRequested(true);
+      totals.describeAlarms += account.count('DescribeAlarms');
+      for (const x of sizes) {
+        // Strongly consistent reads: 1 unit per 4 KB read; writes 1 unit per 1 KB (upper bounds:
+        // the JSON on the wire is larger than the item).
+        if (READ_COMMANDS.has(x.op)) totals.readUnits += Math.max(1, Math.ceil(x.response / 4096));
+        else totals.writeUnits += Math.max(1, Math.ceil(x.request / 1024));
+      }
+      totals.logBytes += output.bytes() - bytesBefore;
+      totals.busEvents += account.events.length - eventsBefore;
+      totals.notifications += account.notifications.length - notificationsBefore;
+      const hour = Math.floor(clock.now / 3_600_000);
+      const seen = metricsByHour.get(hour) ?? new Set<string>();
+      for (const key of metricKeys(output.records().slice(recordsBefore))) seen.add(key);
+      metricsByHour.set(hour, seen);
+    }
+
+    // Teardown (an operator's direct invoke): the controller switches both schedules off.
+    account.ruleSwitches.length = 0;
+    await runtime.handle({ command: 'teardown', reason: 'bench: accepted' });
+    const afterTeardown = { rules: new Map(account.rules), switches: [...account.ruleSwitches] };
+
+    const perTick = Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, v / ticks])) as MigrationFigures['perTick'];
+    const hours = [...metricsByHour.values()];
+    const figures: MigrationFigures = {
+      steady,
+      ticks,
+      ...(completedAfter !== undefined ? { completedAfter } : {}),
+      perTick,
+      byReads,
+      controllerMetricsPerHour: hours.reduce((n, set) => n + set.size, 0) / hours.length,
+      afterTeardown,
     };
     output.restore();
     const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     console.log(`   with ${alarms} alarm(s) and ${pinned > 0 ? `the old version pinned at ${pinned}` : 'capacity not managed'}:`);
-    console.log(`   reads  ${String(total(reads)).padStart(2)}: ${[...reads].map(([k, v]) => `${k}×${v}`).join(', ')}  ${total(reads) <= READ_TARGET ? 'ok' : 'OVER TARGET'}`);
-    console.log(`   writes ${String(total(writes)).padStart(2)}: ${[...writes].map(([k, v]) => `${k}×${v}`).join(', ')}`);
-    console.log(`   GetMetricData: ${metricsPerGetMetricData} metrics in ${account.count('GetMetricData')} call(s); DynamoDB ≈ ${readUnits} read / ${writeUnits} write units (from wire sizes)`);
-    console.log(`   tick time in process (mocked AWS, local dynalite): ${ms(localMs)}; ${tickRecords.length} log/EMF lines, ${figures.logBytes} bytes`);
-    const spread = [...migration.byReads].sort(([a], [b]) => a - b).map(([n, c]) => `${c} with ${n}`).join(', ');
+    console.log(`   a tick that reads the health window:`);
+    console.log(`     reads  ${String(total(steady.reads)).padStart(2)}: ${[...steady.reads].map(([k, v]) => `${k}×${v}`).join(', ')}  ${total(steady.reads) <= READ_TARGET ? 'ok' : 'OVER TARGET'}`);
+    console.log(`     writes ${String(total(steady.writes)).padStart(2)}: ${[...steady.writes].map(([k, v]) => `${k}×${v}`).join(', ')}`);
+    console.log(`     GetMetricData: ${steady.metricsRequested} metrics requested; in process (mocked AWS, local dynalite): ${ms(steady.localMs)}`);
+    const spread = [...byReads].sort(([a], [b]) => a - b).map(([n, c]) => `${c} with ${n}`).join(', ');
     console.log(
-      `   every later tick to completion (${migration.ticks} ticks, plan ${plan.steps.map((st) => `${st.weight}%@${st.bakeMs / MIN}min`).join(', ')}, soak ${plan.soakMs / MIN} min): ` +
-        `mean ${(migration.reads / migration.ticks).toFixed(2)} reads; ${spread} reads; DescribeAlarms in ${migration.describeAlarms} of them`,
+      `   every later tick ${wholeDay ? `of the day (${ticks} ticks; complete after ${completedAfter} of them, then watched until the day ends)` : `to completion (${ticks} ticks)`}, ` +
+        `plan ${plan.steps.map((st) => `${st.weight}%@${st.bakeMs / MIN}min`).join(', ')}, soak ${plan.soakMs / MIN} min; per tick on average: ` +
+        `${perTick.reads.toFixed(2)} reads (${spread} reads), ${perTick.getMetricDataMetrics.toFixed(2)} metrics requested with GetMetricData, ` +
+        `${perTick.describeAlarms.toFixed(2)} DescribeAlarms, ≈ ${perTick.readUnits.toFixed(2)} RRU / ${perTick.writeUnits.toFixed(2)} WRU, ${perTick.logBytes.toFixed(0)} log bytes`,
+    );
+    console.log(`   GetMetricData calls: ${[...readSizes].sort(([a], [b]) => a - b).map(([size, count]) => `${count} of ${size} metrics`).join(', ')}`);
+    console.log(`   controller metrics billed per hour (distinct name and dimensions sent in it): ${figures.controllerMetricsPerHour.toFixed(2)}`);
+    const hoursOf = new Map<string, number>();
+    for (const keys of metricsByHour.values()) for (const key of keys) hoursOf.set(key.replace(/\{.*\}/, ''), (hoursOf.get(key.replace(/\{.*\}/, '')) ?? 0) + 1);
+    console.log(`     sent in how many of the ${metricsByHour.size} hours: ${[...hoursOf].sort(([a], [b]) => a.localeCompare(b)).map(([name, h]) => `${name} ${h}`).join(', ')}`);
+    console.log(
+      `   after the teardown: ${afterTeardown.switches.join(', ') || 'nothing switched'}; ` +
+        `${[...afterTeardown.rules].map(([name, state]) => `${name} ${state}`).join(', ')}`,
     );
     return figures;
   } finally {
@@ -363,17 +415,34 @@ async function steadyTick(alarms: number, pinned: number): Promise<TickFigures> 
   }
 }
 
+/** `Name{Dim=value,…}` of every metric in the EMF lines of `records`. */
+function metricKeys(records: Record<string, unknown>[]): string[] {
+  return emfLines(records, 'Cutover').flatMap((line) => {
+    const directive = (line._aws as { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[] }).CloudWatchMetrics[0]!;
+    const dims = directive.Dimensions[0]!.map((d) => `${d}=${String(line[d])}`).join(',');
+    return directive.Metrics.map((m) => `${m.Name}{${dims}}`);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The probe function's share: one real probe against a loopback demo server
 // ---------------------------------------------------------------------------------------------
 
-async function probeRun(): Promise<{ durationMs: number }> {
+async function probeRun(): Promise<{ durationMs: number; metricsPerRun: number }> {
   const server = await startDemoServer({ version: 'bench' });
   try {
     const runner = createProbeRunner({ path: '/health', runs: 1, largeBodyBytes: 20_000 });
     const result = await runner({ side: 'new', url: server.url });
     if (result.verdict !== 'ok') throw new Error(`probe of the healthy demo server was ${result.verdict}: ${result.summary}`);
-    return { durationMs: result.durationMs ?? 0 };
+    // What the probe function sends for it on each side (an ok run on both).
+    const output = captureOutput();
+    try {
+      const metrics = createMetrics('cutover-probe', 'Cutover');
+      for (const side of ['new', 'old'] as const) publishProbeMetrics(metrics, 'api:live', { ...result, side, atMs: Date.now() });
+      return { durationMs: result.durationMs ?? 0, metricsPerRun: new Set(metricKeys(output.records())).size };
+    } finally {
+      output.restore();
+    }
   } finally {
     await server.close();
   }
@@ -383,81 +452,105 @@ async function probeRun(): Promise<{ durationMs: number }> {
 // 4. Cost per migration-day
 // ---------------------------------------------------------------------------------------------
 
-function cost(tick: TickFigures, probe: { durationMs: number }): void {
-  const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
-  const callsPerTick = sum(tick.reads) + sum(tick.writes);
+function cost(m: MigrationFigures, probe: { durationMs: number; metricsPerRun: number }): void {
+  const t = m.perTick;
   // Billed time: the measured in-process time plus the assumed latency of each call, one after
   // the other (the core makes them in sequence).
-  const tickMs = tick.localMs + callsPerTick * opts.apiLatencyMs;
+  const tickMs = t.localMs + t.calls * opts.apiLatencyMs;
   const probeTargets = 2;
-  const getMetricDataCalls = tick.reads.get('CloudWatch GetMetricData') ?? 0;
-  // Alarms are confirmed on some ticks only: the share measured over the whole migration.
-  const describeAlarmsCalls = tick.migration.describeAlarms / tick.migration.ticks;
-  const lines: { item: string; usd: number; how: string }[] = [
+  const metricHour = PRICES.customMetricMonth.usd / (30 * 24);
+  // A live day: a tick and a probe run a minute. While nothing migrates both schedules are off:
+  // every figure below is 0 (measured: the rules' states after the teardown).
+  // `invocations`: what a tick costs as an invocation (requests, the controller's time); with one
+  // controller per migration (today) it is paid per migration, with a shared controller once per
+  // stack. `migration`: what each migration costs whoever runs it (its reads, metrics, items, events,
+  // and the probe's time, which grows with its targets).
+  const lines: { item: string; part: 'invocations' | 'migration'; usd: number; how: string }[] = [
     {
       item: 'Lambda requests',
+      part: 'invocations',
       usd: 2 * TICKS_PER_DAY * PRICES.lambdaRequest.usd,
       how: `${TICKS_PER_DAY} controller + ${TICKS_PER_DAY} probe invocations`,
     },
     {
       item: 'Lambda duration, controller',
+      part: 'invocations',
       usd: TICKS_PER_DAY * (tickMs / 1000) * (opts.controllerMemoryMb / 1024) * PRICES.lambdaArmGbSecond.usd,
       how: `${TICKS_PER_DAY} × ${ms(tickMs)} × ${opts.controllerMemoryMb} MB`,
     },
     {
       item: 'Lambda duration, probe',
+      part: 'migration',
       usd: TICKS_PER_DAY * (probe.durationMs / 1000) * (opts.probeMemoryMb / 1024) * PRICES.lambdaArmGbSecond.usd,
       how: `${TICKS_PER_DAY} × ${ms(probe.durationMs)} (measured probe, ${probeTargets} targets in parallel) × ${opts.probeMemoryMb} MB`,
     },
     {
       item: 'CloudWatch GetMetricData',
-      usd: TICKS_PER_DAY * getMetricDataCalls * tick.metricsPerGetMetricData * PRICES.getMetricDataMetric.usd,
-      how: `${TICKS_PER_DAY} × ${getMetricDataCalls} call × ${tick.metricsPerGetMetricData} metrics`,
+      part: 'migration',
+      usd: TICKS_PER_DAY * t.getMetricDataMetrics * PRICES.getMetricDataMetric.usd,
+      how: `${TICKS_PER_DAY} × ${t.getMetricDataMetrics.toFixed(2)} metrics requested per tick (${DEPLOYED_MIN_READ_MINUTES} minutes per read)`,
     },
     {
       item: 'CloudWatch DescribeAlarms',
-      usd: TICKS_PER_DAY * describeAlarmsCalls * PRICES.cloudWatchApiRequest.usd,
-      how: `${TICKS_PER_DAY} × ${describeAlarmsCalls.toFixed(2)} request (share of ticks that confirm alarms)`,
+      part: 'migration',
+      usd: TICKS_PER_DAY * t.describeAlarms * PRICES.cloudWatchApiRequest.usd,
+      how: `${TICKS_PER_DAY} × ${t.describeAlarms.toFixed(2)} request (share of ticks that confirm alarms)`,
     },
     {
       item: 'CloudWatch custom metrics (EMF)',
-      usd: ((tick.distinctMetrics + 7 * probeTargets) * PRICES.customMetricMonth.usd) / 30,
-      how: `${tick.distinctMetrics} controller + ${7 * probeTargets} probe metrics, a day of a month`,
+      part: 'migration',
+      usd: 24 * (m.controllerMetricsPerHour + probe.metricsPerRun) * metricHour,
+      how: `24 h × (${m.controllerMetricsPerHour.toFixed(2)} controller + ${probe.metricsPerRun} probe metrics sent per hour), billed per metric-hour`,
     },
     {
       item: 'CloudWatch Logs (controller)',
-      usd: (TICKS_PER_DAY * tick.logBytes * PRICES.logsIngestedGb.usd) / 1024 ** 3,
-      how: `${TICKS_PER_DAY} × ${tick.logBytes} bytes of JSON logs and EMF (platform lines not counted)`,
+      part: 'migration',
+      usd: (TICKS_PER_DAY * t.logBytes * PRICES.logsIngestedGb.usd) / 1024 ** 3,
+      how: `${TICKS_PER_DAY} × ${t.logBytes.toFixed(0)} bytes of JSON logs and EMF (platform lines not counted)`,
     },
     {
       item: 'DynamoDB, controller',
-      usd: TICKS_PER_DAY * (tick.readUnits * PRICES.dynamoReadUnit.usd + tick.writeUnits * PRICES.dynamoWriteUnit.usd),
-      how: `${TICKS_PER_DAY} × (${tick.readUnits} RRU + ${tick.writeUnits} WRU)`,
+      part: 'migration',
+      usd: TICKS_PER_DAY * (t.readUnits * PRICES.dynamoReadUnit.usd + t.writeUnits * PRICES.dynamoWriteUnit.usd),
+      how: `${TICKS_PER_DAY} × (${t.readUnits.toFixed(2)} RRU + ${t.writeUnits.toFixed(2)} WRU)`,
     },
     {
       item: 'DynamoDB, probe results',
+      part: 'migration',
       // Each run reads the current-migration pointer (one item < 4 KB) to file its results under it.
       usd: TICKS_PER_DAY * (probeTargets * PRICES.dynamoWriteUnit.usd + PRICES.dynamoReadUnit.usd),
       how: `${TICKS_PER_DAY} × (${probeTargets} writes of < 1 KB + 1 pointer read)`,
     },
     {
       item: 'EventBridge events',
-      usd: TICKS_PER_DAY * (tick.busEvents + probeTargets) * PRICES.eventBridgeEvent.usd,
-      how: `${TICKS_PER_DAY} × (${tick.busEvents} controller + ${probeTargets} probe events)`,
+      part: 'migration',
+      usd: TICKS_PER_DAY * (t.busEvents + probeTargets) * PRICES.eventBridgeEvent.usd,
+      how: `${TICKS_PER_DAY} × (${t.busEvents.toFixed(2)} controller + ${probeTargets} probe events)`,
     },
     {
       item: 'SNS',
-      usd: TICKS_PER_DAY * tick.notifications * PRICES.snsPublish.usd,
-      how: `${tick.notifications} per steady tick (only rollbacks, pauses, promotions publish)`,
+      part: 'migration',
+      usd: TICKS_PER_DAY * t.notifications * PRICES.snsPublish.usd,
+      how: `${TICKS_PER_DAY} × ${t.notifications.toFixed(3)} (only rollbacks, pauses, promotions publish)`,
     },
   ];
   const running = lines.reduce((a, l) => a + l.usd, 0);
   const pin = opts.pinned * (opts.appMemoryMb / 1024) * 24 * 3600 * PRICES.provisionedArmGbSecond.usd;
-  console.log(`\n4. Estimated AWS cost per migration-day (us-east-1 list prices; ${TICKS_PER_DAY} ticks/day; assumed API latency ${opts.apiLatencyMs} ms/call)`);
-  for (const l of lines) console.log(`   ${l.item.padEnd(32)} $${l.usd.toFixed(4).padStart(8)}   ${l.how}`);
-  console.log(`   ${'controller + probe, total'.padEnd(32)} $${running.toFixed(4).padStart(8)}`);
+  const enabledAfter = [...m.afterTeardown.rules.values()].filter((state) => state === 'ENABLED').length;
+  console.log(`\n4. Estimated AWS cost per migration-day (us-east-1 list prices; a live day: ${TICKS_PER_DAY} ticks and probe runs; assumed API latency ${opts.apiLatencyMs} ms/call)`);
+  for (const l of lines) console.log(`   ${l.item.padEnd(32)} $${l.usd.toFixed(4).padStart(8)}   ${l.part === 'invocations' ? '[invocations] ' : ''}${l.how}`);
+  const partOf = (part: 'invocations' | 'migration') => lines.filter((l) => l.part === part).reduce((a, l) => a + l.usd, 0);
+  console.log(
+    `   of which the invocations themselves $${partOf('invocations').toFixed(4)} (requests and controller time: one controller per migration today, so per migration) ` +
+      `and the migration's own $${partOf('migration').toFixed(4)} (its reads, metrics, items, events, probe time)`,
+  );
+  console.log(`   ${'controller + probe, total'.padEnd(32)} $${running.toFixed(4).padStart(8)}   target ≤ $${COST_TARGET_USD.toFixed(2)}: ${running <= COST_TARGET_USD ? 'ok' : 'OVER TARGET'}`);
   console.log(`   ${'pinned old version (if pinned)'.padEnd(32)} $${pin.toFixed(4).padStart(8)}   ${opts.pinned} units × ${opts.appMemoryMb} MB × 24 h of provisioned concurrency`);
   console.log(`   ${'total with the pin'.padEnd(32)} $${(running + pin).toFixed(4).padStart(8)}`);
+  console.log(
+    `   idle (nothing migrating): ${enabledAfter * TICKS_PER_DAY} scheduled invocations per day, $${(enabledAfter * TICKS_PER_DAY * PRICES.lambdaRequest.usd).toFixed(4)} ` +
+      `(schedule rules enabled after the teardown: ${enabledAfter})`,
+  );
   console.log('\n   Unit prices assumed:');
   for (const p of Object.values(PRICES)) console.log(`   - ${p.source}`);
 }

@@ -6,7 +6,7 @@
  * because it is the migration's timing, reviewed on its own: every rule's retry policy is
  * explained where it is set.
  */
-import { Duration, Validations, type CustomResource } from 'aws-cdk-lib';
+import { Duration, Names, Stack, Validations, type CustomResource } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -14,10 +14,37 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 
-/** Runs the Keep-Alive probe every minute. */
-export function scheduleProbe(scope: Construct, probe: lambda.IFunction): void {
-  new events.Rule(scope, 'ProbeSchedule', {
-    description: `Runs the Cutover Keep-Alive probe every minute (${scope.node.path})`,
+/**
+ * The names of the schedules, fixed at synth (unique per stack and construct path) so that the
+ * functions they invoke can be told them without a reference to the rules, which would be a
+ * cycle (a rule references its target function).
+ */
+export interface ScheduleNames {
+  readonly controller: string;
+  /** Only with probe targets. */
+  readonly probe?: string;
+}
+
+export function scheduleNames(scope: Construct, withProbe: boolean): ScheduleNames {
+  const base = Names.uniqueResourceName(scope, { maxLength: 48, separator: '-' });
+  return { controller: `${base}-ControllerTick`, ...(withProbe ? { probe: `${base}-ProbeTick` } : {}) };
+}
+
+/** The ARN of a rule on the default bus, from its name (no reference to the rule resource). */
+export function scheduleRuleArn(scope: Construct, ruleName: string): string {
+  return Stack.of(scope).formatArn({ service: 'events', resource: 'rule', resourceName: ruleName });
+}
+
+/**
+ * Runs the Keep-Alive probe every minute while a migration is live. Created disabled: the deploy
+ * trigger enables it when it records a migration, the controller disables it when none is live
+ * (lambda/aws/schedules.ts), so that nothing runs while nothing migrates.
+ */
+export function scheduleProbe(scope: Construct, probe: lambda.IFunction, ruleName: string): events.Rule {
+  return new events.Rule(scope, 'ProbeSchedule', {
+    ruleName,
+    enabled: false,
+    description: `Runs the Cutover Keep-Alive probe every minute while a migration is live (${scope.node.path})`,
     schedule: events.Schedule.rate(Duration.minutes(1)),
     // EventBridge's delivery to Lambda is not retried: a missed minute is covered by the next
     // one, and retrying would only pile up probes (Lambda's own retries are off, see `createProbe`).
@@ -25,10 +52,15 @@ export function scheduleProbe(scope: Construct, probe: lambda.IFunction): void {
   });
 }
 
-/** Reconcile every minute, and at once when a probe finds a desync. */
-export function scheduleController(scope: Construct, controller: lambda.IFunction, eventBus: events.IEventBus): void {
-  new events.Rule(scope, 'ControllerSchedule', {
-    description: `Runs the Cutover controller every minute (${scope.node.path})`,
+/**
+ * Reconcile every minute while a migration is live (created disabled, switched like the probe's
+ * schedule), and at once when a probe finds a desync.
+ */
+export function scheduleController(scope: Construct, controller: lambda.IFunction, eventBus: events.IEventBus, ruleName: string): events.Rule {
+  const schedule = new events.Rule(scope, 'ControllerSchedule', {
+    ruleName,
+    enabled: false,
+    description: `Runs the Cutover controller every minute while a migration is live (${scope.node.path})`,
     schedule: events.Schedule.rate(Duration.minutes(1)),
     // Delivery is not retried: a missed minute is covered by the next one. (A tick that fails in
     // the function is retried by Lambda, see the controller's async invoke configuration.)
@@ -46,6 +78,7 @@ export function scheduleController(scope: Construct, controller: lambda.IFunctio
     // read from the table by the ticks in between anyway.
     targets: [new targets.LambdaFunction(controller, { retryAttempts: 2, maxEventAge: Duration.minutes(5) })],
   });
+  return schedule;
 }
 
 /**

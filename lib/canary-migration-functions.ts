@@ -16,15 +16,16 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import type { CanaryMigrationProps } from './canary-migration-props';
-import { SOURCE_MAP_ENVIRONMENT, cutoverFunctionProps } from './function-defaults';
+import { DEPLOYED_APP_REQUESTS_EVERY_MINUTES, DEPLOYED_MIN_READ_MINUTES } from '../lambda/aws/health-reads';
+import { cutoverFunction, type CutoverHandlerName } from './function-defaults';
 import { ProbeSide } from './metrics';
 import { nagResourceFinding } from './nag';
 import type { MigrationTargetBinding, OldCapacityBinding, ProbeTargetSpec } from './targets/binding';
+import { scheduleRuleArn, type ScheduleNames } from './canary-migration-events';
 
 /** Lambda's retries of a failed asynchronous controller invocation (see where it is set). */
 const CONTROLLER_ASYNC_RETRY_ATTEMPTS = 2;
@@ -53,18 +54,33 @@ export interface MigrationFunctionSettings {
   readonly probeEnvironment: Record<string, string>;
   /** The watched alarms, read when the template is written (`addAlarm` may be called after the constructor). */
   readonly watchedAlarms: () => readonly cloudwatch.IAlarm[];
+  /** The schedules' rule names (created disabled; switched at run time, see canary-migration-events.ts). */
+  readonly schedules: ScheduleNames;
+}
+
+/** The schedules' names for a function's environment. */
+function scheduleEnvironment(s: MigrationFunctionSettings): Record<string, string> {
+  return {
+    CUTOVER_CONTROLLER_SCHEDULE: s.schedules.controller,
+    ...(s.schedules.probe ? { CUTOVER_PROBE_SCHEDULE: s.schedules.probe } : {}),
+  };
+}
+
+/** The schedules' rule ARNs, built from their names: exactly these rules, no wildcard. */
+function scheduleArns(s: MigrationFunctionSettings): string[] {
+  return [s.schedules.controller, ...(s.schedules.probe ? [s.schedules.probe] : [])].map((name) => scheduleRuleArn(s.scope, name));
 }
 
 /** The controller, with its role and log group. */
 export interface ControllerParts {
-  readonly controller: nodejs.NodejsFunction;
+  readonly controller: lambda.Function;
   readonly controllerRole: iam.Role;
   readonly controllerLogGroup: logs.LogGroup;
 }
 
 /** The deploy trigger's handler, its custom resource and the roles of both. */
 export interface DeployTriggerParts {
-  readonly trigger: nodejs.NodejsFunction;
+  readonly trigger: lambda.Function;
   readonly triggerRole: iam.Role;
   readonly providerRole: iam.Role;
   readonly deployTrigger: CustomResource;
@@ -85,21 +101,15 @@ function makeRole(s: MigrationFunctionSettings, logicalId: string, logGroup: log
   return role;
 }
 
-function makeFunction(s: MigrationFunctionSettings, logicalId: string, entryName: string, options: {
+function makeFunction(s: MigrationFunctionSettings, logicalId: string, handler: CutoverHandlerName, options: {
   role: iam.IRole;
   logGroup: logs.ILogGroup;
   timeout: Duration;
   description: string;
   environment: Record<string, string>;
-}): nodejs.NodejsFunction {
-  return new nodejs.NodejsFunction(s.scope, logicalId, {
-    ...cutoverFunctionProps(`handlers/${entryName}.ts`),
-    timeout: options.timeout,
-    description: options.description,
-    role: options.role,
-    logGroup: options.logGroup,
-    environment: { ...options.environment, ...SOURCE_MAP_ENVIRONMENT },
-  });
+}): lambda.Function {
+  // Bundled from source in a checkout, the package's prebuilt bundle once installed (function-defaults.ts).
+  return cutoverFunction(s.scope, logicalId, handler, options);
 }
 
 /**
@@ -152,10 +162,18 @@ export function createController(s: MigrationFunctionSettings): ControllerParts 
       CUTOVER_TOPIC_ARN: topic.topicArn,
       CUTOVER_EVENT_BUS_NAME: eventBus.eventBusName,
       CUTOVER_APP_METRICS_NAMESPACE: s.appMetricsNamespace,
+      // GetMetricData is billed per metric requested: the health is read three whole minutes at a
+      // time, and (an alias's) application Requests, a cross-check and not the judged count, one
+      // window in ten minutes. Alarms, probes and the pin are still checked on every tick.
+      CUTOVER_HEALTH_READ_MINUTES: String(DEPLOYED_MIN_READ_MINUTES),
+      ...(s.target.kind === 'lambda-alias' ? { CUTOVER_APP_REQUESTS_EVERY_MINUTES: String(DEPLOYED_APP_REQUESTS_EVERY_MINUTES) } : {}),
       // With targets, the controller asks the probe function for a fresh probe at each gate
       // (before the first shift and before every increase) instead of relying only on the
       // probe's last minute (CUTOVER_PROBE_FUNCTION_NAME is added with the probe function).
       ...probeEnvironment,
+      // The schedules it switches off when its migration needs no more ticks (and on again when a
+      // deploy recorded a new one meanwhile).
+      ...scheduleEnvironment(s),
       POWERTOOLS_SERVICE_NAME: 'cutover-controller',
       POWERTOOLS_METRICS_NAMESPACE: 'Cutover',
     },
@@ -182,6 +200,11 @@ export function createController(s: MigrationFunctionSettings): ControllerParts 
     resources: ['*'],
   }));
   table.grantReadWriteData(controllerRole);
+  controllerRole.addToPrincipalPolicy(new iam.PolicyStatement({
+    sid: 'SwitchSchedules',
+    actions: ['events:EnableRule', 'events:DisableRule'],
+    resources: scheduleArns(s),
+  }));
   if (s.props.encryptionKey) {
     topic.grantPublish(controllerRole); // sns:Publish plus the key grant
   } else {
@@ -202,7 +225,7 @@ export function createController(s: MigrationFunctionSettings): ControllerParts 
  * controller's fresh probes, which the controller is allowed to invoke. Its schedule is event
  * wiring (`scheduleProbe`).
  */
-export function createProbe(s: MigrationFunctionSettings, { controller, controllerRole }: ControllerParts): nodejs.NodejsFunction {
+export function createProbe(s: MigrationFunctionSettings, { controller, controllerRole }: ControllerParts): lambda.Function {
   const { scope, props, table, eventBus, probeEnvironment } = s;
   const probeLogGroup = makeLogGroup(s, 'ProbeLogs');
   const probeRole = makeRole(s, 'ProbeRole', probeLogGroup, 'Cutover Keep-Alive probe: records results, emits events');
@@ -260,8 +283,15 @@ export function createDeployTrigger(s: MigrationFunctionSettings, { controller, 
       CUTOVER_JUDGE: s.judgeJson,
       CUTOVER_PINNED_CAPACITY: pinnedCapacityVariable(s),
       ...(s.target.kind === 'lambda-alias' ? {} : { CUTOVER_TARGET: s.target.environment.CUTOVER_TARGET! }),
+      ...scheduleEnvironment(s),
     },
   });
+  // Enables the schedules once it recorded a migration (never disables them: the controller does).
+  triggerRole.addToPrincipalPolicy(new iam.PolicyStatement({
+    sid: 'EnableSchedules',
+    actions: ['events:EnableRule'],
+    resources: scheduleArns(s),
+  }));
   s.target.grantTrigger(triggerRole);
   table.grantReadWriteData(triggerRole);
   // The unqualified ARN only (grantInvoke would add `:*`): the trigger invokes `$LATEST`.

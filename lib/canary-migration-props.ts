@@ -113,6 +113,15 @@ export interface CanaryMigrationProps {
    */
   readonly teardown?: TeardownPolicy;
   /**
+   * Makes `cdk deploy` wait for the verdict of the migration it starts, as CodeDeploy's alias
+   * update policy does: the deploy returns once the migration is complete and fails (so
+   * CloudFormation rolls the stack back) when it rolls back. Whole minutes from 5 to 60 (the
+   * custom-resource provider's limit), at least the plan's minimum duration; a migration still
+   * running or paused at the end fails the deploy. See docs/wait-for-completion.md.
+   * @default - no wait: the deploy returns once the migration is recorded
+   */
+  readonly waitForCompletion?: Duration;
+  /**
    * CloudWatch namespace where the application publishes per-version request metrics
    * (`Requests`, `Errors4xx`, `Errors5xx`, `LatencyMs`; dimensions `FunctionName`, `Version`).
    * Lambda's own `Errors` count only function failures, not 4XX/5XX answers. Requests of the

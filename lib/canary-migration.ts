@@ -9,10 +9,13 @@
  *   there is none (first deploy: nothing to migrate) and never sets the new version to 100 %.
  * - Later deploys therefore never reset the alias's weights; only the controller moves them.
  *
- * The controller runs every minute (EventBridge schedule) and at once on events: a state change
+ * The controller runs every minute while a migration is live (an EventBridge schedule, created
+ * disabled: the deploy trigger enables it when it records a migration, the controller disables it
+ * when nothing it serves needs ticks any more) and at once on events: a state change
  * of one of the configured alarms (recorded, so that routine ticks need no DescribeAlarms call; an
  * alarm entering ALARM rolls back), a probe finding a desync, or an operator command (direct
- * invoke). The probe runs every minute against per-version endpoints. State and history live in
+ * invoke, which works while the schedule is off). The probe runs every minute against per-version
+ * endpoints, on a schedule switched with the controller's. State and history live in
  * DynamoDB, progress goes to CloudWatch (EMF), events to EventBridge, rollbacks/pauses/promotions
  * to SNS.
  *
@@ -33,7 +36,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { MigratedAlias } from './alias-handle';
-import { AlarmWatch, scheduleController, scheduleProbe } from './canary-migration-events';
+import { AlarmWatch, scheduleController, scheduleNames, scheduleProbe } from './canary-migration-events';
 import {
   acknowledgeDesignFindings,
   createController,
@@ -47,6 +50,7 @@ import { MigrationDashboard } from './dashboard';
 import { CutoverValidationError, show } from './errors';
 import { OldCapacity } from './capacity/old-capacity';
 import type { MigrationTargetBinding } from './targets/binding';
+import { MigrationCompletionWait } from './completion-wait';
 import { claimAlias, checkNoAliasResource, type LambdaAliasBinding } from './targets/lambda-alias';
 import { MigrationTarget } from './targets/migration-target';
 import { HealthCheck } from './health-check';
@@ -99,6 +103,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   public readonly deployTriggerFunction: lambda.IFunction;
   /** The custom resource whose `TargetVersion` change starts a migration (depend on it to wait for the alias). */
   public readonly deployTrigger: CustomResource;
+  /** The deploy's wait for the migration's verdict; undefined without `waitForCompletion`. */
+  public readonly completionWait?: MigrationCompletionWait;
   /** The controller's log group (holds the decision log). */
   public readonly controllerLogGroup: logs.ILogGroup;
   /** The migration's dashboard; undefined with `dashboard: false`. */
@@ -193,6 +199,7 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
 
     // --- Functions and their permissions (canary-migration-functions.ts), and what runs them ----
     // (canary-migration-events.ts), created in this order: it is their order in the template.
+    const probeEnvironment = probeEnvironmentOf(this, props, target);
     const settings: MigrationFunctionSettings = {
       scope: this,
       props,
@@ -207,21 +214,37 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
       judgeJson,
       removalPolicy,
       logRetention,
-      probeEnvironment: probeEnvironmentOf(this, props, target),
+      probeEnvironment,
       watchedAlarms: () => this.alarmList,
+      schedules: scheduleNames(this, probeEnvironment.CUTOVER_PROBE_TARGETS !== undefined),
     };
     checkProbeSettingsUsed(this, props, settings.probeEnvironment.CUTOVER_PROBE_TARGETS !== undefined);
     const controllerParts = createController(settings);
     this.controllerLogGroup = controllerParts.controllerLogGroup;
     this.controllerFunction = controllerParts.controller;
+    const schedules: events.Rule[] = [];
     if (settings.probeEnvironment.CUTOVER_PROBE_TARGETS) {
       this.probeFunction = createProbe(settings, controllerParts);
-      scheduleProbe(this, this.probeFunction);
+      schedules.push(scheduleProbe(this, this.probeFunction, settings.schedules.probe!));
     }
-    scheduleController(this, controllerParts.controller, this.eventBus);
+    schedules.push(scheduleController(this, controllerParts.controller, this.eventBus, settings.schedules.controller));
     const triggerParts = createDeployTrigger(settings, controllerParts);
+    // The trigger enables the schedules by name (no reference, see `scheduleNames`): they must exist
+    // first, also when an update replaces them.
+    triggerParts.deployTrigger.node.addDependency(...schedules);
     this.deployTriggerFunction = triggerParts.trigger;
     this.deployTrigger = triggerParts.deployTrigger;
+    if (props.waitForCompletion !== undefined) {
+      this.completionWait = new MigrationCompletionWait(this, 'CompletionWait', {
+        deployTrigger: triggerParts.deployTrigger,
+        migrationId: this.migrationId,
+        table: this.table,
+        timeout: props.waitForCompletion,
+        plan: this.plan,
+        logRetention,
+        removalPolicy,
+      });
+    }
     const aliasTarget = isLambdaAliasBinding(target) ? target : undefined;
     if (aliasTarget) {
       this.aliasHandle = new MigratedAlias(this, 'Alias', {
@@ -356,7 +379,9 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   }
 
   /**
-   * Index of the current plan step (-1 before the first shift).
+   * Index of the current plan step (-1 before the first shift). Sent when the migration changes
+   * (a step, a status, the pin), not on every tick: between changes it is constant, and `Weight`
+   * (every tick) shows the step's effect.
    * @default - Maximum over 1 minute
    */
   public metricStep(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
@@ -380,7 +405,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   }
 
   /**
-   * The figure the old version is pinned to.
+   * The figure the old version is pinned to. Sent when the migration changes (like `metricStep`):
+   * it is constant in between; `metricOldCapacity` is measured on every tick.
    * @default - Maximum over 1 minute
    */
   public metricPinnedCapacity(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
@@ -388,7 +414,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   }
 
   /**
-   * Steps advanced.
+   * Steps advanced. Sent as 1 when it happens and not at all otherwise: a quiet period is
+   * missing data (`FILL(m, 0)` in math; `TreatMissingData.NOT_BREACHING` on an alarm).
    * @default - Sum over 5 minutes
    */
   public metricAdvances(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
@@ -396,7 +423,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   }
 
   /**
-   * Decisions to hold a step (not enough evidence yet).
+   * Decisions to hold a step (not enough evidence yet). Sent as 1 when it happens and not at all otherwise: a quiet period is
+   * missing data (`FILL(m, 0)` in math; `TreatMissingData.NOT_BREACHING` on an alarm).
    * @default - Sum over 5 minutes
    */
   public metricHolds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
@@ -404,7 +432,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   }
 
   /**
-   * Rollbacks (alarm an operator on this one).
+   * Rollbacks (alarm an operator on this one). Sent as 1 when it happens and not at all otherwise: a quiet period is
+   * missing data (`FILL(m, 0)` in math; `TreatMissingData.NOT_BREACHING` on an alarm).
    * @default - Sum over 5 minutes
    */
   public metricRollbacks(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
@@ -412,7 +441,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   }
 
   /**
-   * Pauses (by the judge or an operator).
+   * Pauses (by the judge or an operator). Sent as 1 when it happens and not at all otherwise: a quiet period is
+   * missing data (`FILL(m, 0)` in math; `TreatMissingData.NOT_BREACHING` on an alarm).
    * @default - Sum over 5 minutes
    */
   public metricPauses(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
@@ -437,15 +467,32 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   }
 
   /**
-   * Probe runs that passed on `side` (0/1 per run).
-   * @default - Sum over 5 minutes
+   * Probe runs that passed on `side`: runs − desyncs − inconclusive runs, as metric math (the probe
+   * sends `ProbeDesync` on every run, so its sample count is the number of runs; a separate
+   * `ProbeOk` metric would only repeat that, billed all day). `label`, `color` and `period` of
+   * `props` apply.
+   * @default - over 5 minutes
    */
-  public metricProbeOk(side: ProbeSide, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.probeMetric(ProbeMetric.OK, side, 'Sum', props);
+  public metricProbeOk(side: ProbeSide, props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    const period = props?.period ?? Duration.minutes(5);
+    // Ids unique per side, so that both sides' expressions can share one graph.
+    const id = (name: string) => `${name}${side === ProbeSide.OLD ? 'Old' : 'New'}`;
+    return new cloudwatch.MathExpression({
+      expression: `${id('runs')} - ${id('desync')} - FILL(${id('inconclusive')}, 0)`,
+      usingMetrics: {
+        [id('runs')]: this.probeMetric(ProbeMetric.DESYNC, side, 'SampleCount', { period }),
+        [id('desync')]: this.probeMetric(ProbeMetric.DESYNC, side, 'Sum', { period }),
+        [id('inconclusive')]: this.probeMetric(ProbeMetric.INCONCLUSIVE, side, 'Sum', { period }),
+      },
+      period,
+      label: props?.label ?? `probe ok (${side})`,
+      ...(props?.color ? { color: props.color } : {}),
+    });
   }
 
   /**
-   * Probe runs that could not decide on `side` (0/1 per run).
+   * Probe runs that could not decide on `side` (1 per inconclusive run, nothing otherwise: read
+   * a quiet period with `FILL(m, 0)`).
    * @default - Sum over 5 minutes
    */
   public metricProbeInconclusive(side: ProbeSide, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
@@ -461,7 +508,8 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   }
 
   /**
-   * How long one probe run took on `side`, in milliseconds.
+   * How long one probe run that was not ok (desync or inconclusive) took on `side`, in
+   * milliseconds. Every run's duration is in the probe's log and recorded result.
    * @default - Average over 5 minutes
    */
   public metricProbeDuration(side: ProbeSide, props?: cloudwatch.MetricOptions): cloudwatch.Metric {

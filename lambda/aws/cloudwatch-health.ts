@@ -41,6 +41,25 @@ export interface CloudWatchHealthProps {
    */
   readonly ingestionDelayMs?: number;
   /**
+   * Whole ingested minutes a window waits for before it is read: until that many are available
+   * since its start, `readWindow` returns an empty window and makes no call, and the same minutes
+   * are read, together, by a later tick. CloudWatch bills GetMetricData per metric requested, not
+   * per datapoint, so reading three minutes at once costs a third of reading them one by one; the
+   * price is that a regression only the statistics see is judged up to `minReadMinutes - 1`
+   * minutes later (alarms, probe desyncs and the pin are checked on every tick regardless).
+   * @default 1
+   */
+  readonly minReadMinutes?: number;
+  /**
+   * The application's `Requests` is read only with windows that contain a minute whose index
+   * (epoch minutes) is a multiple of this. It is not the judged count (Lambda's `Invocations`
+   * through the alias is); it serves to notice an application that counts the probe's requests
+   * (a configuration mistake that lasts, so a sample finds it) and stands in when Lambda has no
+   * datapoint (then no request reached the alias, and 0 is the count).
+   * @default 1 (every window)
+   */
+  readonly appRequestsEveryMinutes?: number;
+  /**
    * Page limit for one window (each page is one GetMetricData call).
    * @default 5
    */
@@ -54,6 +73,7 @@ export interface CloudWatchHealthProps {
 
 /** Metric period in seconds: CloudWatch's standard resolution. */
 export const PERIOD_SECONDS = 60;
+
 const PERIOD_MS = PERIOD_SECONDS * 1000;
 
 type Signal = 'requests' | 'errors4xx' | 'errors5xx' | 'invocations' | 'lambdaErrors' | 'durationP99' | 'slow';
@@ -63,6 +83,8 @@ const EMPTY: SideSignals = Object.freeze({ requests: 0, errors4xx: 0, errors5xx:
 export class CloudWatchHealth implements HealthPort {
   private readonly ingestionDelayMs: number;
   private readonly maxPages: number;
+  private readonly minReadMinutes: number;
+  private readonly appRequestsEveryMinutes: number;
   private readonly warn: (message: string, detail?: Record<string, unknown>) => void;
 
   constructor(private readonly props: CloudWatchHealthProps) {
@@ -74,6 +96,8 @@ export class CloudWatchHealth implements HealthPort {
     if (!Number.isInteger(this.maxPages) || this.maxPages < 1) {
       throw new RangeError(`maxPages must be a whole number ≥ 1, got ${JSON.stringify(props.maxPages)}`);
     }
+    this.minReadMinutes = wholeMinutes('minReadMinutes', props.minReadMinutes);
+    this.appRequestsEveryMinutes = wholeMinutes('appRequestsEveryMinutes', props.appRequestsEveryMinutes);
     if (!props.appMetricsNamespace) {
       throw new TypeError('appMetricsNamespace must be a non-empty string');
     }
@@ -81,10 +105,11 @@ export class CloudWatchHealth implements HealthPort {
   }
 
   /**
-   * The metric queries of one window: six per side, seven with slow-request counts. Exposed so
-   * that dashboards and tests can check the exact dimensions.
+   * The metric queries of one window: six per side (five without the application's `Requests`),
+   * one more with slow-request counts. Exposed so that dashboards and tests can check the exact
+   * dimensions.
    */
-  queries(options: WindowReadOptions = {}): MetricDataQuery[] {
+  queries(options: WindowReadOptions = {}, withAppRequests = true): MetricDataQuery[] {
     const slowerThanMs = options.slowerThanMs;
     if (slowerThanMs !== undefined && (!Number.isFinite(slowerThanMs) || slowerThanMs < 0)) {
       throw new RangeError(`slowerThanMs must be zero or more, got ${JSON.stringify(slowerThanMs)}`);
@@ -112,8 +137,8 @@ export class CloudWatchHealth implements HealthPort {
         },
         ReturnData: true,
       });
+      if (withAppRequests) queries.push(stat('requests', appMetricsNamespace, 'Requests', app, 'Sum'));
       queries.push(
-        stat('requests', appMetricsNamespace, 'Requests', app, 'Sum'),
         stat('errors4xx', appMetricsNamespace, 'Errors4xx', app, 'Sum'),
         stat('errors5xx', appMetricsNamespace, 'Errors5xx', app, 'Sum'),
         stat('invocations', 'AWS/Lambda', 'Invocations', lambda, 'Sum'),
@@ -153,10 +178,13 @@ export class CloudWatchHealth implements HealthPort {
       throw new RangeError(`window must have fromMs < toMs, got [${fromMs}, ${toMs})`);
     }
     const { startMs, endMs } = this.readRange(fromMs, toMs);
-    if (endMs <= startMs) {
+    if (endMs - startMs < this.minReadMinutes * PERIOD_MS) {
       return { fromMs: startMs, toMs: startMs, old: EMPTY, new: EMPTY };
     }
-    const queries = this.queries(options);
+    // A minute of the range whose index is a multiple of appRequestsEveryMinutes.
+    const firstSampled = Math.ceil(startMs / PERIOD_MS / this.appRequestsEveryMinutes) * this.appRequestsEveryMinutes * PERIOD_MS;
+    const withAppRequests = firstSampled < endMs;
+    const queries = this.queries(options, withAppRequests);
     const values = await readMetricWindow(this.props.cloudWatch, queries, startMs, endMs, this.maxPages, this.warn);
     if (!values) return undefined;
 
@@ -172,7 +200,7 @@ export class CloudWatchHealth implements HealthPort {
       const invocations = sum('invocations');
       const appRequests = sum('requests');
       const requests = seen('invocations') ? invocations : appRequests;
-      if (seen('invocations') && appRequests > invocations * 1.05 + 5) {
+      if (withAppRequests && seen('invocations') && appRequests > invocations * 1.05 + 5) {
         pollution.push(`${s}: application counted ${appRequests} requests, the alias ${invocations}`);
       }
       // Lambda Errors are failed invocations (API Gateway answers them with 5XX); the application
@@ -210,6 +238,14 @@ export class CloudWatchHealth implements HealthPort {
   private version(side: Side): string {
     return side === 'old' ? this.props.oldVersion : this.props.newVersion;
   }
+}
+
+function wholeMinutes(name: string, value: number | undefined): number {
+  const minutes = value ?? 1;
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > 60) {
+    throw new RangeError(`${name} must be a whole number of minutes from 1 to 60, got ${JSON.stringify(value)}`);
+  }
+  return minutes;
 }
 
 function queryId(side: Side, signal: Signal): string {

@@ -8,6 +8,7 @@ import type { Side } from '../core/ports';
 import { aliasKeyOf } from './dynamodb-store';
 // From the validation module alone, so that the controller's bundle does not pull in the probe engine.
 import { checkTargetHeaders, parseConnectTo } from '../probe/target';
+import type { ScheduleRules } from './schedules';
 import type { ProbeTarget } from './table-probes';
 import { parseCapacityConfig, parseTargetConfig, TargetConfigError, type CapacityConfig, type TargetConfig } from './targets';
 
@@ -59,6 +60,17 @@ export interface ControllerConfig {
   readonly probe: ProbeSettingsConfig;
   /** The probe function that runs fresh probes (required with `probeTargets`). */
   readonly probeFunctionName?: string;
+  /**
+   * The schedules this controller switches off when its migration needs no more ticks (and on
+   * again when a new one appeared meanwhile). Undefined: schedules always on (nothing switched).
+   */
+  readonly schedules?: ScheduleRules;
+  /**
+   * How the health is read (`CUTOVER_HEALTH_READ_MINUTES`, any target;
+   * `CUTOVER_APP_REQUESTS_EVERY_MINUTES`, a Lambda alias's; see `CloudWatchHealthProps`). Unset:
+   * every minute.
+   */
+  readonly healthReads: { readonly minReadMinutes: number; readonly appRequestsEveryMinutes: number };
 }
 
 export interface ProbeSettingsConfig {
@@ -90,6 +102,8 @@ export interface DeployTriggerConfig {
   readonly judge: Partial<JudgeConfig>;
   /** See `ControllerConfig.pinnedCapacity`. */
   readonly pinnedCapacity: number | undefined;
+  /** The schedules enabled once a migration is recorded (see `ControllerConfig.schedules`). */
+  readonly schedules?: ScheduleRules;
 }
 
 export function readControllerConfig(env: Env): ControllerConfig {
@@ -120,6 +134,11 @@ export function readControllerConfig(env: Env): ControllerConfig {
     probeTargets,
     probe: readProbeSettings(env),
     ...(probeTargets.length > 0 ? { probeFunctionName: required(env, 'CUTOVER_PROBE_FUNCTION_NAME') } : {}),
+    ...readSchedules(env),
+    healthReads: {
+      minReadMinutes: wholeNumber(env, 'CUTOVER_HEALTH_READ_MINUTES', 1, 60) ?? 1,
+      appRequestsEveryMinutes: wholeNumber(env, 'CUTOVER_APP_REQUESTS_EVERY_MINUTES', 1, 60) ?? 1,
+    },
   };
 }
 
@@ -143,7 +162,27 @@ export function readDeployTriggerConfig(env: Env): DeployTriggerConfig {
     plan: readPlan(env),
     judge: readJudge(env),
     pinnedCapacity: readPinnedCapacity(env),
+    ...readSchedules(env),
   };
+}
+
+/**
+ * `CUTOVER_CONTROLLER_SCHEDULE` and `CUTOVER_PROBE_SCHEDULE`: the names of the rules to switch.
+ * Without the controller's, nothing is switched (the probe's alone would be meaningless).
+ */
+function readSchedules(env: Env): { schedules?: ScheduleRules } {
+  const controller = env.CUTOVER_CONTROLLER_SCHEDULE?.trim();
+  const probe = env.CUTOVER_PROBE_SCHEDULE?.trim();
+  if (!controller) {
+    if (probe) throw new ConfigError('CUTOVER_CONTROLLER_SCHEDULE', `must be set when CUTOVER_PROBE_SCHEDULE is (${JSON.stringify(probe)}): the probe's schedule is switched with the controller's`);
+    return {};
+  }
+  for (const [name, value] of [['CUTOVER_CONTROLLER_SCHEDULE', controller], ['CUTOVER_PROBE_SCHEDULE', probe]] as const) {
+    if (value !== undefined && value !== '' && !/^[\.\-_A-Za-z0-9]{1,64}$/.test(value)) {
+      throw new ConfigError(name, `must be an EventBridge rule name (1 to 64 of . - _ A-Z a-z 0-9), got ${JSON.stringify(value)}`);
+    }
+  }
+  return { schedules: { controller, ...(probe ? { probe } : {}) } };
 }
 
 // ---------------------------------------------------------------------------------------------

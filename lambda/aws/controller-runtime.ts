@@ -9,6 +9,8 @@
  * 3. Start the migration if the deploy recorded it but no run has created it yet, then tick or
  *    apply the command through the core's MigrationController.
  * 4. Log every decision and event, and publish the progress metrics.
+ * 5. Switch the schedules: off once the migration needs no more ticks, on for a new one (see
+ *    `ScheduleKeeper` in schedules.ts).
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -28,6 +30,7 @@ import { AwsEventSink } from './eventbridge-sink';
 import { LoadBalancerHealth } from './load-balancer-health';
 import { publishControllerMetrics, type ControllerAction } from './metrics';
 import { RecordedAlarms } from './recorded-alarms';
+import { ScheduleKeeper, ScheduleSwitch, needsTicks } from './schedules';
 import { TableProbes, type ProbeRunner } from './table-probes';
 import {
   TargetAdapters,
@@ -49,6 +52,8 @@ export type ControllerRequest =
       readonly detail?: Readonly<Record<string, unknown>>;
       /** The new state of the alarm whose state change event this is (trigger `alarm`). */
       readonly alarm?: StoredAlarmState;
+      /** When the schedule fired (the event's `time`; trigger `schedule`), to recognise a redelivery. */
+      readonly firedAtMs?: number;
     }
   | { readonly kind: 'command'; readonly command: Command; readonly reason: string };
 
@@ -104,7 +109,8 @@ export function parseControllerEvent(event: unknown): ControllerRequest {
     const detail = (e.detail && typeof e.detail === 'object' ? e.detail : {}) as Record<string, unknown>;
     const detailType = e['detail-type'];
     if (e.source === 'aws.events' || e.source === 'aws.scheduler' || detailType === 'Scheduled Event') {
-      return { kind: 'tick', trigger: 'schedule' };
+      const firedAtMs = typeof e.time === 'string' ? Date.parse(e.time) : NaN;
+      return { kind: 'tick', trigger: 'schedule', ...(Number.isFinite(firedAtMs) ? { firedAtMs } : {}) };
     }
     if (e.source === 'aws.cloudwatch' && detailType === 'CloudWatch Alarm State Change') {
       const state = (detail.state ?? {}) as Record<string, unknown>;
@@ -170,16 +176,30 @@ export interface ControllerRuntimeDeps {
 export class ControllerRuntime {
   /** The current migration, kept while it is not terminal (see `currentPointer`). */
   private cachedPointer: MigrationPointer | undefined;
+  /** The migration's record after the last run (undefined when it could not be read). */
+  private lastRecord: TickResult['record'] | undefined;
   /** The load `ensureStarted` just did, handed to the core's first load so it is not read twice. */
   private primed: { id: string; value: Awaited<ReturnType<DynamoDbStateStore['load']>> } | undefined;
 
   private readonly adapters: TargetAdapters;
+  private readonly schedules: ScheduleKeeper | undefined;
+  /** Whether the migration loaded at the start of this invocation needed ticks (see `switchSchedules`). */
+  private liveAtStart = false;
 
   constructor(private readonly deps: ControllerRuntimeDeps) {
     const { config, clients } = deps;
     this.adapters =
       deps.adapters ??
       new TargetAdapters(config.target, config.capacity, { lambda: clients.lambda, functionName: config.functionName, aliasName: config.aliasName });
+    this.schedules = config.schedules
+      ? new ScheduleKeeper({
+          switch: new ScheduleSwitch(clients.eventBridge, config.schedules),
+          rules: config.schedules,
+          currentMigrationId: async () => (await deps.store.getPointer(config.aliasKey))?.migrationId,
+          logger: deps.logger,
+          now: deps.now ?? Date.now,
+        })
+      : undefined;
   }
 
   async handle(event: unknown): Promise<ControllerResponse> {
@@ -188,14 +208,31 @@ export class ControllerRuntime {
     const pointer = await this.currentPointer(request.kind === 'tick' && request.trigger === 'deploy');
     if (!pointer) {
       logger.info('no migration recorded yet', { migrationKey: this.deps.config.aliasKey, request });
+      // Woken by the schedule with nothing to migrate (e.g. a deploy enabled it and failed before
+      // recording): the schedule is on for nothing.
+      if (request.kind === 'tick' && request.trigger === 'schedule') await this.schedules?.quiesce(undefined);
       return { migrationId: null, events: 0 };
     }
     logger.appendKeys({ migrationId: pointer.migrationId });
     try {
-      return await this.run(pointer, request);
+      // Live unless the load says otherwise (a migration not started yet, or a damaged record, is).
+      this.liveAtStart = true;
+      this.lastRecord = undefined;
+      const response = await this.run(pointer, request);
+      await this.switchSchedules(request, pointer, response);
+      return response;
     } finally {
       logger.removeKeys(['migrationId']);
     }
+  }
+
+  /** After a run: the schedules on or off (see `ScheduleKeeper.afterRun`). */
+  private async switchSchedules(request: ControllerRequest, pointer: MigrationPointer, response: ControllerResponse): Promise<void> {
+    const record = this.lastRecord;
+    this.lastRecord = undefined;
+    if (!this.schedules || response.conflict) return;
+    const woken = request.kind === 'command' ? { by: 'command' as const } : { by: request.trigger, ...(request.firedAtMs !== undefined ? { firedAtMs: request.firedAtMs } : {}) };
+    if (await this.schedules.afterRun(woken, record, this.liveAtStart, pointer.migrationId)) this.cachedPointer = undefined;
   }
 
   private async run(pointer: MigrationPointer, request: ControllerRequest): Promise<ControllerResponse> {
@@ -237,6 +274,7 @@ export class ControllerRuntime {
       this.primed = undefined;
     }
     const last = results[results.length - 1]!;
+    this.lastRecord = last.record;
     for (const result of results) this.report(result, request.kind === 'command' ? request.command : undefined);
     if (recordError) {
       // The tick acted on the delivered state, but later ticks would not see it: fail the
@@ -307,6 +345,7 @@ export class ControllerRuntime {
     }
     if (existing) {
       this.primed = { id: pointer.migrationId, value: existing };
+      this.liveAtStart = needsTicks(existing.record);
       return undefined;
     }
     const { config } = this.deps;
@@ -394,6 +433,7 @@ export class ControllerRuntime {
         ...versions,
         appMetricsNamespace: config.appMetricsNamespace,
         alarmNames: config.alarmNames,
+        ...config.healthReads,
         onWarning: warn,
       });
     }
@@ -408,6 +448,7 @@ export class ControllerRuntime {
       cloudWatch: clients.cloudWatch,
       ...sides,
       alarmNames: config.alarmNames,
+      minReadMinutes: config.healthReads.minReadMinutes,
       onWarning: warn,
       probeTraffic: async (startMs, endMs) => sumProbeHealth(await store.probeResultsSince(migrationId, startMs), startMs, endMs),
     });
@@ -478,7 +519,11 @@ export class ControllerRuntime {
       });
     }
     if (result.conflict) logger.info('another run saved first; this run changed nothing');
-    publishControllerMetrics(metrics, config.aliasKey, record, counterOf(action), decision?.signals.capacity?.current);
+    const eventTypes = result.events.map((e) => e.type);
+    // A complete migration's healthy watch is an `advance` judgement that moves nothing (`watched`):
+    // not a step advanced.
+    const counted = action === 'advance' && eventTypes.every((type) => type === 'watched') ? undefined : action;
+    publishControllerMetrics(metrics, config.aliasKey, record, counterOf(counted), decision?.signals.capacity?.current, eventTypes);
   }
 }
 

@@ -15,6 +15,7 @@ import { clientConfig, errorName, type AwsClientOptions } from './clients';
 import type { DeployTriggerConfig } from './config';
 import type { DeployTriggerPayload } from './controller-runtime';
 import { aliasKeyOf, type DynamoDbStateStore, type MigrationPointer } from './dynamodb-store';
+import type { ScheduleSwitch } from './schedules';
 
 /** The resource's properties (CloudFormation passes every value as a string). */
 export interface DeployTriggerProperties {
@@ -42,6 +43,12 @@ export interface DeployTriggerDeps {
    */
   readonly commandLambda: LambdaClient;
   readonly store: Pick<DynamoDbStateStore, 'getPointer' | 'putPointer' | 'load'>;
+  /**
+   * The controller's and the probe's schedules, created disabled: enabled once a migration is
+   * recorded (the controller disables them when it is over).
+   * @default - none (schedules always on)
+   */
+  readonly schedules?: Pick<ScheduleSwitch, 'enable'>;
   /** @default Date.now */
   readonly now?: () => number;
   /** @default - console */
@@ -162,9 +169,30 @@ export async function makeRoomFor(
   );
 }
 
-/** Records the new migration as the current one (refused if another deploy raced) and wakes the controller. */
+/**
+ * Records the new migration as the current one (refused if another deploy raced), enables the
+ * schedules and wakes the controller.
+ *
+ * The pointer is written before the schedules are enabled (never after): a controller that is
+ * disabling them at the same moment reads the pointer again after its disable and re-enables, so
+ * one of the two enables last (lambda/aws/schedules.ts). An enable that fails (after the SDK's
+ * retries; some rules may have switched) fails the deploy: the migration would otherwise run with
+ * no ticks. CloudFormation's rollback then sends the previous version back, which aborts the
+ * recorded migration (see `onDeployEvent`), and the controller switches the schedules off again.
+ */
 export async function recordAndWake(deps: DeployTriggerDeps, key: string, record: MigrationPointer, replacing: string | undefined): Promise<void> {
   await deps.store.putPointer(key, record, replacing);
+  if (deps.schedules) {
+    try {
+      await deps.schedules.enable();
+    } catch (error) {
+      throw new Error(
+        `migration ${record.migrationId} was recorded but its schedules could not be enabled (${(error as Error).message}); ` +
+          'the deploy fails so that CloudFormation rolls back, which aborts the migration: deploy again',
+        { cause: error },
+      );
+    }
+  }
   const payload: DeployTriggerPayload = { trigger: 'deploy', migrationId: record.migrationId };
   await deps.lambda.send(
     new InvokeCommand({

@@ -105,6 +105,12 @@ export interface LoadBalancerHealthProps {
    */
   readonly ingestionDelayMs?: number;
   /**
+   * Whole ingested minutes a window waits for before it is read, as in `CloudWatchHealth`
+   * (GetMetricData is billed per metric requested, not per minute returned).
+   * @default 1
+   */
+  readonly minReadMinutes?: number;
+  /**
    * Page limit for one window (each page is one GetMetricData call).
    * @default 5
    */
@@ -135,12 +141,17 @@ const NO_PROBE: ProbeHealth = Object.freeze({ requests: 0, errors5xx: 0, errors4
 export class LoadBalancerHealth implements HealthPort {
   private readonly ingestionDelayMs: number;
   private readonly maxPages: number;
+  private readonly minReadMinutes: number;
   private readonly warn: (message: string, detail?: Record<string, unknown>) => void;
 
   constructor(private readonly props: LoadBalancerHealthProps) {
     this.ingestionDelayMs = props.ingestionDelayMs ?? 2 * PERIOD_MS;
     if (!Number.isFinite(this.ingestionDelayMs) || this.ingestionDelayMs < 0) {
       throw new RangeError(`ingestionDelayMs must be zero or more, got ${JSON.stringify(props.ingestionDelayMs)}`);
+    }
+    this.minReadMinutes = props.minReadMinutes ?? 1;
+    if (!Number.isInteger(this.minReadMinutes) || this.minReadMinutes < 1 || this.minReadMinutes > 60) {
+      throw new RangeError(`minReadMinutes must be a whole number of minutes from 1 to 60, got ${JSON.stringify(props.minReadMinutes)}`);
     }
     this.maxPages = props.maxPages ?? 5;
     if (!Number.isInteger(this.maxPages) || this.maxPages < 1) {
@@ -227,7 +238,7 @@ export class LoadBalancerHealth implements HealthPort {
       throw new RangeError(`window must have fromMs < toMs, got [${fromMs}, ${toMs})`);
     }
     const { startMs, endMs } = this.readRange(fromMs, toMs);
-    if (endMs <= startMs) {
+    if (endMs - startMs < this.minReadMinutes * PERIOD_MS) {
       return { fromMs: startMs, toMs: startMs, old: EMPTY, new: EMPTY };
     }
     const queries = this.queries(options);

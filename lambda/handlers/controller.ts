@@ -1,7 +1,8 @@
 /**
  * The controller function: the migration's reconciler.
  *
- * Invoked every minute by a schedule, at once by an alarm state change or a desync probe result,
+ * Invoked every minute by a schedule while a migration is live (it switches the schedule off when
+ * none is, see lambda/aws/schedules.ts), at once by an alarm state change or a desync probe result,
  * by the deploy trigger when a new version was deployed, and directly by operators with
  * `{ "command": "pause|resume|abort|promote|teardown", "reason": "…" }`. Idempotent and safe when
  * two invocations overlap (versioned record, alias RevisionId).

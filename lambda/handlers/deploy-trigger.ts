@@ -7,6 +7,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { clientConfig } from '../aws/clients';
@@ -14,6 +15,7 @@ import { readDeployTriggerConfig } from '../aws/config';
 import { commandClientConfig, onDeployEvent, type DeployTriggerResponse } from '../aws/deploy-trigger';
 import { DynamoDbStateStore, createDocumentClients } from '../aws/dynamodb-store';
 import { onFleetDeployEvent } from '../aws/fleet-deploy-trigger';
+import { ScheduleSwitch } from '../aws/schedules';
 import { TargetAdapters } from '../aws/targets';
 
 const config = readDeployTriggerConfig(process.env);
@@ -29,6 +31,8 @@ const store = new DynamoDbStateStore({
   tableName: config.tableName,
   onWarning: (message, detail) => logger.warn(message, detail ?? {}),
 });
+// Enables the controller's and the probe's schedules (created disabled) when a migration is recorded.
+const schedules = config.schedules ? new ScheduleSwitch(new EventBridgeClient(clientConfig()), config.schedules) : undefined;
 const fleet =
   config.target.kind === 'lambda-alias'
     ? undefined
@@ -39,7 +43,7 @@ const fleet =
       };
 
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<DeployTriggerResponse> {
-  const deps = { config, lambda, commandLambda, store, log: (message: string, detail: Record<string, unknown>) => logger.info(message, detail) };
+  const deps = { config, lambda, commandLambda, store, ...(schedules ? { schedules } : {}), log: (message: string, detail: Record<string, unknown>) => logger.info(message, detail) };
   if (fleet) return onFleetDeployEvent(event, { ...deps, ...fleet });
   return onDeployEvent(event, deps);
 }

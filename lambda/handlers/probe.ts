@@ -1,5 +1,6 @@
 /**
- * The probe function: every minute, runs the Keep-Alive desync probe against the configured
+ * The probe function: every minute while a migration is live (its schedule is switched with the
+ * controller's), runs the Keep-Alive desync probe against the configured
  * old/new endpoints, publishes EMF metrics, records the results for the controller and announces
  * each one on the event bus (a desync wakes the controller at once).
  *

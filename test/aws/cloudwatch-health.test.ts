@@ -42,6 +42,46 @@ function results(values: Record<string, number[]>, signals: readonly string[] = 
   return ids.map((Id) => ({ Id, StatusCode: 'Complete', Values: values[Id] ?? [], Timestamps: (values[Id] ?? []).map((_, i) => new Date(T0 + i * MIN)) }));
 }
 
+describe('CloudWatchHealth: fewer metrics requested (GetMetricData is billed per metric requested)', () => {
+  it('should wait for minReadMinutes whole ingested minutes, with no call before, then read them in one call', async () => {
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({ old_invocations: [300, 300, 300], new_invocations: [30, 30, 30] }) });
+    const h = health({ minReadMinutes: 3 });
+    // Two whole ingested minutes since T0 (the ingestion delay is 2 minutes): an empty window, no call.
+    for (const toMs of [T0 + 3 * MIN, T0 + 4 * MIN + 59_000]) {
+      expect(await h.readWindow(T0, toMs)).toEqual({ fromMs: T0, toMs: T0, old: { requests: 0, errors4xx: 0, errors5xx: 0 }, new: { requests: 0, errors4xx: 0, errors5xx: 0 } });
+    }
+    expect(cwMock.commandCalls(GetMetricDataCommand)).toHaveLength(0);
+    // The third: all three minutes, once.
+    const window = await h.readWindow(T0, T0 + 5 * MIN);
+    expect(window).toMatchObject({ fromMs: T0, toMs: T0 + 3 * MIN, old: { requests: 900 }, new: { requests: 90 } });
+    const calls = cwMock.commandCalls(GetMetricDataCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.args[0].input.StartTime).toEqual(new Date(T0));
+    expect(calls[0]!.args[0].input.EndTime).toEqual(new Date(T0 + 3 * MIN));
+    expect(() => health({ minReadMinutes: 0 })).toThrow(/minReadMinutes must be a whole number of minutes from 1 to 60, got 0/);
+  });
+
+  it("should read the application's Requests only with windows holding a minute whose index is a multiple of appRequestsEveryMinutes", async () => {
+    // T0 is 12:00, a multiple of 10 minutes.
+    const h = health({ appRequestsEveryMinutes: 10 });
+    const idsOf = () => (cwMock.commandCalls(GetMetricDataCommand).at(-1)!.args[0].input.MetricDataQueries ?? []).map((q) => q.Id);
+    cwMock.on(GetMetricDataCommand).resolves({
+      // The application counts far more than reached the alias: its Requests are polluted.
+      MetricDataResults: results({ old_invocations: [100], new_invocations: [10], old_requests: [100], new_requests: [60] }),
+    });
+    await h.readWindow(T0 + 1 * MIN, T0 + 4 * MIN);
+    expect(idsOf()).toHaveLength(10);
+    expect(idsOf()).not.toContain('new_requests');
+    expect(warnings).toEqual([]);
+    // Minutes 12:09 and 12:10 (the range ends 2 minutes, the ingestion delay, before toMs).
+    await h.readWindow(T0 + 9 * MIN, T0 + 13 * MIN);
+    expect(idsOf()).toHaveLength(12);
+    expect(idsOf()).toContain('new_requests');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/X-Cutover-Probe marker/);
+  });
+});
+
 describe('CloudWatchHealth.readWindow', () => {
   it('should fetch every signal of both versions in ONE GetMetricData call with the ExecutedVersion dimension', async () => {
     cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({ old_requests: [100] }) });

@@ -5,7 +5,7 @@
  * how the runtime behaves when an AWS call gives up after the SDK's retries.
  */
 import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
-import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { DisableRuleCommand, EnableRuleCommand, EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import {
   CreateAliasCommand,
   DeleteProvisionedConcurrencyConfigCommand,
@@ -52,6 +52,8 @@ export type CommandName =
   | 'GetMetricData'
   | 'DescribeAlarms'
   | 'PutEvents'
+  | 'EnableRule'
+  | 'DisableRule'
   | 'Publish';
 
 export function throttled(name = 'ThrottlingException'): Error {
@@ -79,6 +81,11 @@ export class FakeAccount {
   /** When each alarm entered its state (DescribeAlarms' StateTransitionedTimestamp), if set. */
   readonly alarmChangedAtMs = new Map<string, number>();
   readonly events: PutEventsRequestEntry[] = [];
+  /** EventBridge rules' states by name (EnableRule/DisableRule), and every switch in order. */
+  readonly rules = new Map<string, 'ENABLED' | 'DISABLED'>();
+  readonly ruleSwitches: string[] = [];
+  /** Runs before a rule switch takes effect (to interleave another actor). */
+  beforeRuleSwitch: (action: 'enable' | 'disable', name: string) => void | Promise<void> = () => {};
   readonly notifications: PublishInput[] = [];
   readonly invocations: { FunctionName?: string; InvocationType?: string; payload: unknown }[] = [];
   /** Errors each command throws (instead of answering) while set. */
@@ -182,6 +189,19 @@ export class FakeAccount {
         return { FailedEntryCount: 0, Entries: (input.Entries as unknown[]).map((_, i) => ({ EventId: `ev-${this.events.length + i}` })) };
       }),
     );
+    for (const [command, name, state] of [
+      [EnableRuleCommand, 'EnableRule', 'ENABLED'],
+      [DisableRuleCommand, 'DisableRule', 'DISABLED'],
+    ] as const) {
+      this.eventBridgeMock.on(command as typeof EnableRuleCommand).callsFake(
+        guard(name, async (input) => {
+          await this.beforeRuleSwitch(state === 'ENABLED' ? 'enable' : 'disable', input.Name);
+          this.rules.set(input.Name, state);
+          this.ruleSwitches.push(`${state === 'ENABLED' ? 'enable' : 'disable'} ${input.Name}`);
+          return {};
+        }),
+      );
+    }
     this.snsMock.on(PublishCommand).callsFake(
       guard('Publish', (input) => {
         this.notifications.push(input);
@@ -200,6 +220,9 @@ export class FakeAccount {
     this.alarms.clear();
     this.alarmChangedAtMs.clear();
     this.events.length = 0;
+    this.rules.clear();
+    this.ruleSwitches.length = 0;
+    this.beforeRuleSwitch = () => {};
     this.notifications.length = 0;
     this.invocations.length = 0;
     this.failures.clear();

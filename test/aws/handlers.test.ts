@@ -126,7 +126,7 @@ describe('probe handler', () => {
     // Recorded for the alias's current migration, where the controller reads it.
     expect((await store.probeResultsSince('apiP:live:2', 0)).map((r) => r.verdict)).toEqual(['ok']);
     expect(account.events.map((e) => e.DetailType)).toEqual(['Cutover Probe Result']);
-    expect(emfLines(output.records(), 'Cutover')[0]).toMatchObject({ Migration: 'apiP:live', Side: 'new', ProbeOk: 1 });
+    expect(emfLines(output.records(), 'Cutover')[0]).toMatchObject({ Migration: 'apiP:live', Side: 'new', ProbeDesync: 0 });
   }, 30_000);
 
   it('should run one fresh probe of a side for the controller and return it, recording nothing', async () => {

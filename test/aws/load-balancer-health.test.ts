@@ -382,6 +382,17 @@ describe('LoadBalancerHealth.readWindow', () => {
   it('fails when the window is inverted', async () => {
     await expect(health().readWindow(T0, T0)).rejects.toThrow(/fromMs < toMs/);
   });
+
+  it('should wait for minReadMinutes whole ingested minutes, with no call before, then read them in one call', async () => {
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: results({ old_requests: [300, 300, 300], new_requests: [30, 30, 30] }) });
+    const h = health({ minReadMinutes: 3 });
+    const empty = await h.readWindow(T0, T0 + 4 * MIN);
+    expect(empty).toMatchObject({ fromMs: T0, toMs: T0 });
+    expect(cwMock.commandCalls(GetMetricDataCommand)).toHaveLength(0);
+    expect(await h.readWindow(T0, T0 + 5 * MIN)).toMatchObject({ fromMs: T0, toMs: T0 + 3 * MIN, old: { requests: 900 }, new: { requests: 90 } });
+    expect(cwMock.commandCalls(GetMetricDataCommand)).toHaveLength(1);
+    expect(() => health({ minReadMinutes: 1.5 })).toThrow(/minReadMinutes must be a whole number of minutes from 1 to 60, got 1.5/);
+  });
 });
 
 describe('LoadBalancerHealth props', () => {

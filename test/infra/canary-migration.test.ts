@@ -141,6 +141,10 @@ describe('CanaryMigration with every feature', () => {
         'CUTOVER_PROBE_PATH',
         'CUTOVER_PROBE_RUNS',
         'CUTOVER_PROBE_FUNCTION_NAME',
+        'CUTOVER_CONTROLLER_SCHEDULE',
+        'CUTOVER_PROBE_SCHEDULE',
+        'CUTOVER_HEALTH_READ_MINUTES',
+        'CUTOVER_APP_REQUESTS_EVERY_MINUTES',
         'POWERTOOLS_SERVICE_NAME',
         'POWERTOOLS_METRICS_NAMESPACE',
         'NODE_OPTIONS',
@@ -166,6 +170,9 @@ describe('CanaryMigration with every feature', () => {
     expect(env.CUTOVER_TOPIC_ARN).toEqual({ Ref: ids.topic });
     expect(env.CUTOVER_EVENT_BUS_NAME).toEqual({ Ref: ids.bus });
     expect(env.CUTOVER_APP_METRICS_NAMESPACE).toBe('Cutover/App');
+    // The alias's health, three minutes per read; the application's Requests one window in ten minutes.
+    expect(env.CUTOVER_HEALTH_READ_MINUTES).toBe('3');
+    expect(env.CUTOVER_APP_REQUESTS_EVERY_MINUTES).toBe('10');
     expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('Cutover');
   });
 
@@ -197,7 +204,16 @@ describe('CanaryMigration with every feature', () => {
   it('should give the deploy trigger exactly the contract environment', () => {
     const env = template.toJSON().Resources[ids.trigger].Properties.Environment.Variables;
     expect(Object.keys(env).sort()).toEqual(
-      ['CUTOVER_TABLE_NAME', 'CUTOVER_CONTROLLER_FUNCTION_NAME', 'CUTOVER_PLAN', 'CUTOVER_JUDGE', 'CUTOVER_PINNED_CAPACITY', 'NODE_OPTIONS'].sort(),
+      [
+        'CUTOVER_TABLE_NAME',
+        'CUTOVER_CONTROLLER_FUNCTION_NAME',
+        'CUTOVER_PLAN',
+        'CUTOVER_JUDGE',
+        'CUTOVER_PINNED_CAPACITY',
+        'CUTOVER_CONTROLLER_SCHEDULE',
+        'CUTOVER_PROBE_SCHEDULE',
+        'NODE_OPTIONS',
+      ].sort(),
     );
     expect(env.CUTOVER_CONTROLLER_FUNCTION_NAME).toEqual({ Ref: ids.controller });
     // Longer than every attempt of a synchronous command together (the command client's budget).
@@ -218,14 +234,50 @@ describe('CanaryMigration with every feature', () => {
     expect(trigger.DependsOn).toEqual(expect.arrayContaining([ids.controllerRole]));
   });
 
-  it('should run the controller and the probe every minute', () => {
-    for (const target of [ids.controller, ids.probe]) {
+  it('should run the controller and the probe every minute, on schedules that are DISABLED at deploy and named in both environments', () => {
+    const controllerEnv = functionByEntryEnv(template, 'cutover-controller').props.Environment.Variables;
+    const triggerEnv = template.toJSON().Resources[ids.trigger].Properties.Environment.Variables;
+    const names = { [ids.controller]: controllerEnv.CUTOVER_CONTROLLER_SCHEDULE, [ids.probe]: controllerEnv.CUTOVER_PROBE_SCHEDULE };
+    expect(new Set(Object.values(names)).size).toBe(2);
+    for (const [target, name] of Object.entries(names)) {
+      expect(name).toMatch(/^[.\-_A-Za-z0-9]{1,64}$/);
       template.hasResourceProperties('AWS::Events::Rule', {
+        Name: name,
         ScheduleExpression: 'rate(1 minute)',
-        State: 'ENABLED',
+        State: 'DISABLED',
         Targets: [Match.objectLike({ Arn: fnArn(target), RetryPolicy: { MaximumRetryAttempts: 0 } })],
       });
     }
+    // Nothing else runs on a schedule: the event rules (desync, alarms) stay enabled.
+    const scheduled = Object.values(template.findResources('AWS::Events::Rule')).filter((r: any) => r.Properties.ScheduleExpression);
+    expect(scheduled.map((r: any) => r.Properties.State)).toEqual(['DISABLED', 'DISABLED']);
+    expect(triggerEnv.CUTOVER_CONTROLLER_SCHEDULE).toBe(names[ids.controller]);
+    expect(triggerEnv.CUTOVER_PROBE_SCHEDULE).toBe(names[ids.probe]);
+    // Named, not referenced: the custom resource that enables them waits for both rules explicitly.
+    const ruleIds = Object.keys(template.findResources('AWS::Events::Rule', { Properties: { ScheduleExpression: 'rate(1 minute)' } }));
+    const trigger = Object.values(template.findResources('Custom::CutoverDeployTrigger'))[0]!;
+    expect(ruleIds).toHaveLength(2);
+    expect(trigger.DependsOn).toEqual(expect.arrayContaining(ruleIds));
+  });
+
+  it('should let the deploy trigger enable and the controller switch exactly those two rules, and nothing else', () => {
+    // The test stack has an explicit account and region.
+    const ruleArn = (name: string) => `arn:aws:events:${f.stack.region}:${f.stack.account}:rule/${name}`;
+    const env = functionByEntryEnv(template, 'cutover-controller').props.Environment.Variables;
+    const arns = [ruleArn(env.CUTOVER_CONTROLLER_SCHEDULE), ruleArn(env.CUTOVER_PROBE_SCHEDULE)];
+    expect(statementFor(statementsOf(template, ids.controllerRole), 'events:DisableRule')).toEqual({
+      Sid: 'SwitchSchedules',
+      Effect: 'Allow',
+      Action: ['events:DisableRule', 'events:EnableRule'],
+      Resource: arns,
+    });
+    expect(statementFor(statementsOf(template, ids.triggerRole), 'events:EnableRule')).toEqual({
+      Sid: 'EnableSchedules',
+      Effect: 'Allow',
+      Action: 'events:EnableRule',
+      Resource: arns,
+    });
+    expect(statementsOf(template, ids.triggerRole).filter((st) => [st.Action].flat().includes('events:DisableRule'))).toHaveLength(0);
   });
 
   it('should probe both sides on one schedule, with one sequence and no input that singles out a side', () => {

@@ -140,10 +140,24 @@ describe('migration dashboard', () => {
   });
 
   it('should show probe results by side, and old capacity against the pin', () => {
-    const probes = widget(body, 'Keep-Alive probe results by side').properties.metrics.map(metricOf);
-    expect(probes.map((m: any) => `${m.name}/${m.dims.Side}`).sort()).toEqual(
-      ['ProbeDesync/new', 'ProbeDesync/old', 'ProbeInconclusive/new', 'ProbeInconclusive/old', 'ProbeOk/new', 'ProbeOk/old'].sort(),
+    const rows = widget(body, 'Keep-Alive probe results by side').properties.metrics as unknown[][];
+    const plain = rows.filter((row) => typeof row[0] === 'string').map(metricOf);
+    expect(plain.map((m: any) => `${m.name}/${m.dims.Side}/${m.options.stat}${m.options.visible === false ? '/hidden' : ''}`).sort()).toEqual(
+      [
+        'ProbeDesync/new/Sum',
+        'ProbeDesync/old/Sum',
+        'ProbeInconclusive/new/Sum',
+        'ProbeInconclusive/old/Sum',
+        // The runs, for the ok count: ProbeDesync is sent on every run (ProbeOk is not sent).
+        'ProbeDesync/new/SampleCount/hidden',
+        'ProbeDesync/old/SampleCount/hidden',
+      ].sort(),
     );
+    const expressions = rows.filter((row) => typeof row[0] === 'object').map((row) => row[0] as { label: string; expression: string });
+    expect(expressions.map((e) => [e.label, e.expression])).toEqual([
+      ['ok (new)', 'runsNew - desyncNew - FILL(inconclusiveNew, 0)'],
+      ['ok (old)', 'runsOld - desyncOld - FILL(inconclusiveOld, 0)'],
+    ]);
     const capacity = widget(body, 'Old version: provisioned concurrency vs pinned figure').properties.metrics.map(metricOf);
     expect(capacity.map((m: any) => m.name)).toEqual(['OldCapacity', 'PinnedCapacity']);
   });

@@ -1,0 +1,203 @@
+/**
+ * The controller's and the probe's EventBridge schedules are created disabled: nothing is invoked
+ * while nothing migrates. The deploy trigger enables them when it records a migration; the
+ * controller disables them once the migration it serves needs no more ticks.
+ *
+ * The race between the two (a deploy recording a migration while the controller decides that
+ * none is live) is closed by their order: the deploy trigger writes the pointer BEFORE it enables,
+ * and the controller disables BEFORE it reads the pointer again (consistently) and re-enables when
+ * a new migration appeared. Whatever the interleaving, one of them enables last (see
+ * `ScheduleKeeper.quiesce`, and the tests that interleave them).
+ */
+import { DisableRuleCommand, EnableRuleCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MigrationStatus } from '../core/model';
+import type { MigrationRecord } from '../core/record';
+import { describeError } from './clients';
+
+/** The names of the schedules (rules on the default bus). */
+export interface ScheduleRules {
+  /** The controller's every-minute rule. */
+  readonly controller: string;
+  /** The probe's every-minute rule (only with probe targets). */
+  readonly probe?: string;
+}
+
+/** Switching failed for some rules (after the SDK's retries); `switched` lists those that did switch. */
+export class ScheduleSwitchError extends Error {
+  constructor(
+    readonly action: 'enable' | 'disable',
+    readonly failed: readonly { rule: string; error: string }[],
+    readonly switched: readonly string[],
+  ) {
+    super(
+      `could not ${action} the schedule rule(s) ${failed.map((f) => `${f.rule} (${f.error})`).join(', ')}` +
+        (switched.length > 0 ? `; ${switched.join(', ')} did ${action}` : ''),
+    );
+    this.name = 'ScheduleSwitchError';
+  }
+}
+
+/** Enables and disables the schedules. Both calls are idempotent on EventBridge's side. */
+export class ScheduleSwitch {
+  constructor(
+    private readonly eventBridge: EventBridgeClient,
+    private readonly rules: ScheduleRules,
+  ) {}
+
+  /**
+   * The controller's rule first (it is the one that matters: it drives the migration), then the
+   * probe's. Every rule is tried; a failure is thrown after the others were tried.
+   */
+  async enable(): Promise<void> {
+    await this.apply('enable', [this.rules.controller, ...(this.rules.probe ? [this.rules.probe] : [])]);
+  }
+
+  /**
+   * The probe's rule first, then the controller's, and the controller's only when the probe's did
+   * switch off: a failure leaves the controller's schedule on, so that its next tick (which finds
+   * nothing live again) tries both again. Never a probe running alone with no controller to stop it.
+   */
+  async disable(): Promise<void> {
+    if (this.rules.probe) await this.apply('disable', [this.rules.probe]);
+    await this.apply('disable', [this.rules.controller]);
+  }
+
+  private async apply(action: 'enable' | 'disable', names: readonly string[]): Promise<void> {
+    const failed: { rule: string; error: string }[] = [];
+    const switched: string[] = [];
+    for (const name of names) {
+      try {
+        await this.eventBridge.send(action === 'enable' ? new EnableRuleCommand({ Name: name }) : new DisableRuleCommand({ Name: name }));
+        switched.push(name);
+      } catch (error) {
+        failed.push({ rule: name, error: describeError(error) });
+      }
+    }
+    if (failed.length > 0) throw new ScheduleSwitchError(action, failed, switched);
+  }
+}
+
+/**
+ * Whether a migration still needs the schedule's ticks (and the probe's runs).
+ *
+ * - Pending (or recorded with no record yet), gating, shifting, baking, promoted, soaking: moving.
+ * - Paused: a human decides, but ticks still settle a change in flight and keep the old side's
+ *   pin checked; the probe keeps the evidence fresh for the decision.
+ * - Complete (manual teardown, waiting for it): live. The core still watches a complete migration
+ *   (an alarm, a probe desync or the judge still roll it back onto the pinned old side, and every
+ *   tick checks the pin holds). Stopping the ticks would make "complete" a state in which a
+ *   regression goes unnoticed while the old side is still paid for; the pin costs far more than
+ *   the ticks anyway. The schedule stops at the teardown.
+ * - Torn down: not live, unless the pin's release was interrupted (`capacityReleasing`: a tick
+ *   finishes it).
+ * - Rolled back: live while the residual watch runs (the new side is watched until it drained),
+ *   or a release is interrupted; then not live. Its pin stays until an operator's teardown, which
+ *   invokes the controller directly and needs no schedule.
+ *
+ * A record that cannot be read (damaged) counts as live: the ticks fail safe on it.
+ */
+export function needsTicks(record: Pick<MigrationRecord, 'status' | 'residual' | 'capacityReleasing'> | undefined): boolean {
+  if (!record) return true;
+  if (record.capacityReleasing) return true;
+  switch (record.status) {
+    case MigrationStatus.TORN_DOWN:
+      return false;
+    case MigrationStatus.ROLLED_BACK:
+      return record.residual !== undefined && record.residual.endedAtMs === undefined;
+    default:
+      return true;
+  }
+}
+
+/** Lambda retries a failed asynchronous invocation after one minute at the earliest. */
+const REDELIVERY_AFTER_MS = 55_000;
+
+export interface ScheduleKeeperDeps {
+  readonly switch: Pick<ScheduleSwitch, 'enable' | 'disable'>;
+  /** For the log lines. */
+  readonly rules: ScheduleRules;
+  /** The current migration's id, read consistently (the pointer). */
+  readonly currentMigrationId: () => Promise<string | undefined>;
+  readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  readonly now: () => number;
+}
+
+/** What woke the controller, as far as the schedules are concerned. */
+export type Woken = { readonly by: 'command' } | { readonly by: string; readonly firedAtMs?: number };
+
+/** The controller's side of the switch: on for a new migration, off once none needs ticks. */
+export class ScheduleKeeper {
+  constructor(private readonly deps: ScheduleKeeperDeps) {}
+
+  /**
+   * After a run that saw `record` (the migration's record after it; undefined when it could not
+   * be read). Live: on for a migration a deploy just recorded (the deploy trigger enabled them
+   * already; this covers an enable of its that failed), after an operator's command (rare, and a
+   * synchronous command that re-enabled in vain is not retried by Lambda: the next one enables;
+   * it also repairs a rule disabled by hand), and on a redelivered scheduled tick (see
+   * `isRedelivery`). Not live: off, but only when this invocation can have changed that (the
+   * migration was live when it was loaded) or the schedule itself woke it (so it is on): a state
+   * change of an alarm while nothing migrates disables nothing that is not already off.
+   * Returns true when it read the pointer again (the caller drops its cached copy).
+   */
+  async afterRun(woken: Woken, record: Parameters<typeof needsTicks>[0], liveAtStart: boolean, migrationId: string): Promise<boolean> {
+    if (needsTicks(record)) {
+      if (woken.by === 'deploy') await this.enable('a deploy recorded this migration');
+      else if (woken.by === 'command') await this.enable("an operator's command: its migration is live");
+      else if (this.isRedelivery(woken)) await this.enable('a failed scheduled tick is retried: its failure may have been a re-enable');
+      return false;
+    }
+    if (!liveAtStart && woken.by !== 'schedule') return false;
+    await this.quiesce(migrationId);
+    return true;
+  }
+
+  /**
+   * Switches the schedules off, then reads the pointer again and switches them back on when a
+   * deploy recorded a new migration meanwhile (a migration other than `checkedMigrationId`, the
+   * one found not live; undefined: none was recorded). The deploy trigger writes the pointer
+   * before it enables; this disables before it reads: either this read sees the new pointer, or
+   * the deploy's enable comes after this disable. A disable that fails is only logged: the
+   * schedule stays on and its next tick, finding nothing live again, tries again. A re-enable that
+   * fails fails the invocation, so that Lambda retries it (a tick is idempotent) rather than leave
+   * a new migration without ticks.
+   */
+  async quiesce(checkedMigrationId: string | undefined): Promise<void> {
+    const { logger, rules } = this.deps;
+    try {
+      await this.deps.switch.disable();
+      logger.info('no migration needs ticks: schedules disabled', { rules });
+    } catch (error) {
+      logger.warn('could not disable the schedules; the next scheduled tick tries again', { error: describeError(error) });
+      return;
+    }
+    const current = await this.deps.currentMigrationId();
+    if (current !== undefined && current !== checkedMigrationId) {
+      await this.enable(`migration ${current} was recorded while the schedules were being disabled`);
+    }
+  }
+
+  /**
+   * A scheduled event delivered a minute or more after it fired: Lambda's retry of a failed
+   * asynchronous invocation (one and two minutes later, the same event), or a late delivery. The
+   * failure may have been `quiesce`'s re-enable, after which nothing else would switch the
+   * schedules on again for the migration a deploy recorded meanwhile; EnableRule is idempotent,
+   * so enabling on every such tick is harmless. A schedule tick on time needs nothing: the
+   * schedule that sent it is on.
+   */
+  private isRedelivery(woken: Woken): boolean {
+    if (woken.by !== 'schedule' || !('firedAtMs' in woken) || woken.firedAtMs === undefined) return false;
+    return this.deps.now() - woken.firedAtMs >= REDELIVERY_AFTER_MS;
+  }
+
+  private async enable(why: string): Promise<void> {
+    try {
+      await this.deps.switch.enable();
+      this.deps.logger.info('schedules enabled', { why, rules: this.deps.rules });
+    } catch (error) {
+      this.deps.logger.error('could not enable the schedules; failing so that Lambda retries this invocation', { why, error: describeError(error) });
+      throw error;
+    }
+  }
+}
