@@ -19,7 +19,6 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as cr from 'aws-cdk-lib/custom-resources';
@@ -29,7 +28,7 @@ import { CutoverValidationError, show } from './errors';
 import { HealthCheck } from './health-check';
 import { AppMetric } from './metrics';
 import { TeardownPolicy, TrafficShiftPlan } from './plan';
-import { SOURCE_MAP_ENVIRONMENT, cutoverFunctionProps } from './function-defaults';
+import { cutoverFunction } from './function-defaults';
 
 /** Props of `CutoverDemoStack`. */
 export interface CutoverDemoStackProps extends StackProps {
@@ -107,8 +106,7 @@ export class CutoverDemoStack extends Stack {
       description: 'Cutover demo API function: writes its own logs (and EMF metrics through them)',
     });
     logGroup.grantWrite(role);
-    const fn = new nodejs.NodejsFunction(this, 'DemoApi', {
-      ...cutoverFunctionProps('demo/api.ts'),
+    const fn = cutoverFunction(this, 'DemoApi', 'demo-api', {
       timeout: Duration.seconds(10),
       description: `Cutover demo API, release ${release}`,
       role,
@@ -117,7 +115,6 @@ export class CutoverDemoStack extends Stack {
         CUTOVER_APP_METRICS_NAMESPACE: DEMO_APP_METRICS_NAMESPACE,
         CUTOVER_DEMO_RELEASE: release,
         DEMO_FAULT_5XX_RATE: String(faultRate),
-        ...SOURCE_MAP_ENVIRONMENT,
       },
       // Old versions must outlive the template that created them: the alias may still point at
       // one, and a rollback needs it. CloudFormation keeps a retained version when a new one replaces it.

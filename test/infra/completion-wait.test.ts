@@ -211,3 +211,39 @@ function cfnLint(stack: Stack): string | undefined {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+describe('CanaryMigration waitForCompletion', () => {
+  it('should add the wait on the deploy trigger when set, with the migration\'s id and the timeout', () => {
+    const { stack, fn } = appStack('WaitProp');
+    const migration = new CanaryMigration(stack, 'Migration', {
+      function: fn,
+      aliasName: 'live',
+      version: fn.currentVersion,
+      waitForCompletion: Duration.minutes(40),
+    });
+    expect(migration.completionWait).toBeDefined();
+    const template = Template.fromStack(stack);
+    const resource = template.toJSON().Resources[logicalId(stack, migration.completionWait!.resource)];
+    expect(resource.Type).toBe('Custom::CutoverCompletionWait');
+    expect(resource.Properties.RecordedMigrationId).toEqual({ 'Fn::GetAtt': [logicalId(stack, migration.deployTrigger), 'MigrationId'] });
+    expect(resource.Properties.ExpectedMigrationId).toEqual(stack.resolve(migration.migrationId));
+    expect(String(resource.Properties.TimeoutSeconds)).toBe('2400');
+  });
+
+  it('should add no wait by default', () => {
+    const { stack, fn } = appStack('NoWaitProp');
+    const migration = new CanaryMigration(stack, 'Migration', { function: fn, aliasName: 'live', version: fn.currentVersion });
+    expect(migration.completionWait).toBeUndefined();
+    Template.fromStack(stack).resourceCountIs('Custom::CutoverCompletionWait', 0);
+  });
+
+  it('should refuse a wait over an hour at synth, naming the value and the fix', () => {
+    const { stack, fn } = appStack('LongWaitProp');
+    expect(() => new CanaryMigration(stack, 'Migration', {
+      function: fn,
+      aliasName: 'live',
+      version: fn.currentVersion,
+      waitForCompletion: Duration.hours(2),
+    })).toThrow(/120 minutes|2 hours/);
+  });
+});
