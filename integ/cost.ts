@@ -21,11 +21,10 @@ const HOURS_PER_MONTH = 730;
 /** The assumptions, each with its reason; overridable per call. */
 export const INTEG_ASSUMPTIONS = {
   /**
-   * What the controller and probe cost per migration-day: take the figure `npm run bench:controller`
-   * prints. The default is the issue's measurement of the per-minute design (an upper bound: the
-   * shared controller of issue #11 targets $0.15).
+   * What the controller and probe cost per live migration-day: the figure `npm run bench:controller`
+   * prints (their schedules are off while nothing migrates, so only live days count).
    */
-  controllerUsdPerDay: 0.44,
+  controllerUsdPerDay: 0.142,
   /** The demo's app metrics: Requests, Errors4xx, Errors5xx, LatencyMs for each of the two versions. */
   appMetrics: 8,
   /** Lambda time billed per demo API request (a routing table lookup and one EMF line). */
