@@ -19,13 +19,13 @@
  * DynamoDB, progress goes to CloudWatch (EMF), events to EventBridge, rollbacks/pauses/promotions
  * to SNS.
  *
- * This file is the construct itself: its public surface (resources, grants, metrics, `addAlarm`)
- * and the order in which it composes its parts, each in a file of its own: the props and their
- * checks (canary-migration-props.ts), the functions and their permissions
- * (canary-migration-functions.ts), and the schedules, rules and alarm watch
- * (canary-migration-events.ts).
+ * This file is the construct itself: its public surface (resources, grants, `addAlarm`) and the
+ * order in which it composes its parts, each in a file of its own: the props and their checks
+ * (canary-migration-props.ts), the functions and their permissions (canary-migration-functions.ts),
+ * the schedules, rules and alarm watch (canary-migration-events.ts), and its metrics, in the base
+ * class it extends (canary-migration-metrics.ts).
  */
-import { CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CustomResource, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -34,7 +34,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 import { MigratedAlias } from './alias-handle';
 import { AlarmWatch, scheduleController, scheduleNames, scheduleProbe } from './canary-migration-events';
 import {
@@ -54,18 +54,9 @@ import { MigrationCompletionWait } from './completion-wait';
 import { claimAlias, checkNoAliasResource, type LambdaAliasBinding } from './targets/lambda-alias';
 import { MigrationTarget } from './targets/migration-target';
 import { HealthCheck } from './health-check';
-import {
-  AppMetric,
-  ControllerMetric,
-  DEFAULT_APP_METRICS_NAMESPACE,
-  ProbeMetric,
-  ProbeSide,
-  appMetric,
-  cutoverMetric,
-  executedVersionMetric,
-  type MigrationMetricScope,
-} from './metrics';
+import { DEFAULT_APP_METRICS_NAMESPACE } from './metrics';
 import { TrafficShiftPlan } from './plan';
+import { CanaryMigrationMetrics } from './canary-migration-metrics';
 
 export type { CanaryMigrationProps, ProbeTargets } from './canary-migration-props';
 
@@ -85,7 +76,7 @@ export type { CanaryMigrationProps, ProbeTargets } from './canary-migration-prop
  * new apigateway.LambdaRestApi(this, 'Api', { handler: migration.alias }); // invoke permissions wait for the alias
  * ```
  */
-export class CanaryMigration extends Construct implements MigrationMetricScope {
+export class CanaryMigration extends CanaryMigrationMetrics {
   /** Like CodeDeploy, at most 10 alarms per migration. */
   public static readonly MAX_ALARMS = MAX_ALARMS;
 
@@ -360,192 +351,6 @@ export class CanaryMigration extends Construct implements MigrationMetricScope {
   /** Lets `grantee` subscribe to the migration's notifications. */
   public grantSubscribe(grantee: iam.IGrantable): iam.Grant {
     return this.topic.grantSubscribe(grantee);
-  }
-
-  /**
-   * A controller metric of this migration by name (namespace `Cutover`, dimension `Migration`).
-   * @default - Maximum over 1 minute
-   */
-  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return cutoverMetric(this, metricName, { statistic: 'Maximum', period: Duration.minutes(1) }, props);
-  }
-
-  /**
-   * Percent of traffic on the new version.
-   * @default - Maximum over 1 minute
-   */
-  public metricWeight(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(ControllerMetric.WEIGHT, { unit: cloudwatch.Unit.PERCENT, ...props });
-  }
-
-  /**
-   * Index of the current plan step (-1 before the first shift). Sent when the migration changes
-   * (a step, a status, the pin), not on every tick: between changes it is constant, and `Weight`
-   * (every tick) shows the step's effect.
-   * @default - Maximum over 1 minute
-   */
-  public metricStep(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(ControllerMetric.STEP, props);
-  }
-
-  /**
-   * The status as an index into `MIGRATION_STATUS_CODES`.
-   * @default - Maximum over 1 minute
-   */
-  public metricStatusCode(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(ControllerMetric.STATUS_CODE, props);
-  }
-
-  /**
-   * Provisioned concurrency currently allocated on the old version.
-   * @default - Minimum over 1 minute (the weakest moment counts)
-   */
-  public metricOldCapacity(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return cutoverMetric(this, ControllerMetric.OLD_CAPACITY, { statistic: 'Minimum', period: Duration.minutes(1) }, props);
-  }
-
-  /**
-   * The figure the old version is pinned to. Sent when the migration changes (like `metricStep`):
-   * it is constant in between; `metricOldCapacity` is measured on every tick.
-   * @default - Maximum over 1 minute
-   */
-  public metricPinnedCapacity(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(ControllerMetric.PINNED_CAPACITY, props);
-  }
-
-  /**
-   * Steps advanced. Sent as 1 when it happens and not at all otherwise: a quiet period is
-   * missing data (`FILL(m, 0)` in math; `TreatMissingData.NOT_BREACHING` on an alarm).
-   * @default - Sum over 5 minutes
-   */
-  public metricAdvances(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.countMetric(ControllerMetric.ADVANCES, props);
-  }
-
-  /**
-   * Decisions to hold a step (not enough evidence yet). Sent as 1 when it happens and not at all otherwise: a quiet period is
-   * missing data (`FILL(m, 0)` in math; `TreatMissingData.NOT_BREACHING` on an alarm).
-   * @default - Sum over 5 minutes
-   */
-  public metricHolds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.countMetric(ControllerMetric.HOLDS, props);
-  }
-
-  /**
-   * Rollbacks (alarm an operator on this one). Sent as 1 when it happens and not at all otherwise: a quiet period is
-   * missing data (`FILL(m, 0)` in math; `TreatMissingData.NOT_BREACHING` on an alarm).
-   * @default - Sum over 5 minutes
-   */
-  public metricRollbacks(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.countMetric(ControllerMetric.ROLLBACKS, props);
-  }
-
-  /**
-   * Pauses (by the judge or an operator). Sent as 1 when it happens and not at all otherwise: a quiet period is
-   * missing data (`FILL(m, 0)` in math; `TreatMissingData.NOT_BREACHING` on an alarm).
-   * @default - Sum over 5 minutes
-   */
-  public metricPauses(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.countMetric(ControllerMetric.PAUSES, props);
-  }
-
-  /**
-   * After a rollback: requests that still reached the new side since it (published while the new
-   * side is watched, until it drained; the `rollback-residual` event has the final figures).
-   * @default - Maximum over 1 minute
-   */
-  public metricResidualRequests(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(ControllerMetric.RESIDUAL_REQUESTS, props);
-  }
-
-  /**
-   * Probe runs that found a desync on `side` (0/1 per run).
-   * @default - Sum over 5 minutes
-   */
-  public metricProbeDesync(side: ProbeSide, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.probeMetric(ProbeMetric.DESYNC, side, 'Sum', props);
-  }
-
-  /**
-   * Probe runs that passed on `side`: runs − desyncs − inconclusive runs, as metric math (the probe
-   * sends `ProbeDesync` on every run, so its sample count is the number of runs; a separate
-   * `ProbeOk` metric would only repeat that, billed all day). `label`, `color` and `period` of
-   * `props` apply.
-   * @default - over 5 minutes
-   */
-  public metricProbeOk(side: ProbeSide, props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
-    const period = props?.period ?? Duration.minutes(5);
-    // Ids unique per side, so that both sides' expressions can share one graph.
-    const id = (name: string) => `${name}${side === ProbeSide.OLD ? 'Old' : 'New'}`;
-    return new cloudwatch.MathExpression({
-      expression: `${id('runs')} - ${id('desync')} - FILL(${id('inconclusive')}, 0)`,
-      usingMetrics: {
-        [id('runs')]: this.probeMetric(ProbeMetric.DESYNC, side, 'SampleCount', { period }),
-        [id('desync')]: this.probeMetric(ProbeMetric.DESYNC, side, 'Sum', { period }),
-        [id('inconclusive')]: this.probeMetric(ProbeMetric.INCONCLUSIVE, side, 'Sum', { period }),
-      },
-      period,
-      label: props?.label ?? `probe ok (${side})`,
-      ...(props?.color ? { color: props.color } : {}),
-    });
-  }
-
-  /**
-   * Probe runs that could not decide on `side` (1 per inconclusive run, nothing otherwise: read
-   * a quiet period with `FILL(m, 0)`).
-   * @default - Sum over 5 minutes
-   */
-  public metricProbeInconclusive(side: ProbeSide, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.probeMetric(ProbeMetric.INCONCLUSIVE, side, 'Sum', props);
-  }
-
-  /**
-   * Bytes the server sent on `side` while no request was pending (hard evidence of a desync).
-   * @default - Sum over 5 minutes
-   */
-  public metricProbeUnsolicitedBytes(side: ProbeSide, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.probeMetric(ProbeMetric.UNSOLICITED_BYTES, side, 'Sum', props);
-  }
-
-  /**
-   * How long one probe run that was not ok (desync or inconclusive) took on `side`, in
-   * milliseconds. Every run's duration is in the probe's log and recorded result.
-   * @default - Average over 5 minutes
-   */
-  public metricProbeDuration(side: ProbeSide, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.probeMetric(ProbeMetric.DURATION_MS, side, 'Average', props);
-  }
-
-  /**
-   * An application metric (`Requests`, `Errors4xx`, `Errors5xx`, `LatencyMs`) of one version, in
-   * the namespace given by `appMetricsNamespace`.
-   * @default - Sum over 1 minute (p99 for `LatencyMs`)
-   */
-  public metricApp(metricName: string, version: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    if (!Object.values(AppMetric).includes(metricName as (typeof AppMetric)[keyof typeof AppMetric])) {
-      throw new CutoverValidationError(`metricApp: unknown application metric ${show(metricName)}; known: ${Object.values(AppMetric).join(', ')}`, this);
-    }
-    return appMetric(this, metricName, version, props);
-  }
-
-  /**
-   * One of Lambda's own metrics (`Invocations`, `Errors`, `Duration`, `Throttles` …) for the
-   * invocations of `version` made through the alias (dimension `ExecutedVersion`).
-   * @default - Sum over 1 minute (p99 for `Duration`)
-   */
-  public metricExecutedVersion(metricName: string, version: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return executedVersionMetric(this, metricName, version, props);
-  }
-
-  private countMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return cutoverMetric(this, metricName, { statistic: 'Sum', period: Duration.minutes(5) }, props);
-  }
-
-  private probeMetric(metricName: string, side: ProbeSide, statistic: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    if (side !== ProbeSide.OLD && side !== ProbeSide.NEW) {
-      throw new CutoverValidationError(`probe side must be ProbeSide.OLD or ProbeSide.NEW, got ${show(side)}`, this);
-    }
-    return cutoverMetric(this, metricName, { statistic, period: Duration.minutes(5) }, props, { Side: side });
   }
 }
 
