@@ -57,9 +57,11 @@ export interface CanaryMigrationProps {
    * Shorthand for `MigrationTarget.lambdaAlias`: the version to migrate to, usually
    * `fn.currentVersion`. Publishing a new version and deploying starts a migration from whatever
    * version the alias points at.
+   * `lambda.Version` is named beside `IVersion` so that a strict app (`exactOptionalPropertyTypes`)
+   * needs no cast: there aws-cdk-lib's own class does not satisfy its interface.
    * @default - none: `target` is used
    */
-  readonly version?: lambda.IVersion;
+  readonly version?: lambda.IVersion | lambda.Version;
   /**
    * How traffic moves.
    * @default TrafficShiftPlan.CANARY_10PERCENT_5MINUTES

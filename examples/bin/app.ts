@@ -49,10 +49,7 @@ class GreetingStack extends Stack {
     const migration = new CanaryMigration(this, 'Cutover', {
       function: fn,
       aliasName: 'live',
-      // aws-cdk-lib's own Version class does not satisfy its IVersion interface under
-      // exactOptionalPropertyTypes (`role` is `IRole | undefined` on the class, optional on the
-      // interface), so a strict app states the type; without that option no cast is needed.
-      version: fn.currentVersion as lambda.IVersion,
+      version: fn.currentVersion,
       plan: TrafficShiftPlan.steps(
         [
           { weight: 5, bake: Duration.minutes(4) },

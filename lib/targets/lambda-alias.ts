@@ -32,8 +32,12 @@ export interface LambdaAliasTargetProps {
    * controller's weights.
    */
   readonly aliasName: string;
-  /** The version to migrate to, usually `fn.currentVersion`. */
-  readonly version: lambda.IVersion;
+  /**
+   * The version to migrate to, usually `fn.currentVersion`. `lambda.Version` is named beside
+   * `IVersion` because under `exactOptionalPropertyTypes` aws-cdk-lib's own class does not satisfy
+   * its interface (`role`), and a strict app should not need a cast.
+   */
+  readonly version: lambda.IVersion | lambda.Version;
 }
 
 const ALIAS_NAME = /^(?!\d+$)[A-Za-z0-9_-]{1,128}$/;
@@ -74,7 +78,7 @@ export function validateLambdaAliasTarget(scope: TargetBindContext['scope'], pro
  * CloudFormation export. Every release replaces the version, and CloudFormation refuses to change
  * an export another stack imports: the function's stack could never deploy its next release.
  */
-function checkVersionInMigrationStack(scope: IConstruct, version: lambda.IVersion): void {
+function checkVersionInMigrationStack(scope: IConstruct, version: lambda.IVersion | lambda.Version): void {
   if (!Resource.isOwnedResource(version)) return;
   const versionStack = topLevelStack(Stack.of(version));
   const migrationStack = topLevelStack(Stack.of(scope));
@@ -243,7 +247,8 @@ export class LambdaAliasTarget implements IMigrationTarget {
 
   bind({ scope }: TargetBindContext): LambdaAliasBinding {
     validateLambdaAliasTarget(scope, this.props);
-    const { function: fn, aliasName, version } = this.props;
+    const { function: fn, aliasName } = this.props;
+    const version = this.props.version as lambda.IVersion;
     const functionName = fn.functionName;
     const migrationKey = `${functionName}:${aliasName}`;
     const fnArn = fn.functionArn;
