@@ -60,6 +60,7 @@ export function stateOf(
     source,
     ...(plan !== undefined ? { plan } : {}),
     stepWeights: r.plan.steps.map((s) => s.weight),
+    judge: r.judge,
     createdAtMs: r.createdAtMs,
     ...(r.phaseStartedAtMs !== undefined ? { phaseStartedAtMs: r.phaseStartedAtMs } : {}),
     ...(r.pausedFrom !== undefined ? { pausedFrom: r.pausedFrom } : {}),

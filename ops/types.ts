@@ -5,6 +5,7 @@
  * the controller Lambda) and `LocalMigrationSource` (a rehearsal's state directory and its
  * command inbox).
  */
+import type { JudgeConfig } from '../lambda/core/judge';
 import { Command, MigrationStatus, type MigrationEvent } from '../lambda/core/model';
 
 export type SourceKind = 'aws' | 'local';
@@ -56,6 +57,8 @@ export interface MigrationState extends MigrationSummary {
   readonly plan?: string;
   /** Weights of the plan's steps, in order. */
   readonly stepWeights?: readonly number[];
+  /** The judge's settings (thresholds a dashboard draws against the rates). */
+  readonly judge?: JudgeConfig;
   readonly createdAtMs?: number;
   /** When the current step, promotion bake or soak began. */
   readonly phaseStartedAtMs?: number;
