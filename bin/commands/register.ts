@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { registerControlCommands } from './control';
+import { registerDashboardCommand } from './dashboard';
 import { registerHistoryCommand } from './history';
 import { registerListCommand } from './list';
 import { registerProbeCommand } from './probe';
@@ -20,5 +21,6 @@ export function registerCommands(program: Command): Command {
   registerWatchCommand(program);
   registerHistoryCommand(program);
   registerControlCommands(program);
+  registerDashboardCommand(program);
   return program;
 }

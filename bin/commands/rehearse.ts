@@ -11,6 +11,11 @@
  *
  * With `--state-dir` the running rehearsal takes the operator commands sent to that directory
  * (`cutover pause <id> --state-dir <dir>`, …) before each tick: see `ops/inbox.ts`.
+ *
+ * `--dashboard` serves the web dashboard of the rehearsal in progress (its URL on stderr, or in the
+ * live view), and `--report <file>` writes the dashboard's views as one self-contained HTML file at
+ * the end (rehearsal/dashboard.ts, docs/dashboard.md). Both read the state directory, so a
+ * temporary one is kept for the run and removed once they are done.
  */
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -32,6 +37,7 @@ import { DEFAULT_DRAIN_INTERVAL_MS, RehearsalFailedError, runRehearsal, temporar
 import { DEFAULT_DNS_TTL_MS, DEFAULT_STALE_CLIENTS, SHIFT_MODES, type ShiftMode } from '../../rehearsal/shift';
 import { SCENARIOS, SCENARIO_NAMES, findScenario } from '../../rehearsal/scenarios';
 import { LiveView } from '../../rehearsal/view';
+import { RehearsalDashboard, writeRehearsalReport } from '../../rehearsal/dashboard';
 
 interface RehearseFlags {
   scenario: string;
@@ -48,6 +54,9 @@ interface RehearseFlags {
   drain: boolean;
   maxWatch?: string;
   stateDir?: string;
+  dashboard?: boolean;
+  dashboardPort: string;
+  report?: string;
 }
 
 export function registerRehearseCommand(program: Command): void {
@@ -67,6 +76,9 @@ export function registerRehearseCommand(program: Command): void {
     .option('--drain-interval <duration>', 'after a rollback with dns: how long past the TTL the new side still takes connections before refusing them', `${DEFAULT_DRAIN_INTERVAL_MS / 1000}s`)
     .option('--no-drain', 'after a rollback, leave the new side answering normally (Keep-Alive kept, connections accepted) and only watch its residual traffic')
     .option('--state-dir <dir>', 'keep the migration\'s record and event log in <dir> (created if missing) for the operator commands: status, watch and history read it, and pause, resume, abort, promote --full and teardown reach the running rehearsal through it; by default they go to a temporary directory removed at the end')
+    .option('--dashboard', 'open the web dashboard of the rehearsal in progress (prints its URL; it stays open after the run until Ctrl-C on a terminal)')
+    .option('--dashboard-port <n>', 'port of --dashboard on 127.0.0.1 (0 = any free port)', '0')
+    .option('--report <file>', "write the dashboard's views of the run to <file> as one self-contained HTML page at the end")
     .option('--max-watch <duration>', 'longest the residual watch lasts after a rollback (default: twice its bound + 5s; with dns at least 12 TTLs + one window, so that the stale clients\' answers can run out)')
     .addHelpText('after', `\nScenarios:\n${SCENARIOS.map((s) => `  ${s.name.padEnd(28)} ${s.description}`).join('\n')}\n`)
     .action(async (flags: RehearseFlags, command: Command) => {
@@ -84,6 +96,7 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
   let staleClients: number | undefined;
   let drainIntervalMs: number;
   let maxWatchMs: number | undefined;
+  let dashboardPort: number;
   try {
     scenario = findScenario(flags.scenario);
     if (!scenario) {
@@ -108,6 +121,9 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
       throw new UsageError(`${ttlMs !== undefined ? '--ttl' : '--stale-clients'} applies to --shift dns only (there is no DNS through the proxy)`);
     }
     if (shift === 'dns' && port !== 0) throw new UsageError('--port names the router\'s port; --shift dns has no router');
+    dashboardPort = parseInteger(flags.dashboardPort, '--dashboard-port', 0, 65_535);
+    if (dashboardPort !== 0 && !flags.dashboard) throw new UsageError('--dashboard-port applies to --dashboard only');
+    if (flags.report !== undefined && flags.report.trim() === '') throw new UsageError('--report needs a file name, e.g. --report report.html');
   } catch (error) {
     return usage(error);
   }
@@ -117,6 +133,22 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
   // run failed. Made here rather than by runRehearsal so that an immediate exit can remove it too.
   const stateDir = flags.stateDir !== undefined ? resolve(flags.stateDir) : temporaryStateDir();
   const keepState = flags.stateDir !== undefined;
+  // The dashboard and the report read the state directory: it must outlive the run's own cleanup,
+  // so a temporary one is kept through the run and removed here once they are done with it.
+  const needsState = flags.dashboard === true || flags.report !== undefined;
+  let dashboard: RehearsalDashboard | undefined;
+  if (flags.dashboard) {
+    try {
+      dashboard = await RehearsalDashboard.open({ stateDir, port: dashboardPort });
+    } catch (error) {
+      if (!keepState) rmSync(stateDir, { recursive: true, force: true });
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') return usage(new UsageError(`--dashboard-port ${dashboardPort} is in use; choose another or 0 (any free port)`));
+      throw error;
+    }
+  }
+  let succeeded = false;
+  let startedId: string | undefined;
   const notice = (text: string): void => {
     if (view) view.notice(text);
     else process.stderr.write(`cutover rehearse: ${text}\n`);
@@ -134,7 +166,7 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
   try {
     if (view) view.header(scenario.name, scenario.description, describePlan(flags, shift, ttlMs, staleClients));
     else process.stderr.write(`cutover rehearse: ${scenario.name}, ${describePlan(flags, shift, ttlMs, staleClients)}: running; the JSON report follows on stdout\n`);
-    const report = await runRehearsal({
+    const ran = await runRehearsal({
       scenario,
       plan,
       port,
@@ -147,12 +179,16 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
       activeDrain: flags.drain,
       ...(maxWatchMs !== undefined ? { maxWatchMs } : {}),
       stateDir,
-      keepState,
-      // Only a kept directory takes operator commands (its name is the user's, so they can send them).
-      ...(keepState
+      keepState: keepState || needsState,
+      // Only a kept directory takes operator commands (its name is the user's, so they can send
+      // them); the dashboard sends them through the directory it was given.
+      ...(keepState || dashboard
         ? {
-            onStarted: (id: string) =>
-              notice(`migration ${id}: from another terminal, cutover status|watch|pause|resume|abort|promote --full ${id} --state-dir ${stateDir}`),
+            onStarted: (id: string) => {
+              startedId = id;
+              if (dashboard) notice(`dashboard: ${dashboard.migrationUrl(id)}`);
+              if (keepState) notice(`migration ${id}: from another terminal, cutover status|watch|pause|resume|abort|promote --full ${id} --state-dir ${stateDir}`);
+            },
           }
         : {}),
       signal: guard.signal,
@@ -163,24 +199,54 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
           }
         : {}),
     });
+    // A temporary directory kept only for the dashboard or the report is removed below: not reported.
+    const { stateDir: _kept, ...rest } = ran;
+    const report = keepState ? ran : rest;
     if (view) {
       view.summary(report);
       view.stop();
     } else {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     }
+    if (flags.report !== undefined) {
+      const { bytes } = await writeRehearsalReport(resolve(flags.report), stateDir, report);
+      process.stderr.write(`cutover rehearse: report written to ${flags.report} (${Math.round(bytes / 1024)} kB, self-contained)\n`);
+    }
+    succeeded = true;
     return report.interrupted ? guard.exitCode() || 130 : 0;
   } catch (error) {
     view?.stop();
     const cause = error instanceof RehearsalFailedError ? error.cause : error;
     if (cause instanceof PortInUseError || cause instanceof ProbeUsageError) return usage(cause);
-    if (error instanceof RehearsalFailedError || keepState) {
+    if (error instanceof RehearsalFailedError || keepState || needsState) {
       process.stderr.write(`cutover rehearse: the rehearsal failed; its state (record and event log) is kept in ${stateDir}\n`);
     }
     throw cause;
   } finally {
     guard.uninstall();
+    if (dashboard) {
+      // On a terminal the page stays up to be looked at after the run; in a pipe or CI it closes.
+      if (succeeded && !guard.signal.aborted && process.stdin.isTTY && process.stdout.isTTY) {
+        await untilInterrupted(`the dashboard stays open at ${startedId ? dashboard.migrationUrl(startedId) : dashboard.url}: Ctrl-C to close it`);
+      }
+      await dashboard.close();
+    }
+    // A failed run's temporary directory is kept for a look (its path was printed above).
+    if (needsState && !keepState && succeeded) rmSync(stateDir, { recursive: true, force: true });
   }
+}
+
+function untilInterrupted(message: string): Promise<void> {
+  process.stderr.write(`cutover rehearse: ${message}\n`);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
 }
 
 function signalName(signal: InterruptSignal): string {

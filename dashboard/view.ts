@@ -1,0 +1,253 @@
+/**
+ * The dashboard's view of one migration: what the page draws, built from what the operator access
+ * layer (`ops/`) returns: the state (`MigrationSource.status`) and the whole event log
+ * (`MigrationSource.history`). Pure and JSON-serialisable, so the same object feeds the live page
+ * (over server-sent events) and the self-contained report file.
+ *
+ * Everything comes from the event log: the controller records a `held` event with its evidence for
+ * every judged window, and each decision carries the signals it was based on (`Decision.signals`:
+ * the window, the CUSUM statistics with their threshold, the probes, the capacity, the residual
+ * traffic after a rollback). Nothing is recomputed here: the page shows what the judge saw.
+ */
+import type { MigrationEvent } from '../lambda/core/model';
+import type { MigrationState, MigrationSummary } from '../ops/types';
+
+/** One point of the weight step chart: the weight in effect from `atMs` on. */
+export interface WeightPoint {
+  readonly atMs: number;
+  readonly weight: number;
+  readonly step: number;
+}
+
+/** One judged health window, new against old. Rates are shares (0–1) of the side's requests. */
+export interface WindowPoint {
+  /** End of the window, epoch ms. */
+  readonly atMs: number;
+  readonly newRequests: number;
+  readonly oldRequests: number;
+  readonly newRate5xx: number | null;
+  readonly oldRate5xx: number | null;
+  readonly newRate4xx: number | null;
+  readonly oldRate4xx: number | null;
+  readonly newLatencyMs: number | null;
+  readonly oldLatencyMs: number | null;
+  /** The latency test's line: requests slower than this count as slow (the judge's `slowThresholdMs`). */
+  readonly slowThresholdMs: number | null;
+}
+
+/** The judge's sequential tests after one decision, against their common limit. */
+export interface EvidencePoint {
+  readonly atMs: number;
+  readonly cusum5xx: number;
+  readonly cusum4xx: number;
+  readonly cusumSlow: number;
+  readonly cusumCeiling: number;
+  /** h = ln(falseAlarmWindows): a test reaching it rolls back. */
+  readonly threshold: number;
+}
+
+/** One probe run of one side. */
+export interface ProbePoint {
+  readonly atMs: number;
+  readonly side: 'old' | 'new';
+  readonly verdict: string;
+  readonly summary: string;
+  readonly findings: number;
+  readonly requests?: number;
+  readonly errors5xx?: number;
+}
+
+/** The old side's capacity as a decision saw it. */
+export interface CapacityPoint {
+  readonly atMs: number;
+  readonly current: number;
+  readonly pinned: number | null;
+  readonly ready: boolean;
+  readonly detail?: string;
+}
+
+/** One line of the decision log. */
+export interface DecisionLine {
+  readonly seq: number;
+  readonly atMs: number;
+  readonly type: string;
+  readonly from: string;
+  readonly to: string;
+  readonly weight: number;
+  readonly step: number;
+  readonly code: string;
+  readonly reason: string;
+}
+
+/**
+ * After a rollback: what still reached the new side, and how long it took to drain. From the
+ * controller's `rollback-residual` event, or from a rehearsal's own report (its clients count
+ * wrong answers exactly).
+ */
+export interface ResidualView {
+  /** When it was reported, epoch ms. */
+  readonly atMs: number;
+  readonly requestsAfterRollback: number;
+  readonly wrongAnswersAfterRollback: number;
+  /** True when `wrongAnswersAfterRollback` is an upper bound (a rollback for a desync, on AWS). @default false */
+  readonly wrongAnswersBound?: boolean;
+  readonly drained: boolean;
+  /** From the rollback to the drain; null or absent when it did not drain. */
+  readonly drainedAfterMs?: number | null;
+  readonly activeDrain: boolean;
+}
+
+/** Everything the migration page shows. */
+export interface MigrationView {
+  readonly state: MigrationState;
+  /** When this view was built, epoch ms. */
+  readonly builtAtMs: number;
+  readonly weight: readonly WeightPoint[];
+  /** The plan's steps (weights in order), marked on the weight chart. */
+  readonly stepWeights: readonly number[];
+  readonly windows: readonly WindowPoint[];
+  readonly evidence: readonly EvidencePoint[];
+  readonly probes: readonly ProbePoint[];
+  readonly capacity: readonly CapacityPoint[];
+  /** After a rollback: what still reached the new side and how long it took to drain (`rollback-residual`). */
+  readonly residual?: ResidualView;
+  /** The whole event log as lines, oldest first. */
+  readonly decisions: readonly DecisionLine[];
+  /**
+   * The 5XX ceiling (`maxErrorRate`) drawn on the error-rate chart, when the state carries the
+   * judge's settings. @default - not drawn
+   */
+  readonly maxErrorRate?: number;
+}
+
+/** Builds the view of one migration from its state and its whole event log. */
+export function buildMigrationView(state: MigrationState, history: readonly MigrationEvent[], now: number): MigrationView {
+  const weight: WeightPoint[] = [];
+  const windows: WindowPoint[] = [];
+  const evidence: EvidencePoint[] = [];
+  const capacity: CapacityPoint[] = [];
+  const probes = new Map<string, ProbePoint>();
+  let residual: MigrationView['residual'];
+  let lastWindowEnd = -Infinity;
+
+  for (const e of history) {
+    const previous = weight[weight.length - 1];
+    if (!previous || previous.weight !== e.weight || previous.step !== e.step) weight.push({ atMs: e.atMs, weight: e.weight, step: e.step });
+    const s = e.signals;
+    if (!s) continue;
+    const stats = s.stats ?? {};
+    // A window is judged once; a decision that repeats it (the shift after a hold) adds nothing.
+    if (s.window && s.window.toMs > lastWindowEnd) {
+      lastWindowEnd = s.window.toMs;
+      const w = s.window;
+      windows.push({
+        atMs: w.toMs,
+        newRequests: w.new.requests,
+        oldRequests: w.old.requests,
+        newRate5xx: share(w.new.errors5xx, w.new.requests),
+        oldRate5xx: share(w.old.errors5xx, w.old.requests),
+        newRate4xx: share(w.new.errors4xx, w.new.requests),
+        oldRate4xx: share(w.old.errors4xx, w.old.requests),
+        newLatencyMs: w.new.latencyMs ?? null,
+        oldLatencyMs: w.old.latencyMs ?? null,
+        slowThresholdMs: finite(stats.slowThresholdMs),
+      });
+    }
+    if (isFiniteNumber(stats.threshold)) {
+      evidence.push({
+        atMs: e.atMs,
+        cusum5xx: stats.cusum5xx ?? 0,
+        cusum4xx: stats.cusum4xx ?? 0,
+        cusumSlow: stats.cusumSlow ?? 0,
+        cusumCeiling: stats.cusumCeiling ?? 0,
+        threshold: stats.threshold,
+      });
+    }
+    for (const p of s.probes ?? []) {
+      const key = `${p.side}:${p.atMs}`;
+      if (!probes.has(key)) {
+        probes.set(key, {
+          atMs: p.atMs,
+          side: p.side,
+          verdict: p.verdict,
+          summary: p.summary,
+          findings: p.findings,
+          ...(p.health ? { requests: p.health.requests, errors5xx: p.health.errors5xx } : {}),
+        });
+      }
+    }
+    if (s.capacity) {
+      capacity.push({
+        atMs: e.atMs,
+        current: s.capacity.current,
+        pinned: s.capacity.pinned ?? state.oldCapacity?.pinned ?? null,
+        ready: s.capacity.ready,
+        ...(s.capacity.detail ? { detail: s.capacity.detail } : {}),
+      });
+    }
+    if (s.residual) {
+      const r = s.residual;
+      residual = {
+        atMs: e.atMs,
+        requestsAfterRollback: r.requestsAfterRollback,
+        wrongAnswersAfterRollback: r.wrongAnswersAfterRollback,
+        wrongAnswersBound: r.wrongAnswersBound,
+        drained: r.drained,
+        drainedAfterMs: r.drainedAfterMs,
+        activeDrain: r.activeDrain,
+      };
+    }
+  }
+  // The weight stays where it is until now: the step chart's last segment reaches the right edge.
+  const last = weight[weight.length - 1];
+  if (last && state.updatedAtMs !== undefined && state.updatedAtMs > last.atMs) weight.push({ ...last, atMs: state.updatedAtMs });
+
+  const judge = (state as MigrationState & { readonly judge?: { readonly maxErrorRate?: unknown } }).judge;
+  return {
+    state,
+    builtAtMs: now,
+    weight,
+    stepWeights: state.stepWeights ?? [],
+    windows,
+    evidence,
+    probes: [...probes.values()].sort((a, b) => a.atMs - b.atMs),
+    capacity,
+    ...(residual ? { residual } : {}),
+    decisions: history.map((e) => ({
+      seq: e.seq,
+      atMs: e.atMs,
+      type: e.type,
+      from: e.from,
+      to: e.to,
+      weight: e.weight,
+      step: e.step,
+      code: e.code,
+      reason: e.reason,
+    })),
+    ...(judge && isFiniteNumber(judge.maxErrorRate) ? { maxErrorRate: judge.maxErrorRate } : {}),
+  };
+}
+
+/** What the list page shows. */
+export interface ListView {
+  readonly builtAtMs: number;
+  readonly source: string;
+  readonly migrations: readonly MigrationSummary[];
+}
+
+/** A change key for a view: equal keys, nothing new to send (the build time is left out). */
+export function viewKey(view: MigrationView | ListView): string {
+  return JSON.stringify({ ...view, builtAtMs: 0 });
+}
+
+function share(part: number, whole: number): number | null {
+  return whole > 0 ? part / whole : null;
+}
+
+function finite(value: number | undefined): number | null {
+  return isFiniteNumber(value) ? value : null;
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
