@@ -33,7 +33,12 @@ export const REPO_ROOT = PACKAGE_ROOT;
  * prebuilds each one to `dist/handlers/<name>/index.js` for the published package.
  */
 export const CUTOVER_HANDLER_ENTRIES = {
+  // The controller with the adapters of every target and capacity kind, and the same controller
+  // with one family's only (a smaller bundle: lambda/aws/adapter-kit.ts). A construct picks the
+  // family's entry by its target kind.
   controller: 'handlers/controller.ts',
+  'controller-lambda-alias': 'handlers/controller-lambda-alias.ts',
+  'controller-fleet': 'handlers/controller-fleet.ts',
   probe: 'handlers/probe.ts',
   'deploy-trigger': 'handlers/deploy-trigger.ts',
   'completion-wait': 'handlers/completion-wait.ts',
@@ -45,7 +50,10 @@ export type CutoverHandlerName = keyof typeof CUTOVER_HANDLER_ENTRIES;
 
 /** The esbuild settings of every handler, shared by the synth-time bundling and the prebuilt bundles. */
 export const HANDLER_BUNDLING = {
-  // The Node 22 runtime ships AWS SDK v3; bundling it again would only grow the package.
+  // The Node 22 runtime ships AWS SDK v3; bundling it again would only grow the package. Its
+  // @smithy/* and @aws-crypto/* dependencies are reached only through the SDK clients, so with
+  // `@aws-sdk/*` external none of them is bundled (esbuild's metafile lists none): marking them
+  // external too would change nothing. Powertools is not in the runtime and stays bundled.
   externalModules: ['@aws-sdk/*'],
   minify: true,
   sourceMap: true,

@@ -13,7 +13,7 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { MigrationStatus, TERMINAL_STATUSES, type Command } from '../core/model';
 import { clientConfig, errorName, type AwsClientOptions } from './clients';
 import type { DeployTriggerConfig } from './config';
-import type { DeployTriggerPayload } from './controller-runtime';
+import type { DeployTriggerPayload } from './controller-requests';
 import { aliasKeyOf, type DynamoDbStateStore, type MigrationPointer } from './dynamodb-store';
 import type { ScheduleSwitch } from './schedules';
 

@@ -6,7 +6,8 @@
  * `traffic/alb.ts`, `traffic/route53.ts`) plus the health source that can see its two sides
  * (Lambda's per-version metrics for an alias, ALB metrics for fleets), and a capacity kind is one
  * capacity adapter (`capacity/provisioned-concurrency.ts`, `capacity/auto-scaling.ts`, `capacity/ecs.ts`).
- * Only the SDK clients a kind uses are created, once per container.
+ * They are built by the kits of adapter-kit.ts; this file only reads and checks the configuration
+ * (config.ts imports it, so it imports no adapter).
  *
  * The environment:
  * - `CUTOVER_TARGET`: JSON, `{"kind":"lambda-alias"}` (the function and alias come from
@@ -17,21 +18,8 @@
  *   `{"kind":"auto-scaling-group","autoScalingGroupName":…}`, `{"kind":"ecs-service","cluster":…,"service":…}`
  *   or `{"kind":"none"}`.
  */
-import { ApplicationAutoScalingClient } from '@aws-sdk/client-application-auto-scaling';
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
-import { ECSClient } from '@aws-sdk/client-ecs';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { Route53Client } from '@aws-sdk/client-route-53';
-import type { CapacityPort, CapacityStatus, ProbeHealth, Side, TrafficPort } from '../core/ports';
-import { AutoScalingGroupCapacity } from './capacity/auto-scaling';
-import { EcsServiceCapacity } from './capacity/ecs';
-import { clientConfig, type AwsClientOptions } from './clients';
-import { LambdaAliasTraffic } from './traffic/alias';
-import { ProvisionedConcurrencyCapacity } from './capacity/provisioned-concurrency';
-import { LoadBalancerWeightedTraffic } from './traffic/alb';
-import { KeepAliveDrain, withKeepAliveDrain } from './traffic/keep-alive-drain';
-import { Route53WeightedTraffic, type WeightedRecordType } from './traffic/route53';
-import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { ProbeHealth, Side } from '../core/ports';
+import type { WeightedRecordType } from './traffic/route53';
 
 export type TargetConfig = LambdaAliasTargetConfig | LoadBalancerTargetConfig | DnsTargetConfig;
 
@@ -182,90 +170,6 @@ export interface MigrationSides {
   readonly newVersion: string;
 }
 
-/**
- * Builds the traffic and capacity adapters of the configured kinds, with the SDK clients they need
- * created once (here, at the first use) and shared by every migration this container runs.
- */
-export class TargetAdapters {
-  private elb?: ElasticLoadBalancingV2Client;
-  private route53?: Route53Client;
-  private autoScaling?: AutoScalingClient;
-  private ecs?: ECSClient;
-  private applicationAutoScaling?: ApplicationAutoScalingClient;
-
-  constructor(
-    readonly target: TargetConfig,
-    readonly capacityKind: CapacityConfig,
-    private readonly alias: { readonly lambda: LambdaClient; readonly functionName: string; readonly aliasName: string },
-    private readonly clientOptions: AwsClientOptions = {},
-  ) {}
-
-  /** The routing of `target` (the container's configured one unless a migration recorded its own). */
-  traffic(sides: MigrationSides, target: TargetConfig = this.target): TrafficPort {
-    switch (target.kind) {
-      case 'lambda-alias':
-        return new LambdaAliasTraffic({ lambda: this.alias.lambda, functionName: this.alias.functionName, aliasName: this.alias.aliasName, ...sides });
-      case 'load-balancer':
-        return new LoadBalancerWeightedTraffic({
-          elb: (this.elb ??= new ElasticLoadBalancingV2Client(clientConfig(this.clientOptions))),
-          ...(target.listenerArn ? { listenerArn: target.listenerArn } : { ruleArn: target.ruleArn! }),
-          oldTargetGroupArn: target.oldTargetGroupArn,
-          newTargetGroupArn: target.newTargetGroupArn,
-        });
-      case 'dns': {
-        const records = new Route53WeightedTraffic({
-          route53: (this.route53 ??= new Route53Client(clientConfig(this.clientOptions))),
-          hostedZoneId: target.hostedZoneId,
-          recordName: target.recordName,
-          recordType: target.recordType,
-          oldSetIdentifier: target.oldSetIdentifier,
-          newSetIdentifier: target.newSetIdentifier,
-          ...(target.maxTtlSeconds !== undefined ? { maxTtlSeconds: target.maxTtlSeconds } : {}),
-        });
-        if (!target.newLoadBalancerArn) return records;
-        // After a rollback, the new fleet's load balancer ends its clients' Keep-Alive connections sooner.
-        const elb = (this.elb ??= new ElasticLoadBalancingV2Client(clientConfig(this.clientOptions)));
-        return withKeepAliveDrain(records, new KeepAliveDrain({ elb, loadBalancerArn: target.newLoadBalancerArn }));
-      }
-    }
-  }
-
-  /** The pin of `kind` (the container's configured one unless a migration recorded its own). */
-  capacity(sides: MigrationSides, kind: CapacityConfig = this.capacityKind): CapacityPort {
-    switch (kind.kind) {
-      case 'provisioned-concurrency':
-        return new ProvisionedConcurrencyCapacity({ lambda: this.alias.lambda, functionName: this.alias.functionName, version: sides.oldVersion });
-      case 'auto-scaling-group':
-        return new AutoScalingGroupCapacity({
-          autoScaling: (this.autoScaling ??= new AutoScalingClient(clientConfig(this.clientOptions))),
-          autoScalingGroupName: kind.autoScalingGroupName,
-        });
-      case 'ecs-service':
-        return new EcsServiceCapacity({
-          ecs: (this.ecs ??= new ECSClient(clientConfig(this.clientOptions))),
-          applicationAutoScaling: (this.applicationAutoScaling ??= new ApplicationAutoScalingClient(clientConfig(this.clientOptions))),
-          cluster: kind.cluster,
-          service: kind.service,
-        });
-      case 'none':
-        // The core never calls a port of a migration pinned at 0 (the construct sets 0 with "none").
-        return UNMANAGED_CAPACITY;
-    }
-  }
-
-  /** What the migration's record and events say about its sides. */
-  metadata(sides: MigrationSides, target: TargetConfig = this.target): Record<string, string> {
-    switch (target.kind) {
-      case 'lambda-alias':
-        return { functionName: this.alias.functionName, aliasName: this.alias.aliasName, ...sides };
-      case 'load-balancer':
-        return { target: 'load-balancer', loadBalancer: target.loadBalancer, oldRelease: sides.oldVersion, newRelease: sides.newVersion };
-      case 'dns':
-        return { target: 'dns', recordName: target.recordName, oldRelease: sides.oldVersion, newRelease: sides.newVersion };
-    }
-  }
-}
-
 /** Sums the probe's own requests per side (for health sources that cannot tell them from users'). */
 export function sumProbeHealth(results: readonly { side: Side; atMs: number; health?: ProbeHealth }[], startMs: number, endMs: number): Record<Side, ProbeHealth> {
   const sum: Record<Side, { requests: number; errors4xx: number; errors5xx: number }> = {
@@ -280,14 +184,6 @@ export function sumProbeHealth(results: readonly { side: Side; atMs: number; hea
   }
   return sum;
 }
-
-const UNMANAGED: CapacityStatus = { current: 0, ready: true, detail: 'capacity not managed' };
-const UNMANAGED_CAPACITY: CapacityPort = {
-  read: async () => UNMANAGED,
-  pin: async () => UNMANAGED,
-  restore: async () => UNMANAGED,
-  release: async () => UNMANAGED,
-};
 
 // ---------------------------------------------------------------------------------------------
 

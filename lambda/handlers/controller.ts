@@ -1,5 +1,7 @@
 /**
- * The controller function: the migration's reconciler.
+ * The controller function: the migration's reconciler, with the adapters of every target and
+ * capacity kind (controller-lambda-alias.ts and controller-fleet.ts carry one family each, in a
+ * smaller bundle).
  *
  * Invoked every minute by a schedule while a migration is live (it switches the schedule off when
  * none is, see lambda/aws/schedules.ts), at once by an alarm state change or a desync probe result,
@@ -7,41 +9,10 @@
  * `{ "command": "pause|resume|abort|promote|teardown", "reason": "…" }`. Idempotent and safe when
  * two invocations overlap (versioned record, alias RevisionId).
  *
- * Everything is built once per container; the environment is checked at load so that a bad
- * setting fails with the variable's name.
+ * Everything is built once per container (lambda/aws/controller-handler.ts); the environment is
+ * checked at load so that a bad setting fails with the variable's name.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
-import { createAwsClients } from '../aws/all-clients';
-import { readControllerConfig } from '../aws/config';
-import { ControllerRuntime, type ControllerResponse } from '../aws/controller-runtime';
-import { DynamoDbStateStore } from '../aws/dynamodb-store';
-import { createMetrics } from '../aws/metrics';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { createInvokingProbeRunner, probeInvokeClientConfig } from '../aws/probe-invoker';
+import { createControllerHandler } from '../aws/controller-handler';
+import { EVERY_KIT } from '../aws/every-kit';
 
-const config = readControllerConfig(process.env);
-const clients = createAwsClients();
-const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'cutover-controller' });
-const metrics = createMetrics('cutover-controller');
-const warn = (message: string, detail?: Record<string, unknown>) => logger.warn(message, detail ?? {});
-const store = new DynamoDbStateStore({
-  documents: clients.documents,
-  tableName: config.tableName,
-  alarmStatesPerLoad: config.alarmNames.length,
-  onWarning: warn,
-});
-const runtime = new ControllerRuntime({
-  config,
-  clients,
-  store,
-  logger,
-  metrics,
-  // Fresh probes are run by the probe function (see probe-invoker.ts), with a client that waits for one.
-  ...(config.probeFunctionName
-    ? { runner: createInvokingProbeRunner({ lambda: new LambdaClient(probeInvokeClientConfig()), functionName: config.probeFunctionName }) }
-    : {}),
-});
-
-export async function handler(event: unknown): Promise<ControllerResponse> {
-  return runtime.handle(event);
-}
+export const handler = createControllerHandler(EVERY_KIT);

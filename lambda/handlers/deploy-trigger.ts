@@ -8,6 +8,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { clientConfig } from '../aws/clients';
@@ -15,8 +16,8 @@ import { readDeployTriggerConfig } from '../aws/config';
 import { commandClientConfig, onDeployEvent, type DeployTriggerResponse } from '../aws/deploy-trigger';
 import { DynamoDbStateStore, createDocumentClients } from '../aws/dynamodb-store';
 import { onFleetDeployEvent } from '../aws/fleet-deploy-trigger';
+import { fleetTraffic } from '../aws/kit-fleet';
 import { ScheduleSwitch } from '../aws/schedules';
-import { TargetAdapters } from '../aws/targets';
 
 const config = readDeployTriggerConfig(process.env);
 // Only the clients this function uses, so that cold start loads no other SDK package.
@@ -33,13 +34,18 @@ const store = new DynamoDbStateStore({
 });
 // Enables the controller's and the probe's schedules (created disabled) when a migration is recorded.
 const schedules = config.schedules ? new ScheduleSwitch(new EventBridgeClient(clientConfig()), config.schedules) : undefined;
+const route53 = config.target.kind === 'dns' ? new Route53Client(clientConfig()) : undefined;
 const fleet =
   config.target.kind === 'lambda-alias'
     ? undefined
     : {
-        // The fleet's routing, read before a migration is recorded (its sides' labels do not matter to a read).
-        traffic: new TargetAdapters(config.target, { kind: 'none' }, { lambda, functionName: '', aliasName: '' }).traffic({ oldVersion: 'old', newVersion: 'new' }),
-        ...(config.target.kind === 'dns' ? { route53: new Route53Client(clientConfig()) } : {}),
+        // The fleet's routing, read before a migration is recorded. Only the traffic adapters: the
+        // bundle then leaves out the rest of the fleet kit (capacity, health) and the alias's.
+        traffic: fleetTraffic(config.target, {
+          elb: () => new ElasticLoadBalancingV2Client(clientConfig()),
+          route53: () => route53 ?? new Route53Client(clientConfig()),
+        }),
+        ...(route53 ? { route53 } : {}),
       };
 
 export async function handler(event: CloudFormationCustomResourceEvent): Promise<DeployTriggerResponse> {

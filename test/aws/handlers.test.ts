@@ -100,6 +100,41 @@ describe('controller handler', () => {
   });
 });
 
+describe('per-family controller handlers', () => {
+  it('should run an alias migration with the alias kit alone, as the generic handler does', async () => {
+    setEnv(controllerEnv('apiH3'));
+    const { handler } = await import('../../lambda/handlers/controller-lambda-alias');
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await store.putPointer('apiH3:live', { migrationId: 'apiH3:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
+    for (const side of ['new', 'old'] as const) {
+      await store.putProbeResult('apiH3:live:2', { side, verdict: 'ok', atMs: Date.now() - 1000, summary: 'aligned', findings: 0 });
+    }
+    expect(await handler({ trigger: 'deploy', migrationId: 'apiH3:live:2' })).toMatchObject({ migrationId: 'apiH3:live:2', status: 'baking', weight: 10 });
+    expect(account.alias).toMatchObject({ main: '1', weights: { '2': 0.1 } });
+  });
+
+  it('should refuse at load a target kind of the other family, naming the fix', async () => {
+    setEnv(controllerEnv('apiH4'));
+    await expect(import('../../lambda/handlers/controller-fleet')).rejects.toThrow(
+      /cannot build the target kind "lambda-alias" \(it builds "load-balancer", "dns"\): deploy it with the construct of this Cutover version/,
+    );
+    setEnv({
+      ...controllerEnv('apiH4'),
+      CUTOVER_TARGET: JSON.stringify({
+        kind: 'load-balancer',
+        loadBalancer: 'app/shop/0123456789abcdef',
+        listenerArn: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop/0123456789abcdef/fedcba9876543210',
+        oldTargetGroupArn: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/0123456789abcdef',
+        newTargetGroupArn: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/green/0123456789abcdef',
+      }),
+      CUTOVER_MIGRATION_KEY: 'shop',
+    });
+    await expect(import('../../lambda/handlers/controller-lambda-alias')).rejects.toThrow(/cannot build the target kind "load-balancer" \(it builds "lambda-alias"\)/);
+    const { handler } = await import('../../lambda/handlers/controller-fleet');
+    expect(typeof handler).toBe('function');
+  });
+});
+
 describe('probe handler', () => {
   let server: DemoServer;
   afterAll(async () => {

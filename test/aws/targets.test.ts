@@ -17,7 +17,6 @@ import { ConfigError, readControllerConfig, readDeployTriggerConfig } from '../.
 import { LambdaAliasTraffic } from '../../lambda/aws/traffic/alias';
 import { ProvisionedConcurrencyCapacity } from '../../lambda/aws/capacity/provisioned-concurrency';
 import {
-  TargetAdapters,
   TargetConfigError,
   parseCapacityConfig,
   parseTargetConfig,
@@ -27,6 +26,10 @@ import {
   type TargetConfig,
 } from '../../lambda/aws/targets';
 import { LoadBalancerWeightedTraffic } from '../../lambda/aws/traffic/alb';
+import { MissingKitError, TargetAdapters } from '../../lambda/aws/adapter-kit';
+import { EVERY_KIT } from '../../lambda/aws/every-kit';
+import { fleetKit } from '../../lambda/aws/kit-fleet';
+import { lambdaAliasKit } from '../../lambda/aws/kit-lambda-alias';
 import { Route53WeightedTraffic } from '../../lambda/aws/traffic/route53';
 import type { ProbeHealth, Side } from '../../lambda/core/ports';
 
@@ -279,7 +282,7 @@ describe('TargetAdapters', () => {
   const OPTIONS = { region: 'eu-west-1', maxAttempts: 2 };
 
   it('should use the alias’s own Lambda client for an alias with provisioned concurrency, creating no other client', async () => {
-    const adapters = new TargetAdapters({ kind: 'lambda-alias' }, { kind: 'provisioned-concurrency' }, ALIAS, OPTIONS);
+    const adapters = new TargetAdapters({ kind: 'lambda-alias' }, { kind: 'provisioned-concurrency' }, ALIAS, EVERY_KIT, OPTIONS);
     const traffic = adapters.traffic(sides);
     const capacity = adapters.capacity(sides);
     expect(traffic).toBeInstanceOf(LambdaAliasTraffic);
@@ -296,7 +299,7 @@ describe('TargetAdapters', () => {
   });
 
   it('should build the ALB adapter and the ECS one, each client created once and shared by every migration', async () => {
-    const adapters = new TargetAdapters(target(LB), { kind: 'ecs-service', cluster: 'prod', service: 'shop-blue' }, ALIAS, OPTIONS);
+    const adapters = new TargetAdapters(target(LB), { kind: 'ecs-service', cluster: 'prod', service: 'shop-blue' }, ALIAS, EVERY_KIT, OPTIONS);
     const first = adapters.traffic(releases);
     const second = adapters.traffic({ oldVersion: 'r4', newVersion: 'r5' });
     const capacity = adapters.capacity(releases);
@@ -335,7 +338,7 @@ describe('TargetAdapters', () => {
 
   it('should read the rule, not the listener, for a rule target', async () => {
     const { listenerArn: _l, ...onRule } = { ...LB, ruleArn: RULE };
-    const traffic = new TargetAdapters(target(onRule), { kind: 'none' }, ALIAS).traffic(releases);
+    const traffic = new TargetAdapters(target(onRule), { kind: 'none' }, ALIAS, EVERY_KIT).traffic(releases);
     elbMock.on(DescribeRulesCommand).resolves({ Rules: [{ RuleArn: RULE, Actions: [{ Type: 'forward', TargetGroupArn: OLD_TG }] }] });
     expect((await traffic.getWeight()).weight).toBe(0);
     expect(elbMock.commandCalls(DescribeRulesCommand)[0]!.args[0].input).toEqual({ RuleArns: [RULE] });
@@ -343,7 +346,7 @@ describe('TargetAdapters', () => {
   });
 
   it('should build the Route 53 adapter and the Auto Scaling one for a DNS target, and nothing else', async () => {
-    const adapters = new TargetAdapters(target(DNS), { kind: 'auto-scaling-group', autoScalingGroupName: 'shop-blue-asg' }, ALIAS, OPTIONS);
+    const adapters = new TargetAdapters(target(DNS), { kind: 'auto-scaling-group', autoScalingGroupName: 'shop-blue-asg' }, ALIAS, EVERY_KIT, OPTIONS);
     const traffic = adapters.traffic(releases);
     const capacity = adapters.capacity(releases);
     expect(traffic).toBeInstanceOf(Route53WeightedTraffic);
@@ -366,7 +369,7 @@ describe('TargetAdapters', () => {
   });
 
   it('should hand out an unmanaged capacity for "none" that calls nothing', async () => {
-    const capacity = new TargetAdapters(target(LB), { kind: 'none' }, ALIAS).capacity(releases);
+    const capacity = new TargetAdapters(target(LB), { kind: 'none' }, ALIAS, EVERY_KIT).capacity(releases);
     const unmanaged = { current: 0, ready: true, detail: 'capacity not managed' };
     expect(await capacity.read()).toEqual(unmanaged);
     expect(await capacity.pin(3)).toEqual(unmanaged);
@@ -375,9 +378,28 @@ describe('TargetAdapters', () => {
     expect([...created]).toEqual([]);
   });
 
+  it('should build a kind only from a kit that has it, and refuse at construction a kind no given kit builds, naming the fix', () => {
+    const aliasOnly = new TargetAdapters({ kind: 'lambda-alias' }, { kind: 'provisioned-concurrency' }, ALIAS, [lambdaAliasKit], OPTIONS);
+    expect(aliasOnly.traffic(sides)).toBeInstanceOf(LambdaAliasTraffic);
+    expect(aliasOnly.capacity(sides)).toBeInstanceOf(ProvisionedConcurrencyCapacity);
+    // A migration recorded with a fleet target, run by an alias-only bundle.
+    expect(() => aliasOnly.traffic(releases, target(LB))).toThrow(MissingKitError);
+    expect(() => new TargetAdapters(target(LB), { kind: 'none' }, ALIAS, [lambdaAliasKit])).toThrow(
+      /cannot build the target kind "load-balancer" \(it builds "lambda-alias"\): deploy it with the construct of this Cutover version/,
+    );
+    expect(() => new TargetAdapters(target(DNS), { kind: 'auto-scaling-group', autoScalingGroupName: 'g' }, ALIAS, [fleetKit])).not.toThrow();
+    expect(() => new TargetAdapters({ kind: 'lambda-alias' }, { kind: 'provisioned-concurrency' }, ALIAS, [fleetKit])).toThrow(
+      /cannot build the target kind "lambda-alias" \(it builds "load-balancer", "dns"\)/,
+    );
+    expect(() => new TargetAdapters(target(LB), { kind: 'provisioned-concurrency' }, ALIAS, [fleetKit])).toThrow(
+      /cannot build the capacity kind "provisioned-concurrency" \(it builds "none", "auto-scaling-group", "ecs-service"\)/,
+    );
+    expect([...created]).toEqual([]);
+  });
+
   it('should not create a client before an adapter needs it', () => {
     const kinds: CapacityConfig[] = [{ kind: 'ecs-service', cluster: 'prod', service: 's' }, { kind: 'auto-scaling-group', autoScalingGroupName: 'g' }];
-    for (const kind of kinds) new TargetAdapters(target(DNS), kind, ALIAS);
+    for (const kind of kinds) new TargetAdapters(target(DNS), kind, ALIAS, EVERY_KIT);
     expect([...created]).toEqual([]);
   });
 });
