@@ -9,7 +9,9 @@
  * - `GET /api/migrations`: the list; `GET /api/migrations/<id>`: one migration's view (view.ts).
  * - `GET /api/stream` and `GET /api/migrations/<id>/stream`: server-sent events: `view` with the
  *   whole view whenever it changed (the source is read every `pollMs` while someone watches), and
- *   `problem` when a read failed (the stream goes on).
+ *   `problem` when a read failed (the stream goes on). For an AWS source, each read of a watched
+ *   migration also makes one CloudWatch `GetMetricData` request (cloudwatch.ts; at most one per
+ *   minute per migration), whose series join the view; a plain `GET` shows the last one read.
  * - `POST /api/migrations/<id>/<pause|resume|promote|abort>` with `{"reason"?}`: the control
  *   command, through `MigrationSource.command` as `cutover pause|…` sends it (promote is
  *   `promote --full`). It needs the per-run token (header `X-Cutover-Token`) printed with the
@@ -26,6 +28,7 @@ import type { AddressInfo } from 'node:net';
 import { Command } from '../lambda/core/model';
 import { OpsError, SourceUsageError, UnknownMigrationError, type MigrationSource } from '../ops/types';
 import { INDEX_FILE, loadAssets } from './assets';
+import { CloudWatchLiveMetrics, type LiveMetrics } from './cloudwatch';
 import { buildMigrationView, viewKey, type ListView, type MigrationView } from './view';
 
 /** The commands the page offers (teardown stays a CLI command: it releases the old side for good). */
@@ -45,6 +48,13 @@ export interface DashboardServerOptions {
   readonly pollMs?: number;
   /** The token control commands need. @default - 24 random bytes, hex */
   readonly token?: string;
+  /**
+   * Where a watched AWS migration's per-minute CloudWatch series come from; `false` reads none.
+   * A local (rehearsal) source never reads any.
+   * A reader given here is the caller's to close; the default one is closed with the server.
+   * @default - for an AWS source, `CloudWatchLiveMetrics` with the SDK's standard credential chain
+   */
+  readonly liveMetrics?: LiveMetrics | false;
   readonly now?: () => number;
 }
 
@@ -82,12 +92,16 @@ export class DashboardServer {
   private readonly now: () => number;
   private heartbeat?: NodeJS.Timeout;
   private address?: { host: string; port: number };
+  private readonly liveMetrics?: LiveMetrics;
+  private readonly ownsLiveMetrics: boolean;
 
   constructor(private readonly options: DashboardServerOptions) {
     this.token = options.token ?? randomBytes(24).toString('hex');
     this.pollMs = options.pollMs ?? 1000;
     if (!Number.isFinite(this.pollMs) || this.pollMs < 50) throw new RangeError(`pollMs must be at least 50 ms, got ${this.pollMs}`);
     this.now = options.now ?? Date.now;
+    this.ownsLiveMetrics = options.liveMetrics === undefined && options.source.kind === 'aws';
+    if (options.source.kind === 'aws' && options.liveMetrics !== false) this.liveMetrics = options.liveMetrics || new CloudWatchLiveMetrics();
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => this.sendError(res, error));
     });
@@ -125,6 +139,7 @@ export class DashboardServer {
       for (const client of feed.clients) client.end();
     }
     this.feeds.clear();
+    if (this.ownsLiveMetrics) this.liveMetrics?.close();
     await new Promise<void>((resolve) => {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
@@ -170,10 +185,16 @@ export class DashboardServer {
     return { builtAtMs: this.now(), source: this.options.sourceLabel, migrations };
   }
 
-  private async migrationView(id: string): Promise<MigrationView> {
+  /**
+   * One migration's view. `live` (the stream's read of a watched page) may make the CloudWatch
+   * request; a plain GET shows the last CloudWatch read, without a call.
+   */
+  private async migrationView(id: string, live = false): Promise<MigrationView> {
     const state = await this.source.status(id);
     const history = await this.source.history(state.id);
-    return buildMigrationView(state, history, this.now());
+    const now = this.now();
+    const metrics = !this.liveMetrics ? undefined : live ? await this.liveMetrics.read(state, now) : this.liveMetrics.cached(state.id);
+    return buildMigrationView(state, history, now, metrics);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -209,7 +230,7 @@ export class DashboardServer {
     if (feed.polling) return feed.polling;
     feed.polling = (async () => {
       try {
-        const view = name === 'list' ? await this.listView() : await this.migrationView(name.slice(2));
+        const view = name === 'list' ? await this.listView() : await this.migrationView(name.slice(2), true);
         const key = viewKey(view);
         if (key !== feed.lastKey) {
           feed.lastKey = key;

@@ -8,9 +8,14 @@
  * every judged window, and each decision carries the signals it was based on (`Decision.signals`:
  * the window, the CUSUM statistics with their threshold, the probes, the capacity, the residual
  * traffic after a rollback). Nothing is recomputed here: the page shows what the judge saw.
+ *
+ * For an AWS migration, a page being watched also gets CloudWatch's own per-minute series
+ * (`cloudWatch`, read by cloudwatch.ts): the controller's metrics and the per-side health the judge
+ * reads, drawn next to the decision evidence and labelled as CloudWatch data.
  */
 import type { MigrationEvent } from '../lambda/core/model';
 import type { MigrationState, MigrationSummary } from '../ops/types';
+import type { CloudWatchRead } from './cloudwatch';
 
 /** One point of the weight step chart: the weight in effect from `atMs` on. */
 export interface WeightPoint {
@@ -118,10 +123,41 @@ export interface MigrationView {
    * judge's settings. @default - not drawn
    */
   readonly maxErrorRate?: number;
+  /** CloudWatch's per-minute series (AWS only, while the page is watched). @default - none */
+  readonly cloudWatch?: CloudWatchView;
 }
 
-/** Builds the view of one migration from its state and its whole event log. */
-export function buildMigrationView(state: MigrationState, history: readonly MigrationEvent[], now: number): MigrationView {
+/** One minute of the per-side health as CloudWatch has it; rates are shares (0–1), null without requests. */
+export interface CloudWatchMinute {
+  readonly atMs: number;
+  readonly newRequests: number;
+  readonly oldRequests: number;
+  readonly newRate5xx: number | null;
+  readonly oldRate5xx: number | null;
+  readonly newRate4xx: number | null;
+  readonly oldRate4xx: number | null;
+  readonly newLatencyMs: number | null;
+  readonly oldLatencyMs: number | null;
+}
+
+/** CloudWatch's series of one migration, as the page draws them. */
+export interface CloudWatchView extends Omit<CloudWatchRead, 'series'> {
+  /** What the page calls these series. */
+  readonly label: 'CloudWatch';
+  /** The controller's `Weight` per minute (the highest of the minute). */
+  readonly weight: readonly { readonly atMs: number; readonly weight: number }[];
+  /** The controller's `OldCapacity` (lowest of the minute) and `PinnedCapacity` per minute. */
+  readonly capacity: readonly { readonly atMs: number; readonly current: number | null; readonly pinned: number | null }[];
+  /** The controller's `ResidualRequests` after a rollback. */
+  readonly residualRequests: readonly { readonly atMs: number; readonly requests: number }[];
+  /** Per-side health per minute (Lambda alias migrations). */
+  readonly minutes: readonly CloudWatchMinute[];
+  /** Query ids with not one datapoint in the period (a metric not published, or nothing happened). */
+  readonly missing: readonly string[];
+}
+
+/** Builds the view of one migration from its state, its whole event log, and a CloudWatch read when there is one. */
+export function buildMigrationView(state: MigrationState, history: readonly MigrationEvent[], now: number, cloudWatch?: CloudWatchRead): MigrationView {
   const weight: WeightPoint[] = [];
   const windows: WindowPoint[] = [];
   const evidence: EvidencePoint[] = [];
@@ -225,6 +261,67 @@ export function buildMigrationView(state: MigrationState, history: readonly Migr
       reason: e.reason,
     })),
     ...(judge && isFiniteNumber(judge.maxErrorRate) ? { maxErrorRate: judge.maxErrorRate } : {}),
+    ...(cloudWatch ? { cloudWatch: cloudWatchView(cloudWatch) } : {}),
+  };
+}
+
+/**
+ * CloudWatch's datapoints as chart series. A minute's per-side figures are combined as the
+ * controller's CloudWatch health source combines them: Lambda's `Invocations` through the alias
+ * are the requests (the application's `Requests` when Lambda has no datapoint), 5XX are the
+ * application's `Errors5xx` plus Lambda's `Errors` (failed invocations), both capped at the
+ * requests; latency is Lambda's `Duration` p99.
+ */
+export function cloudWatchView(read: CloudWatchRead): CloudWatchView {
+  const { series, ...rest } = read;
+  const points = (id: string): readonly (readonly [number, number])[] => series[id]?.points ?? [];
+  const byMinute = (id: string): Map<number, number> => new Map(points(id).map(([at, v]) => [at, v]));
+  const capacityAt = new Map<number, { current: number | null; pinned: number | null }>();
+  for (const [at, v] of points('ctl_old_capacity')) capacityAt.set(at, { current: v, pinned: null });
+  for (const [at, v] of points('ctl_pinned_capacity')) capacityAt.set(at, { current: capacityAt.get(at)?.current ?? null, pinned: v });
+
+  const minutes: CloudWatchMinute[] = [];
+  if (read.health === 'lambda-alias') {
+    const side = (s: 'old' | 'new') => {
+      const m = Object.fromEntries(['requests', 'errors4xx', 'errors5xx', 'invocations', 'lambdaErrors', 'durationP99'].map((k) => [k, byMinute(`${s}_${k}`)]));
+      return (at: number) => {
+        const requests = m.invocations!.get(at) ?? m.requests!.get(at) ?? 0;
+        const errors5xx = Math.min(requests, (m.errors5xx!.get(at) ?? 0) + (m.lambdaErrors!.get(at) ?? 0));
+        const errors4xx = Math.min(requests, m.errors4xx!.get(at) ?? 0);
+        const latency = m.durationP99!.get(at);
+        return { requests, rate5xx: share(errors5xx, requests), rate4xx: share(errors4xx, requests), latencyMs: requests > 0 && latency !== undefined ? latency : null };
+      };
+    };
+    const atOld = side('old');
+    const atNew = side('new');
+    const times = new Set<number>();
+    for (const [id, data] of Object.entries(series)) if (/^(old|new)_/.test(id)) for (const [at] of data.points) times.add(at);
+    for (const at of [...times].sort((a, b) => a - b)) {
+      const o = atOld(at);
+      const n = atNew(at);
+      minutes.push({
+        atMs: at,
+        newRequests: n.requests,
+        oldRequests: o.requests,
+        newRate5xx: n.rate5xx,
+        oldRate5xx: o.rate5xx,
+        newRate4xx: n.rate4xx,
+        oldRate4xx: o.rate4xx,
+        newLatencyMs: n.latencyMs,
+        oldLatencyMs: o.latencyMs,
+      });
+    }
+  }
+  return {
+    ...rest,
+    label: 'CloudWatch',
+    weight: points('ctl_weight').map(([atMs, weight]) => ({ atMs, weight })),
+    capacity: [...capacityAt.entries()].sort((a, b) => a[0] - b[0]).map(([atMs, c]) => ({ atMs, ...c })),
+    residualRequests: points('ctl_residual_requests').map(([atMs, requests]) => ({ atMs, requests })),
+    minutes,
+    missing: Object.entries(series)
+      .filter(([, data]) => data.points.length === 0)
+      .map(([id]) => id),
   };
 }
 

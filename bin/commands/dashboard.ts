@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import { parseInterval } from './watch';
 import { EXIT, OpsError, type MigrationSource } from '../../ops/types';
 import { addSourceOptions, defaultIo, fail, openSource, printJson, type OpsIo, type SourceFlags } from './ops-common';
+import { CloudWatchLiveMetrics } from '../../dashboard/cloudwatch';
 import { DashboardServer } from '../../dashboard/server';
 
 export interface DashboardFlags extends SourceFlags {
@@ -75,9 +76,13 @@ export async function dashboardCommand(flags: DashboardFlags, io: DashboardIo = 
   }
   let source: MigrationSource | undefined;
   let server: DashboardServer | undefined;
+  let liveMetrics: CloudWatchLiveMetrics | undefined;
   try {
     source = await openSource(flags, io, 'read');
     await source.list(); // an unreadable source is an error now, not a blank page
+    // CloudWatch in the region the table is read in (the server's own reader takes the SDK's chain).
+    const region = flags.region?.trim();
+    if (source.kind === 'aws' && region) liveMetrics = new CloudWatchLiveMetrics({ clientOptions: { region } });
     server = new DashboardServer({
       source,
       sourceLabel: flags.stateDir !== undefined ? `state directory ${flags.stateDir}` : `table ${flags.table ?? (io.env ?? process.env).CUTOVER_TABLE}`,
@@ -85,6 +90,7 @@ export async function dashboardCommand(flags: DashboardFlags, io: DashboardIo = 
       port: listen.port,
       pollMs: listen.pollMs,
       readOnly: flags.readOnly === true,
+      ...(liveMetrics ? { liveMetrics } : {}),
     });
     let url: string;
     try {
@@ -115,6 +121,7 @@ export async function dashboardCommand(flags: DashboardFlags, io: DashboardIo = 
     return fail('dashboard', flags, io, error.message, error.exitCode, error.code);
   } finally {
     await server?.close();
+    liveMetrics?.close();
     source?.close();
   }
 }

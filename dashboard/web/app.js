@@ -1,7 +1,7 @@
 // The dashboard page: the list of migrations, or one migration followed live over server-sent
 // events; or, in a report file, every migration the file carries (no server, no actions).
 import { Chart, probeTimeline, timeRange } from './charts.js';
-import { clock, decisionLog, el, listPage, pct, residualCard, summaryCard } from './render.js';
+import { clock, cloudWatchCard, decisionLog, el, listPage, pct, residualCard, summaryCard } from './render.js';
 
 const main = document.getElementById('main');
 const conn = document.getElementById('conn');
@@ -55,8 +55,29 @@ function setConn(text, state) {
 // A migration's page
 // ---------------------------------------------------------------------------------------------
 
-/** Builds the page's frame once; `update(view)` fills it with each new view. */
+/**
+ * Two sets of series on one time axis (uPlot takes one x array): `a` and `b` are `[times, ...columns]`;
+ * each column keeps its values at its own times and is null at the other set's.
+ */
+function joinTimes(a, b) {
+  const xs = [...new Set([...a[0], ...b[0]])].sort((p, q) => p - q);
+  const spread = (set) => {
+    const at = new Map(set[0].map((x, i) => [x, i]));
+    return set.slice(1).map((column) => xs.map((x) => (at.has(x) ? column[at.get(x)] : null)));
+  };
+  return [xs, ...spread(a), ...spread(b)];
+}
+
+/** CloudWatch's series beside the judge's: the same colour, dotted, labelled as CloudWatch. */
+const cw = (label, color, extra = {}) => ({ label: `${label} (CloudWatch)`, color, dash: [2, 3], width: 1.5, spanGaps: true, ...extra });
+
+/**
+ * Builds the page's frame once; `update(view)` fills it with each new view. With
+ * `options.cloudWatch` (an AWS migration) the charts also draw CloudWatch's per-minute series.
+ */
 function migrationPage(container, options) {
+  const withCw = options.cloudWatch === true;
+  const spanned = (series) => (withCw ? series.map((s) => ({ ...s, spanGaps: true })) : series);
   const charts = [];
   const chart = (id, title, note, spec) => {
     const holder = el('div', { class: 'chart', id: `chart-${id}` });
@@ -70,23 +91,26 @@ function migrationPage(container, options) {
   const logTable = el('table', { class: 'log' }, el('tbody'));
   const probePanel = el('div', { class: 'probe-detail muted small', id: 'probe-detail', 'aria-live': 'polite' }, 'Select a probe mark to see its findings.');
   const probeStrip = el('div', { class: 'strip', id: 'probe-strip' });
-  container.replaceChildren(...[el('div', { class: 'summary-slot' }), options.actions ? actionsCard(options) : null, el('div', { class: 'grid' })].filter(Boolean));
+  container.replaceChildren(...[el('div', { class: 'summary-slot' }), withCw ? el('div', { class: 'cloudwatch-slot' }) : null, options.actions ? actionsCard(options) : null, el('div', { class: 'grid' })].filter(Boolean));
   const weight = chart('weight', 'Weight on the new side', "Step chart of the weight in effect; dashed lines are the plan's steps.", {
-    series: [{ label: 'new side %', color: 'new', stepped: true, width: 2.5 }],
+    series: [...spanned([{ label: 'new side %', color: 'new', stepped: true, width: 2.5 }]), ...(withCw ? [cw('Weight', 'accent', { stepped: true })] : [])],
     lines: () => (current?.stepWeights ?? []).map((w, i) => ({ value: w, label: `step ${i + 1}: ${w} %`, color: 'muted' })),
     yMin: 0, yMax: 100, format: (v) => `${Math.round(v)} %`,
   });
   const e5 = chart('5xx', '5XX rate per window', 'New against old in the same window; dashed: the ceiling the judge tests the new side against.', {
-    series: [{ label: 'new', color: 'new', points: true }, { label: 'old', color: 'old', points: true }],
+    series: [...spanned([{ label: 'new', color: 'new', points: true }, { label: 'old', color: 'old', points: true }]), ...(withCw ? [cw('new', 'new'), cw('old', 'old')] : [])],
     lines: () => (current?.maxErrorRate !== undefined ? [{ value: current.maxErrorRate * 100, label: `ceiling ${pct(current.maxErrorRate)}`, color: 'limit' }] : []),
     format: (v) => `${v.toFixed(1)} %`, yFloor: 1,
   });
   const e4 = chart('4xx', '4XX rate per window', "The 4XX test is relative (new against old's rate): its evidence is in the judge's chart below.", {
-    series: [{ label: 'new', color: 'new', points: true }, { label: 'old', color: 'old', points: true }],
+    series: [...spanned([{ label: 'new', color: 'new', points: true }, { label: 'old', color: 'old', points: true }]), ...(withCw ? [cw('new', 'new'), cw('old', 'old')] : [])],
     format: (v) => `${v.toFixed(1)} %`, yFloor: 1,
   });
   const lat = chart('latency', 'Latency per window (p99)', "Dashed: the judge's slow line (old side's p99 + margin); the test compares the shares of requests slower than it.", {
-    series: [{ label: 'new', color: 'new', points: true }, { label: 'old', color: 'old', points: true }, { label: 'slow line', color: 'limit', dash: [6, 4], stepped: true, width: 1.5 }],
+    series: [
+      ...spanned([{ label: 'new', color: 'new', points: true }, { label: 'old', color: 'old', points: true }, { label: 'slow line', color: 'limit', dash: [6, 4], stepped: true, width: 1.5 }]),
+      ...(withCw ? [cw('new p99', 'new'), cw('old p99', 'old')] : []),
+    ],
     format: (v) => `${Math.round(v)} ms`, yFloor: 10,
   });
   const ev = chart('evidence', "Judge's evidence (CUSUM)", 'Each test adds up log-likelihood ratios window by window; one that reaches the dashed limit rolls back; above half of it, the judge holds.', {
@@ -106,7 +130,10 @@ function migrationPage(container, options) {
     el('section', { class: 'card', id: 'card-probes' }, el('h2', null, 'Probe verdicts'), el('p', { class: 'muted small' }, 'Keep-Alive probe runs per side; a larger mark is a desync or an inconclusive run.'), probeStrip, probePanel),
   );
   const cap = chart('capacity', 'Old side capacity', 'Units serving on the old side against its pin (dashed): no weight increase while it is below.', {
-    series: [{ label: 'serving', color: 'old', stepped: true, width: 4 }, { label: 'pinned', color: 'limit', stepped: true, dash: [6, 4], width: 1.5 }],
+    series: [
+      ...spanned([{ label: 'serving', color: 'old', stepped: true, width: 4 }, { label: 'pinned', color: 'limit', stepped: true, dash: [6, 4], width: 1.5 }]),
+      ...(withCw ? [cw('OldCapacity', 'old', { stepped: true }), cw('PinnedCapacity', 'limit', { stepped: true })] : []),
+    ],
     format: (v) => String(Math.round(v)), yFloor: 1,
   });
   const residualSlot = el('div', { class: 'residual-slot' });
@@ -129,18 +156,30 @@ function migrationPage(container, options) {
 
   function update(view) {
     current = view;
-    const times = [...view.decisions.map((d) => d.atMs), ...view.windows.map((w) => w.atMs), ...view.probes.map((p) => p.atMs)];
+    const c = withCw ? view.cloudWatch : undefined;
+    const cwTimes = c ? [...c.weight, ...c.capacity, ...c.minutes].map((p) => p.atMs) : [];
+    const times = [...view.decisions.map((d) => d.atMs), ...view.windows.map((w) => w.atMs), ...view.probes.map((p) => p.atMs), ...cwTimes];
     timeRange.min = Math.min(...times) / 1000;
     timeRange.max = Math.max(timeRange.min + 1, Math.max(...times, view.state.updatedAtMs ?? 0) / 1000);
     container.querySelector('.summary-slot').replaceChildren(summaryCard(view));
     const sec = (xs) => xs.map((p) => p.atMs / 1000);
     const x100 = (v) => (v === null ? null : v * 100);
-    weight.update([sec(view.weight), view.weight.map((p) => p.weight)]);
-    e5.update([sec(view.windows), view.windows.map((w) => x100(w.newRate5xx)), view.windows.map((w) => x100(w.oldRate5xx))]);
-    e4.update([sec(view.windows), view.windows.map((w) => x100(w.newRate4xx)), view.windows.map((w) => x100(w.oldRate4xx))]);
-    lat.update([sec(view.windows), view.windows.map((w) => w.newLatencyMs), view.windows.map((w) => w.oldLatencyMs), view.windows.map((w) => w.slowThresholdMs)]);
+    // With CloudWatch, its series join each chart's own on one time axis (empty until a read).
+    const join = (own, cloud) => (withCw ? joinTimes(own, cloud) : own);
+    const minutes = c?.minutes ?? [];
+    weight.update(join([sec(view.weight), view.weight.map((p) => p.weight)], [sec(c?.weight ?? []), (c?.weight ?? []).map((p) => p.weight)]));
+    e5.update(join([sec(view.windows), view.windows.map((w) => x100(w.newRate5xx)), view.windows.map((w) => x100(w.oldRate5xx))], [sec(minutes), minutes.map((m) => x100(m.newRate5xx)), minutes.map((m) => x100(m.oldRate5xx))]));
+    e4.update(join([sec(view.windows), view.windows.map((w) => x100(w.newRate4xx)), view.windows.map((w) => x100(w.oldRate4xx))], [sec(minutes), minutes.map((m) => x100(m.newRate4xx)), minutes.map((m) => x100(m.oldRate4xx))]));
+    lat.update(
+      join(
+        [sec(view.windows), view.windows.map((w) => w.newLatencyMs), view.windows.map((w) => w.oldLatencyMs), view.windows.map((w) => w.slowThresholdMs)],
+        [sec(minutes), minutes.map((m) => m.newLatencyMs), minutes.map((m) => m.oldLatencyMs)],
+      ),
+    );
+    if (withCw) container.querySelector('.cloudwatch-slot').replaceChildren(cloudWatchCard(view) ?? '');
     ev.update([sec(view.evidence), ...['cusum5xx', 'cusum4xx', 'cusumSlow', 'cusumCeiling'].map((k) => view.evidence.map((e) => e[k]))]);
-    cap.update([sec(view.capacity), view.capacity.map((c) => c.current), view.capacity.map((c) => c.pinned)]);
+    const cwCapacity = c?.capacity ?? [];
+    cap.update(join([sec(view.capacity), view.capacity.map((p) => p.current), view.capacity.map((p) => p.pinned)], [sec(cwCapacity), cwCapacity.map((p) => p.current), cwCapacity.map((p) => p.pinned)]));
     probeTimeline(probeStrip, view.probes, showProbe);
     const worst = view.probes.filter((p) => p.verdict === 'desync').at(-1);
     if (worst && !probePanel.dataset.shown) {
@@ -235,7 +274,7 @@ function start() {
     for (const view of data.views) {
       const section = el('div', { class: 'migration' });
       main.append(section);
-      migrationPage(section, { actions: false }).update(view);
+      migrationPage(section, { actions: false, cloudWatch: view.state.source === 'aws' }).update(view);
       received(view);
     }
     return;
@@ -255,7 +294,7 @@ function start() {
         main.replaceChildren(el('section', { class: 'card', id: 'error' }, el('h1', null, 'No such migration'), el('p', null, body.error?.message ?? answer.statusText), el('p', null, el('a', { href: '/' }, '← all migrations'))));
         return;
       }
-      const page = migrationPage(main, { actions: true, id, token });
+      const page = migrationPage(main, { actions: true, id, token, cloudWatch: body.state.source === 'aws' });
       main.prepend(el('p', { class: 'small back' }, el('a', { href: '/' }, '← all migrations')));
       received(body);
       page.update(body);

@@ -16,7 +16,7 @@ export const timeRange = { min: 0, max: 1 };
 
 /**
  * One uPlot chart that follows its container's width.
- * spec: { title, unit, series: [{ label, color, dash, stepped, width, points }], lines: () => [{ value, label, color }], yMin, yMax, format }
+ * spec: { title, unit, series: [{ label, color, dash, stepped, width, points, spanGaps }], lines: () => [{ value, label, color }], yMin, yMax, format }
  */
 export class Chart {
   constructor(container, spec) {
@@ -79,7 +79,9 @@ export class Chart {
           stroke: p[s.color] || s.color,
           width: s.width ?? 2,
           dash: s.dash,
-          spanGaps: false,
+          // Two sources on one time axis (the judge's windows, CloudWatch's minutes) leave nulls
+          // between each other's points: such series span them.
+          spanGaps: s.spanGaps ?? false,
           points: { show: s.points ?? false, size: 5, fill: p[s.color] || s.color },
           value: (u, v) => (v === null || v === undefined ? '–' : spec.format ? spec.format(v) : String(v)),
           ...(s.stepped ? { paths: stepped } : {}),

@@ -175,3 +175,41 @@ function tone(d) {
   if (d.type === 'advanced' || d.to === 'promoted' || d.to === 'complete') return 'good';
   return '';
 }
+
+const CLOUDWATCH_STATUS = {
+  live: 'live',
+  stale: 'stale: the last data is shown',
+  'no-credentials': 'no credentials',
+  unavailable: 'unavailable',
+};
+
+/**
+ * What the page's CloudWatch series are (AWS only): when they were read, the period, what a read
+ * costs, and, when the last read failed, why (a stale marker, not an error page).
+ */
+export function cloudWatchCard(view) {
+  const c = view.cloudWatch;
+  if (view.state.source !== 'aws') return null;
+  if (!c) {
+    return el('section', { class: 'card cloudwatch', id: 'cloudwatch', 'data-status': 'waiting' }, el('h2', null, 'CloudWatch'), el('p', { class: 'muted small' }, 'Read with the next refresh of this page.'));
+  }
+  const period = `${clock(c.fromMs)}–${clock(c.toMs)} UTC, per minute`;
+  const facts = [
+    ['Status', el('span', { class: `cw-status ${c.status}`, id: 'cloudwatch-status' }, CLOUDWATCH_STATUS[c.status] ?? c.status)],
+    ['Read', c.readAtMs !== undefined ? `${ago(c.readAtMs, view.builtAtMs)} (${clock(c.readAtMs)} UTC)${c.pages > 1 ? `, ${c.pages} pages` : ''}` : 'not yet'],
+    ['Period', period],
+    ['Per read', `${c.metricsRequested} metrics (GetMetricData: $0.01 per 1,000)`],
+  ];
+  if (c.healthNote) facts.push(['Sides', c.healthNote]);
+  const missing = c.missing.filter((id) => id !== 'ctl_residual_requests');
+  if (c.readAtMs !== undefined && missing.length > 0) facts.push(['No data', missing.join(', ')]);
+  if (c.partial) facts.push(['Partial', 'CloudWatch left data out of this read: the charts may have gaps']);
+  return el(
+    'section',
+    { class: 'card cloudwatch', id: 'cloudwatch', 'data-status': c.status },
+    el('h2', null, 'CloudWatch'),
+    c.message ? el('p', { class: `cw-message ${c.status}`, id: 'cloudwatch-message' }, c.message) : null,
+    el('dl', null, facts.map(([k, v]) => [el('dt', null, k), el('dd', null, v)])),
+    el('p', { class: 'muted small' }, 'Dotted series in the charts are CloudWatch data; the others are the judge\'s decision evidence.'),
+  );
+}

@@ -6,12 +6,13 @@
  * dashboard metric must name every dimension of the series it reads.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { CUTOVER_NAMESPACE } from './metric-namespace';
 import type { MigrationRecord } from '../core/controller';
 import { MigrationStatus } from '../core/model';
 import type { StoredProbeResult } from './dynamodb-store';
 
 /** Namespace of the controller's and the probe's metrics. */
-export const CUTOVER_NAMESPACE = 'Cutover';
+export { CUTOVER_NAMESPACE };
 
 /**
  * `StatusCode` metric values: the index of the status in this list —
