@@ -25,17 +25,9 @@ export interface WeightPoint {
 }
 
 /** One judged health window, new against old. Rates are shares (0–1) of the side's requests. */
-export interface WindowPoint {
+export interface WindowPoint extends SideHealth {
   /** End of the window, epoch ms. */
   readonly atMs: number;
-  readonly newRequests: number;
-  readonly oldRequests: number;
-  readonly newRate5xx: number | null;
-  readonly oldRate5xx: number | null;
-  readonly newRate4xx: number | null;
-  readonly oldRate4xx: number | null;
-  readonly newLatencyMs: number | null;
-  readonly oldLatencyMs: number | null;
   /** The latency test's line: requests slower than this count as slow (the judge's `slowThresholdMs`). */
   readonly slowThresholdMs: number | null;
 }
@@ -127,9 +119,8 @@ export interface MigrationView {
   readonly cloudWatch?: CloudWatchView;
 }
 
-/** One minute of the per-side health as CloudWatch has it; rates are shares (0–1), null without requests. */
-export interface CloudWatchMinute {
-  readonly atMs: number;
+/** Requests, error rates (shares, 0–1; null without requests) and latency of each side in one period. */
+export interface SideHealth {
   readonly newRequests: number;
   readonly oldRequests: number;
   readonly newRate5xx: number | null;
@@ -138,6 +129,11 @@ export interface CloudWatchMinute {
   readonly oldRate4xx: number | null;
   readonly newLatencyMs: number | null;
   readonly oldLatencyMs: number | null;
+}
+
+/** One minute of the per-side health as CloudWatch has it. */
+export interface CloudWatchMinute extends SideHealth {
+  readonly atMs: number;
 }
 
 /** CloudWatch's series of one migration, as the page draws them. */
