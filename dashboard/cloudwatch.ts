@@ -19,6 +19,7 @@
 import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { clientConfig, describeError, errorName, type AwsClientOptions } from '../lambda/aws/clients';
 import { CloudWatchHealth, PERIOD_SECONDS } from '../lambda/aws/cloudwatch-health';
+import { LoadBalancerHealth } from '../lambda/aws/load-balancer-health';
 import { aliasKeyOf } from '../lambda/aws/dynamodb-table';
 import { CUTOVER_NAMESPACE } from '../lambda/aws/metric-namespace';
 import { MigrationStatus } from '../lambda/core/model';
@@ -52,7 +53,7 @@ export interface CloudWatchRead {
   /** True when CloudWatch left data out (PartialData after the page limit): the charts may have gaps. */
   readonly partial: boolean;
   /** Whose per-side health was read: the alias's per-version metrics, or none (fleets). */
-  readonly health: 'lambda-alias' | 'none';
+  readonly health: 'lambda-alias' | 'load-balancer' | 'none';
   /** Why no per-side health was read. */
   readonly healthNote?: string;
   /** Datapoints by query id (`ctl_weight`, `new_errors5xx`, …). */
@@ -170,9 +171,20 @@ export class CloudWatchLiveMetrics implements LiveMetrics {
       });
       return { fromMs, toMs, queries: [...queries, ...health.queries({}, true)], health: 'lambda-alias' };
     }
+    const fleetSides =
+      m.target === 'load-balancer' && m.loadBalancer && m.oldTargetGroup && m.newTargetGroup
+        ? { old: { loadBalancer: m.loadBalancer, targetGroup: m.oldTargetGroup }, new: { loadBalancer: m.loadBalancer, targetGroup: m.newTargetGroup } }
+        : m.target === 'dns' && m.oldLoadBalancer && m.newLoadBalancer
+          ? { old: { loadBalancer: m.oldLoadBalancer }, new: { loadBalancer: m.newLoadBalancer } }
+          : undefined;
+    if (fleetSides) {
+      // The controller's own ALB query builder (per target group, or per load balancer for DNS).
+      const health = new LoadBalancerHealth({ cloudWatch: this.cloudWatch(), ...fleetSides });
+      return { fromMs, toMs, queries: [...queries, ...health.queries({})], health: 'load-balancer' };
+    }
     const healthNote =
       m.target === 'load-balancer' || m.target === 'dns'
-        ? `per-side ALB metrics are not read: the migration's record names no ${m.target === 'dns' ? 'per-side load balancers' : 'target groups'}`
+        ? `per-side ALB metrics are not read: the migration's record names no ${m.target === 'dns' ? 'per-side load balancers' : 'target groups'} (recorded by releases deployed with this version on)`
         : 'per-side metrics are not read: the migration\'s record names no function, alias and versions';
     return { fromMs, toMs, queries, health: 'none', healthNote };
   }

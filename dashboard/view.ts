@@ -288,25 +288,24 @@ export function cloudWatchView(read: CloudWatchRead): CloudWatchView {
         return { requests, rate5xx: share(errors5xx, requests), rate4xx: share(errors4xx, requests), latencyMs: requests > 0 && latency !== undefined ? latency : null };
       };
     };
-    const atOld = side('old');
-    const atNew = side('new');
-    const times = new Set<number>();
-    for (const [id, data] of Object.entries(series)) if (/^(old|new)_/.test(id)) for (const [at] of data.points) times.add(at);
-    for (const at of [...times].sort((a, b) => a - b)) {
-      const o = atOld(at);
-      const n = atNew(at);
-      minutes.push({
-        atMs: at,
-        newRequests: n.requests,
-        oldRequests: o.requests,
-        newRate5xx: n.rate5xx,
-        oldRate5xx: o.rate5xx,
-        newRate4xx: n.rate4xx,
-        oldRate4xx: o.rate4xx,
-        newLatencyMs: n.latencyMs,
-        oldLatencyMs: o.latencyMs,
-      });
-    }
+    pushMinutes(minutes, series, side('old'), side('new'));
+  } else if (read.health === 'load-balancer') {
+    // As the controller's ALB health source reads a side: RequestCount, target 5XX plus the
+    // load balancer's own 5XX (per load balancer) or failed connections to the group's targets
+    // (per target group), target 4XX, TargetResponseTime p99 in seconds. The probe's requests are
+    // in these counts (the controller subtracts them using its stored probe results; the
+    // dashboard does not read those).
+    const side = (s: 'old' | 'new') => {
+      const m = Object.fromEntries(['requests', 'target4xx', 'target5xx', 'elb5xx', 'connectionErrors', 'latencyP99'].map((k) => [k, byMinute(`${s}_${k}`)]));
+      return (at: number) => {
+        const requests = m.requests!.get(at) ?? 0;
+        const errors5xx = Math.min(requests, (m.target5xx!.get(at) ?? 0) + (m.elb5xx!.get(at) ?? 0) + (m.connectionErrors!.get(at) ?? 0));
+        const errors4xx = Math.min(requests, m.target4xx!.get(at) ?? 0);
+        const latencySeconds = m.latencyP99!.get(at);
+        return { requests, rate5xx: share(errors5xx, requests), rate4xx: share(errors4xx, requests), latencyMs: requests > 0 && latencySeconds !== undefined ? latencySeconds * 1000 : null };
+      };
+    };
+    pushMinutes(minutes, series, side('old'), side('new'));
   }
   return {
     ...rest,
@@ -319,6 +318,29 @@ export function cloudWatchView(read: CloudWatchRead): CloudWatchView {
       .filter(([, data]) => data.points.length === 0)
       .map(([id]) => id),
   };
+}
+
+type SideAt = (at: number) => { requests: number; rate5xx: number | null; rate4xx: number | null; latencyMs: number | null };
+
+/** One minute for every minute either side has a datapoint in, in time order. */
+function pushMinutes(minutes: CloudWatchMinute[], series: CloudWatchRead['series'], atOld: SideAt, atNew: SideAt): void {
+  const times = new Set<number>();
+  for (const [id, data] of Object.entries(series)) if (/^(old|new)_/.test(id)) for (const [at] of data.points) times.add(at);
+  for (const at of [...times].sort((a, b) => a - b)) {
+    const o = atOld(at);
+    const n = atNew(at);
+    minutes.push({
+      atMs: at,
+      newRequests: n.requests,
+      oldRequests: o.requests,
+      newRate5xx: n.rate5xx,
+      oldRate5xx: o.rate5xx,
+      newRate4xx: n.rate4xx,
+      oldRate4xx: o.rate4xx,
+      newLatencyMs: n.latencyMs,
+      oldLatencyMs: o.latencyMs,
+    });
+  }
 }
 
 /** What the list page shows. */

@@ -15,7 +15,7 @@ import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { CapacityPort, CapacityStatus, HealthPort, ProbeHealth, Side, TrafficPort } from '../core/ports';
 import type { AwsClientOptions } from './clients';
 import type { ControllerConfig } from './config';
-import type { CapacityConfig, MigrationSides, TargetConfig } from './targets';
+import { targetGroupDimension, type CapacityConfig, type MigrationSides, type TargetConfig } from './targets';
 
 /** The migrated Lambda alias (empty names for fleets). */
 export interface AliasSide {
@@ -98,15 +98,33 @@ export class TargetAdapters {
     return this.kitOfCapacity(kind).capacity(kind, sides);
   }
 
-  /** What the migration's record and events say about its sides. */
+  /**
+   * What the migration's record and events say about its sides. For fleets it names the CloudWatch
+   * dimensions of each side (target groups, or load balancers for DNS), so that a reader of the
+   * record (the dashboard) can query the same ALB metrics as the controller.
+   */
   metadata(sides: MigrationSides, target: TargetConfig = this.target): Record<string, string> {
     switch (target.kind) {
       case 'lambda-alias':
         return { functionName: this.alias.functionName, aliasName: this.alias.aliasName, ...sides };
       case 'load-balancer':
-        return { target: 'load-balancer', loadBalancer: target.loadBalancer, oldRelease: sides.oldVersion, newRelease: sides.newVersion };
+        return {
+          target: 'load-balancer',
+          loadBalancer: target.loadBalancer,
+          oldTargetGroup: targetGroupDimension(target.oldTargetGroupArn),
+          newTargetGroup: targetGroupDimension(target.newTargetGroupArn),
+          oldRelease: sides.oldVersion,
+          newRelease: sides.newVersion,
+        };
       case 'dns':
-        return { target: 'dns', recordName: target.recordName, oldRelease: sides.oldVersion, newRelease: sides.newVersion };
+        return {
+          target: 'dns',
+          recordName: target.recordName,
+          oldLoadBalancer: target.oldLoadBalancer,
+          newLoadBalancer: target.newLoadBalancer,
+          oldRelease: sides.oldVersion,
+          newRelease: sides.newVersion,
+        };
     }
   }
 

@@ -333,7 +333,15 @@ describe('TargetAdapters', () => {
     expect(await capacity.read()).toMatchObject({ current: 3, desired: 3, ready: true });
     expect(ecsMock.commandCalls(DescribeServicesCommand)[0]!.args[0].input).toMatchObject({ cluster: 'prod', services: ['shop-blue'] });
     expect(aasMock.commandCalls(DescribeScalableTargetsCommand)[0]!.args[0].input).toMatchObject({ ResourceIds: ['service/prod/shop-blue'] });
-    expect(adapters.metadata(releases)).toEqual({ target: 'load-balancer', loadBalancer: 'app/shop/50dc6c495c0c9188', oldRelease: 'r3', newRelease: 'r4' });
+    expect(adapters.metadata(releases)).toEqual({
+      target: 'load-balancer',
+      loadBalancer: 'app/shop/50dc6c495c0c9188',
+      oldTargetGroup: targetGroupDimension(OLD_TG),
+      newTargetGroup: targetGroupDimension(NEW_TG),
+      oldRelease: 'r3',
+      newRelease: 'r4',
+    });
+    expect(adapters.metadata(releases).oldTargetGroup).toMatch(/^targetgroup\//);
   });
 
   it('should read the rule, not the listener, for a rule target', async () => {
@@ -365,7 +373,14 @@ describe('TargetAdapters', () => {
     asgMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
     await expect(capacity.read()).rejects.toThrow(/Auto Scaling group "shop-blue-asg" does not exist/);
     expect(asgMock.commandCalls(DescribeAutoScalingGroupsCommand)[0]!.args[0].input).toEqual({ AutoScalingGroupNames: ['shop-blue-asg'] });
-    expect(adapters.metadata(releases)).toEqual({ target: 'dns', recordName: 'api.example.com', oldRelease: 'r3', newRelease: 'r4' });
+    expect(adapters.metadata(releases)).toEqual({
+      target: 'dns',
+      recordName: 'api.example.com',
+      oldLoadBalancer: 'app/shop-2019/1a2b3c4d5e6f7a8b',
+      newLoadBalancer: 'app/shop-2026/8b7a6f5e4d3c2b1a',
+      oldRelease: 'r3',
+      newRelease: 'r4',
+    });
   });
 
   it('should hand out an unmanaged capacity for "none" that calls nothing', async () => {

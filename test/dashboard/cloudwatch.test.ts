@@ -132,13 +132,38 @@ describe('CloudWatchLiveMetrics', () => {
     });
   });
 
-  it('should read a fleet migration by its key, with the controller metrics only, and say why', async () => {
+  it('should read a fleet migration recorded without its sides by its key, with the controller metrics only, and say why', async () => {
     cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
     const fleet = aliasState({ id: 'shop:7', key: 'shop', metadata: { target: 'load-balancer', loadBalancer: 'app/shop/1', oldRelease: 'a', newRelease: 'b' } });
     const read = await new CloudWatchLiveMetrics({ cloudWatch }).read(fleet, NOW);
     expect(read).toMatchObject({ status: 'live', health: 'none', metricsRequested: 4 });
     expect(read!.healthNote).toMatch(/target groups/);
     expect(sentQueries().every((q) => q.MetricStat!.Metric!.Dimensions![0]!.Value === 'shop')).toBe(true);
+  });
+
+  it("should read a load-balancer migration's target groups with the controller's own ALB queries", async () => {
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+    const metadata = { target: 'load-balancer', loadBalancer: 'app/shop/1', oldTargetGroup: 'targetgroup/blue/1', newTargetGroup: 'targetgroup/green/2', oldRelease: 'a', newRelease: 'b' };
+    const read = await new CloudWatchLiveMetrics({ cloudWatch }).read(aliasState({ id: 'shop:b', key: 'shop', metadata }), NOW);
+    expect(read).toMatchObject({ status: 'live', health: 'load-balancer', metricsRequested: 14 });
+    expect(read!.healthNote).toBeUndefined();
+    const alb = sentQueries().filter((q) => q.MetricStat!.Metric!.Namespace === 'AWS/ApplicationELB');
+    expect(alb).toHaveLength(10);
+    expect(alb.find((q) => q.Id === 'new_requests')!.MetricStat!.Metric!.Dimensions).toEqual([
+      { Name: 'TargetGroup', Value: 'targetgroup/green/2' },
+      { Name: 'LoadBalancer', Value: 'app/shop/1' },
+    ]);
+    expect(cwMock.commandCalls(GetMetricDataCommand)).toHaveLength(1);
+  });
+
+  it("should read a DNS migration's two load balancers", async () => {
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+    const metadata = { target: 'dns', recordName: 'api.example.com', oldLoadBalancer: 'app/old/1', newLoadBalancer: 'app/new/2', oldRelease: 'a', newRelease: 'b' };
+    const read = await new CloudWatchLiveMetrics({ cloudWatch }).read(aliasState({ id: 'api:b', key: 'api', metadata }), NOW);
+    expect(read).toMatchObject({ health: 'load-balancer' });
+    const ids = sentQueries().map((q) => q.Id);
+    expect(ids).toEqual(expect.arrayContaining(['old_elb5xx', 'new_elb5xx']));
+    expect(sentQueries().find((q) => q.Id === 'old_requests')!.MetricStat!.Metric!.Dimensions).toEqual([{ Name: 'LoadBalancer', Value: 'app/old/1' }]);
   });
 
   it('should follow NextToken within the same read: the same queries and period, and merge the pages', async () => {
@@ -226,5 +251,23 @@ describe('cloudWatchView', () => {
     expect(view.capacity).toEqual([{ atMs: M1, current: 5, pinned: 5 }]);
     expect(view.missing).toContain('old_requests');
     expect(view.missing).not.toContain('new_invocations');
+  });
+
+  it("should combine an ALB side's minute as the controller does: target 5XX plus failed connections, p99 seconds to ms", async () => {
+    const alb: Record<string, readonly (readonly [number, number])[]> = {
+      new_requests: [[M1, 200]],
+      new_target5xx: [[M1, 10]],
+      new_connectionErrors: [[M1, 10]],
+      new_target4xx: [[M1, 4]],
+      new_latencyP99: [[M1, 0.25]],
+      old_requests: [[M1, 800]],
+      old_latencyP99: [[M1, 0.1]],
+    };
+    cwMock.on(GetMetricDataCommand).callsFake((input) => ({ MetricDataResults: answer(input.MetricDataQueries, (id) => alb[id] ?? []) }));
+    const metadata = { target: 'load-balancer', loadBalancer: 'app/shop/1', oldTargetGroup: 'targetgroup/blue/1', newTargetGroup: 'targetgroup/green/2' };
+    const view = cloudWatchView((await new CloudWatchLiveMetrics({ cloudWatch }).read(aliasState({ id: 'shop:b', key: 'shop', metadata }), NOW))!);
+    expect(view.minutes).toEqual([
+      { atMs: M1, newRequests: 200, oldRequests: 800, newRate5xx: 0.1, oldRate5xx: 0, newRate4xx: 0.02, oldRate4xx: 0, newLatencyMs: 250, oldLatencyMs: 100 },
+    ]);
   });
 });
