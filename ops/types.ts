@@ -140,13 +140,13 @@ export const COMMANDS: readonly Command[] = Object.values(Command);
 // ---------------------------------------------------------------------------------------------
 
 export const EXIT = {
-  /** status: complete, promoted, torn down · other commands: done. */
+  /** status: complete, torn down · other commands: done. */
   ok: 0,
   /** status: rolled back · control commands: refused by the controller (or failed in it). */
   rolledBack: 1,
   refused: 1,
   usage: 2,
-  /** status: still running (pending, gating, shifting, baking, soaking). */
+  /** status: still running (pending, gating, shifting, baking, promoted, soaking). */
   running: 3,
   paused: 4,
   /** status: damaged or unknown · any command: source unreadable, command not delivered or outcome unknown. */
@@ -159,7 +159,6 @@ export const EXIT = {
 export function statusExitCode(status: StatusName | undefined): number {
   switch (status) {
     case MigrationStatus.COMPLETE:
-    case MigrationStatus.PROMOTED:
     case MigrationStatus.TORN_DOWN:
       return EXIT.ok;
     case MigrationStatus.ROLLED_BACK:
@@ -168,6 +167,8 @@ export function statusExitCode(status: StatusName | undefined): number {
     case MigrationStatus.GATING:
     case MigrationStatus.SHIFTING:
     case MigrationStatus.BAKING:
+    // Promoted is at 100 % but not yet soaked: it can still roll back, so a CI must not pass yet.
+    case MigrationStatus.PROMOTED:
     case MigrationStatus.SOAKING:
       return EXIT.running;
     case MigrationStatus.PAUSED:

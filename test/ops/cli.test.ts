@@ -145,7 +145,7 @@ describe('cutover commands (in-process)', () => {
   it('should map every status to its exit code', async () => {
     const dir = stateDir();
     const expected: Record<string, number> = {
-      pending: 3, gating: 3, shifting: 3, baking: 3, soaking: 3, promoted: 0, complete: 0, 'torn-down': 0, 'rolled-back': 1, paused: 4,
+      pending: 3, gating: 3, shifting: 3, baking: 3, soaking: 3, promoted: 3, complete: 0, 'torn-down': 0, 'rolled-back': 1, paused: 4,
     };
     for (const status of Object.keys(expected)) {
       await writeMigration(dir, `m-${status}`, status as MigrationStatus, status === 'shifting' ? { record: { shift: { kind: 'advance', weight: 100, fromWeight: 10, step: 1, then: MigrationStatus.BAKING, from: MigrationStatus.BAKING, type: 'advanced', code: 'c', reason: 'r', requestedAtMs: 1 } } } : {});
