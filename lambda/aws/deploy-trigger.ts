@@ -226,9 +226,21 @@ export function commandClientConfig(options: Omit<AwsClientOptions, 'requestTime
 }
 
 /**
+ * Sends of one command when the controller answers that a concurrent run saved first (its
+ * answer's `conflict`): the command changed nothing and is sent again. Such answers come at once,
+ * so three fit in the trigger's timeout beside the lost-answer retries.
+ */
+export const COMMAND_CONFLICT_ATTEMPTS = 3;
+
+/**
  * Sends a command to the controller and waits for it, so a refusal fails the deploy visibly. A
  * refusal because the command already took effect (e.g. the SDK retried an invoke whose answer
  * was lost) is not a failure: the migration's status is checked again before reporting one.
+ *
+ * An answer without an error is not yet success: when a concurrent run (the minute's tick) saved
+ * first, the controller answers `conflict` and the command changed nothing. Taking that for done
+ * would let a CloudFormation rollback "succeed" while the migration goes on shifting, so the
+ * command is sent again (bounded) unless the migration already reached a `done` status.
  */
 export async function invokeCommand(
   deps: DeployTriggerDeps,
@@ -237,20 +249,42 @@ export async function invokeCommand(
   reason: string,
   done: readonly MigrationStatus[],
 ): Promise<void> {
-  // A controller run takes longer than an ordinary API call: this client's requests may wait
-  // COMMAND_TIMEOUT_MS (see commandClientConfig).
-  const result = await deps.commandLambda.send(
-    new InvokeCommand({
-      FunctionName: deps.config.controllerFunctionName,
-      InvocationType: 'RequestResponse',
-      Payload: new TextEncoder().encode(JSON.stringify({ command, reason })),
-    }),
-  );
-  if (!result.FunctionError) return;
-  const status = (await deps.store.load(migrationId))?.record.status;
-  if (status && done.includes(status)) return;
-  const body = result.Payload ? new TextDecoder().decode(result.Payload) : '';
-  throw new Error(`controller refused ${command} of migration ${migrationId} (now ${status ?? 'unknown'}): ${result.FunctionError} ${body}`.trim());
+  for (let attempt = 1; ; attempt++) {
+    // A controller run takes longer than an ordinary API call: this client's requests may wait
+    // COMMAND_TIMEOUT_MS (see commandClientConfig).
+    const result = await deps.commandLambda.send(
+      new InvokeCommand({
+        FunctionName: deps.config.controllerFunctionName,
+        InvocationType: 'RequestResponse',
+        Payload: new TextEncoder().encode(JSON.stringify({ command, reason })),
+      }),
+    );
+    const body = result.Payload ? new TextDecoder().decode(result.Payload) : '';
+    if (!result.FunctionError && !answeredConflict(body)) return;
+    const status = (await deps.store.load(migrationId))?.record.status;
+    if (status && done.includes(status)) return;
+    if (result.FunctionError) {
+      throw new Error(`controller refused ${command} of migration ${migrationId} (now ${status ?? 'unknown'}): ${result.FunctionError} ${body}`.trim());
+    }
+    if (attempt >= COMMAND_CONFLICT_ATTEMPTS) {
+      throw new Error(
+        `the ${command} of migration ${migrationId} changed nothing ${attempt} times: another controller run saved first each time ` +
+          `(now ${status ?? 'unknown'}); deploy again, or send it with cutover ${command} ${migrationId}`,
+      );
+    }
+    deps.log?.('command lost a race with a concurrent controller run; sending it again', { migrationId, command, attempt, status });
+  }
+}
+
+/** Whether a controller's answer says a concurrent run saved first (see `ControllerResponse.conflict`). */
+function answeredConflict(body: string): boolean {
+  if (body === '') return false;
+  try {
+    const answer = JSON.parse(body) as { conflict?: unknown } | null;
+    return answer !== null && typeof answer === 'object' && answer.conflict === true;
+  } catch {
+    return false;
+  }
 }
 
 function validate(properties: Record<string, unknown>): DeployTriggerProperties {

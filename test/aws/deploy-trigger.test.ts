@@ -3,7 +3,7 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readDeployTriggerConfig } from '../../lambda/aws/config';
 import { DEFAULT_CONNECTION_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../../lambda/aws/clients';
-import { COMMAND_MAX_ATTEMPTS, COMMAND_TIMEOUT_MS, DeployBlockedError, commandClientConfig, onDeployEvent } from '../../lambda/aws/deploy-trigger';
+import { COMMAND_CONFLICT_ATTEMPTS, COMMAND_MAX_ATTEMPTS, COMMAND_TIMEOUT_MS, DeployBlockedError, commandClientConfig, onDeployEvent } from '../../lambda/aws/deploy-trigger';
 import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
 import { MigrationStatus } from '../../lambda/core/model';
 import { FakeAccount } from './fake-account';
@@ -196,6 +196,38 @@ describe('deploy trigger', () => {
       return { FunctionError: 'Unhandled', Payload: { errorType: 'InvalidCommandError', errorMessage: 'cannot abort a migration that is rolled-back' } };
     };
     expect((await onDeployEvent(event('Update', '1'), deps())).Data?.Action).toBe('abort-requested');
+  });
+
+  it('should send the abort again when a concurrent controller run saved first (the answer says conflict)', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await onDeployEvent(event('Update', '2'), deps());
+    await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.BAKING }), 0, []);
+    account.alias = { main: '1', weights: { '2': 0.1 }, revision: 2 };
+    let sent = 0;
+    account.invokeReply = async (payload) => {
+      if ((payload as { command?: string }).command !== 'abort') return {};
+      sent++;
+      // The first abort loses to the minute's tick: no error, nothing changed.
+      if (sent === 1) return { Payload: { migrationId: `${fn}:live:2`, events: 0, conflict: true } };
+      await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.ROLLED_BACK, weight: 0 }), 1, []);
+      return { Payload: { migrationId: `${fn}:live:2`, events: 1, status: 'rolled-back' } };
+    };
+    expect((await onDeployEvent(event('Update', '1'), deps())).Data?.Action).toBe('abort-requested');
+    expect(sent).toBe(2);
+  });
+
+  it('should fail the rollback when every abort loses a race, instead of reporting it done', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await onDeployEvent(event('Update', '2'), deps());
+    await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.BAKING }), 0, []);
+    account.alias = { main: '1', weights: { '2': 0.1 }, revision: 2 };
+    let sent = 0;
+    account.invokeReply = (payload) => {
+      if ((payload as { command?: string }).command === 'abort') sent++;
+      return { Payload: { migrationId: `${fn}:live:2`, events: 0, conflict: true } };
+    };
+    await expect(onDeployEvent(event('Update', '1'), deps())).rejects.toThrow(/abort of migration .*:live:2 changed nothing 3 times: another controller run saved first each time \(now baking\)/);
+    expect(sent).toBe(COMMAND_CONFLICT_ATTEMPTS);
   });
 
   it('should start a new migration after a rolled-back one', async () => {
