@@ -169,8 +169,9 @@ export class ScheduleKeeper {
       await this.deps.switch.disable();
       logger.info('no migration needs ticks: schedules disabled', { rules });
     } catch (error) {
+      // Some rule may have switched off all the same (the probe's, or one whose answer was lost):
+      // the pointer is read again below either way, or a deploy in between would be left without it.
       logger.warn('could not disable the schedules; the next scheduled tick tries again', { error: describeError(error) });
-      return;
     }
     const current = await this.deps.currentMigrationId();
     if (current !== undefined && current !== checkedMigrationId) {

@@ -296,6 +296,22 @@ describe('the race between a deploy and the controller switching off', () => {
     expect(states()).toEqual({ controller: 'ENABLED', probe: 'ENABLED' });
   });
 
+  it('should re-enable after a deploy in between even when its own disable failed halfway (the probe rule switched off, its rule throttled)', async () => {
+    await finishedMigration();
+    let deployed: string | undefined;
+    account.beforeRuleSwitch = async (action, name) => {
+      if (action === 'disable' && deployed === undefined) {
+        deployed = 'running';
+        deployed = await world.deploy('3');
+      }
+      if (action === 'disable' && name === CONTROLLER_RULE) throw throttled();
+    };
+    expect(await world.tick({ command: 'teardown', reason: 'v2 accepted' })).toMatchObject({ status: 'torn-down' });
+    expect(deployed).toBe(`${world.key}:3`);
+    // Without the re-read the new migration would run with its probe schedule off.
+    expect(states()).toEqual({ controller: 'ENABLED', probe: 'ENABLED' });
+  });
+
   it("should end enabled when the deploy's pointer lands between the disable and the re-read (both enable after it)", async () => {
     await finishedMigration();
     let deployed = false;
