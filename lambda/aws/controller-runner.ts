@@ -79,7 +79,9 @@ export class ControllerRunner {
   async handle(event: unknown): Promise<ControllerResponse> {
     const { logger } = this.deps;
     const request = parseControllerEvent(event);
-    const pointer = await this.currentPointer(request.kind === 'tick' && request.trigger === 'deploy');
+    // Only the schedule's ticks use the cached pointer: a command or an alarm/probe event must reach
+    // the migration that is current now (see `currentPointer`).
+    const pointer = await this.currentPointer(!(request.kind === 'tick' && request.trigger === 'schedule'));
     if (!pointer) {
       logger.info('no migration recorded yet', { migrationKey: this.deps.config.aliasKey, request });
       // Woken by the schedule with nothing to migrate (e.g. a deploy enabled it and failed before
@@ -197,9 +199,11 @@ export class ControllerRunner {
   }
 
   /**
-   * The alias's current migration. Cached across invocations while that migration is not
-   * terminal: the deploy trigger only replaces the pointer of a terminal migration, so a cached
-   * pointer of a running one cannot be stale. A deploy invocation always reads it again.
+   * The alias's current migration, cached across scheduled ticks while that migration is not
+   * terminal. The cache can be stale: a deploy tears down a complete migration through another
+   * container and then replaces the pointer. A scheduled tick of the old one heals itself (it finds
+   * it torn down, and the next read is fresh), but a command or an alarm/probe event must not land
+   * on it, so every invocation but a scheduled tick reads the pointer again (one GetItem).
    */
   private async currentPointer(refresh: boolean): Promise<MigrationPointer | undefined> {
     if (!refresh && this.cachedPointer) return this.cachedPointer;

@@ -360,6 +360,28 @@ describe('the race between a deploy and the controller switching off', () => {
   });
 });
 
+describe('the cached pointer', () => {
+  it('should send a command to the migration that is current now, not to the one this container cached', async () => {
+    const id = await deployAndStart();
+    await tickUntil(id, (s) => s === 'complete');
+    // Another container tears the complete migration down for the next deploy, which records v3:
+    // this container still has v2 cached.
+    account.invokeReply = async (payload) => {
+      const { command } = payload as { command?: string };
+      if (command === 'teardown') {
+        const loaded = await world.store.load(id);
+        await world.store.save(id, { ...loaded!.record, status: MigrationStatus.TORN_DOWN }, loaded!.version, []);
+      }
+      return {};
+    };
+    const next = await world.deploy('3');
+    expect(next).toBe(`${world.key}:3`);
+    const answer = await world.tick({ command: 'abort', reason: 'v3 looks wrong' });
+    expect(answer).toMatchObject({ migrationId: next });
+    expect((await world.store.load(next!))?.record.status).toBe(MigrationStatus.ROLLED_BACK);
+  });
+});
+
 describe('a rule switch that fails', () => {
   it('should leave both schedules on when the probe rule cannot be disabled, and switch off on the next scheduled tick', async () => {
     const id = await deployAndStart();
