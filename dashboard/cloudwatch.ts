@@ -8,9 +8,10 @@
  *   controller's `CloudWatchHealth` (application `Requests`/`Errors4xx`/`Errors5xx` per version,
  *   Lambda's `Invocations`/`Errors`/`Duration` p99 through the alias per executed version).
  *
- * A fleet migration (ALB or DNS target) gets the controller's metrics only: its record names the
- * load balancer but not the target groups (or the per-side load balancers) the controller's
- * `LoadBalancerHealth` queries, and the dashboard must not guess a dimension.
+ * - for a fleet (ALB or DNS target), each side's ALB metrics built by the controller's own
+ *   `LoadBalancerHealth`, with the target groups (or per-side load balancers) the record names. A
+ *   fleet migration recorded without them gets the controller's metrics only: the dashboard must
+ *   not guess a dimension.
  *
  * Failures never break the page: the read's status says what happened (`stale` keeps the last
  * data, e.g. after throttling; `no-credentials` says how to give some), and the rest of the view

@@ -202,6 +202,9 @@ export class DashboardServer {
   // -------------------------------------------------------------------------------------------
 
   private subscribe(res: ServerResponse, name: string): void {
+    // The browser may have gone while the migration's id was checked: its 'close' has fired
+    // already, and a feed subscribed now would be read for nobody until the dashboard stops.
+    if (res.destroyed || res.socket?.destroyed) return;
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
     // The browser reconnects by itself after a dropped stream; a second is soon enough.
     res.write('retry: 1000\n\n');

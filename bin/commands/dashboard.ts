@@ -97,8 +97,9 @@ export async function dashboardCommand(flags: DashboardFlags, io: DashboardIo = 
       ({ url } = await server.start());
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-        const why = code === 'EADDRINUSE' ? 'is in use' : code === 'EACCES' ? 'needs privileges' : 'is not an address of this machine';
+      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+        const why =
+          code === 'EADDRINUSE' ? 'is in use' : code === 'EACCES' ? 'needs privileges' : code === 'EADDRNOTAVAIL' ? 'is not an address of this machine' : 'does not resolve to an address';
         return fail('dashboard', flags, io, `${listen.host}:${listen.port} ${why}; choose another --port (0 = any free port) or --host`, EXIT.usage, 'usage');
       }
       throw error;

@@ -36,10 +36,10 @@ export const defaultIo: OpsIo = {
 /** The exit-code table of `status` and `watch`, for --help. */
 export const STATUS_EXIT_HELP = `
 Exit codes:
-  0  complete, promoted or torn down
+  0  complete or torn down
   1  rolled back
   2  usage error
-  3  still running (pending, gating, shifting, baking, soaking)
+  3  still running (pending, gating, shifting, baking, promoted, soaking)
   4  paused
   5  damaged or unknown (no such migration, or the source could not be read)`;
 

@@ -1,6 +1,7 @@
 /**
  * `cutover status <migration>`: where a migration stands, with an exit code a CI can branch on:
- * 0 complete/promoted/torn down, 1 rolled back, 2 usage error, 3 still running, 4 paused,
+ * 0 complete/torn down, 1 rolled back, 2 usage error, 3 still running (promoted included: it can
+ * still roll back during the soak), 4 paused,
  * 5 damaged or unknown.
  */
 import type { Command } from 'commander';

@@ -212,10 +212,14 @@ function actionsCard(options) {
   const reason = el('input', { type: 'text', id: 'confirm-reason', maxlength: '500', placeholder: 'reason (kept in the event log)' });
   const question = el('p', { id: 'confirm-text' });
   const confirm = el('button', { type: 'submit', class: 'danger', id: 'confirm-yes', value: 'yes' }, 'Confirm');
-  const dialog = el('dialog', { id: 'confirm' }, el('form', { method: 'dialog' }, question, reason, el('div', { class: 'buttons' }, el('button', { value: 'cancel', id: 'confirm-no' }, 'Cancel'), confirm)));
+  const dialog = el('dialog', { id: 'confirm' }, el('form', { method: 'dialog' }, question, reason, el('div', { class: 'buttons' }, el('button', { type: 'button', id: 'confirm-no', onclick: () => dialog.close('cancel') }, 'Cancel'), confirm)));
   let pending;
   dialog.addEventListener('close', async () => {
-    if (dialog.returnValue !== 'yes' || !pending) return;
+    if (dialog.returnValue !== 'yes' || !pending) {
+      if (pending) result.textContent = `${pending}: cancelled, nothing sent`;
+      pending = undefined;
+      return;
+    }
     const command = pending;
     pending = undefined;
     result.textContent = `Sending ${command}…`;
@@ -243,6 +247,8 @@ function actionsCard(options) {
         question.textContent = `${a.ask} Migration ${options.id}.`;
         confirm.textContent = `Confirm ${command}`;
         reason.value = '';
+        // A value left from the last opening must not count as this one's answer.
+        dialog.returnValue = '';
         dialog.showModal();
       },
     }, a.label),
