@@ -17,8 +17,8 @@
  * the end (rehearsal/dashboard.ts, docs/dashboard.md). Both read the state directory, so a
  * temporary one is kept for the run and removed once they are done.
  */
-import { rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, rmSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { PortInUseError } from '../../local/net';
 import { ProbeUsageError } from '../../lambda/probe';
@@ -124,6 +124,8 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
     dashboardPort = parseInteger(flags.dashboardPort, '--dashboard-port', 0, 65_535);
     if (dashboardPort !== 0 && !flags.dashboard) throw new UsageError('--dashboard-port applies to --dashboard only');
     if (flags.report !== undefined && flags.report.trim() === '') throw new UsageError('--report needs a file name, e.g. --report report.html');
+    // Checked now, not after a whole run: a folder that is not there or not writable.
+    if (flags.report !== undefined) checkReportFolder(flags.report);
   } catch (error) {
     return usage(error);
   }
@@ -208,16 +210,26 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
     } else {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     }
-    if (flags.report !== undefined) {
-      const { bytes } = await writeRehearsalReport(resolve(flags.report), stateDir, report);
-      process.stderr.write(`cutover rehearse: report written to ${flags.report} (${Math.round(bytes / 1024)} kB, self-contained)\n`);
-    }
     succeeded = true;
+    if (flags.report !== undefined) {
+      try {
+        const { bytes } = await writeRehearsalReport(resolve(flags.report), stateDir, report);
+        process.stderr.write(`cutover rehearse: report written to ${flags.report} (${Math.round(bytes / 1024)} kB, self-contained)\n`);
+      } catch (error) {
+        // The run itself went well (its report is above); only the file is missing.
+        process.stderr.write(`cutover rehearse: could not write the report to ${flags.report}: ${(error as Error).message}\n`);
+        return 1;
+      }
+    }
     return report.interrupted ? guard.exitCode() || 130 : 0;
   } catch (error) {
     view?.stop();
     const cause = error instanceof RehearsalFailedError ? error.cause : error;
-    if (cause instanceof PortInUseError || cause instanceof ProbeUsageError) return usage(cause);
+    if (cause instanceof PortInUseError || cause instanceof ProbeUsageError) {
+      // Nothing ran: nothing to look at in a temporary directory.
+      if (!keepState) rmSync(stateDir, { recursive: true, force: true });
+      return usage(cause);
+    }
     if (error instanceof RehearsalFailedError || keepState || needsState) {
       process.stderr.write(`cutover rehearse: the rehearsal failed; its state (record and event log) is kept in ${stateDir}\n`);
     }
@@ -234,6 +246,19 @@ async function rehearse(flags: RehearseFlags, drainIntervalGiven: boolean): Prom
     // A failed run's temporary directory is kept for a look (its path was printed above).
     if (needsState && !keepState && succeeded) rmSync(stateDir, { recursive: true, force: true });
   }
+}
+
+/** `--report`'s folder must exist and be writable (the file itself is written after the run). */
+function checkReportFolder(file: string): void {
+  const folder = dirname(resolve(file));
+  let isFolder = false;
+  try {
+    isFolder = statSync(folder).isDirectory();
+    accessSync(folder, constants.W_OK);
+  } catch {
+    throw new UsageError(`--report ${file}: ${isFolder ? 'its folder is not writable' : `the folder ${folder} does not exist`}; name a file in a folder you can write to`);
+  }
+  if (!isFolder) throw new UsageError(`--report ${file}: ${folder} is not a folder`);
 }
 
 function untilInterrupted(message: string): Promise<void> {

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../ops/helpers';
 
@@ -65,6 +66,8 @@ describe('cutover rehearse --dashboard --report', () => {
       [['--dashboard', '--dashboard-port', '70000'], /--dashboard-port must be between 0 and 65535, got 70000/],
       [['--dashboard-port', '7000'], /--dashboard-port applies to --dashboard only/],
       [['--report', ' '], /--report needs a file name/],
+      // Before the run, not after it: a folder that is not there.
+      [['--report', join(tmpdir(), 'cutover-no-such-folder', 'r.html')], /--report .*the folder .*cutover-no-such-folder does not exist/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cutover(['rehearse', ...args])));
     runs.forEach((run, i) => {
