@@ -59,6 +59,7 @@ export interface DashboardServerOptions {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+const IPV4_LITERAL = /^\d{1,3}(\.\d{1,3}){3}$/;
 const MAX_BODY_BYTES = 4096;
 const MAX_REASON_CHARS = 500;
 const HEARTBEAT_MS = 15_000;
@@ -300,12 +301,19 @@ export class DashboardServer {
   // Answers
   // -------------------------------------------------------------------------------------------
 
-  /** On loopback, only requests that name a loopback host (DNS rebinding defence). */
+  /**
+   * DNS rebinding defence, whatever the address listened on: a page of another site can make its
+   * own name resolve to this machine, but it cannot make the browser send another Host. So only
+   * requests naming an IP address, localhost, or the name given as --host are answered (the GET
+   * API and the streams need no token).
+   */
   private checkHost(req: IncomingMessage): void {
-    if (!this.address || !LOOPBACK.has(this.address.host)) return;
+    if (!this.address) return;
     const host = (req.headers.host ?? '').toLowerCase();
     const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
-    if (!LOOPBACK.has(name)) throw new HttpError(421, 'wrong-host', `this dashboard answers on loopback only, not for host ${JSON.stringify(host)}`);
+    const ownName = this.options.host?.toLowerCase();
+    if (LOOPBACK.has(name) || IPV4_LITERAL.test(name) || name.startsWith('[') || name === ownName) return;
+    throw new HttpError(421, 'wrong-host', `this dashboard answers for IP addresses, localhost${ownName && !IPV4_LITERAL.test(ownName) ? ` or ${ownName}` : ''} only, not for host ${JSON.stringify(host)}`);
   }
 
   private sendIndex(req: IncomingMessage, res: ServerResponse): void {

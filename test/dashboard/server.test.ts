@@ -120,6 +120,26 @@ describe('dashboard server: reading', () => {
     });
     expect(status).toBe(421);
   });
+
+  it('should refuse a rebinding Host on any loopback address, and answer IP addresses and localhost in any case', async () => {
+    const dir = stateDir();
+    await writeMigration(dir, 'rehearsal-a', MigrationStatus.BAKING);
+    // 127.0.0.2 is loopback too, but was not spelled as such: the check must not depend on it.
+    const d = await dashboard(dir, { host: '127.0.0.2' });
+    const port = new URL(d.base).port;
+    const statusFor = (hostHeader: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.2', port, path: '/api/migrations', headers: { Host: hostHeader } }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await statusFor(`attacker.example:${port}`)).toBe(421);
+    expect(await statusFor(`127.0.0.2:${port}`)).toBe(200);
+    expect(await statusFor(`LOCALHOST:${port}`)).toBe(200);
+  });
 });
 
 describe('dashboard server: live updates', () => {
