@@ -188,7 +188,7 @@ export async function recordAndWake(deps: DeployTriggerDeps, key: string, record
     } catch (error) {
       throw new Error(
         `migration ${record.migrationId} was recorded but its schedules could not be enabled (${(error as Error).message}); ` +
-          'the deploy fails so that CloudFormation rolls back, which aborts the migration: deploy again',
+          'the deploy fails so that CloudFormation rolls back, which aborts the migration: deploy a new version (or, for a fleet, a new release label) once EventBridge answers; the same one is already recorded and would not start again',
         { cause: error },
       );
     }

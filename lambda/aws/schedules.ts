@@ -135,8 +135,8 @@ export class ScheduleKeeper {
    * be read). Live: on for a migration a deploy just recorded (the deploy trigger enabled them
    * already; this covers an enable of its that failed), after an operator's command (rare, and a
    * synchronous command that re-enabled in vain is not retried by Lambda: the next one enables;
-   * it also repairs a rule disabled by hand), and on a redelivered scheduled tick (see
-   * `isRedelivery`). Not live: off, but only when this invocation can have changed that (the
+   * it also repairs a rule disabled by hand), on an alarm or probe event (rare; it repairs a rule
+   * a stack update reset), and on a redelivered scheduled tick (see `isRedelivery`). Not live: off, but only when this invocation can have changed that (the
    * migration was live when it was loaded) or the schedule itself woke it (so it is on): a state
    * change of an alarm while nothing migrates disables nothing that is not already off.
    * Returns true when it read the pointer again (the caller drops its cached copy).
@@ -146,6 +146,9 @@ export class ScheduleKeeper {
       if (woken.by === 'deploy') await this.enable('a deploy recorded this migration');
       else if (woken.by === 'command') await this.enable("an operator's command: its migration is live");
       else if (this.isRedelivery(woken)) await this.enable('a failed scheduled tick is retried: its failure may have been a re-enable');
+      // Rare events (an alarm's state change, a probe's desync) of a live migration: a stack
+      // update that touched a rule reset it to DISABLED, and nothing else would turn it on again.
+      else if (woken.by === 'alarm' || woken.by === 'probe') await this.enable(`a ${woken.by} event for a live migration: its schedules must be on`);
       return false;
     }
     if (!liveAtStart && woken.by !== 'schedule') return false;

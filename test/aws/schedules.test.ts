@@ -251,6 +251,14 @@ describe('schedules on while a migration is live, off when none is', () => {
     expect(states()).toEqual({ controller: 'ENABLED', probe: 'ENABLED' });
   });
 
+  it('should enable the schedules on an alarm event for a live migration (a stack update reset the rules to DISABLED)', async () => {
+    await deployAndStart();
+    account.rules.set(CONTROLLER_RULE, 'DISABLED');
+    account.rules.set(PROBE_RULE, 'DISABLED');
+    await world.tick({ source: 'aws.cloudwatch', 'detail-type': 'CloudWatch Alarm State Change', detail: { alarmName: 'x', state: { value: 'OK' } } });
+    expect(states()).toEqual({ controller: 'ENABLED', probe: 'ENABLED' });
+  });
+
   it("should enable the schedules on the deploy's wake-up too, when the trigger's enable did not take", async () => {
     account.alias = { main: '1', weights: {}, revision: 1 };
     const id = await world.deploy('2');
