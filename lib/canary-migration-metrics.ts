@@ -133,11 +133,11 @@ export abstract class CanaryMigrationMetrics extends Construct implements Migrat
   /**
    * Probe runs that passed on `side`: runs − desyncs − inconclusive runs, as metric math (the probe
    * sends `ProbeDesync` on every run, so its sample count is the number of runs; a separate
-   * `ProbeOk` metric would only repeat that, billed all day). `label`, `color` and `period` of
-   * `props` apply.
+   * `ProbeOk` metric would only repeat that, billed all day). A statistic or unit does not apply
+   * to an expression, so only `label`, `color` and `period` are taken.
    * @default - over 5 minutes
    */
-  public metricProbeOk(side: ProbeSide, props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+  public metricProbeOk(side: ProbeSide, props?: Pick<cloudwatch.MathExpressionOptions, 'label' | 'color' | 'period'>): cloudwatch.MathExpression {
     const period = props?.period ?? Duration.minutes(5);
     // Ids unique per side, so that both sides' expressions can share one graph.
     const id = (name: string) => `${name}${side === ProbeSide.OLD ? 'Old' : 'New'}`;

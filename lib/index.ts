@@ -8,6 +8,7 @@
  */
 export * from './alias-handle';
 export * from './canary-migration';
+export * from './canary-migration-metrics';
 export * from './completion-wait';
 export * from './dashboard';
 export * from './demo-stack';
