@@ -346,7 +346,16 @@ export async function sendCommand(
   await writeAtomically(path, request);
 
   const resultPath = join(dir, RESULTS_DIR, `${id}.json`);
-  const result = await waitForResult(resultPath, requestedAtMs + waitMs, pollMs, now, options.signal);
+  // A run that ends while this waits takes no more commands: say so at once, not after the wait.
+  let ended = false;
+  let checkedAtMs = requestedAtMs;
+  const runEnded = async (): Promise<boolean> => {
+    if (now() - checkedAtMs < LIVENESS_CHECK_MS) return false;
+    checkedAtMs = now();
+    ended = (await liveness(stateDir, command.migrationId, now)).state === 'stopped';
+    return ended;
+  };
+  const result = await waitForResult(resultPath, requestedAtMs + waitMs, pollMs, now, options.signal, runEnded);
   if (result) return result;
   const interrupted = options.signal?.aborted === true;
   // Withdraw it: if it is still in the inbox, nobody took it and nobody will.
@@ -359,6 +368,12 @@ export async function sendCommand(
   }
   if (withdrawn && interrupted) {
     throw new OpsError(`interrupted: the ${command.command} command for ${command.migrationId} was withdrawn before any rehearsal took it; nothing was applied`, EXIT.interrupted, 'interrupted');
+  }
+  if (withdrawn && ended) {
+    throw new SourceUnavailableError(
+      `the rehearsal running ${command.migrationId} ended before it took the ${command.command} command; it was withdrawn, nothing was applied`,
+      'not-running',
+    );
   }
   if (withdrawn) {
     throw new SourceUnavailableError(
@@ -374,7 +389,17 @@ export async function sendCommand(
   );
 }
 
-async function waitForResult(path: string, deadline: number, pollMs: number, now: () => number, signal?: AbortSignal): Promise<CommandResult | undefined> {
+/** How often a sender waiting for a result checks that the rehearsal still runs (see `sendCommand`). */
+const LIVENESS_CHECK_MS = 1_000;
+
+async function waitForResult(
+  path: string,
+  deadline: number,
+  pollMs: number,
+  now: () => number,
+  signal?: AbortSignal,
+  stopped?: () => Promise<boolean>,
+): Promise<CommandResult | undefined> {
   for (;;) {
     let text: string | undefined;
     try {
@@ -387,7 +412,7 @@ async function waitForResult(path: string, deadline: number, pollMs: number, now
       return JSON.parse(text) as CommandResult;
     }
     const left = deadline - now();
-    if (left <= 0 || signal?.aborted) return undefined;
+    if (left <= 0 || signal?.aborted || (stopped && (await stopped()))) return undefined;
     await sleep(Math.min(pollMs, left), signal);
   }
 }

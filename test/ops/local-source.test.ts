@@ -179,6 +179,21 @@ describe('command inbox', () => {
     expect(existsSync(join(dir, INBOX_DIR, `${request.id}.json`))).toBe(true);
   });
 
+  it('should tell a sender already waiting, within about a second, that the rehearsal ended before taking its command', async () => {
+    const dir = stateDir();
+    await writeMigration(dir, 'rehearsal-a', MigrationStatus.BAKING);
+    const inbox = new CommandInbox({ stateDir: dir, migrationId: 'rehearsal-a', controller: { command: async () => Promise.reject(new Error('never')) } });
+    await inbox.take();
+    // Waits up to 10 s for a rehearsal to take it; the run ends 200 ms in without taking it.
+    const source = new LocalMigrationSource({ stateDir: dir, waitMs: 10_000, graceMs: 500, pollMs: 20 });
+    const started = Date.now();
+    const sent = source.command('rehearsal-a', 'abort', 'x');
+    setTimeout(() => void inbox.close(), 200);
+    await expect(sent).rejects.toThrow(/the rehearsal running rehearsal-a ended before it took the abort command; it was withdrawn, nothing was applied/);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(readdirSync(join(dir, INBOX_DIR)).filter((f) => f.endsWith('.json'))).toEqual([]);
+  });
+
   it('should leave another migration\'s commands alone and never apply an expired one', async () => {
     const dir = stateDir();
     await writeMigration(dir, 'rehearsal-a', MigrationStatus.BAKING);
