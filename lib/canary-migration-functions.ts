@@ -275,9 +275,10 @@ export function createDeployTrigger(s: MigrationFunctionSettings, { controller, 
     role: triggerRole,
     logGroup: triggerLogGroup,
     // It may wait for a synchronous command to the controller (abort on a stack rollback, teardown
-    // of a completed migration; the handler's command client allows two attempts of 20 s) besides
-    // its own calls.
-    timeout: Duration.minutes(1),
+    // of a completed migration; the handler's command client allows two attempts of 20 s, and a
+    // command that lost a race is sent again) besides its own calls, the schedules' EnableRule
+    // with its retries among them: two minutes keep a slow EventBridge from failing a good deploy.
+    timeout: Duration.minutes(2),
     description: `Cutover deploy trigger for ${scope.node.path}`,
     environment: {
       CUTOVER_TABLE_NAME: table.tableName,

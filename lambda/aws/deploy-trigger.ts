@@ -208,7 +208,7 @@ export async function recordAndWake(deps: DeployTriggerDeps, key: string, record
 export const COMMAND_TIMEOUT_MS = 20_000;
 /**
  * Attempts per synchronous command: a retry after a lost answer is safe (see `invokeCommand`), and
- * two attempts (40 s) leave room in the trigger's one-minute timeout for its other calls.
+ * two attempts (40 s) leave room in the trigger's two-minute timeout for its other calls.
  */
 export const COMMAND_MAX_ATTEMPTS = 2;
 
