@@ -1,0 +1,348 @@
+/**
+ * The registry of a stack's migrations: one item per migration key, written by the deploy trigger
+ * from its custom resource's `Settings`, read by the shared controller and probe.
+ *
+ * Why a registry: one controller, probe and deploy trigger serve every migration of a stack (as a
+ * CodeDeploy application holds many deployment groups). What used to configure a per-migration
+ * function through its environment (the target, the pin, the plan, the judge, the alarms, the probe
+ * targets) now differs per migration, so it travels with the migration: the custom resource carries
+ * the same variable names and values, the trigger stores them here, and each handler builds the
+ * configuration it always built (`readControllerConfig` and the like in config.ts, with the same
+ * checks and messages) from its own environment plus one migration's settings
+ * (`migrationEnvironment`). The per-migration code is unchanged; a layer above it picks the
+ * migrations.
+ *
+ * Items (`pk=REGISTRY`, `sk=<migration key>`):
+ * - `settings`: map of variable name → string value (only `PER_MIGRATION_SETTINGS` names);
+ * - `family`: `lambda-alias` or `fleet`, the controller entry that serves it;
+ * - `updatedAtMs`: when a deploy last wrote the settings;
+ * - `live` = `{ migrationId, sinceMs }` while the schedules must tick it. The trigger sets it after
+ *   recording a migration and BEFORE it enables the schedules; the controller removes it (only if it
+ *   still names the migration it found finished) BEFORE it disables them and reads the registry
+ *   again: whatever the interleaving, one of them enables last (see schedules.ts).
+ *
+ * One partition holds every migration of the stack: a schedule tick reads them all with one
+ * consistent Query (a stack has tens of migrations at most, far from a partition's limits).
+ */
+import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import * as v from 'valibot';
+import { errorName } from './clients';
+
+/** The partition of the registry items. */
+export const REGISTRY_PK = 'REGISTRY';
+
+/**
+ * The most migrations one scheduled tick serves. Each is one controller run (a few table and
+ * CloudWatch calls, seconds at most, more with a fresh probe at a gate); the rest wait for the next
+ * minute's tick, oldest live first.
+ */
+export const MAX_MIGRATIONS_PER_TICK = 25;
+
+/**
+ * The environment variables that differ per migration: what a migration's custom resource carries
+ * in `Settings`. Everything else in a shared function's environment (the table, the topic, the bus,
+ * the schedules, the other functions' names) is the stack's, and a migration's settings can never
+ * override it.
+ */
+export const PER_MIGRATION_SETTINGS = [
+  'CUTOVER_TARGET',
+  'CUTOVER_CAPACITY',
+  'CUTOVER_FUNCTION_NAME',
+  'CUTOVER_ALIAS_NAME',
+  'CUTOVER_MIGRATION_KEY',
+  'CUTOVER_PLAN',
+  'CUTOVER_JUDGE',
+  'CUTOVER_ALARM_NAMES',
+  'CUTOVER_PINNED_CAPACITY',
+  'CUTOVER_APP_METRICS_NAMESPACE',
+  'CUTOVER_APP_REQUESTS_EVERY_MINUTES',
+  'CUTOVER_PROBE_TARGETS',
+  'CUTOVER_PROBE_PATH',
+  'CUTOVER_PROBE_RUNS',
+  'CUTOVER_PROBE_TIMEOUT_MS',
+  'CUTOVER_PROBE_LARGE_BODY_BYTES',
+] as const;
+
+/** Which controller entry serves a migration: the one built with its target family's adapters. */
+export type TargetFamily = 'lambda-alias' | 'fleet';
+
+export interface RegisteredMigration {
+  readonly migrationKey: string;
+  readonly family: TargetFamily;
+  /** Per-migration variables (names from `PER_MIGRATION_SETTINGS`). */
+  readonly settings: Readonly<Record<string, string>>;
+  readonly updatedAtMs: number;
+  /** Set while the schedules must tick this migration. */
+  readonly live?: { readonly migrationId: string; readonly sinceMs: number };
+}
+
+/** A registry item that cannot be used (no settings, a bad value): reported, never acted on. */
+export interface DamagedRegistration {
+  readonly migrationKey: string;
+  readonly problem: string;
+  /** The live mark, when it could be read: a damaged item of a live migration must be reported loudly. */
+  readonly liveMigrationId?: string;
+}
+
+/** Settings that are not a map of known variable names to strings. */
+export class SettingsError extends Error {
+  constructor(problem: string) {
+    super(`migration settings ${problem}`);
+    this.name = 'SettingsError';
+  }
+}
+
+/** A registry item that could not be read as a registration. */
+export class DamagedRegistrationError extends Error {
+  constructor(
+    readonly migrationKey: string,
+    readonly problem: string,
+  ) {
+    super(`the registry item of ${migrationKey} is damaged: ${problem}; deploy the stack again to rewrite it`);
+    this.name = 'DamagedRegistrationError';
+  }
+}
+
+const KNOWN = new Set<string>(PER_MIGRATION_SETTINGS);
+
+/**
+ * The settings as a plain map of known variable names to strings, or a `SettingsError` naming the
+ * first bad name or value. Strings only: CloudFormation passes every custom resource property value
+ * as a string, and the readers in config.ts parse them as they parsed the environment.
+ */
+export function checkSettings(value: unknown): Record<string, string> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new SettingsError(`must be a map of variable names to strings, got ${preview(value)}`);
+  }
+  const settings: Record<string, string> = {};
+  for (const [name, item] of Object.entries(value)) {
+    if (!KNOWN.has(name)) {
+      throw new SettingsError(`name ${JSON.stringify(name)} is not a per-migration setting; known: ${PER_MIGRATION_SETTINGS.join(', ')}`);
+    }
+    if (typeof item !== 'string') throw new SettingsError(`${name} must be a string, got ${preview(item)}`);
+    settings[name] = item;
+  }
+  return settings;
+}
+
+/** The family of a migration's target (`CUTOVER_TARGET` unset is a Lambda alias, as in config.ts). */
+export function familyOf(settings: Readonly<Record<string, string>>): TargetFamily {
+  const text = settings.CUTOVER_TARGET?.trim();
+  if (!text) return 'lambda-alias';
+  let kind: unknown;
+  try {
+    kind = (JSON.parse(text) as { kind?: unknown } | null)?.kind;
+  } catch {
+    throw new SettingsError(`CUTOVER_TARGET must be JSON, got ${preview(text)}`);
+  }
+  switch (kind) {
+    case 'lambda-alias':
+      return 'lambda-alias';
+    case 'load-balancer':
+    case 'dns':
+      return 'fleet';
+    default:
+      throw new SettingsError(`CUTOVER_TARGET has an unknown kind ${preview(kind)} (known: lambda-alias, load-balancer, dns)`);
+  }
+}
+
+/**
+ * The environment a per-migration reader gets: the function's own environment, with the
+ * migration's settings over the per-migration names only, and `CUTOVER_MIGRATION_KEY` set to the
+ * registry key (the probe and fleet readers need it; an alias's key is `<fn>:<alias>`). A
+ * per-migration name the migration does not set is removed, so that a leftover in the function's
+ * environment can never stand in for a setting of this migration.
+ */
+export function migrationEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+  migration: Pick<RegisteredMigration, 'migrationKey' | 'settings'>,
+): Record<string, string | undefined> {
+  const merged: Record<string, string | undefined> = { ...env };
+  for (const name of PER_MIGRATION_SETTINGS) delete merged[name];
+  return { ...merged, ...migration.settings, CUTOVER_MIGRATION_KEY: migration.migrationKey };
+}
+
+const LiveSchema = v.object({ migrationId: v.pipe(v.string(), v.minLength(1)), sinceMs: v.number() });
+const ItemSchema = v.object({
+  sk: v.pipe(v.string(), v.minLength(1)),
+  settings: v.record(v.string(), v.unknown()),
+  updatedAtMs: v.number(),
+  live: v.optional(LiveSchema),
+});
+
+export interface RegistryAccess {
+  readonly documents: DynamoDBDocumentClient;
+  readonly tableName: string;
+  /** Upper bound on pages one `list` reads (each up to 1 MB). @default 10 */
+  readonly maxPages?: number;
+}
+
+/** Reads and writes the registry items. Every read is consistent: the schedules' race needs it. */
+export class MigrationRegistry {
+  constructor(private readonly access: RegistryAccess) {}
+
+  /**
+   * Every registered migration, live ones first (oldest mark first), then the others by key; items
+   * that cannot be read are returned apart, with what is wrong.
+   */
+  async list(): Promise<{ migrations: RegisteredMigration[]; damaged: DamagedRegistration[] }> {
+    const migrations: RegisteredMigration[] = [];
+    const damaged: DamagedRegistration[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    const maxPages = this.access.maxPages ?? 10;
+    for (let page = 0; page < maxPages; page++) {
+      const result = await this.access.documents.send(
+        new QueryCommand({
+          TableName: this.access.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': REGISTRY_PK },
+          ConsistentRead: true,
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      for (const item of result.Items ?? []) {
+        const read = readItem(item);
+        if ('problem' in read) damaged.push(read);
+        else migrations.push(read);
+      }
+      startKey = result.LastEvaluatedKey;
+      if (!startKey) break;
+    }
+    if (startKey) throw new Error(`the registry has more than ${maxPages} pages of migrations; this is far beyond one stack's`);
+    migrations.sort(
+      (a, b) =>
+        (a.live ? 0 : 1) - (b.live ? 0 : 1) ||
+        (a.live?.sinceMs ?? 0) - (b.live?.sinceMs ?? 0) ||
+        (a.migrationKey < b.migrationKey ? -1 : a.migrationKey > b.migrationKey ? 1 : 0),
+    );
+    return { migrations, damaged };
+  }
+
+  /** One migration's registration, undefined when it has none; `DamagedRegistrationError` when unreadable. */
+  async get(migrationKey: string): Promise<RegisteredMigration | undefined> {
+    const result = await this.access.documents.send(
+      new GetCommand({ TableName: this.access.tableName, Key: { pk: REGISTRY_PK, sk: migrationKey }, ConsistentRead: true }),
+    );
+    if (!result.Item) return undefined;
+    const read = readItem(result.Item);
+    if ('problem' in read) throw new DamagedRegistrationError(migrationKey, read.problem);
+    return read;
+  }
+
+  /** Writes the settings (checked) and the family; keeps the live mark. */
+  async register(migrationKey: string, settings: Readonly<Record<string, string>>, nowMs: number): Promise<void> {
+    const checked = checkSettings(settings);
+    await this.access.documents.send(
+      new UpdateCommand({
+        TableName: this.access.tableName,
+        Key: { pk: REGISTRY_PK, sk: migrationKey },
+        UpdateExpression: 'SET #settings = :settings, #family = :family, #updatedAtMs = :now',
+        // Names through placeholders: some (FAMILY) are DynamoDB reserved words.
+        ExpressionAttributeNames: { '#settings': 'settings', '#family': 'family', '#updatedAtMs': 'updatedAtMs' },
+        ExpressionAttributeValues: { ':settings': checked, ':family': familyOf(checked), ':now': nowMs },
+      }),
+    );
+  }
+
+  /**
+   * Marks the migration live (the schedules must tick it). Keeps `sinceMs` when the same migration
+   * is already marked, so that marking again never moves it to the back of the tick's order.
+   * Refused (`DamagedRegistrationError`) for a key that is not registered: a live mark without
+   * settings could never be served.
+   */
+  async markLive(migrationKey: string, migrationId: string, nowMs: number): Promise<void> {
+    try {
+      await this.access.documents.send(
+        new UpdateCommand({
+          TableName: this.access.tableName,
+          Key: { pk: REGISTRY_PK, sk: migrationKey },
+          UpdateExpression: 'SET #live = :live',
+          ConditionExpression: 'attribute_exists(#settings) AND (attribute_not_exists(#live) OR #live.migrationId <> :id)',
+          ExpressionAttributeNames: { '#live': 'live', '#settings': 'settings' },
+          ExpressionAttributeValues: { ':live': { migrationId, sinceMs: nowMs }, ':id': migrationId },
+        }),
+      );
+    } catch (error) {
+      if (errorName(error) !== 'ConditionalCheckFailedException') throw error;
+      // Either already marked for this migration (nothing to do) or not registered.
+      const current = await this.get(migrationKey);
+      if (!current) throw new DamagedRegistrationError(migrationKey, 'it has no registration (no settings) to mark live');
+      if (current.live?.migrationId !== migrationId) throw new Error(`the live mark of ${migrationKey} changed while marking ${migrationId}; retry`);
+    }
+  }
+
+  /**
+   * Removes the live mark if it still names `migrationId`; false when it does not (a newer deploy
+   * marked its own migration, or there is no mark), which the caller must leave alone.
+   */
+  async clearLive(migrationKey: string, migrationId: string): Promise<boolean> {
+    try {
+      await this.access.documents.send(
+        new UpdateCommand({
+          TableName: this.access.tableName,
+          Key: { pk: REGISTRY_PK, sk: migrationKey },
+          UpdateExpression: 'REMOVE #live',
+          ConditionExpression: '#live.migrationId = :id',
+          ExpressionAttributeNames: { '#live': 'live' },
+          ExpressionAttributeValues: { ':id': migrationId },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Removes the registration, unless the migration is live: a migration taken out of the stack in
+   * the middle of a rollback must still be finished by the controller (it stays registered and is
+   * removed by the next deploy that deregisters it once it is over).
+   */
+  async deregister(migrationKey: string): Promise<'deleted' | 'kept-live' | 'absent'> {
+    try {
+      const result = await this.access.documents.send(
+        new DeleteCommand({
+          TableName: this.access.tableName,
+          Key: { pk: REGISTRY_PK, sk: migrationKey },
+          ConditionExpression: 'attribute_not_exists(#live)',
+          ExpressionAttributeNames: { '#live': 'live' },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      return result.Attributes ? 'deleted' : 'absent';
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') return 'kept-live';
+      throw error;
+    }
+  }
+}
+
+function readItem(item: Record<string, unknown>): RegisteredMigration | DamagedRegistration {
+  const migrationKey = typeof item.sk === 'string' ? item.sk : String(item.sk);
+  const liveRead = v.safeParse(LiveSchema, item.live);
+  const liveMigrationId = liveRead.success ? { liveMigrationId: liveRead.output.migrationId } : {};
+  const parsed = v.safeParse(ItemSchema, item);
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    const where = issue.path?.map((p) => String(p.key)).join('.') ?? '';
+    return { migrationKey, problem: `${where ? `${where}: ` : ''}${issue.message}`, ...liveMigrationId };
+  }
+  try {
+    const settings = checkSettings(parsed.output.settings);
+    return {
+      migrationKey,
+      family: familyOf(settings),
+      settings,
+      updatedAtMs: parsed.output.updatedAtMs,
+      ...(parsed.output.live ? { live: parsed.output.live } : {}),
+    };
+  } catch (error) {
+    return { migrationKey, problem: (error as Error).message, ...liveMigrationId };
+  }
+}
+
+function preview(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
