@@ -166,6 +166,52 @@ export function readDeployTriggerConfig(env: Env): DeployTriggerConfig {
   };
 }
 
+/** Which migrations a shared controller function serves (`CUTOVER_CONTROLLER_FAMILY`). */
+export type ControllerFamily = 'lambda-alias' | 'fleet' | 'any';
+
+const CONTROLLER_FAMILIES: readonly ControllerFamily[] = ['lambda-alias', 'fleet', 'any'];
+
+/**
+ * The stack's part of a shared controller's configuration: what its own environment says, checked
+ * at load (a migration's part comes from its registry settings, read with `readControllerConfig`
+ * per migration, see controller-handler.ts).
+ */
+export interface SharedControllerConfig {
+  readonly tableName: string;
+  readonly eventBusName: string;
+  readonly topicArn?: string;
+  /** Its own rule and the stack's probe rule; undefined: schedules always on (nothing switched). */
+  readonly schedules?: ScheduleRules;
+  readonly family: ControllerFamily;
+}
+
+/**
+ * Reads the shared controller's own variables. `CUTOVER_CONTROLLER_FAMILY` unset is `fallback`
+ * (the entry's family: a per-family entry serves its own); `CUTOVER_HEALTH_READ_MINUTES` is checked
+ * here too, so that a bad value fails at load rather than every migration at its first tick.
+ */
+export function readSharedControllerConfig(env: Env, fallback: ControllerFamily = 'any'): SharedControllerConfig {
+  const topicArn = env.CUTOVER_TOPIC_ARN?.trim();
+  wholeNumber(env, 'CUTOVER_HEALTH_READ_MINUTES', 1, 60);
+  return {
+    tableName: required(env, 'CUTOVER_TABLE_NAME'),
+    eventBusName: required(env, 'CUTOVER_EVENT_BUS_NAME'),
+    ...(topicArn ? { topicArn } : {}),
+    ...readSchedules(env),
+    family: readControllerFamily(env, fallback),
+  };
+}
+
+/** `CUTOVER_CONTROLLER_FAMILY`: `lambda-alias`, `fleet` or `any`; unset is `fallback`. */
+export function readControllerFamily(env: Env, fallback: ControllerFamily = 'any'): ControllerFamily {
+  const text = env.CUTOVER_CONTROLLER_FAMILY?.trim();
+  if (!text) return fallback;
+  if (!(CONTROLLER_FAMILIES as readonly string[]).includes(text)) {
+    throw new ConfigError('CUTOVER_CONTROLLER_FAMILY', `must be one of ${CONTROLLER_FAMILIES.join(', ')}, got ${JSON.stringify(text)}`);
+  }
+  return text as ControllerFamily;
+}
+
 /**
  * `CUTOVER_CONTROLLER_SCHEDULE` and `CUTOVER_PROBE_SCHEDULE`: the names of the rules to switch.
  * Without the controller's, nothing is switched (the probe's alone would be meaningless).

@@ -4,6 +4,12 @@
  * `ControllerRequest`, and the `ControllerResponse` an operator sees. Kept apart from the runtime
  * (controller-runtime.ts), which acts on a request: the deploy trigger and the operator commands
  * (ops/) only need these shapes.
+ *
+ * One controller serves every migration of a stack (see controller-dispatch.ts), so a request says
+ * which one it is about where it can: a command's `migration` (a key or a migration id), the
+ * deploy's `migrationKey`, a probe result's `migrationKey`. Each is optional when parsing, so that
+ * an event of an older sender (a deploy trigger or CLI of the previous version) still parses; the
+ * dispatcher then works the migration out or refuses with the keys to choose from.
  */
 import { Command } from '../core/model';
 import type { StoredAlarmState } from './dynamodb-store';
@@ -19,13 +25,39 @@ export type ControllerRequest =
       readonly alarm?: StoredAlarmState;
       /** When the schedule fired (the event's `time`; trigger `schedule`), to recognise a redelivery. */
       readonly firedAtMs?: number;
+      /** The migration the event is about (trigger `deploy` and `probe`), when the sender named it. */
+      readonly migrationKey?: string;
+      /** The migration the deploy recorded (trigger `deploy`). */
+      readonly migrationId?: string;
     }
-  | { readonly kind: 'command'; readonly command: Command; readonly reason: string };
+  | {
+      readonly kind: 'command';
+      readonly command: Command;
+      readonly reason: string;
+      /**
+       * The migration's key or id. May be omitted only while exactly one migration is registered:
+       * with several, a command without it is refused with the keys.
+       */
+      readonly migration?: string;
+    };
 
 /** The payload the deploy trigger sends when it recorded a new migration. */
 export interface DeployTriggerPayload {
   readonly trigger: 'deploy';
   readonly migrationId: string;
+  /**
+   * The registry key of the migration. Always sent by this version's trigger; optional here only
+   * because a wake-up of an older trigger (in flight during an upgrade) has none, and is then
+   * routed by the id (`<key>:<version or release>`).
+   */
+  readonly migrationKey?: string;
+}
+
+/** What an operator's command sends (`migration` as in `ControllerRequest`). */
+export interface ControllerCommandPayload {
+  readonly command: Command;
+  readonly reason?: string;
+  readonly migration?: string;
 }
 
 /** What the function returns (visible to an operator who invokes it directly). */
@@ -44,6 +76,24 @@ export interface ControllerResponse {
   readonly conflict?: boolean;
   /** Set when events were saved but could not be published (they stay in the log). */
   readonly publishError?: string;
+  /** The registry key of the migration this answer is about (one migration served). */
+  readonly migrationKey?: string;
+  /**
+   * Every migration served, when the invocation served several (a schedule tick, an alarm that
+   * several migrations watch); `migrationId` is then null and `events` their sum.
+   */
+  readonly migrations?: readonly ServedMigration[];
+}
+
+/** One migration's part of an invocation that served several. */
+export interface ServedMigration {
+  readonly migrationKey: string;
+  readonly migrationId: string | null;
+  readonly status?: string;
+  readonly weight?: number;
+  readonly events: number;
+  /** Why its run failed (the invocation then fails at the end). */
+  readonly error?: string;
 }
 
 const COMMANDS: readonly string[] = Object.values(Command);
@@ -64,11 +114,22 @@ export function parseControllerEvent(event: unknown): ControllerRequest {
     if (e.reason !== undefined && typeof e.reason !== 'string') {
       throw new TypeError(`reason must be a string, got ${JSON.stringify(e.reason)}`);
     }
+    if (e.migration !== undefined && (typeof e.migration !== 'string' || !e.migration.trim())) {
+      throw new TypeError(`migration must be a migration key or id, got ${JSON.stringify(e.migration)}`);
+    }
     const reason = typeof e.reason === 'string' && e.reason.trim() ? e.reason.trim() : `operator ${e.command}`;
-    return { kind: 'command', command: e.command as Command, reason };
+    return { kind: 'command', command: e.command as Command, reason, ...(typeof e.migration === 'string' ? { migration: e.migration.trim() } : {}) };
   }
   if (e.trigger === 'deploy') {
-    return { kind: 'tick', trigger: 'deploy', detail: { migrationId: String(e.migrationId ?? '') } };
+    const migrationId = String(e.migrationId ?? '');
+    const migrationKey = typeof e.migrationKey === 'string' && e.migrationKey ? e.migrationKey : undefined;
+    return {
+      kind: 'tick',
+      trigger: 'deploy',
+      detail: { migrationId },
+      ...(migrationId ? { migrationId } : {}),
+      ...(migrationKey ? { migrationKey } : {}),
+    };
   }
   if (typeof e.source === 'string' && typeof e['detail-type'] === 'string') {
     const detail = (e.detail && typeof e.detail === 'object' ? e.detail : {}) as Record<string, unknown>;
@@ -88,12 +149,18 @@ export function parseControllerEvent(event: unknown): ControllerRequest {
       };
     }
     if (e.source === 'cutover.probe') {
-      return { kind: 'tick', trigger: 'probe', detail: { side: detail.side, verdict: detail.verdict, summary: detail.summary } };
+      const migrationKey = typeof detail.migrationKey === 'string' && detail.migrationKey ? detail.migrationKey : undefined;
+      return {
+        kind: 'tick',
+        trigger: 'probe',
+        detail: { side: detail.side, verdict: detail.verdict, summary: detail.summary },
+        ...(migrationKey ? { migrationKey } : {}),
+      };
     }
     return { kind: 'tick', trigger: detailType };
   }
   throw new TypeError(
-    `unsupported event ${preview(event)}: expected an EventBridge event, {"trigger":"deploy","migrationId":…} or {"command":"${COMMANDS.join('|')}","reason":"…"}`,
+    `unsupported event ${preview(event)}: expected an EventBridge event, {"trigger":"deploy","migrationId":…,"migrationKey":…} or {"command":"${COMMANDS.join('|')}","reason":"…","migration":"<key or id>"}`,
   );
 }
 

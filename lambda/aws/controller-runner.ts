@@ -1,17 +1,21 @@
 /**
- * What the controller function does with one invocation, with its dependencies passed in, among
- * them the adapters of its target and capacity kinds (`ControllerRuntime` in controller-runtime.ts
- * builds them from every kit; the per-family handler entries from one, see adapter-kit.ts).
+ * What the controller does with one invocation for ONE migration, with its dependencies passed in,
+ * among them the adapters of its target and capacity kinds (`ControllerRuntime` in
+ * controller-runtime.ts builds them from every kit; the per-family handler entries from one, see
+ * adapter-kit.ts). The shared controller runs one of these per registered migration
+ * (controller-dispatch.ts), each built from that migration's settings.
  *
  * 1. Work out what was asked (controller-requests.ts): a tick (schedule, alarm state change, probe
  *    result, deploy) or an operator command. An alarm state change is first recorded in the
  *    migration's partition (see `RecordedAlarms`).
- * 2. Find the alias's current migration (the pointer item, cached while its migration runs).
+ * 2. Find the key's current migration (the pointer item, cached while its migration runs).
  * 3. Start the migration if the deploy recorded it but no run has created it yet, then tick or
  *    apply the command through the core's MigrationController.
  * 4. Log every decision and event, and publish the progress metrics.
- * 5. Switch the schedules: off once the migration needs no more ticks, on for a new one (see
- *    `ScheduleKeeper` in schedules.ts).
+ * 5. Report what the schedules depend on (`MigrationRun`: the record after the run, whether it was
+ *    live when loaded). With `config.schedules` (one migration per function, as the tests and the
+ *    benchmark run it) it switches them itself (`ScheduleKeeper` in schedules.ts); under the
+ *    dispatcher `config.schedules` is unset and the dispatcher switches them for all migrations.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
@@ -26,6 +30,7 @@ import type { TargetAdapters } from './adapter-kit';
 import { describeError, type AwsClients } from './clients';
 import type { ControllerConfig } from './config';
 import { parseControllerEvent, type ControllerRequest, type ControllerResponse } from './controller-requests';
+import type { MigrationRecord } from '../core/record';
 import type { DynamoDbStateStore, MigrationPointer, StoredAlarmState } from './dynamodb-store';
 import { AwsEventSink } from './eventbridge-sink';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -47,6 +52,38 @@ export interface ControllerRunnerDeps {
   readonly adapters: TargetAdapters;
   /** @default Date.now */
   readonly now?: () => number;
+}
+
+/** What one run of one migration leaves for the schedules (see controller-dispatch.ts). */
+export interface MigrationRun {
+  readonly response: ControllerResponse;
+  /** The migration run; null when the key has no migration recorded. */
+  readonly migrationId: string | null;
+  /** Its record after the run; undefined when it could not be read (damaged: counts as live). */
+  readonly record: MigrationRecord | undefined;
+  /** Whether it needed ticks when this run loaded it (a migration not started yet does). */
+  readonly liveAtStart: boolean;
+  /** Another run saved first: this one changed nothing and decides nothing about the schedules. */
+  readonly conflict: boolean;
+}
+
+/** Which migration a caller expects to be the key's current one. */
+export interface ServeOptions {
+  /** The id the caller knows (a live mark, a deploy's payload): a cached pointer naming another is read again. */
+  readonly migrationId?: string;
+  /** Refuse (`MigrationNotCurrentError`) when the current migration is not `migrationId` (a command naming an id). */
+  readonly exact?: boolean;
+}
+
+/** A command named a migration that is no longer (or not yet) its key's current one. */
+export class MigrationNotCurrentError extends TypeError {
+  constructor(migrationKey: string, asked: string, current: string | undefined) {
+    super(
+      `${asked} is not the current migration of ${migrationKey} (${current ? `that is ${current}` : 'it has none'}); ` +
+        'the controller acts on the current migration only, and nothing was done: name the key or the current id',
+    );
+    this.name = 'MigrationNotCurrentError';
+  }
 }
 
 export class ControllerRunner {
@@ -76,18 +113,36 @@ export class ControllerRunner {
       : undefined;
   }
 
+  /** Parses and serves one invocation, switching the schedules itself when `config.schedules` is set. */
   async handle(event: unknown): Promise<ControllerResponse> {
-    const { logger } = this.deps;
     const request = parseControllerEvent(event);
-    // Only the schedule's ticks use the cached pointer: a command or an alarm/probe event must reach
-    // the migration that is current now (see `currentPointer`).
-    const pointer = await this.currentPointer(!(request.kind === 'tick' && request.trigger === 'schedule'));
+    const run = await this.serve(request);
+    if (this.schedules) {
+      if (run.migrationId === null) {
+        // Woken by the schedule with nothing to migrate (e.g. a deploy enabled it and failed before
+        // recording): the schedule is on for nothing.
+        if (request.kind === 'tick' && request.trigger === 'schedule') await this.schedules.quiesce(undefined);
+      } else {
+        await this.switchSchedules(request, run);
+      }
+    }
+    return run.response;
+  }
+
+  /** Serves one request for this migration's key; what the schedules need comes back with the answer. */
+  async serve(request: ControllerRequest, options: ServeOptions = {}): Promise<MigrationRun> {
+    const { logger } = this.deps;
+    // Only the schedule's ticks use the cached pointer, and only while it names the migration the
+    // caller expects: a command or an alarm/probe event must reach the migration that is current
+    // now (see `currentPointer`).
+    const stale = options.migrationId !== undefined && this.cachedPointer?.migrationId !== options.migrationId;
+    const pointer = await this.currentPointer(stale || !(request.kind === 'tick' && request.trigger === 'schedule'));
+    if (options.exact && options.migrationId !== undefined && pointer?.migrationId !== options.migrationId) {
+      throw new MigrationNotCurrentError(this.deps.config.aliasKey, options.migrationId, pointer?.migrationId);
+    }
     if (!pointer) {
       logger.info('no migration recorded yet', { migrationKey: this.deps.config.aliasKey, request });
-      // Woken by the schedule with nothing to migrate (e.g. a deploy enabled it and failed before
-      // recording): the schedule is on for nothing.
-      if (request.kind === 'tick' && request.trigger === 'schedule') await this.schedules?.quiesce(undefined);
-      return { migrationId: null, events: 0 };
+      return { response: { migrationId: null, events: 0 }, migrationId: null, record: undefined, liveAtStart: false, conflict: false };
     }
     logger.appendKeys({ migrationId: pointer.migrationId });
     try {
@@ -95,20 +150,19 @@ export class ControllerRunner {
       this.liveAtStart = true;
       this.lastRecord = undefined;
       const response = await this.run(pointer, request);
-      await this.switchSchedules(request, pointer, response);
-      return response;
+      const record = this.lastRecord;
+      this.lastRecord = undefined;
+      return { response, migrationId: pointer.migrationId, record, liveAtStart: this.liveAtStart, conflict: response.conflict === true };
     } finally {
       logger.removeKeys(['migrationId']);
     }
   }
 
   /** After a run: the schedules on or off (see `ScheduleKeeper.afterRun`). */
-  private async switchSchedules(request: ControllerRequest, pointer: MigrationPointer, response: ControllerResponse): Promise<void> {
-    const record = this.lastRecord;
-    this.lastRecord = undefined;
-    if (!this.schedules || response.conflict) return;
+  private async switchSchedules(request: ControllerRequest, run: MigrationRun): Promise<void> {
+    if (!this.schedules || run.conflict || run.migrationId === null) return;
     const woken = request.kind === 'command' ? { by: 'command' as const } : { by: request.trigger, ...(request.firedAtMs !== undefined ? { firedAtMs: request.firedAtMs } : {}) };
-    if (await this.schedules.afterRun(woken, record, this.liveAtStart, pointer.migrationId)) this.cachedPointer = undefined;
+    if (await this.schedules.afterRun(woken, run.record, run.liveAtStart, run.migrationId)) this.cachedPointer = undefined;
   }
 
   private async run(pointer: MigrationPointer, request: ControllerRequest): Promise<ControllerResponse> {

@@ -3,8 +3,9 @@
  *
  * The controller asks for a fresh Keep-Alive probe at the gate and before every weight increase.
  * It used to run the probe engine itself; it now invokes the probe function synchronously with
- * `{ "probeNow": { "side": "new" } }`, and the probe function probes its own configured target
- * for that side and returns the result. Why:
+ * `{ "probeNow": { "side": "new", "migrationKey": "…" } }`, and the probe function probes that
+ * migration's configured target for that side (one probe function serves every migration of a
+ * stack, each with its own targets in the registry) and returns the result. Why:
  * - one place runs probes, with one network position (a probe function in the VPC that reaches
  *   private load balancers reaches them for the controller too);
  * - the request names a side, never a URL (nor a `connectTo` address or headers: the probe
@@ -26,7 +27,12 @@ import { probeHealthOf, type ProbeRunner } from './table-probes';
 
 /** What the controller sends to the probe function. */
 export interface ProbeNowRequest {
-  readonly probeNow: { readonly side: Side };
+  /**
+   * `migrationKey`: whose targets to probe. Always sent by this version's controller; optional in
+   * the type so that the probe function can recognise (and refuse with the fix) a request of an
+   * older one.
+   */
+  readonly probeNow: { readonly side: Side; readonly migrationKey?: string };
 }
 
 /** What the probe function answers. */
@@ -47,7 +53,9 @@ export function probeInvokeClientConfig(options: Omit<AwsClientOptions, 'request
 
 /** True when the probe function's event asks for one fresh probe. */
 export function isProbeNowRequest(event: unknown): event is ProbeNowRequest {
-  const side = (event as { probeNow?: { side?: unknown } } | null)?.probeNow?.side;
+  const request = (event as { probeNow?: { side?: unknown; migrationKey?: unknown } } | null)?.probeNow;
+  const side = request?.side;
+  if (request?.migrationKey !== undefined && typeof request.migrationKey !== 'string') return false;
   return side === 'old' || side === 'new';
 }
 
@@ -64,13 +72,16 @@ export interface InvokingProbeRunnerProps {
   readonly lambda: LambdaClient;
   /** Name or ARN of the probe function. */
   readonly functionName: string;
+  /** The migration whose targets the probe function probes (its registry key). */
+  readonly migrationKey: string;
 }
 
 /** A `ProbeRunner` that asks the probe function (see the module comment). */
 export function createInvokingProbeRunner(props: InvokingProbeRunnerProps): ProbeRunner {
   if (!props.functionName) throw new TypeError('functionName of the probe function must be a non-empty string');
+  if (!props.migrationKey) throw new TypeError('migrationKey of the probed migration must be a non-empty string');
   return async (target) => {
-    const request: ProbeNowRequest = { probeNow: { side: target.side } };
+    const request: ProbeNowRequest = { probeNow: { side: target.side, migrationKey: props.migrationKey } };
     const response = await props.lambda.send(
       new InvokeCommand({
         FunctionName: props.functionName,

@@ -8,6 +8,12 @@
  * and the controller disables BEFORE it reads the pointer again (consistently) and re-enables when
  * a new migration appeared. Whatever the interleaving, one of them enables last (see
  * `ScheduleKeeper.quiesce`, and the tests that interleave them).
+ *
+ * One shared controller serving many migrations (controller-dispatch.ts) keeps the same order with
+ * the registry's live marks in place of the pointer: the trigger marks a migration live before it
+ * enables; the controller clears a finished migration's mark, disables, and only then lists the
+ * registry again to re-enable what is live (see `RegistrySchedules` in controller-schedules.ts).
+ * `ScheduleKeeper` below is the same logic for a function that serves one migration.
  */
 import { DisableRuleCommand, EnableRuleCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -63,6 +69,24 @@ export class ScheduleSwitch {
     await this.apply('disable', [this.rules.controller]);
   }
 
+  /**
+   * Enables some of the rules (a shared controller: its own rule, and the probe's, which serves
+   * every family's migrations): the controller's first, as in `enable`.
+   */
+  async enableSome(which: { readonly controller: boolean; readonly probe: boolean }): Promise<void> {
+    const names = [...(which.controller ? [this.rules.controller] : []), ...(which.probe && this.rules.probe ? [this.rules.probe] : [])];
+    if (names.length > 0) await this.apply('enable', names);
+  }
+
+  /**
+   * Disables the controller's rule, and the probe's too when `probe` (no live migration of any
+   * family is left): the probe's first, as in `disable`.
+   */
+  async disableSome(which: { readonly probe: boolean }): Promise<void> {
+    if (which.probe && this.rules.probe) await this.apply('disable', [this.rules.probe]);
+    await this.apply('disable', [this.rules.controller]);
+  }
+
   private async apply(action: 'enable' | 'disable', names: readonly string[]): Promise<void> {
     const failed: { rule: string; error: string }[] = [];
     const switched: string[] = [];
@@ -112,6 +136,19 @@ export function needsTicks(record: Pick<MigrationRecord, 'status' | 'residual' |
 
 /** Lambda retries a failed asynchronous invocation after one minute at the earliest. */
 const REDELIVERY_AFTER_MS = 55_000;
+
+/**
+ * A scheduled event delivered a minute or more after it fired: Lambda's retry of a failed
+ * asynchronous invocation (one and two minutes later, the same event), or a late delivery. The
+ * failure may have been a re-enable after a disable, after which nothing else would switch the
+ * schedules on again for a migration a deploy recorded meanwhile; EnableRule is idempotent, so
+ * enabling on every such tick is harmless. A schedule tick on time needs nothing: the schedule
+ * that sent it is on.
+ */
+export function isRedelivery(woken: Woken, nowMs: number): boolean {
+  if (woken.by !== 'schedule' || !('firedAtMs' in woken) || woken.firedAtMs === undefined) return false;
+  return nowMs - woken.firedAtMs >= REDELIVERY_AFTER_MS;
+}
 
 export interface ScheduleKeeperDeps {
   readonly switch: Pick<ScheduleSwitch, 'enable' | 'disable'>;
@@ -182,17 +219,8 @@ export class ScheduleKeeper {
     }
   }
 
-  /**
-   * A scheduled event delivered a minute or more after it fired: Lambda's retry of a failed
-   * asynchronous invocation (one and two minutes later, the same event), or a late delivery. The
-   * failure may have been `quiesce`'s re-enable, after which nothing else would switch the
-   * schedules on again for the migration a deploy recorded meanwhile; EnableRule is idempotent,
-   * so enabling on every such tick is harmless. A schedule tick on time needs nothing: the
-   * schedule that sent it is on.
-   */
   private isRedelivery(woken: Woken): boolean {
-    if (woken.by !== 'schedule' || !('firedAtMs' in woken) || woken.firedAtMs === undefined) return false;
-    return this.deps.now() - woken.firedAtMs >= REDELIVERY_AFTER_MS;
+    return isRedelivery(woken, this.deps.now());
   }
 
   private async enable(why: string): Promise<void> {

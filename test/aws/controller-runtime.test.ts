@@ -557,8 +557,21 @@ describe('controller runtime: damaged state', () => {
 describe('parseControllerEvent', () => {
   it('should understand every way the controller is invoked', () => {
     expect(parseControllerEvent(SCHEDULED)).toEqual({ kind: 'tick', trigger: 'schedule' });
-    expect(parseControllerEvent({ trigger: 'deploy', migrationId: 'm' })).toEqual({ kind: 'tick', trigger: 'deploy', detail: { migrationId: 'm' } });
+    // An older trigger's wake-up (no key) still parses; the dispatcher routes it by the id.
+    expect(parseControllerEvent({ trigger: 'deploy', migrationId: 'm' })).toEqual({ kind: 'tick', trigger: 'deploy', detail: { migrationId: 'm' }, migrationId: 'm' });
+    expect(parseControllerEvent({ trigger: 'deploy', migrationId: 'api:live:2', migrationKey: 'api:live' })).toEqual({
+      kind: 'tick',
+      trigger: 'deploy',
+      detail: { migrationId: 'api:live:2' },
+      migrationId: 'api:live:2',
+      migrationKey: 'api:live',
+    });
     expect(parseControllerEvent({ command: 'abort' })).toEqual({ kind: 'command', command: 'abort', reason: 'operator abort' });
+    expect(parseControllerEvent({ command: 'abort', migration: ' api:live ' })).toEqual({ kind: 'command', command: 'abort', reason: 'operator abort', migration: 'api:live' });
+    expect(parseControllerEvent({ source: 'cutover.probe', 'detail-type': 'Cutover Probe Result', detail: { side: 'new', verdict: 'desync', summary: 's', migrationKey: 'shop' } })).toMatchObject({
+      trigger: 'probe',
+      migrationKey: 'shop',
+    });
     expect(parseControllerEvent({ source: 'cutover.probe', 'detail-type': 'Cutover Probe Result', detail: { side: 'new', verdict: 'desync', summary: 's' } })).toEqual({
       kind: 'tick',
       trigger: 'probe',
@@ -569,6 +582,7 @@ describe('parseControllerEvent', () => {
   it('fails on an unknown command or shape, listing what is accepted', () => {
     expect(() => parseControllerEvent({ command: 'rollback' })).toThrow(/unknown command "rollback"; known: pause, resume, abort, promote, teardown/);
     expect(() => parseControllerEvent({ comand: 'abort' })).toThrow(/unsupported event .*"comand".*expected an EventBridge event/);
+    expect(() => parseControllerEvent({ command: 'abort', migration: 3 })).toThrow(/migration must be a migration key or id, got 3/);
   });
 });
 

@@ -21,16 +21,20 @@ afterEach(() => mock.reset());
 const target = { side: 'new' as const, url: 'https://new.example.com/' };
 const result = { side: 'new', verdict: 'ok', atMs: 1_700_000_000_000, summary: 'ok: 12 steps aligned', findings: 0, url: target.url };
 const payload = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value)) as never;
-const runner = createInvokingProbeRunner({ lambda, functionName: 'probe-fn' });
+const runner = createInvokingProbeRunner({ lambda, functionName: 'probe-fn', migrationKey: 'api:live' });
 
 describe('fresh probes through the probe function', () => {
-  it('should name the side (never a URL) and return the function\'s result', async () => {
+  it('should name the side and the migration (never a URL) and return the function\'s result', async () => {
     mock.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload({ result }) });
     expect(await runner(target)).toEqual(result);
     const sent = mock.commandCalls(InvokeCommand)[0]!.args[0].input;
     expect(sent).toMatchObject({ FunctionName: 'probe-fn', InvocationType: 'RequestResponse' });
-    expect(JSON.parse(new TextDecoder().decode(sent.Payload as Uint8Array))).toEqual({ probeNow: { side: 'new' } });
+    expect(JSON.parse(new TextDecoder().decode(sent.Payload as Uint8Array))).toEqual({ probeNow: { side: 'new', migrationKey: 'api:live' } });
+    expect(isProbeNowRequest({ probeNow: { side: 'new', migrationKey: 'api:live' } })).toBe(true);
+    // An older controller's request (no key) is still recognised, so that the probe function can refuse it with the fix.
     expect(isProbeNowRequest({ probeNow: { side: 'new' } })).toBe(true);
+    expect(isProbeNowRequest({ probeNow: { side: 'new', migrationKey: 7 } })).toBe(false);
+    expect(() => createInvokingProbeRunner({ lambda, functionName: 'probe-fn', migrationKey: '' })).toThrow(/migrationKey/);
     expect(isProbeNowRequest({ probeNow: { side: 'http://elsewhere' } })).toBe(false);
     expect(isProbeNowRequest({ source: 'aws.events' })).toBe(false);
   });
@@ -63,7 +67,7 @@ describe('fresh probes through the probe function', () => {
     mock.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload({ result }) });
     await runner({ ...target, connectTo: 'alb-new.example.com', headers: { 'X-Cutover-Probe-Side': 'new' } });
     const sent = mock.commandCalls(InvokeCommand)[0]!.args[0].input;
-    expect(JSON.parse(new TextDecoder().decode(sent.Payload as Uint8Array))).toEqual({ probeNow: { side: 'new' } });
+    expect(JSON.parse(new TextDecoder().decode(sent.Payload as Uint8Array))).toEqual({ probeNow: { side: 'new', migrationKey: 'api:live' } });
   });
 
   it('should make the controller call a probe that could not run inconclusive, never ok', async () => {

@@ -1,0 +1,182 @@
+/**
+ * The schedules of a shared controller: its own rule (one per controller function, so one per
+ * target family present in the stack) and the stack's probe rule, switched from the registry's live
+ * marks after the migrations of an invocation were served (controller-dispatch.ts).
+ *
+ * The race with a deploy is closed by the same order as for one migration (schedules.ts), with the
+ * live marks in place of the pointer: the deploy trigger writes the pointer, THEN marks the migration
+ * live, THEN enables; the controller clears a finished migration's mark, THEN disables (when no live
+ * migration of its family remains), THEN lists the registry again (consistently) and re-enables what
+ * is live. Whatever the interleaving, a mark written before the re-read is seen by it, and an enable
+ * after it comes after the disable: one of the two enables last. A controller that dies between any
+ * two of these steps leaves the schedule ON (the next tick finds nothing live and tries again) or,
+ * dying between its disable and its re-read, fails the invocation: Lambda's retry of the same
+ * scheduled event is a redelivery, which enables for every live migration it serves.
+ *
+ * Why clear only the mark that names what the run found (or an older migration of the key): a newer
+ * deploy's mark is never cleared, whatever this run saw. Why mark a migration live here: a run that
+ * finds a record still needing ticks without a mark (a teardown whose pin release was interrupted, a
+ * command to a migration the schedule had let go) would otherwise be switched off by the next
+ * quiesce; marked first, then enabled, it is in every later re-read.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { describeError } from './clients';
+import type { ControllerFamily } from './config';
+import type { MigrationRun } from './controller-runner';
+import type { DamagedRegistration, MigrationRegistry, RegisteredMigration } from './registry';
+import { isRedelivery, needsTicks, type ScheduleRules, type ScheduleSwitch, type Woken } from './schedules';
+
+export interface RegistrySchedulesDeps {
+  /**
+   * Undefined: the rules are not switched (always on), but the live marks are still kept: they
+   * are what a scheduled tick serves.
+   */
+  readonly switch?: Pick<ScheduleSwitch, 'enableSome' | 'disableSome'>;
+  /** For the log lines. */
+  readonly rules?: ScheduleRules;
+  readonly registry: Pick<MigrationRegistry, 'list' | 'markLive' | 'clearLive'>;
+  /** The migrations this controller's rule ticks. */
+  readonly family: ControllerFamily;
+  readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  readonly now: () => number;
+}
+
+/** One migration served by this invocation, as the registry listed it before the run. */
+export interface ServedRun {
+  readonly migration: RegisteredMigration;
+  readonly run: MigrationRun;
+}
+
+/** Which rules to enable. */
+interface Wanted {
+  controller: boolean;
+  probe: boolean;
+}
+
+/** Whether a migration's probe is run by the probe rule (the trigger enables that rule only for these). */
+export function hasProbeTargets(migration: Pick<RegisteredMigration, 'settings'>): boolean {
+  return Boolean(migration.settings.CUTOVER_PROBE_TARGETS?.trim());
+}
+
+/** What is live in a registry listing, for this controller's family and for the shared probe rule. */
+export function livenessOf(
+  listing: { readonly migrations: readonly RegisteredMigration[]; readonly damaged: readonly DamagedRegistration[] },
+  family: ControllerFamily,
+): { mine: boolean; any: boolean; probe: boolean } {
+  const live = listing.migrations.filter((m) => m.live);
+  // A damaged item of a live migration cannot be served, but it must not be silenced either: its
+  // family and probe targets are unknown, so it keeps every rule on and every tick fails, loudly.
+  const damagedLive = listing.damaged.some((d) => d.liveMigrationId !== undefined);
+  return {
+    mine: damagedLive || live.some((m) => family === 'any' || m.family === family),
+    any: damagedLive || live.length > 0,
+    probe: damagedLive || live.some(hasProbeTargets),
+  };
+}
+
+/** Whether what woke the controller enables the schedules of a live migration (as `ScheduleKeeper.afterRun`). */
+function enablesWhenLive(woken: Woken, nowMs: number): boolean {
+  return woken.by === 'deploy' || woken.by === 'command' || woken.by === 'alarm' || woken.by === 'probe' || isRedelivery(woken, nowMs);
+}
+
+export class RegistrySchedules {
+  constructor(private readonly deps: RegistrySchedulesDeps) {}
+
+  /**
+   * After the runs of one invocation: marks, clears, disables and enables (see the module comment).
+   * `quiesce`: the schedule woke the controller and nothing of its family was live, so its rule is
+   * on for nothing. Returns the errors (the caller fails the invocation with them at the end, so that
+   * Lambda retries it); a disable that fails is only logged (the schedule stays on and its next tick
+   * tries again).
+   */
+  async afterRuns(woken: Woken, served: readonly ServedRun[], quiesce: boolean): Promise<Error[]> {
+    const { registry, logger, now } = this.deps;
+    const errors: Error[] = [];
+    const wanted: Wanted = { controller: false, probe: false };
+    const want = (migration: RegisteredMigration) => {
+      wanted.controller = true;
+      wanted.probe ||= hasProbeTargets(migration);
+    };
+    let cleared = false;
+    for (const { migration, run } of served) {
+      // Another run saved first: it decided, and it switches what its outcome needs.
+      if (run.conflict) continue;
+      const key = migration.migrationKey;
+      const mark = migration.live;
+      try {
+        if (run.migrationId !== null && needsTicks(run.record)) {
+          if (mark?.migrationId !== run.migrationId) {
+            await registry.markLive(key, run.migrationId, now());
+            logger.info('a migration that needs ticks had no live mark: marked live', { migrationKey: key, migrationId: run.migrationId, previousMark: mark?.migrationId });
+            want(migration);
+          } else if (enablesWhenLive(woken, now())) {
+            want(migration);
+          }
+        } else if (mark) {
+          // Finished, or no longer the key's current migration, or the key has none: its mark goes,
+          // unless a deploy marked a newer one meanwhile (the condition keeps that one).
+          if (await registry.clearLive(key, mark.migrationId)) {
+            cleared = true;
+            logger.info('migration needs no more ticks: live mark cleared', { migrationKey: key, migrationId: mark.migrationId });
+          } else {
+            logger.info('the live mark changed since it was read (a new deploy): kept', { migrationKey: key, migrationId: mark.migrationId });
+          }
+        }
+      } catch (error) {
+        logger.error('could not update the live mark; failing at the end so that Lambda retries', { migrationKey: key, error: describeError(error) });
+        errors.push(asError(error));
+      }
+    }
+    const switcher = this.deps.switch;
+    if (!switcher) return errors;
+    if (cleared || quiesce) {
+      try {
+        const again = await this.quiesce();
+        wanted.controller ||= again.controller;
+        wanted.probe ||= again.probe;
+      } catch (error) {
+        // The re-read failed after a disable: failing makes Lambda retry the event, a redelivery
+        // that enables for whatever is live (see the module comment).
+        logger.error('could not read the registry again after switching the schedules; failing so that Lambda retries', { error: describeError(error) });
+        errors.push(asError(error));
+      }
+    }
+    if (wanted.controller || wanted.probe) {
+      try {
+        await switcher.enableSome(wanted);
+        logger.info('schedules enabled', { rules: this.deps.rules, controller: wanted.controller, probe: wanted.probe, by: woken.by });
+      } catch (error) {
+        logger.error('could not enable the schedules; failing so that Lambda retries this invocation', { error: describeError(error) });
+        errors.push(asError(error));
+      }
+    }
+    return errors;
+  }
+
+  /**
+   * Disables this controller's rule when no live migration of its family is left (and the probe's
+   * when none at all is), then lists again and returns what must be on after all.
+   */
+  private async quiesce(): Promise<Wanted> {
+    const { registry, logger, family, rules } = this.deps;
+    const switcher = this.deps.switch!;
+    const before = livenessOf(await registry.list(), family);
+    if (before.mine) return { controller: false, probe: false };
+    try {
+      await switcher.disableSome({ probe: !before.any });
+      logger.info('no migration of this controller needs ticks: schedules disabled', { rules, family, probe: !before.any });
+    } catch (error) {
+      // Some rule may have switched off all the same: the registry is read again either way.
+      logger.warn('could not disable the schedules; the next scheduled tick tries again', { error: describeError(error) });
+    }
+    const after = livenessOf(await registry.list(), family);
+    if (after.mine || (!before.any && after.probe)) {
+      logger.info('a migration was marked live while the schedules were being disabled', { family });
+    }
+    return { controller: after.mine, probe: !before.any && after.probe };
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
