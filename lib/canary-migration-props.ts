@@ -14,6 +14,7 @@ import type { Construct } from 'constructs';
 import { CutoverValidationError, show } from './errors';
 import { HealthCheck } from './health-check';
 import { TeardownPolicy, TrafficShiftPlan } from './plan';
+import type { CutoverController } from './cutover-controller';
 import type { IMigrationTarget, IOldCapacity } from './targets/binding';
 import { validateLambdaAliasTarget } from './targets/lambda-alias';
 
@@ -96,7 +97,8 @@ export interface CanaryMigrationProps {
    */
   readonly probeRuns?: number;
   /**
-   * Timeout of the probe function (every run of every target must fit).
+   * Timeout of the probe function (every run of every target must fit). The probe is shared by
+   * the stack's migrations: its timeout is the largest of theirs.
    * @default Duration.minutes(1)
    */
   readonly probeTimeout?: Duration;
@@ -133,24 +135,34 @@ export interface CanaryMigrationProps {
    */
   readonly appMetricsNamespace?: string;
   /**
-   * Retention of the controller's, probe's and deploy trigger's logs (the decision log included).
-   * @default logs.RetentionDays.ONE_MONTH
+   * The stack's shared controller (table, topic, functions, schedules), which serves this
+   * migration with the others of the stack. The four props below are its own: a migration may
+   * name them only with the controller's values (a synth error otherwise, naming both).
+   * @default CutoverController.of(this): the stack's, created by its first migration with that
+   * migration's encryptionKey, eventBus, removalPolicy and logRetention
+   */
+  readonly controller?: CutoverController;
+  /**
+   * Retention of the shared controller's, probe's and deploy trigger's logs (the decision log
+   * included). Shared: must be the controller's (see `controller`).
+   * @default - the controller's (logs.RetentionDays.ONE_MONTH unless it was created with another)
    */
   readonly logRetention?: logs.RetentionDays;
   /**
    * Bus for Cutover's own events (`cutover`, `cutover.probe`). Alarm state changes are always read
-   * from the default bus, where CloudWatch puts them.
-   * @default - the account's default event bus
+   * from the default bus, where CloudWatch puts them. Shared: must be the controller's.
+   * @default - the controller's (the account's default event bus unless it was created with another)
    */
   readonly eventBus?: events.IEventBus;
   /**
-   * Customer managed key for the state table and the topic.
-   * @default - AWS managed keys (`aws/dynamodb` for the table, `alias/aws/sns` for the topic)
+   * Customer managed key for the state table and the topic. Shared: must be the controller's.
+   * @default - the controller's (AWS managed keys unless it was created with one)
    */
   readonly encryptionKey?: kms.IKey;
   /**
-   * What happens to the state table (migration history) and the log groups when the stack is deleted.
-   * @default RemovalPolicy.RETAIN
+   * What happens to the state table (every migration's history) and the log groups when the stack
+   * is deleted. Shared: must be the controller's.
+   * @default - the controller's (RemovalPolicy.RETAIN unless it was created with another)
    */
   readonly removalPolicy?: RemovalPolicy;
   /**

@@ -1,6 +1,7 @@
 /**
- * `CanaryMigration`: moves the traffic of a Lambda alias from the version it points at to a new
- * version in weighted steps, watched by a reconciler that rolls back on its own.
+ * `CanaryMigration`: moves the traffic of a Lambda alias (or of a fleet behind a load balancer or
+ * DNS) from what it points at to a new version in weighted steps, watched by a reconciler that
+ * rolls back on its own.
  *
  * How a deploy starts a migration without CloudFormation ever fighting the controller:
  * - The alias is NOT an `AWS::Lambda::Alias` of the stack. A custom resource (the deploy trigger)
@@ -9,42 +10,41 @@
  *   there is none (first deploy: nothing to migrate) and never sets the new version to 100 %.
  * - Later deploys therefore never reset the alias's weights; only the controller moves them.
  *
- * The controller runs every minute while a migration is live (an EventBridge schedule, created
- * disabled: the deploy trigger enables it when it records a migration, the controller disables it
- * when nothing it serves needs ticks any more) and at once on events: a state change
- * of one of the configured alarms (recorded, so that routine ticks need no DescribeAlarms call; an
- * alarm entering ALARM rolls back), a probe finding a desync, or an operator command (direct
- * invoke, which works while the schedule is off). The probe runs every minute against per-version
- * endpoints, on a schedule switched with the controller's. State and history live in
- * DynamoDB, progress goes to CloudWatch (EMF), events to EventBridge, rollbacks/pauses/promotions
- * to SNS.
+ * Every migration of a stack is served by the stack's `CutoverController` (cutover-controller.ts):
+ * one table, topic, deploy trigger and probe, and one controller per target family. A migration
+ * adds its custom resource, whose `Settings` carry its own configuration (the target, the pin, the
+ * plan, the judge, the alarms, the probe's targets: canary-migration-settings.ts) to the registry
+ * the shared functions read, its alarm rule, its dashboard, and the grants its target and pin
+ * need, on the shared roles.
+ *
+ * The controller runs every minute while one of its migrations is live (an EventBridge schedule,
+ * created disabled: the deploy trigger enables it when it marks a migration live, the controller
+ * disables it when none needs ticks any more) and at once on events: a state change of one of the
+ * configured alarms (recorded, so that routine ticks need no DescribeAlarms call; an alarm
+ * entering ALARM rolls back), a probe finding a desync, or an operator command (direct invoke,
+ * which works while the schedule is off). The probe runs every minute against per-version
+ * endpoints, on a schedule switched with the controllers'. State and history live in DynamoDB,
+ * progress goes to CloudWatch (EMF), events to EventBridge, rollbacks/pauses/promotions to SNS.
  *
  * This file is the construct itself: its public surface (resources, grants, `addAlarm`) and the
  * order in which it composes its parts, each in a file of its own: the props and their checks
- * (canary-migration-props.ts), the functions and their permissions (canary-migration-functions.ts),
- * the schedules, rules and alarm watch (canary-migration-events.ts), and its metrics, in the base
- * class it extends (canary-migration-metrics.ts).
+ * (canary-migration-props.ts), its settings (canary-migration-settings.ts), the alarm watch
+ * (canary-migration-events.ts), and its metrics, in the base class it extends
+ * (canary-migration-metrics.ts).
  */
-import { CustomResource, RemovalPolicy } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as events from 'aws-cdk-lib/aws-events';
+import { CustomResource, Stack } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import type { Construct } from 'constructs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct, IDependable } from 'constructs';
 import { MigratedAlias } from './alias-handle';
-import { AlarmWatch, scheduleController, scheduleNames, scheduleProbe } from './canary-migration-events';
-import {
-  acknowledgeDesignFindings,
-  createController,
-  createDeployTrigger,
-  createProbe,
-  probeEnvironmentOf,
-  type MigrationFunctionSettings,
-} from './canary-migration-functions';
+import { AlarmWatch } from './canary-migration-events';
+import { migrationSettings, probeSettingsOf } from './canary-migration-settings';
+import { CutoverController } from './cutover-controller';
 import { MAX_ALARMS, checkProbeSettingsUsed, checkedPlanJson, validateProps, type CanaryMigrationProps } from './canary-migration-props';
 import { MigrationDashboard } from './dashboard';
 import { CutoverValidationError, show } from './errors';
@@ -80,23 +80,29 @@ export class CanaryMigration extends CanaryMigrationMetrics {
   /** Like CodeDeploy, at most 10 alarms per migration. */
   public static readonly MAX_ALARMS = MAX_ALARMS;
 
-  /** Migration state and history (`pk`/`sk`, on-demand, point-in-time recovery, encrypted). */
+  /** The stack's shared controller, which serves this migration. */
+  public readonly controller: CutoverController;
+  /** Migration state and history (`pk`/`sk`, on-demand, point-in-time recovery, encrypted): the stack's shared table. */
   public readonly table: dynamodb.ITable;
-  /** Rollbacks, pauses and promotions are published here; subscribe to it. */
+  /** Rollbacks, pauses and promotions are published here (the stack's shared topic); subscribe to it. */
   public readonly topic: sns.ITopic;
   /** The bus Cutover's events go to. */
   public readonly eventBus: events.IEventBus;
-  /** The reconciler. Invoke it with `{"command": "pause|resume|abort|promote|teardown", "reason": "…"}`. */
+  /**
+   * The reconciler of this migration's target family, shared with the stack's other migrations of
+   * that family. Invoke it with `{"command": "pause|resume|abort|promote|teardown", "reason": "…",
+   * "migration": "<migrationKey>"}` (`migration` may be left out while it serves one migration only).
+   */
   public readonly controllerFunction: lambda.IFunction;
-  /** The Keep-Alive probe; undefined without `probeTargets`. */
+  /** The stack's shared Keep-Alive probe; undefined when this migration has no probe targets. */
   public readonly probeFunction?: lambda.IFunction;
-  /** The custom resource handler that starts a migration on deploy. */
+  /** The shared custom resource handler that starts a migration on deploy. */
   public readonly deployTriggerFunction: lambda.IFunction;
   /** The custom resource whose `TargetVersion` change starts a migration (depend on it to wait for the alias). */
   public readonly deployTrigger: CustomResource;
   /** The deploy's wait for the migration's verdict; undefined without `waitForCompletion`. */
   public readonly completionWait?: MigrationCompletionWait;
-  /** The controller's log group (holds the decision log). */
+  /** The log group of this migration's controller (holds the decision log, shared with the family's other migrations). */
   public readonly controllerLogGroup: logs.ILogGroup;
   /** The migration's dashboard; undefined with `dashboard: false`. */
   public readonly dashboard?: cloudwatch.Dashboard;
@@ -158,82 +164,69 @@ export class CanaryMigration extends CanaryMigrationMetrics {
     this.healthCheck = props.healthCheck ?? HealthCheck.DEFAULT;
     this.pinnedCapacity = capacity.units;
     this.appMetricsNamespace = props.appMetricsNamespace ?? DEFAULT_APP_METRICS_NAMESPACE;
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
     const planJson = checkedPlanJson(this, this.plan);
     const judgeJson = JSON.stringify(this.healthCheck.overrides);
 
-    // --- State, notifications, events -----------------------------------------------------------
-    const table = new dynamodb.Table(this, 'State', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: props.encryptionKey ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.AWS_MANAGED,
-      encryptionKey: props.encryptionKey,
-      timeToLiveAttribute: 'expiresAt',
-      removalPolicy,
-    });
-    this.table = table;
+    // --- The stack's shared controller, and this migration's place in it -------------------------
+    const controller = sharedController(this, props);
+    this.controller = controller;
+    const family = target.kind === 'lambda-alias' ? 'lambda-alias' : 'fleet';
+    const served = controller.addMigration(this, family, this.migrationKey, props);
+    this.table = controller.table;
+    this.topic = controller.topic;
+    this.eventBus = controller.eventBus;
+    this.controllerFunction = served.function;
+    this.controllerLogGroup = served.logGroup;
+    this.deployTriggerFunction = controller.deployTriggerFunction;
 
-    const topic = new sns.Topic(this, 'Notifications', {
-      displayName: 'Cutover migration notifications',
-      // The AWS managed key is enough for Lambda publishers and email/SMS subscribers; a customer key
-      // is only needed when other services (EventBridge, CloudWatch) must publish to the topic.
-      masterKey: props.encryptionKey ?? kms.Alias.fromAliasName(this, 'SnsManagedKey', 'alias/aws/sns'),
-      enforceSSL: true,
-    });
-    this.topic = topic;
+    const probeSettings = probeSettingsOf(this, props, target);
+    const hasProbe = probeSettings.CUTOVER_PROBE_TARGETS !== undefined;
+    checkProbeSettingsUsed(this, props, hasProbe);
+    const probe = hasProbe ? controller.probeFor(props.probeTimeout) : undefined;
+    this.probeFunction = probe?.function;
 
-    this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+    // --- Its grants, on the shared roles (each scoped to this migration's resources) -----------
+    target.grantController(served.role);
+    capacity.grantController(served.role);
+    target.grantTrigger(controller.deployTriggerRole);
+    target.acknowledge?.({ controller: served.role, trigger: controller.deployTriggerRole });
+    capacity.acknowledge?.(served.role);
 
-    // --- Functions and their permissions (canary-migration-functions.ts), and what runs them ----
-    // (canary-migration-events.ts), created in this order: it is their order in the template.
-    const probeEnvironment = probeEnvironmentOf(this, props, target);
-    const settings: MigrationFunctionSettings = {
+    // --- Its deploy trigger: the target's properties and the migration's settings ---------------
+    const settings = migrationSettings({
       scope: this,
       props,
-      table,
-      topic,
-      eventBus: this.eventBus,
       target,
       capacity,
       migrationKey: this.migrationKey,
       appMetricsNamespace: this.appMetricsNamespace,
       planJson,
       judgeJson,
-      removalPolicy,
-      logRetention,
-      probeEnvironment,
+      probeSettings,
       watchedAlarms: () => this.alarmList,
-      schedules: scheduleNames(this, probeEnvironment.CUTOVER_PROBE_TARGETS !== undefined),
-    };
-    checkProbeSettingsUsed(this, props, settings.probeEnvironment.CUTOVER_PROBE_TARGETS !== undefined);
-    const controllerParts = createController(settings);
-    this.controllerLogGroup = controllerParts.controllerLogGroup;
-    this.controllerFunction = controllerParts.controller;
-    const schedules: events.Rule[] = [];
-    if (settings.probeEnvironment.CUTOVER_PROBE_TARGETS) {
-      this.probeFunction = createProbe(settings, controllerParts);
-      schedules.push(scheduleProbe(this, this.probeFunction, settings.schedules.probe!));
-    }
-    schedules.push(scheduleController(this, controllerParts.controller, this.eventBus, settings.schedules.controller));
-    const triggerParts = createDeployTrigger(settings, controllerParts);
+    });
+    this.deployTrigger = new CustomResource(this, 'DeployTrigger', {
+      serviceToken: controller.serviceToken,
+      resourceType: 'Custom::CutoverDeployTrigger',
+      properties: { ...target.triggerProperties, Settings: settings },
+    });
     // The trigger enables the schedules by name (no reference, see `scheduleNames`): they must exist
-    // first, also when an update replaces them.
-    triggerParts.deployTrigger.node.addDependency(...schedules);
-    this.deployTriggerFunction = triggerParts.trigger;
-    this.deployTrigger = triggerParts.deployTrigger;
+    // first, also when an update replaces them. It invokes the controller, which must already be
+    // able to act on its first tick (its role with every grant above), and, with probe targets,
+    // run a fresh probe at the gate.
+    const dependencies: IDependable[] = [served.schedule, served.role];
+    if (probe) dependencies.push(probe.schedule, probe.function);
+    this.deployTrigger.node.addDependency(...dependencies);
     if (props.waitForCompletion !== undefined) {
       this.completionWait = new MigrationCompletionWait(this, 'CompletionWait', {
-        deployTrigger: triggerParts.deployTrigger,
+        deployTrigger: this.deployTrigger,
         migrationId: this.migrationId,
         table: this.table,
         timeout: props.waitForCompletion,
         plan: this.plan,
-        logRetention,
-        removalPolicy,
+        logRetention: controller.logRetention,
+        removalPolicy: controller.removalPolicy,
       });
     }
     const aliasTarget = isLambdaAliasBinding(target) ? target : undefined;
@@ -242,15 +235,13 @@ export class CanaryMigration extends CanaryMigrationMetrics {
         function: aliasTarget.lambdaFunction,
         aliasName: aliasTarget.aliasName,
         version: aliasTarget.lambdaVersion,
-        createdBy: triggerParts.deployTrigger,
+        createdBy: this.deployTrigger,
       });
     }
-    acknowledgeDesignFindings(settings, controllerParts, this.probeFunction, triggerParts);
-
     this.alarmWatch = new AlarmWatch(this, {
-      controllerFunction: controllerParts.controller,
-      controllerRole: controllerParts.controllerRole,
-      deployTrigger: triggerParts.deployTrigger,
+      controllerFunction: served.function,
+      alarmReadPolicy: served.alarmReadPolicy,
+      deployTrigger: this.deployTrigger,
     });
     for (const alarm of props.alarms ?? []) this.addAlarm(alarm);
 
@@ -334,7 +325,11 @@ export class CanaryMigration extends CanaryMigrationMetrics {
     this.alarmWatch.watch(alarm);
   }
 
-  /** Lets `grantee` send operator commands (pause, resume, abort, promote, teardown) to the controller. */
+  /**
+   * Lets `grantee` send operator commands (pause, resume, abort, promote, teardown) to this
+   * migration's controller (shared with the stack's other migrations of its family: the grant is
+   * the function's, not the migration's).
+   */
   public grantOperate(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
@@ -343,15 +338,41 @@ export class CanaryMigration extends CanaryMigrationMetrics {
     });
   }
 
-  /** Lets `grantee` read migration state, history and probe results from the table. */
+  /** Lets `grantee` read migration state, history and probe results from the table (the stack's, shared). */
   public grantReadState(grantee: iam.IGrantable): iam.Grant {
     return this.table.grantReadData(grantee);
   }
 
-  /** Lets `grantee` subscribe to the migration's notifications. */
+  /** Lets `grantee` subscribe to the notifications (the stack's topic: every migration of the stack publishes there). */
   public grantSubscribe(grantee: iam.IGrantable): iam.Grant {
     return this.topic.grantSubscribe(grantee);
   }
+}
+
+/**
+ * The controller given in `controller`, or the stack's (created with this migration's shared props
+ * when it is the first). A controller of another stack is refused: its functions would reach into
+ * this stack's resources through exports, and a stack's migrations are its own.
+ */
+function sharedController(migration: CanaryMigration, props: CanaryMigrationProps): CutoverController {
+  const shared = {
+    ...(props.encryptionKey !== undefined ? { encryptionKey: props.encryptionKey } : {}),
+    ...(props.eventBus !== undefined ? { eventBus: props.eventBus } : {}),
+    ...(props.removalPolicy !== undefined ? { removalPolicy: props.removalPolicy } : {}),
+    ...(props.logRetention !== undefined ? { logRetention: props.logRetention } : {}),
+  };
+  if (props.controller === undefined) return CutoverController.find(migration) ?? CutoverController.of(migration, shared);
+  if (!(props.controller instanceof CutoverController)) {
+    throw new CutoverValidationError(`controller must be a CutoverController (CutoverController.of(this)), got ${show(props.controller)}`, migration);
+  }
+  if (Stack.of(props.controller) !== Stack.of(migration)) {
+    throw new CutoverValidationError(
+      `controller ${props.controller.node.path} is in stack ${Stack.of(props.controller).node.path}, the migration in ${Stack.of(migration).node.path}: ` +
+        "a stack's migrations are served by its own controller; leave controller out (CutoverController.of(this) is used) or create the migration in the controller's stack",
+      migration,
+    );
+  }
+  return props.controller;
 }
 
 function isLambdaAliasBinding(target: MigrationTargetBinding): target is LambdaAliasBinding {

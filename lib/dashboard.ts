@@ -3,7 +3,7 @@
  * (weight over time, decisions, the decision log) and the evidence (error rates and latency old vs
  * new, probe results, old capacity against its pin, the user's alarms).
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import type { CanaryMigration } from './canary-migration';
@@ -212,11 +212,24 @@ export class MigrationDashboard extends Construct {
       width: 16,
       height: 8,
       logGroupNames: [m.controllerLogGroup.logGroupName],
-      queryLines: [...DECISION_LOG_QUERY_LINES],
+      // The controller's log group is shared by its family's migrations: this one's decisions only
+      // (their `migrationId` is `<migrationKey>:<version or release>`).
+      queryLines: [DECISION_LOG_QUERY_LINES[0]!, DECISION_LOG_QUERY_LINES[1]!, migrationFilter(m.migrationKey), ...DECISION_LOG_QUERY_LINES.slice(2)],
       view: cloudwatch.LogQueryVisualizationType.TABLE,
     });
     this.dashboard.addWidgets(decisions, decisionLog);
   }
+}
+
+/**
+ * A Logs Insights filter on the decisions of one migration: a regular expression anchored at the
+ * start of `migrationId`, so that `api:live` never matches `my-api:live`. Regex characters of a
+ * literal key are escaped; a key that is a token (a function name) resolves to letters, digits,
+ * `-` and `_`, which need none.
+ */
+function migrationFilter(migrationKey: string): string {
+  const escaped = Token.isUnresolved(migrationKey) ? migrationKey : migrationKey.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+  return `filter migrationId like /^${escaped}:/`;
 }
 
 /** `{"<namespace>","FunctionName","Version"} MetricName="<name>" FunctionName="<fn>" NOT Version="<new>"` */

@@ -188,8 +188,8 @@ export class CutoverDemoStack extends Stack {
     // --- The migration --------------------------------------------------------------------------
     // The old-side probe API is built after the migration (it reads the alias once the deploy trigger
     // ran), so its URL is resolved at synth. It is made from the RestApi id alone, not the stage:
-    // the controller's environment depends on it, and the stage depends on the trigger, which
-    // depends on the controller.
+    // the migration's settings (in the deploy trigger's properties) carry it, and the stage depends
+    // on the trigger.
     const probeOldUrl = Lazy.string({ produce: () => stageUrl(this, this.probeOldApi) });
     this.migration = new CanaryMigration(this, 'Cutover', {
       function: fn,

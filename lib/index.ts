@@ -10,6 +10,7 @@ export * from './alias-handle';
 export * from './canary-migration';
 export * from './canary-migration-metrics';
 export * from './completion-wait';
+export * from './cutover-controller';
 export * from './dashboard';
 export * from './demo-stack';
 export * from './errors';

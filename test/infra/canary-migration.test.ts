@@ -6,6 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMAND_MAX_ATTEMPTS, COMMAND_TIMEOUT_MS } from '../../lambda/aws/deploy-trigger';
+import { PER_MIGRATION_SETTINGS } from '../../lambda/aws/registry';
 import { CanaryMigration } from '../../lib/canary-migration';
 import { CutoverValidationError } from '../../lib/errors';
 import { HealthCheck } from '../../lib/health-check';
@@ -31,9 +32,16 @@ function statementFor(statements: any[], action: string): any {
   return found[0];
 }
 
-/** The log groups the migration created (logical ids under `Migration`). */
+/** The log groups of the stack's shared controller (logical ids under `Cutover`). */
 function migrationLogGroups(template: Template): Record<string, any> {
-  return Object.fromEntries(Object.entries(template.findResources('AWS::Logs::LogGroup')).filter(([id]) => id.startsWith('Migration')));
+  return Object.fromEntries(Object.entries(template.findResources('AWS::Logs::LogGroup')).filter(([id]) => id.startsWith('Cutover')));
+}
+
+/** The `Settings` of the (only) migration's custom resource: what the registry stores for it. */
+function settingsOf(template: Template): Record<string, any> {
+  const triggers = Object.values(template.findResources('Custom::CutoverDeployTrigger'));
+  expect(triggers).toHaveLength(1);
+  return triggers[0]!.Properties.Settings;
 }
 
 function functionByEntryEnv(template: Template, serviceName: string): { id: string; props: any } {
@@ -121,36 +129,26 @@ describe('CanaryMigration with every feature', () => {
     for (const group of Object.values(ours)) expect(group).toMatchObject({ DeletionPolicy: 'Retain', Properties: { RetentionInDays: 30 } });
   });
 
-  it('should give the controller exactly the contract environment', () => {
+  it('should give the shared controller exactly the contract environment: the stack\'s, never a migration\'s', () => {
     const { props } = functionByEntryEnv(template, 'cutover-controller');
     const env = props.Environment.Variables;
     expect(Object.keys(env).sort()).toEqual(
       [
         'CUTOVER_TABLE_NAME',
-        'CUTOVER_FUNCTION_NAME',
-        'CUTOVER_ALIAS_NAME',
-        'CUTOVER_CAPACITY',
-        'CUTOVER_PLAN',
-        'CUTOVER_JUDGE',
-        'CUTOVER_ALARM_NAMES',
-        'CUTOVER_PINNED_CAPACITY',
         'CUTOVER_TOPIC_ARN',
         'CUTOVER_EVENT_BUS_NAME',
-        'CUTOVER_APP_METRICS_NAMESPACE',
-        'CUTOVER_PROBE_TARGETS',
-        'CUTOVER_PROBE_PATH',
-        'CUTOVER_PROBE_RUNS',
+        'CUTOVER_CONTROLLER_FAMILY',
         'CUTOVER_PROBE_FUNCTION_NAME',
         'CUTOVER_CONTROLLER_SCHEDULE',
         'CUTOVER_PROBE_SCHEDULE',
         'CUTOVER_HEALTH_READ_MINUTES',
-        'CUTOVER_APP_REQUESTS_EVERY_MINUTES',
         'POWERTOOLS_SERVICE_NAME',
         'POWERTOOLS_METRICS_NAMESPACE',
         'NODE_OPTIONS',
       ].sort(),
     );
     expect(env.CUTOVER_TABLE_NAME).toEqual({ Ref: ids.table });
+    expect(env.CUTOVER_CONTROLLER_FAMILY).toBe('lambda-alias');
     // Fresh probes are run by the probe function, which the controller may invoke (and nothing else of it).
     expect(env.CUTOVER_PROBE_FUNCTION_NAME).toEqual({ Ref: ids.probe });
     template.hasResourceProperties('AWS::IAM::Policy', {
@@ -159,66 +157,73 @@ describe('CanaryMigration with every feature', () => {
         Statement: Match.arrayWith([{ Sid: 'RunFreshProbes', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [ids.probe, 'Arn'] } }]),
       },
     });
-    expect(env.CUTOVER_FUNCTION_NAME).toEqual({ Ref: ids.service });
-    expect(env.CUTOVER_ALIAS_NAME).toBe('live');
-    expect(JSON.parse(env.CUTOVER_PLAN)).toEqual(TrafficShiftPlan.CANARY_10PERCENT_5MINUTES.spec);
-    expect(JSON.parse(env.CUTOVER_JUDGE)).toEqual({});
-    expect(env.CUTOVER_ALARM_NAMES).toEqual({
-      'Fn::Join': ['', ['["', { Ref: ids.alarms[0] }, '","', { Ref: ids.alarms[1] }, '"]']],
-    });
-    expect(env.CUTOVER_PINNED_CAPACITY).toBe('5');
     expect(env.CUTOVER_TOPIC_ARN).toEqual({ Ref: ids.topic });
     expect(env.CUTOVER_EVENT_BUS_NAME).toEqual({ Ref: ids.bus });
-    expect(env.CUTOVER_APP_METRICS_NAMESPACE).toBe('Cutover/App');
-    // The alias's health, three minutes per read; the application's Requests one window in ten minutes.
+    // The health, three minutes per read.
     expect(env.CUTOVER_HEALTH_READ_MINUTES).toBe('3');
-    expect(env.CUTOVER_APP_REQUESTS_EVERY_MINUTES).toBe('10');
     expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('Cutover');
+    expect(f.migration.controllerFunction.node.path).toBe('Full/CutoverController/LambdaAliasController/Function');
+  });
+
+  it('should carry exactly the per-migration settings in its custom resource, each a registry setting', () => {
+    const settings = settingsOf(template);
+    expect(Object.keys(settings).sort()).toEqual(
+      [
+        'CUTOVER_FUNCTION_NAME',
+        'CUTOVER_ALIAS_NAME',
+        'CUTOVER_MIGRATION_KEY',
+        'CUTOVER_CAPACITY',
+        'CUTOVER_PLAN',
+        'CUTOVER_JUDGE',
+        'CUTOVER_ALARM_NAMES',
+        'CUTOVER_PINNED_CAPACITY',
+        'CUTOVER_APP_METRICS_NAMESPACE',
+        'CUTOVER_APP_REQUESTS_EVERY_MINUTES',
+        'CUTOVER_PROBE_TARGETS',
+        'CUTOVER_PROBE_PATH',
+        'CUTOVER_PROBE_RUNS',
+      ].sort(),
+    );
+    for (const name of Object.keys(settings)) expect(PER_MIGRATION_SETTINGS, name).toContain(name);
+    expect(settings.CUTOVER_FUNCTION_NAME).toEqual({ Ref: ids.service });
+    expect(settings.CUTOVER_ALIAS_NAME).toBe('live');
+    expect(settings.CUTOVER_MIGRATION_KEY).toEqual({ 'Fn::Join': ['', [{ Ref: ids.service }, ':live']] });
+    expect(JSON.parse(settings.CUTOVER_PLAN)).toEqual(TrafficShiftPlan.CANARY_10PERCENT_5MINUTES.spec);
+    expect(JSON.parse(settings.CUTOVER_JUDGE)).toEqual({});
+    expect(settings.CUTOVER_ALARM_NAMES).toEqual({
+      'Fn::Join': ['', ['["', { Ref: ids.alarms[0] }, '","', { Ref: ids.alarms[1] }, '"]']],
+    });
+    expect(settings.CUTOVER_PINNED_CAPACITY).toBe('5');
+    expect(settings.CUTOVER_APP_METRICS_NAMESPACE).toBe('Cutover/App');
+    // The application's Requests one window in ten minutes (an alias's cross-check).
+    expect(settings.CUTOVER_APP_REQUESTS_EVERY_MINUTES).toBe('10');
+    expect(JSON.parse(settings.CUTOVER_PROBE_TARGETS)).toEqual([
+      { side: 'new', url: 'https://new.example.com/prod/' },
+      { side: 'old', url: 'https://old.example.com/prod/' },
+    ]);
+    expect(settings.CUTOVER_PROBE_PATH).toBe('/health');
+    expect(settings.CUTOVER_PROBE_RUNS).toBe('3');
   });
 
   it('should give the probe exactly the contract environment', () => {
     const { props } = functionByEntryEnv(template, 'cutover-probe');
     const env = props.Environment.Variables;
     expect(Object.keys(env).sort()).toEqual(
-      [
-        'CUTOVER_TABLE_NAME',
-        'CUTOVER_PROBE_TARGETS',
-        'CUTOVER_PROBE_PATH',
-        'CUTOVER_PROBE_RUNS',
-        'CUTOVER_EVENT_BUS_NAME',
-        'CUTOVER_MIGRATION_KEY',
-        'POWERTOOLS_SERVICE_NAME',
-        'POWERTOOLS_METRICS_NAMESPACE',
-        'NODE_OPTIONS',
-      ].sort(),
+      ['CUTOVER_TABLE_NAME', 'CUTOVER_EVENT_BUS_NAME', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'NODE_OPTIONS'].sort(),
     );
-    expect(JSON.parse(env.CUTOVER_PROBE_TARGETS)).toEqual([
-      { side: 'new', url: 'https://new.example.com/prod/' },
-      { side: 'old', url: 'https://old.example.com/prod/' },
-    ]);
-    expect(env.CUTOVER_PROBE_PATH).toBe('/health');
-    expect(env.CUTOVER_PROBE_RUNS).toBe('3');
-    expect(env.CUTOVER_MIGRATION_KEY).toEqual({ 'Fn::Join': ['', [{ Ref: ids.service }, ':live']] });
+    // The largest probeTimeout of its migrations (one here, without one: a minute).
+    expect(props.Timeout).toBe(60);
   });
 
   it('should give the deploy trigger exactly the contract environment', () => {
     const env = template.toJSON().Resources[ids.trigger].Properties.Environment.Variables;
-    expect(Object.keys(env).sort()).toEqual(
-      [
-        'CUTOVER_TABLE_NAME',
-        'CUTOVER_CONTROLLER_FUNCTION_NAME',
-        'CUTOVER_PLAN',
-        'CUTOVER_JUDGE',
-        'CUTOVER_PINNED_CAPACITY',
-        'CUTOVER_CONTROLLER_SCHEDULE',
-        'CUTOVER_PROBE_SCHEDULE',
-        'NODE_OPTIONS',
-      ].sort(),
-    );
-    expect(env.CUTOVER_CONTROLLER_FUNCTION_NAME).toEqual({ Ref: ids.controller });
+    expect(Object.keys(env).sort()).toEqual(['CUTOVER_TABLE_NAME', 'CUTOVER_CONTROLLERS', 'CUTOVER_PROBE_SCHEDULE', 'NODE_OPTIONS'].sort());
+    const controllerEnv = functionByEntryEnv(template, 'cutover-controller').props.Environment.Variables;
+    expect(env.CUTOVER_CONTROLLERS).toEqual({
+      'Fn::Join': ['', ['{"lambda-alias":{"functionName":"', { Ref: ids.controller }, `","schedule":"${controllerEnv.CUTOVER_CONTROLLER_SCHEDULE}"}}`]],
+    });
     // Longer than every attempt of a synchronous command together (the command client's budget).
     expect(template.toJSON().Resources[ids.trigger].Properties.Timeout * 1000).toBeGreaterThan(COMMAND_MAX_ATTEMPTS * COMMAND_TIMEOUT_MS);
-    expect(env.CUTOVER_PINNED_CAPACITY).toBe('5');
   });
 
   it('should never make the alias a CloudFormation resource, and start migrations through the deploy trigger', () => {
@@ -231,7 +236,9 @@ describe('CanaryMigration with every feature', () => {
       MigrationId: { 'Fn::Join': ['', [{ Ref: ids.service }, ':live:', { 'Fn::GetAtt': [version, 'Version'] }]] },
     });
     const trigger = Object.values(template.findResources('Custom::CutoverDeployTrigger'))[0]!;
-    expect(trigger.DependsOn).toEqual(expect.arrayContaining([ids.controllerRole]));
+    // Its controller able to act (the role and its policy, with this migration's grants) and the probe there for the gate.
+    const controllerPolicy = Object.keys(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: ids.controllerRole }], PolicyName: Match.stringLikeRegexp('DefaultPolicy') } }));
+    expect(trigger.DependsOn).toEqual(expect.arrayContaining([ids.controllerRole, ...controllerPolicy, ids.probe]));
   });
 
   it('should run the controller and the probe every minute, on schedules that are DISABLED at deploy and named in both environments', () => {
@@ -251,7 +258,7 @@ describe('CanaryMigration with every feature', () => {
     // Nothing else runs on a schedule: the event rules (desync, alarms) stay enabled.
     const scheduled = Object.values(template.findResources('AWS::Events::Rule')).filter((r: any) => r.Properties.ScheduleExpression);
     expect(scheduled.map((r: any) => r.Properties.State)).toEqual(['DISABLED', 'DISABLED']);
-    expect(triggerEnv.CUTOVER_CONTROLLER_SCHEDULE).toBe(names[ids.controller]);
+    expect(JSON.stringify(triggerEnv.CUTOVER_CONTROLLERS)).toContain(`\\"schedule\\":\\"${names[ids.controller]}\\"`);
     expect(triggerEnv.CUTOVER_PROBE_SCHEDULE).toBe(names[ids.probe]);
     // Named, not referenced: the custom resource that enables them waits for both rules explicitly.
     const ruleIds = Object.keys(template.findResources('AWS::Events::Rule', { Properties: { ScheduleExpression: 'rate(1 minute)' } }));
@@ -265,18 +272,16 @@ describe('CanaryMigration with every feature', () => {
     const ruleArn = (name: string) => `arn:aws:events:${f.stack.region}:${f.stack.account}:rule/${name}`;
     const env = functionByEntryEnv(template, 'cutover-controller').props.Environment.Variables;
     const arns = [ruleArn(env.CUTOVER_CONTROLLER_SCHEDULE), ruleArn(env.CUTOVER_PROBE_SCHEDULE)];
-    expect(statementFor(statementsOf(template, ids.controllerRole), 'events:DisableRule')).toEqual({
-      Sid: 'SwitchSchedules',
-      Effect: 'Allow',
-      Action: ['events:DisableRule', 'events:EnableRule'],
-      Resource: arns,
-    });
-    expect(statementFor(statementsOf(template, ids.triggerRole), 'events:EnableRule')).toEqual({
-      Sid: 'EnableSchedules',
-      Effect: 'Allow',
-      Action: 'events:EnableRule',
-      Resource: arns,
-    });
+    const switching = statementsOf(template, ids.controllerRole).filter((st) => [st.Action].flat().includes('events:DisableRule'));
+    expect(switching).toEqual([
+      { Sid: 'SwitchControllerSchedule', Effect: 'Allow', Action: ['events:DisableRule', 'events:EnableRule'], Resource: arns[0] },
+      { Sid: 'SwitchProbeSchedule', Effect: 'Allow', Action: ['events:DisableRule', 'events:EnableRule'], Resource: arns[1] },
+    ]);
+    const enabling = statementsOf(template, ids.triggerRole).filter((st) => [st.Action].flat().includes('events:EnableRule'));
+    expect(enabling).toEqual([
+      { Sid: 'EnableLambdaAliasSchedule', Effect: 'Allow', Action: 'events:EnableRule', Resource: arns[0] },
+      { Sid: 'EnableProbeSchedule', Effect: 'Allow', Action: 'events:EnableRule', Resource: arns[1] },
+    ]);
     expect(statementsOf(template, ids.triggerRole).filter((st) => [st.Action].flat().includes('events:DisableRule'))).toHaveLength(0);
   });
 
@@ -294,10 +299,9 @@ describe('CanaryMigration with every feature', () => {
     for (const key of ['Input', 'InputPath', 'InputTransformer']) expect(rule.Properties.Targets[0]).not.toHaveProperty(key);
     // One target per side, and the sequence settings (path, runs, body size, timeout) are shared:
     // there are no per-side ones.
-    const { props } = functionByEntryEnv(template, 'cutover-probe');
-    const env = props.Environment.Variables;
-    expect(JSON.parse(env.CUTOVER_PROBE_TARGETS).map((t: { side: string }) => t.side).sort()).toEqual(['new', 'old']);
-    for (const name of Object.keys(env)) expect(name).not.toMatch(/_(NEW|OLD)(_|$)/);
+    const settings = settingsOf(template);
+    expect(JSON.parse(settings.CUTOVER_PROBE_TARGETS).map((t: { side: string }) => t.side).sort()).toEqual(['new', 'old']);
+    for (const name of Object.keys(settings)) expect(name).not.toMatch(/_(NEW|OLD)(_|$)/);
   });
 
   it("should set Lambda's own retries of asynchronous invocations: none for the probe, bounded for the controller", () => {
@@ -338,7 +342,12 @@ describe('CanaryMigration with every feature', () => {
   it('should run the controller at once when a probe reports a desync, on the migration bus', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: { Ref: ids.bus },
-      EventPattern: { source: ['cutover.probe'], 'detail-type': ['Cutover Probe Result'], detail: { verdict: ['desync'] } },
+      // Only the desyncs of the migrations this controller serves.
+      EventPattern: {
+        source: ['cutover.probe'],
+        'detail-type': ['Cutover Probe Result'],
+        detail: { verdict: ['desync'], migrationKey: [{ 'Fn::Join': ['', [{ Ref: ids.service }, ':live']] }] },
+      },
       Targets: [Match.objectLike({ Arn: fnArn(ids.controller) })],
     });
     // EventBridge may invoke the controller for each rule.
@@ -362,7 +371,7 @@ describe('CanaryMigration with every feature', () => {
     expect(statementFor(statements, 'sns:Publish').Resource).toEqual({ Ref: ids.topic });
     expect([statementFor(statements, 'dynamodb:PutItem').Resource].flat()).toEqual([fnArn(ids.table)]);
     expect(statementFor(statements, 'kms:Decrypt').Resource).toEqual(fnArn(ids.key));
-    expect(statementFor(statements, 'logs:PutLogEvents').Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^MigrationControllerLogs/), 'Arn'] });
+    expect(statementFor(statements, 'logs:PutLogEvents').Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^CutoverControllerLambdaAliasControllerLogs/), 'Arn'] });
   });
 
   it('should scope the deploy trigger to creating the alias, the table and invoking the controller', () => {
@@ -476,9 +485,11 @@ describe('CanaryMigration with defaults', () => {
     const actions = statementsOf(template, controllerRole).flatMap((s) => [s.Action].flat());
     expect(actions.filter((a) => /ProvisionedConcurrency|DescribeAlarms/.test(a))).toEqual([]);
     const env = functionByEntryEnv(template, 'cutover-controller').props.Environment.Variables;
-    expect(env.CUTOVER_ALARM_NAMES).toBe('[]');
-    expect(env.CUTOVER_PINNED_CAPACITY).toBe('0');
-    expect(env.CUTOVER_PROBE_TARGETS).toBeUndefined();
+    const settings = settingsOf(template);
+    expect(settings.CUTOVER_ALARM_NAMES).toBe('[]');
+    expect(settings.CUTOVER_PINNED_CAPACITY).toBe('0');
+    expect(settings.CUTOVER_PROBE_TARGETS).toBeUndefined();
+    expect(env.CUTOVER_PROBE_SCHEDULE).toBeUndefined();
     expect(env.CUTOVER_EVENT_BUS_NAME).toBe('default');
   });
 
@@ -526,7 +537,7 @@ describe('CanaryMigration options', () => {
       Targets: [Match.objectLike({ Arn: fnArn(logicalId(stack, migration.controllerFunction)) })],
     });
     // The controller watches it by name ...
-    const env = functionByEntryEnv(template, 'cutover-controller').props.Environment.Variables;
+    const env = settingsOf(template);
     expect(stack.resolve(env.CUTOVER_ALARM_NAMES)).toEqual({ 'Fn::Join': ['', ['["', { Ref: compositeId }, '"]']] });
     // ... and may read it: DescribeAlarms returns composite alarms only when allowed on `*`.
     template.hasResourceProperties('AWS::IAM::Policy', {
@@ -555,13 +566,12 @@ describe('CanaryMigration options', () => {
       dashboard: false,
     });
     const template = Template.fromStack(stack);
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'cutover-controller', CUTOVER_PLAN: capture }) },
-    });
+    template.hasResourceProperties('Custom::CutoverDeployTrigger', { Settings: Match.objectLike({ CUTOVER_PLAN: capture }) });
     expect(JSON.parse(capture.asString())).toEqual({ ...TrafficShiftPlan.LINEAR_10PERCENT_EVERY_3MINUTES.spec, teardown: 'after-soak' });
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ CUTOVER_JUDGE: '{"minRequests":7}', CUTOVER_APP_METRICS_NAMESPACE: 'Shop/Api' }) },
+    template.hasResourceProperties('Custom::CutoverDeployTrigger', {
+      Settings: Match.objectLike({ CUTOVER_JUDGE: '{"minRequests":7}', CUTOVER_APP_METRICS_NAMESPACE: 'Shop/Api' }),
     });
+    // The first migration creates the stack's controller with its log retention.
     for (const group of Object.values(migrationLogGroups(template))) expect(group.Properties.RetentionInDays).toBe(7);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
   });

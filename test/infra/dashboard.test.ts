@@ -168,11 +168,11 @@ describe('migration dashboard', () => {
     expect(alarms.properties.alarms).toEqual([`‹GetAtt:${ids.alarm}.Arn›`]);
   });
 
-  it('should query the decision log with the contract query', () => {
+  it("should query the decision log with the contract query, narrowed to this migration's decisions", () => {
     const log = widget(body, 'Decision log (latest first)');
     expect(log.type).toBe('log');
     expect(log.properties.query).toBe(
-      `SOURCE '‹Ref:${ids.controllerLogs}›' | fields @timestamp, status, weight, step, action, reason\n| filter message = "decision"\n| sort @timestamp desc\n| limit 50`,
+      `SOURCE '‹Ref:${ids.controllerLogs}›' | fields @timestamp, status, weight, step, action, reason\n| filter message = "decision"\n| filter migrationId like /^‹Ref:${ids.service}›:live:/\n| sort @timestamp desc\n| limit 50`,
     );
     expect(DECISION_LOG_QUERY_LINES).toHaveLength(4);
     expect(log.properties.view).toBe('table');

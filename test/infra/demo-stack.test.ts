@@ -146,10 +146,9 @@ describe('CutoverDemoStack', () => {
   });
 
   it('should probe /health on both per-version APIs', () => {
-    const probe = Object.values(
-      template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'cutover-probe' }) } } }),
-    )[0]!;
-    const env = probe.Properties.Environment.Variables;
+    // The migration's probe settings, which the shared probe reads from the registry.
+    const trigger = Object.values(template.findResources('Custom::CutoverDeployTrigger'))[0]!;
+    const env = trigger.Properties.Settings;
     expect(env.CUTOVER_PROBE_PATH).toBe('/health');
     const targets = JSON.stringify(env.CUTOVER_PROBE_TARGETS);
     expect(targets).toContain(`{"Ref":"${ids.probeNew}"}`);

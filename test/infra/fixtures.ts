@@ -2,10 +2,12 @@
  * Shared builders for the infrastructure tests. Bundling is skipped (`aws:cdk:bundling-stacks: []`)
  * everywhere except in `bundling.test.ts`, so these synthesise in a few seconds without esbuild.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -91,4 +93,30 @@ export function minimalMigration() {
 /** Logical id of a construct's CloudFormation resource. */
 export function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
   return stack.getLogicalId(construct.node.defaultChild as never);
+}
+
+/**
+ * cfn-lint findings over a stack's synthesized template ('' when clean), or undefined when cfn-lint
+ * is not installed. `ignore` lists checks that come from aws-cdk's own patterns or from the test's
+ * environment (each caller says why).
+ */
+export function cfnLint(stack: Stack, ignore: readonly string[] = ['W3005']): string | undefined {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cutover-cfn-lint-'));
+  try {
+    const file = path.join(dir, 'template.json');
+    writeFileSync(file, JSON.stringify(Template.fromStack(stack).toJSON()));
+    try {
+      execFileSync('cfn-lint', ['--format', 'parseable', ...(ignore.length > 0 ? ['--ignore-checks', ...ignore] : []), '--', file], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      return '';
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException & { stdout?: string };
+      if (e.code === 'ENOENT') return undefined;
+      return e.stdout ?? String(error);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

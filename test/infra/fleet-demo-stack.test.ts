@@ -30,12 +30,14 @@ function resourcesText(template: Template, type: string, props: Record<string, u
   return JSON.stringify(template.findResources(type, props));
 }
 
-/** The controller: the migration's function whose environment names the target. */
+/**
+ * What the shared controller reads for the migration: its custom resource's `Settings` (the deploy
+ * trigger stores them in the registry), which name the target and the pin.
+ */
 function controllerEnvironment(template: Template): Record<string, unknown> {
-  const functions = Object.values(template.findResources('AWS::Lambda::Function')).filter((f: any) => f.Properties.Environment?.Variables?.CUTOVER_TARGET);
-  expect(functions.length, 'functions with CUTOVER_TARGET (controller, deploy trigger)').toBeGreaterThan(0);
-  const controller = functions.find((f: any) => f.Properties.Environment.Variables.CUTOVER_CAPACITY) ?? functions[0];
-  return (controller as any).Properties.Environment.Variables;
+  const triggers = Object.values(template.findResources('Custom::CutoverDeployTrigger'));
+  expect(triggers, 'one migration, one deploy trigger resource').toHaveLength(1);
+  return (triggers[0] as any).Properties.Settings;
 }
 
 /** A port p such that p and p + 1 are free, from [from, to). */
@@ -246,7 +248,7 @@ describe('CutoverFleetDemoStack', () => {
       });
     }
     // The probe's health step asks the demo API's health route.
-    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ CUTOVER_PROBE_PATH: '/health' }) } });
+    template.hasResourceProperties('Custom::CutoverDeployTrigger', { Settings: Match.objectLike({ CUTOVER_PROBE_PATH: '/health' }) });
   });
 
   it('should pin the old fleet and leave the new one alone', () => {

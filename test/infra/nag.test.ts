@@ -72,12 +72,14 @@ describe('cdk-nag AwsSolutions gate', () => {
     const ids = full.acknowledgements.map((a) => `${a.path} ${a.id.replace(/^annotation::/i, '')}`);
     expect(ids).toEqual(
       expect.arrayContaining([
-        'Full/Migration/Controller AwsSolutions-L1',
-        'Full/Migration/ControllerRole AwsSolutions-IAM5[Resource::*]',
+        // The stack's shared controller holds the shared functions; a migration's grants (the pin
+        // on the function's qualifiers) are acknowledged on the shared role they are added to.
+        'Full/CutoverController/LambdaAliasController/Function AwsSolutions-L1',
+        'Full/CutoverController/LambdaAliasController/Role AwsSolutions-IAM5[Resource::*]',
         // DescribeAlarms on `*` (composite alarms), in a policy of its own.
-        'Full/Migration/ReadWatchedAlarms AwsSolutions-IAM5[Resource::*]',
-        'Full/Migration/ControllerRole AwsSolutions-IAM5[Resource::<ServiceDBC79909.Arn>:*]',
-        expect.stringMatching(/^Full\/Migration\/DeployTriggerProviderRole AwsSolutions-IAM5\[Resource::<MigrationDeployTriggerHandler[0-9A-F]{8}\.Arn>:\*\]$/),
+        'Full/CutoverController/LambdaAliasController/ReadWatchedAlarms AwsSolutions-IAM5[Resource::*]',
+        'Full/CutoverController/LambdaAliasController/Role AwsSolutions-IAM5[Resource::<ServiceDBC79909.Arn>:*]',
+        expect.stringMatching(/^Full\/CutoverController\/DeployTriggerProviderRole AwsSolutions-IAM5\[Resource::<CutoverControllerDeployTriggerHandler[0-9A-F]{8}\.Arn>:\*\]$/),
       ]),
     );
     // Nothing is acknowledged for a whole stack or app.

@@ -59,9 +59,14 @@ function statements(template: Template, roleLogicalIdPrefix: string): Array<Reco
     .flatMap((p) => p.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
 }
 
+/**
+ * What the shared controller reads for the migration: its custom resource's `Settings`, which the
+ * deploy trigger stores in the registry (the controller adds its own shared environment).
+ */
 function controllerEnvironment(template: Template): Record<string, unknown> {
-  const fns = template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'cutover-controller' } } } });
-  return (Object.values(fns)[0] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
+  const triggers = Object.values(template.findResources('Custom::CutoverDeployTrigger'));
+  expect(triggers).toHaveLength(1);
+  return (triggers[0] as { Properties: { Settings: Record<string, unknown> } }).Properties.Settings;
 }
 
 /**
@@ -140,13 +145,13 @@ describe('MigrationTarget.loadBalancer with OldCapacity.ecsService', () => {
         Actions: [Match.objectLike({ Type: 'forward' })],
       });
     }
-    const probeEnv = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'cutover-probe' } } } }));
+    const probeEnv = [controllerEnvironment(template).CUTOVER_PROBE_TARGETS];
     expect(probeEnv).toHaveLength(1);
     expect(JSON.stringify(probeEnv[0])).toContain('X-Cutover-Probe-Side');
   });
 
   it('lets the controller modify only this listener, and pin only the old service', () => {
-    const controller = statements(template, 'CutoverControllerRole');
+    const controller = statements(template, 'FleetControllerRole');
     const modify = controller.find((s) => s.Sid === 'ShiftTargetGroupWeights')!;
     expect(modify.Action).toBe('elasticloadbalancing:ModifyListener');
     expect(f.stack.resolve(modify.Resource)).toEqual(f.stack.resolve(f.listener.listenerArn));
@@ -156,7 +161,7 @@ describe('MigrationTarget.loadBalancer with OldCapacity.ecsService', () => {
     expect(register.Condition).toEqual({ StringEquals: { 'application-autoscaling:service-namespace': 'ecs' } });
     // Nothing of Lambda's alias or provisioned concurrency.
     expect(JSON.stringify(controller)).not.toMatch(/UpdateAlias|ProvisionedConcurrency/);
-    const trigger = statements(template, 'CutoverDeployTriggerRole');
+    const trigger = statements(template, 'DeployTriggerRole');
     expect(JSON.stringify(trigger)).not.toContain('ModifyListener');
     expect(JSON.stringify(trigger)).toContain('elasticloadbalancing:DescribeListeners');
   });
@@ -203,7 +208,7 @@ describe('MigrationTarget.dns with OldCapacity.autoScalingGroup', () => {
   });
 
   it('scopes record changes to the zone, the name, the type and CREATE/DELETE; the trigger may only CREATE', () => {
-    const controller = statements(template, 'CutoverControllerRole');
+    const controller = statements(template, 'FleetControllerRole');
     const shift = controller.find((s) => s.Sid === 'ShiftRecordWeights')!;
     expect(shift.Condition).toEqual({
       'ForAllValues:StringEquals': {
@@ -215,14 +220,13 @@ describe('MigrationTarget.dns with OldCapacity.autoScalingGroup', () => {
     expect(JSON.stringify(f.stack.resolve(shift.Resource))).toContain('hostedzone/Z0123456789ABCDEFGHIJ');
     const pin = controller.find((s) => s.Sid === 'PinOldFleet')!;
     expect(JSON.stringify(f.stack.resolve(pin.Resource))).toContain('autoScalingGroupName/');
-    const trigger = statements(template, 'CutoverDeployTriggerRole');
+    const trigger = statements(template, 'DeployTriggerRole');
     const create = trigger.find((s) => s.Sid === 'CreateWeightedRecordsOnce')!;
     expect((create.Condition as Record<string, Record<string, string[]>>)['ForAllValues:StringEquals']!['route53:ChangeResourceRecordSetsActions']).toEqual(['CREATE']);
   });
 
   it('probes each load balancer alone, speaking as the public name', () => {
-    const probe = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'cutover-probe' } } } }))[0]!;
-    const targets = JSON.stringify(f.stack.resolve(probe.Properties.Environment.Variables.CUTOVER_PROBE_TARGETS));
+    const targets = JSON.stringify(f.stack.resolve(controllerEnvironment(template).CUTOVER_PROBE_TARGETS));
     expect(targets).toContain('connectTo');
     expect(targets).toContain('https://api.example.com');
   });
