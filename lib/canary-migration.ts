@@ -42,6 +42,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct, IDependable } from 'constructs';
 import { MigratedAlias } from './alias-handle';
+import { MigratedRecord } from './migrated-record';
 import { AlarmWatch } from './canary-migration-events';
 import { migrationSettings, probeSettingsOf } from './canary-migration-settings';
 import { CutoverController } from './cutover-controller';
@@ -137,6 +138,8 @@ export class CanaryMigration extends CanaryMigrationMetrics {
   private readonly alarmList: cloudwatch.IAlarm[] = [];
   /** `function:<name>:<alias>` (Lambda alias targets only). */
   private readonly aliasHandle?: MigratedAlias;
+  /** The weighted records' name (DNS targets only). */
+  private readonly recordHandle?: MigratedRecord;
   /** The rule and the read permission of the watched alarms, created with the first one. */
   private readonly alarmWatch: AlarmWatch;
 
@@ -238,6 +241,7 @@ export class CanaryMigration extends CanaryMigrationMetrics {
         createdBy: this.deployTrigger,
       });
     }
+    if (target.weightedRecord) this.recordHandle = new MigratedRecord({ ...target.weightedRecord, createdBy: this.deployTrigger });
     this.alarmWatch = new AlarmWatch(this, {
       controllerFunction: served.function,
       alarmReadPolicy: served.alarmReadPolicy,
@@ -282,11 +286,30 @@ export class CanaryMigration extends CanaryMigrationMetrics {
       throw new CutoverValidationError(
         this.targetKind === 'lambda-alias'
           ? 'alias is built from MigrationTarget.lambdaAlias (or function/aliasName/version); this migration has a custom lambda-alias target: use its own function and alias'
-          : `alias is only for Lambda alias migrations; this migration's target is ${show(this.targetKind)}, whose clients reach the fleets through the load balancer or the DNS name, not a Lambda alias`,
+          : `alias is only for Lambda alias migrations; this migration's target is ${show(this.targetKind)}, whose clients reach the fleets through ` +
+              (this.targetKind === 'dns' ? 'the DNS name: use migration.record' : 'your load balancer listener, which needs no handle'),
         this,
       );
     }
     return this.aliasHandle;
+  }
+
+  /**
+   * The weighted DNS name this migration moves traffic on (DNS targets only), the counterpart of
+   * `alias`: the deploy trigger creates the weighted records on the first deploy, so an alias record
+   * bound to it (`route53.RecordTarget.fromAlias(migration.record)`) and anything that depends on it
+   * (`node.addDependency(migration.record)`) is created after them. Reading it for another target
+   * kind throws, naming the handle that fits.
+   */
+  public get record(): MigratedRecord {
+    if (!this.recordHandle) {
+      throw new CutoverValidationError(
+        `record is only for DNS migrations; this migration's target is ${show(this.targetKind)}: ` +
+          (this.targetKind === 'lambda-alias' ? 'use migration.alias' : 'clients reach it through your load balancer listener, which needs no handle'),
+        this,
+      );
+    }
+    return this.recordHandle;
   }
 
   /**

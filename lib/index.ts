@@ -16,6 +16,7 @@ export * from './demo-stack';
 export * from './errors';
 export * from './health-check';
 export * from './metrics';
+export * from './migrated-record';
 export * from './plan';
 export * from './capacity/old-capacity';
 export * from './targets/binding';

@@ -7,6 +7,7 @@
  */
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as route53 from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
 
 /** One endpoint the Keep-Alive probe checks, reaching one side only. */
@@ -48,6 +49,11 @@ export interface MigrationTargetBinding {
   readonly probeTargets?: readonly ProbeTargetSpec[];
   /** Health widgets for the dashboard (requests, error rates and latency per side). */
   healthWidgets?(): cloudwatch.IWidget[];
+  /**
+   * The weighted records a DNS target moves traffic on (created by the deploy trigger, not by
+   * CloudFormation): `migration.record` is built from it.
+   */
+  readonly weightedRecord?: { readonly zone: route53.IHostedZone; readonly domainName: string; readonly recordType: 'CNAME' | 'A' };
 }
 
 /** A target to migrate: create with `MigrationTarget.lambdaAlias/loadBalancer/dns`. */

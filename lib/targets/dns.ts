@@ -148,6 +148,7 @@ export class DnsTarget implements IMigrationTarget {
       environment: { CUTOVER_TARGET: stack.toJsonString(target), CUTOVER_MIGRATION_KEY: migrationKey },
       triggerProperties: { TargetKind: 'fleet', MigrationKey: migrationKey, Release: props.release, Records: stack.toJsonString(records) },
       ...(probeTargets ? { probeTargets } : {}),
+      weightedRecord: { zone: props.zone, domainName: recordName, recordType },
       grantController: (role) => {
         role.addToPrincipalPolicy(list);
         role.addToPrincipalPolicy(change('ShiftRecordWeights', ['CREATE', 'DELETE']));

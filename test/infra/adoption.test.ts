@@ -192,7 +192,40 @@ describe('migration.alias in other set-ups', () => {
     });
     expect(() => migration.alias).toThrow(CutoverValidationError);
     expect(() => migration.alias).toThrow(/^Fleet\/Cutover: alias is only for Lambda alias migrations; this migration's target is "dns"/);
+    expect(() => migration.alias).toThrow(/the DNS name: use migration\.record/);
     expect(() => migration.addFunctionUrl()).toThrow(/alias is only for Lambda alias migrations/);
+  });
+
+  it("should give a DNS migration's weighted name as migration.record, created after the deploy trigger", () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Dns', { env: ENV });
+    const zone = new route53.PublicHostedZone(stack, 'Zone', { zoneName: 'example.com' });
+    const alb = (id: string) =>
+      elbv2.ApplicationLoadBalancer.fromApplicationLoadBalancerAttributes(stack, id, {
+        loadBalancerArn: `arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/${id}/0123456789abcdef`,
+        securityGroupId: 'sg-12345678',
+        loadBalancerDnsName: `${id}.eu-west-1.elb.amazonaws.com`,
+        loadBalancerCanonicalHostedZoneId: 'Z32O12XQLNTSW2',
+      });
+    const migration = new CanaryMigration(stack, 'Cutover', {
+      target: MigrationTarget.dns({ zone, recordName: 'api', recordType: 'A', old: { loadBalancer: alb('old') }, new: { loadBalancer: alb('new') }, release: 'v2' }),
+    });
+    expect(migration.record.domainName).toBe('api.example.com');
+    expect(migration.record.recordType).toBe('A');
+    new route53.ARecord(stack, 'Apex', { zone, target: route53.RecordTarget.fromAlias(migration.record) });
+    const template = Template.fromStack(stack);
+    const [triggerId] = Object.keys(template.findResources('Custom::CutoverDeployTrigger'));
+    const apex = Object.values(template.findResources('AWS::Route53::RecordSet', { Properties: { Name: 'example.com.' } }))[0] as { DependsOn?: string[]; Properties: Record<string, unknown> };
+    expect(apex.Properties.AliasTarget).toMatchObject({ DNSName: 'api.example.com' });
+    expect(apex.DependsOn).toContain(triggerId);
+  });
+
+  it('fails with the handle that fits when a non-DNS migration is asked for its record', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'NoRecord', { env: ENV });
+    const fn = new lambda.Function(stack, 'Fn', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler=async()=>1') });
+    const migration = new CanaryMigration(stack, 'Cutover', { function: fn, aliasName: 'live', version: fn.currentVersion });
+    expect(() => migration.record).toThrow(/record is only for DNS migrations; this migration's target is "lambda-alias": use migration\.alias/);
   });
 });
 
