@@ -1,7 +1,10 @@
 /**
  * A deployed Cutover as a `MigrationSource`: reads from the migration table (the layout of
  * `lambda/aws/dynamodb-table.ts`), commands by a synchronous invoke of the controller function with
- * `{"command": …, "reason": …}`, exactly what an operator's `aws lambda invoke` sends.
+ * `{"command": …, "reason": …, "migration": …}`, exactly what an operator's `aws lambda invoke`
+ * sends. One controller serves every migration of a stack, so the command names its migration: the
+ * id it resolved to when the table is known (the controller then acts on it only while it is its
+ * key's current one), else the name as given (a key or an id).
  *
  * Reads only: it uses the record log's read functions rather than `DynamoDbStateStore.load`,
  * which finishes an interrupted outbox copy (a write) and so would need more than read access.
@@ -11,6 +14,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AwsClientOptions } from '../lambda/aws/clients';
 import { describeError } from '../lambda/aws/clients';
+import type { ControllerCommandPayload } from '../lambda/aws/controller-requests';
 import type { ControllerResponse } from '../lambda/aws/controller-runtime';
 import { commandClientConfig } from '../lambda/aws/deploy-trigger';
 import { getPointer, type MigrationPointer } from '../lambda/aws/dynamodb-pointer';
@@ -104,14 +108,15 @@ export class AwsMigrationSource implements MigrationSource {
   }
 
   /**
-   * Invokes the controller with the command. The controller acts on its key's current migration
-   * only, so with a table the name is checked first (a migration that is no longer current is
-   * refused here, before anything is sent), and the answer is checked against it in any case.
+   * Invokes the controller with the command, naming the migration. The controller acts on a key's
+   * current migration only, so with a table the name is checked first (a migration that is no
+   * longer current is refused here, before anything is sent), and the answer is checked against it
+   * in any case.
    */
   async command(migration: string, command: Command, reason: string): Promise<CommandOutcome> {
     const functionName = this.options.controllerFunctionName;
     if (!functionName) throw new SourceUsageError('a command needs the controller function: --controller <name> or CUTOVER_CONTROLLER');
-    let id = migration;
+    let id = migration.trim();
     if (this.options.tableName) {
       const table = this.table();
       const resolved = await this.resolve(table, migration);
@@ -133,13 +138,14 @@ export class AwsMigrationSource implements MigrationSource {
     }
 
     const lambda = this.lambda();
+    const payload: ControllerCommandPayload = { command, reason, migration: id };
     let answer;
     try {
       answer = await lambda.send(
         new InvokeCommand({
           FunctionName: functionName,
           InvocationType: 'RequestResponse',
-          Payload: new TextEncoder().encode(JSON.stringify({ command, reason })),
+          Payload: new TextEncoder().encode(JSON.stringify(payload)),
         }),
       );
     } catch (error) {
@@ -178,6 +184,11 @@ export class AwsMigrationSource implements MigrationSource {
       ...(response.step !== undefined ? { step: response.step } : {}),
       events: response.events,
     };
+    // Without a table a key may have been named: the answer about that key's current migration is the one.
+    if (response.migrationId !== id && !this.options.tableName && response.migrationKey === id) {
+      id = response.migrationId;
+      base.migrationId = id;
+    }
     if (response.migrationId !== id) {
       return {
         ...base,

@@ -212,6 +212,44 @@ export function readControllerFamily(env: Env, fallback: ControllerFamily = 'any
   return text as ControllerFamily;
 }
 
+/** One family's controller, as the shared deploy trigger knows it (`CUTOVER_CONTROLLERS`). */
+export interface ControllerEntry {
+  readonly functionName: string;
+  /** Its schedule rule; unset: schedules always on (nothing switched). */
+  readonly schedule?: string;
+}
+
+/**
+ * `CUTOVER_CONTROLLERS`: JSON `{"lambda-alias":{"functionName":"…","schedule":"…"},"fleet":{…}}`,
+ * the controller of each target family the stack has (only those present). Read by the shared
+ * deploy trigger at load, so that a damaged value fails its first invocation with the variable's
+ * name rather than some deploy later.
+ */
+export function readControllerEntries(env: Env): Readonly<Partial<Record<'lambda-alias' | 'fleet', ControllerEntry>>> {
+  const value = json(env, 'CUTOVER_CONTROLLERS');
+  const shape = 'a JSON object of target family ("lambda-alias", "fleet") to {"functionName": "…", "schedule"?: "…"}';
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError('CUTOVER_CONTROLLERS', `must be ${shape}, got ${preview(JSON.stringify(value))}`);
+  }
+  const entries: Partial<Record<'lambda-alias' | 'fleet', ControllerEntry>> = {};
+  for (const [family, entry] of Object.entries(value as Record<string, unknown>)) {
+    if (family !== 'lambda-alias' && family !== 'fleet') {
+      throw new ConfigError('CUTOVER_CONTROLLERS', `has an unknown family ${JSON.stringify(family)}; it must be ${shape}`);
+    }
+    const e = entry as { functionName?: unknown; schedule?: unknown } | null;
+    if (e === null || typeof e !== 'object' || typeof e.functionName !== 'string' || e.functionName.trim() === '' || (e.schedule !== undefined && typeof e.schedule !== 'string')) {
+      throw new ConfigError('CUTOVER_CONTROLLERS', `entry ${family} must be {"functionName": "…", "schedule"?: "…"}, got ${preview(JSON.stringify(entry) ?? String(entry))}`);
+    }
+    entries[family] = { functionName: e.functionName.trim(), ...(e.schedule?.trim() ? { schedule: e.schedule.trim() } : {}) };
+  }
+  return entries;
+}
+
+/** The shared probe function's own variables (each migration's targets come from its settings). */
+export function readSharedProbeConfig(env: Env): { readonly tableName: string; readonly eventBusName: string } {
+  return { tableName: required(env, 'CUTOVER_TABLE_NAME'), eventBusName: required(env, 'CUTOVER_EVENT_BUS_NAME') };
+}
+
 /**
  * `CUTOVER_CONTROLLER_SCHEDULE` and `CUTOVER_PROBE_SCHEDULE`: the names of the rules to switch.
  * Without the controller's, nothing is switched (the probe's alone would be meaningless).

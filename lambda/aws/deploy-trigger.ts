@@ -7,14 +7,20 @@
  * - records a migration from the alias's current version to the deployed one and wakes the
  *   controller so the canary starts now,
  * - never routes traffic to the new version itself.
+ *
+ * One trigger serves every migration of a stack (deploy-trigger-dispatch.ts builds each one's
+ * configuration from its `Settings`): before anything else it registers the migration's settings
+ * (lambda/aws/registry.ts), so that whatever it goes on to record the controller can serve; after
+ * recording it marks the migration live, then enables the schedules, then wakes the controller.
  */
 import { CreateAliasCommand, GetAliasCommand, InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
+import type { CloudFormationCustomResourceDeleteEvent, CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { MigrationStatus, TERMINAL_STATUSES, type Command } from '../core/model';
 import { clientConfig, errorName, type AwsClientOptions } from './clients';
 import type { DeployTriggerConfig } from './config';
-import type { DeployTriggerPayload } from './controller-requests';
+import type { ControllerCommandPayload, DeployTriggerPayload } from './controller-requests';
 import { aliasKeyOf, type DynamoDbStateStore, type MigrationPointer } from './dynamodb-store';
+import type { MigrationRegistry } from './registry';
 import type { ScheduleSwitch } from './schedules';
 
 /** The resource's properties (CloudFormation passes every value as a string). */
@@ -25,6 +31,8 @@ export interface DeployTriggerProperties {
   readonly TargetVersion: string;
   /** Unique per version, e.g. `${fn}:${alias}:${version}`. */
   readonly MigrationId: string;
+  /** The migration's per-migration variables (checked by the dispatcher, see `DeployTriggerDeps.settings`). */
+  readonly Settings?: unknown;
 }
 
 /** What the Provider framework expects back. */
@@ -34,7 +42,12 @@ export interface DeployTriggerResponse {
 }
 
 export interface DeployTriggerDeps {
+  /** The migration's configuration: the shared environment plus its `Settings` (deploy-trigger-dispatch.ts). */
   readonly config: DeployTriggerConfig;
+  /** The stack's registry: the migration is registered first, marked live once recorded. */
+  readonly registry: Pick<MigrationRegistry, 'register' | 'markLive' | 'deregister'>;
+  /** The resource's `Settings`, checked (`checkSettings`): what `register` stores. */
+  readonly settings: Readonly<Record<string, string>>;
   /** For the alias calls and the asynchronous wake-up of the controller (ordinary `clientConfig()`). */
   readonly lambda: LambdaClient;
   /**
@@ -69,11 +82,11 @@ export async function onDeployEvent(event: CloudFormationCustomResourceEvent, de
     // The alias is left alone: it carries live traffic (API Gateway invokes fn:alias), and a Delete
     // also comes when this resource is replaced, not only when the stack goes away. Deleting the
     // function removes its aliases anyway.
-    log('delete: alias left in place', { physicalResourceId: event.PhysicalResourceId });
-    return { PhysicalResourceId: event.PhysicalResourceId };
+    return onDeleteEvent(event, { registry: deps.registry, log }, 'alias left in place');
   }
-  const props = validate(event.ResourceProperties as unknown as Record<string, unknown>);
+  const props = validateAliasProperties(event.ResourceProperties as unknown as Record<string, unknown>);
   const physicalResourceId = aliasKeyOf(props.FunctionName, props.AliasName);
+  await deps.registry.register(physicalResourceId, deps.settings, (deps.now ?? Date.now)());
   const respond = (data: Record<string, string>): DeployTriggerResponse => {
     log('deploy trigger', { requestType: event.RequestType, properties: props, result: data });
     return { PhysicalResourceId: physicalResourceId, Data: data };
@@ -120,6 +133,7 @@ export async function onDeployEvent(event: CloudFormationCustomResourceEvent, de
   }
   if (pointer?.migrationId === props.MigrationId) {
     // CloudFormation sent the same request again (retry, or a rollback of a later failure).
+    await keepLive(deps, key, pointer, await statusOf(pointer));
     return respond({ Action: 'already-recorded', MigrationId: pointer.migrationId, OldVersion: pointer.oldVersion, NewVersion: pointer.newVersion });
   }
   if (pointer) await makeRoomFor(deps, pointer, await statusOf(pointer), `version ${target}`);
@@ -146,6 +160,34 @@ export async function onDeployEvent(event: CloudFormationCustomResourceEvent, de
 }
 
 /**
+ * Delete of a migration's resource: its registration is removed, unless it is live (a migration
+ * taken out of the stack in the middle of a rollback must still be finished by the controller; a
+ * later Delete or deploy of that key tidies it up). Needs no settings or configuration: a resource
+ * whose settings went bad must still be deletable. What the target carries is left alone.
+ */
+export async function onDeleteEvent(
+  event: CloudFormationCustomResourceDeleteEvent,
+  deps: Pick<DeployTriggerDeps, 'registry' | 'log'>,
+  note: string,
+): Promise<DeployTriggerResponse> {
+  const log = deps.log ?? ((message, detail) => console.log(JSON.stringify({ message, ...detail })));
+  const registration = await deps.registry.deregister(event.PhysicalResourceId);
+  log(`delete: ${note}`, { physicalResourceId: event.PhysicalResourceId, registration });
+  return { PhysicalResourceId: event.PhysicalResourceId };
+}
+
+/**
+ * The same migration deployed again (a CloudFormation retry): an earlier attempt may have died
+ * between recording it and marking it live, and a migration that is not live gets no ticks once
+ * another migration keeps the shared schedule on. So an unfinished one is marked live again and
+ * its schedules enabled (both idempotent; marking again keeps its place in the tick's order).
+ */
+export async function keepLive(deps: DeployTriggerDeps, key: string, pointer: MigrationPointer, status: MigrationStatus): Promise<void> {
+  if (TERMINAL_STATUSES.includes(status)) return;
+  await markLiveAndEnable(deps, key, pointer.migrationId);
+}
+
+/**
  * Before a new migration is recorded: a completed one is torn down (deploying on top of it accepts
  * its version, so the side before it is no longer a rollback target and its pin is released; the
  * new migration pins its own old side), a running one blocks the deploy with what to do.
@@ -165,35 +207,27 @@ export async function makeRoomFor(
   throw new DeployBlockedError(
     `migration ${pointer.migrationId} (${sides}) is still ${status}; ` +
       `${next} cannot start until it ends: wait for it, or invoke the controller with ` +
-      `{"command":"promote"} or {"command":"abort"}, then deploy again`,
+      // Named: the stack's controller serves every migration and refuses a command naming none.
+      `{"command":"promote","migration":"${pointer.migrationId}"} or {"command":"abort","migration":"${pointer.migrationId}"}, then deploy again`,
   );
 }
 
 /**
- * Records the new migration as the current one (refused if another deploy raced), enables the
- * schedules and wakes the controller.
+ * Records the new migration as the current one (refused if another deploy raced), marks it live in
+ * the registry, enables the schedules and wakes the controller.
  *
- * The pointer is written before the schedules are enabled (never after): a controller that is
- * disabling them at the same moment reads the pointer again after its disable and re-enables, so
- * one of the two enables last (lambda/aws/schedules.ts). An enable that fails (after the SDK's
- * retries; some rules may have switched) fails the deploy: the migration would otherwise run with
- * no ticks. CloudFormation's rollback then sends the previous version back, which aborts the
- * recorded migration (see `onDeployEvent`), and the controller switches the schedules off again.
+ * The pointer is written, then the live mark, and only then are the schedules enabled (never
+ * before): a controller that is disabling them at the same moment lists the registry again after
+ * its disable and re-enables what is live, so one of the two enables last (lambda/aws/schedules.ts).
+ * A mark or an enable that fails (after the SDK's retries; some rules may have switched) fails the
+ * deploy: the migration would otherwise run with no ticks. CloudFormation's rollback then sends the
+ * previous version back, which aborts the recorded migration (see `onDeployEvent`), and the
+ * controller switches the schedules off again.
  */
 export async function recordAndWake(deps: DeployTriggerDeps, key: string, record: MigrationPointer, replacing: string | undefined): Promise<void> {
   await deps.store.putPointer(key, record, replacing);
-  if (deps.schedules) {
-    try {
-      await deps.schedules.enable();
-    } catch (error) {
-      throw new Error(
-        `migration ${record.migrationId} was recorded but its schedules could not be enabled (${(error as Error).message}); ` +
-          'the deploy fails so that CloudFormation rolls back, which aborts the migration: deploy a new version (or, for a fleet, a new release label) once EventBridge answers; the same one is already recorded and would not start again',
-        { cause: error },
-      );
-    }
-  }
-  const payload: DeployTriggerPayload = { trigger: 'deploy', migrationId: record.migrationId };
+  await markLiveAndEnable(deps, key, record.migrationId);
+  const payload: DeployTriggerPayload = { trigger: 'deploy', migrationId: record.migrationId, migrationKey: key };
   await deps.lambda.send(
     new InvokeCommand({
       FunctionName: deps.config.controllerFunctionName,
@@ -202,6 +236,29 @@ export async function recordAndWake(deps: DeployTriggerDeps, key: string, record
       Payload: new TextEncoder().encode(JSON.stringify(payload)),
     }),
   );
+}
+
+/** Marks the recorded migration live, THEN enables its schedules (see `recordAndWake`). */
+async function markLiveAndEnable(deps: DeployTriggerDeps, key: string, migrationId: string): Promise<void> {
+  const fails = (what: string, error: unknown) =>
+    new Error(
+      `migration ${migrationId} was recorded but ${what} (${(error as Error).message}); ` +
+        'the deploy fails so that CloudFormation rolls back, which aborts the migration: deploy a new version (or, for a fleet, a new release label) once the service answers; the same one is already recorded and would not start again',
+      { cause: error },
+    );
+  try {
+    await deps.registry.markLive(key, migrationId, (deps.now ?? Date.now)());
+  } catch (error) {
+    // Before any enable: the schedules must never be switched on for a migration the registry does
+    // not call live (the controller would switch them off again before it was ever ticked).
+    throw fails('could not be marked live in the registry, so no schedule would tick it', error);
+  }
+  if (!deps.schedules) return;
+  try {
+    await deps.schedules.enable();
+  } catch (error) {
+    throw fails('its schedules could not be enabled', error);
+  }
 }
 
 /** How long one attempt of a synchronous command to the controller may wait for its answer. */
@@ -252,11 +309,14 @@ export async function invokeCommand(
   for (let attempt = 1; ; attempt++) {
     // A controller run takes longer than an ordinary API call: this client's requests may wait
     // COMMAND_TIMEOUT_MS (see commandClientConfig).
+    // Named by id: the shared controller serves many migrations, and acts on this one only while
+    // it is still its key's current migration (a newer deploy's is never aborted or torn down).
+    const payload: ControllerCommandPayload = { command, reason, migration: migrationId };
     const result = await deps.commandLambda.send(
       new InvokeCommand({
         FunctionName: deps.config.controllerFunctionName,
         InvocationType: 'RequestResponse',
-        Payload: new TextEncoder().encode(JSON.stringify({ command, reason })),
+        Payload: new TextEncoder().encode(JSON.stringify(payload)),
       }),
     );
     const body = result.Payload ? new TextDecoder().decode(result.Payload) : '';
@@ -287,7 +347,8 @@ function answeredConflict(body: string): boolean {
   }
 }
 
-function validate(properties: Record<string, unknown>): DeployTriggerProperties {
+/** The alias resource's properties (all but `Settings`, which the dispatcher checks), or a TypeError naming the property. */
+export function validateAliasProperties(properties: Record<string, unknown>): DeployTriggerProperties {
   const get = (name: keyof DeployTriggerProperties): string => {
     const value = properties[name];
     if (typeof value !== 'string' || value.trim() === '') {

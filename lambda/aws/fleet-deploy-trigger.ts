@@ -17,7 +17,11 @@
  *   a rolled-back migration started from: nothing to do (the new side takes no traffic).
  * - A completed migration is torn down only once the deploy passed every check: a refused deploy
  *   leaves the old fleet pinned.
- * - **Delete**: the routing is left alone: it carries live traffic.
+ * - **Delete**: the routing is left alone: it carries live traffic. The registration is removed
+ *   unless the migration is live (see `onDeleteEvent`).
+ *
+ * Every Create and Update first registers the migration's settings (the controller serves what
+ * gets recorded from them), as for an alias.
  */
 import {
   ChangeResourceRecordSetsCommand,
@@ -31,7 +35,9 @@ import { DamagedStateError, type TrafficPort } from '../core/ports';
 import {
   DeployBlockedError,
   invokeCommand,
+  keepLive,
   makeRoomFor,
+  onDeleteEvent,
   recordAndWake,
   type DeployTriggerDeps,
   type DeployTriggerResponse,
@@ -47,6 +53,8 @@ export interface FleetDeployProperties {
   readonly Release: string;
   /** JSON of `WeightedRecords` for a DNS migration; absent for an ALB one. */
   readonly Records?: string;
+  /** The migration's per-migration variables (checked by the dispatcher, see `DeployTriggerDeps.settings`). */
+  readonly Settings?: unknown;
 }
 
 /** The two weighted records of a DNS migration, as the construct describes them. */
@@ -77,12 +85,11 @@ export interface FleetDeployDeps extends DeployTriggerDeps {
 
 export async function onFleetDeployEvent(event: CloudFormationCustomResourceEvent, deps: FleetDeployDeps): Promise<DeployTriggerResponse> {
   const log = deps.log ?? ((message, detail) => console.log(JSON.stringify({ message, ...detail })));
-  if (event.RequestType === 'Delete') {
-    log('delete: routing left in place', { physicalResourceId: event.PhysicalResourceId });
-    return { PhysicalResourceId: event.PhysicalResourceId };
-  }
-  const props = validate(event.ResourceProperties as unknown as Record<string, unknown>);
+  if (event.RequestType === 'Delete') return onDeleteEvent(event, { registry: deps.registry, log }, 'routing left in place');
+  const props = validateFleetProperties(event.ResourceProperties as unknown as Record<string, unknown>);
   const key = props.MigrationKey;
+  // First: whatever this deploy goes on to record, the controller finds its settings.
+  await deps.registry.register(key, deps.settings, (deps.now ?? Date.now)());
   const respond = (data: Record<string, string>): DeployTriggerResponse => {
     log('deploy trigger', { requestType: event.RequestType, properties: props, result: data });
     return { PhysicalResourceId: key, Data: data };
@@ -120,6 +127,7 @@ export async function onFleetDeployEvent(event: CloudFormationCustomResourceEven
     return respond({ Action: 'none', MigrationId: '', OldRelease: oldRelease, NewRelease: release });
   }
   if (pointer?.migrationId === migrationId) {
+    await keepLive(deps, key, pointer, await statusOf(pointer));
     return respond({ Action: 'already-recorded', MigrationId: migrationId, OldRelease: pointer.oldVersion, NewRelease: pointer.newVersion });
   }
   const status = pointer ? await statusOf(pointer) : undefined;
@@ -211,7 +219,8 @@ export async function ensureRecords(route53: Route53Client, records: WeightedRec
   return true;
 }
 
-function validate(properties: Record<string, unknown>): FleetDeployProperties {
+/** The fleet resource's properties (all but `Settings`, which the dispatcher checks), or a TypeError naming the property. */
+export function validateFleetProperties(properties: Record<string, unknown>): FleetDeployProperties {
   const get = (name: 'MigrationKey' | 'Release'): string => {
     const value = properties[name];
     if (typeof value !== 'string' || value.trim() === '') {

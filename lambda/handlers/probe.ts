@@ -1,49 +1,53 @@
 /**
- * The probe function: every minute while a migration is live (its schedule is switched with the
- * controller's), runs the Keep-Alive desync probe against the configured
- * old/new endpoints, publishes EMF metrics, records the results for the controller and announces
- * each one on the event bus (a desync wakes the controller at once).
+ * The probe function of a stack: every minute while a migration with probe targets is live (its
+ * schedule is switched with the controllers'), runs the Keep-Alive desync probe against each live
+ * migration's old/new endpoints (its settings in the registry, lambda/aws/registry.ts), publishes
+ * EMF metrics, records the results for the controller and announces each one on the event bus (a
+ * desync wakes the controller at once). See lambda/aws/probe-dispatch.ts.
  *
- * Invoked by the controller with `{ "probeNow": { "side": "new" } }`, it probes that side's
- * configured target once and returns the result (the controller records it and decides on it):
- * see `lambda/aws/probe-invoker.ts`. The other configured side is probed with it and recorded like
- * a periodic result, so that both sides are probed equally often (see `runFreshProbe`).
+ * Invoked by a controller with `{ "probeNow": { "side": "new", "migrationKey": "…" } }`, it probes
+ * that migration's target of that side once and returns the result (the controller records it and
+ * decides on it): see `lambda/aws/probe-invoker.ts`. The migration's other configured side is probed
+ * with it and recorded like a periodic result, so that both sides are probed equally often (see
+ * `runFreshProbe`).
  *
  * Each configured target (`CUTOVER_PROBE_TARGETS`) may name where to connect (`connectTo`, e.g.
  * its side's own load balancer while both serve the URL's host name) and extra request headers;
  * the runner passes them to the probe engine. A private CA is trusted through the function's
  * `NODE_EXTRA_CA_CERTS`.
+ *
+ * Only the stack's variables are read at load (a bad one fails the first invocation with its name);
+ * each migration's settings are checked at its run, so a bad one fails that migration only.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { clientConfig } from '../aws/clients';
-import { readProbeConfig } from '../aws/config';
+import { readSharedProbeConfig } from '../aws/config';
+import type { InvocationContext } from '../aws/controller-dispatch';
 import { DynamoDbStateStore, createDocumentClients } from '../aws/dynamodb-store';
 import { createMetrics } from '../aws/metrics';
-import { PROBE_NOW_MAX_DURATION_MS, isProbeNowRequest, type ProbeNowResponse } from '../aws/probe-invoker';
-import { createProbeRunner } from '../aws/probe-runner';
-import { runFreshProbe, runProbes, type ProbeResponse } from '../aws/probe-runtime';
+import { isProbeNowRequest, type ProbeNowResponse } from '../aws/probe-invoker';
+import { probeLiveMigrations, probeMigrationNow, probeRunnerCache, type SharedProbeDeps, type SharedProbeResponse } from '../aws/probe-dispatch';
+import { MigrationRegistry } from '../aws/registry';
 
-const config = readProbeConfig(process.env);
+const env = process.env;
+const shared = readSharedProbeConfig(env);
 // Only the clients this function uses, so that cold start loads no other SDK package.
 const { documents } = createDocumentClients();
-const eventBridge = new EventBridgeClient(clientConfig());
-const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'cutover-probe' });
-const metrics = createMetrics('cutover-probe');
-const store = new DynamoDbStateStore({
-  documents,
-  tableName: config.tableName,
-  onWarning: (message, detail) => logger.warn(message, detail ?? {}),
-});
-// Bounded well inside the one-minute schedule, so runs never pile up.
-const runner = createProbeRunner(config.probe, { maxDurationMs: 40_000 });
+const logger = new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || 'cutover-probe' });
+const deps: SharedProbeDeps = {
+  env,
+  registry: new MigrationRegistry({ documents, tableName: shared.tableName }),
+  store: new DynamoDbStateStore({ documents, tableName: shared.tableName, onWarning: (message, detail) => logger.warn(message, detail ?? {}) }),
+  eventBridge: new EventBridgeClient(clientConfig()),
+  logger,
+  metrics: createMetrics('cutover-probe'),
+  // Scheduled runs are bounded well inside the one-minute schedule, so runs never pile up; a fresh
+  // probe for a controller must leave it time for the rest of its tick.
+  runnerFor: probeRunnerCache(),
+};
 
-// A fresh probe for the controller must leave it time for the rest of its tick.
-const runnerNow = createProbeRunner(config.probe, { maxDurationMs: PROBE_NOW_MAX_DURATION_MS });
-
-export async function handler(event?: unknown): Promise<ProbeResponse | ProbeNowResponse> {
-  if (isProbeNowRequest(event)) {
-    return runFreshProbe({ config, runner: runnerNow, store, eventBridge, logger, metrics }, event.probeNow.side);
-  }
-  return runProbes({ config, runner, store, eventBridge, logger, metrics });
+export async function handler(event?: unknown, context?: InvocationContext): Promise<SharedProbeResponse | ProbeNowResponse> {
+  if (isProbeNowRequest(event)) return probeMigrationNow(deps, event.probeNow);
+  return probeLiveMigrations(deps, context);
 }

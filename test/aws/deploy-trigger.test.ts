@@ -5,6 +5,7 @@ import { readDeployTriggerConfig } from '../../lambda/aws/config';
 import { DEFAULT_CONNECTION_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from '../../lambda/aws/clients';
 import { COMMAND_CONFLICT_ATTEMPTS, COMMAND_MAX_ATTEMPTS, COMMAND_TIMEOUT_MS, DeployBlockedError, commandClientConfig, onDeployEvent } from '../../lambda/aws/deploy-trigger';
 import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
+import { MigrationRegistry } from '../../lambda/aws/registry';
 import { MigrationStatus } from '../../lambda/core/model';
 import { FakeAccount } from './fake-account';
 import { makeRecord } from './fixtures';
@@ -14,22 +15,24 @@ const TABLE = 'cutover-deploy-test';
 const account = new FakeAccount('api');
 let dynamo: LocalDynamo;
 let store: DynamoDbStateStore;
+let registry: MigrationRegistry;
 /** A client of its own for synchronous commands, as the handler builds it (mocked like every LambdaClient). */
 let commandLambda: LambdaClient;
 let fn: string;
 let n = 0;
-const config = readDeployTriggerConfig({
-  CUTOVER_TABLE_NAME: TABLE,
-  CUTOVER_CONTROLLER_FUNCTION_NAME: 'cutover-controller',
+/** The migration's settings (its custom resource's `Settings`). */
+const SETTINGS = {
   CUTOVER_PLAN: JSON.stringify({ steps: [{ weight: 10, bakeMs: 300000 }, { weight: 100, bakeMs: 300000 }], soakMs: 600000, healthWindowMs: 60000, teardown: 'manual' }),
   CUTOVER_JUDGE: '{"minRequests": 50}',
   CUTOVER_PINNED_CAPACITY: '10',
-});
+};
+const config = readDeployTriggerConfig({ CUTOVER_TABLE_NAME: TABLE, CUTOVER_CONTROLLER_FUNCTION_NAME: 'cutover-controller', ...SETTINGS });
 
 beforeAll(async () => {
   dynamo = await startDynalite();
   await dynamo.createTable(TABLE);
   store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE });
+  registry = new MigrationRegistry({ documents: dynamo.clients.documents, tableName: TABLE });
   commandLambda = new LambdaClient(commandClientConfig({ region: 'us-east-1', endpoint: dynamo.endpoint, credentials: TEST_CREDENTIALS }));
 });
 afterAll(async () => {
@@ -57,7 +60,7 @@ function event(requestType: 'Create' | 'Update' | 'Delete', version: string, ext
   } as CloudFormationCustomResourceEvent;
 }
 
-const deps = () => ({ config, lambda: dynamo.clients.lambda, commandLambda, store, now: () => 1_750_000_000_000, log: () => {} });
+const deps = () => ({ config, registry, settings: SETTINGS, lambda: dynamo.clients.lambda, commandLambda, store, now: () => 1_750_000_000_000, log: () => {} });
 
 /** The synchronous invokes of the controller: the client that sent each and its per-call options. */
 const commandInvokes = () =>
@@ -92,7 +95,17 @@ describe('deploy trigger', () => {
       createdAtMs: 1_750_000_000_000,
       spec: { plan: config.plan, judge: { minRequests: 50 }, pinnedCapacity: 10 },
     });
-    expect(account.invocations).toEqual([{ FunctionName: 'cutover-controller', InvocationType: 'Event', payload: { trigger: 'deploy', migrationId: `${fn}:live:2` } }]);
+    expect(account.invocations).toEqual([
+      { FunctionName: 'cutover-controller', InvocationType: 'Event', payload: { trigger: 'deploy', migrationId: `${fn}:live:2`, migrationKey: `${fn}:live` } },
+    ]);
+    // Registered with its settings and marked live before the wake-up.
+    expect(await registry.get(`${fn}:live`)).toEqual({
+      migrationKey: `${fn}:live`,
+      family: 'lambda-alias',
+      settings: SETTINGS,
+      updatedAtMs: 1_750_000_000_000,
+      live: { migrationId: `${fn}:live:2`, sinceMs: 1_750_000_000_000 },
+    });
     expect(account.count('UpdateAlias')).toBe(0);
     expect(account.alias).toMatchObject({ main: '1', weights: {} });
   });
@@ -121,7 +134,12 @@ describe('deploy trigger', () => {
     account.alias = { main: '1', weights: { '2': 0.1 }, revision: 2 };
     const response = await onDeployEvent(event('Update', '1'), deps());
     expect(response.Data?.Action).toBe('abort-requested');
-    expect(account.invocations.at(-1)).toMatchObject({ InvocationType: 'RequestResponse', payload: { command: 'abort', reason: 'CloudFormation rolled the stack back to version 1' } });
+    // Named by id: the shared controller serves many migrations, and only this one while it is current.
+    expect(account.invocations.at(-1)).toEqual({
+      FunctionName: 'cutover-controller',
+      InvocationType: 'RequestResponse',
+      payload: { command: 'abort', reason: 'CloudFormation rolled the stack back to version 1', migration: `${fn}:live:2` },
+    });
   });
 
   it('should abort a migration still at the gate (alias on the old version alone) when CloudFormation rolls back to that version', async () => {
@@ -171,7 +189,7 @@ describe('deploy trigger', () => {
     await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.COMPLETE }), 0, []);
     account.alias = { main: '2', weights: {}, revision: 3 };
     const response = await onDeployEvent(event('Update', '3'), deps());
-    expect(account.invocations.at(-2)).toMatchObject({ InvocationType: 'RequestResponse', payload: { command: 'teardown' } });
+    expect(account.invocations.at(-2)).toMatchObject({ InvocationType: 'RequestResponse', payload: { command: 'teardown', migration: `${fn}:live:2` } });
     expect(response.Data).toMatchObject({ Action: 'migration-recorded', OldVersion: '2', NewVersion: '3' });
   });
 
@@ -243,10 +261,14 @@ describe('deploy trigger', () => {
     await expect(onDeployEvent(event('Update', '2'), deps())).rejects.toThrow(/routes \{"7":0.5\} besides version 1 outside any running migration/);
   });
 
-  it('should leave the alias alone on Delete', async () => {
+  it('should leave the alias alone on Delete, and deregister the migration', async () => {
+    await onDeployEvent(event('Create', '1'), deps());
+    expect(await registry.get(`${fn}:live`)).toMatchObject({ settings: SETTINGS });
+    account.resetState();
     account.alias = { main: '2', weights: {}, revision: 1 };
     expect(await onDeployEvent(event('Delete', '2'), deps())).toEqual({ PhysicalResourceId: `${fn}:live` });
     expect(account.calls.size).toBe(0);
+    expect(await registry.get(`${fn}:live`)).toBeUndefined();
   });
 
   it('fails on properties that are missing or not a version', async () => {

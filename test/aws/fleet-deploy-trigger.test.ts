@@ -25,6 +25,7 @@ import { readDeployTriggerConfig, type DeployTriggerConfig } from '../../lambda/
 import { DeployBlockedError, commandClientConfig } from '../../lambda/aws/deploy-trigger';
 import { DynamoDbStateStore, PointerConflictError, type MigrationPointer } from '../../lambda/aws/dynamodb-store';
 import { ensureRecords, onFleetDeployEvent, type FleetDeployDeps, type WeightedRecords } from '../../lambda/aws/fleet-deploy-trigger';
+import { MigrationRegistry } from '../../lambda/aws/registry';
 import { Route53WeightedTraffic } from '../../lambda/aws/traffic/route53';
 import { MigrationStatus } from '../../lambda/core/model';
 import type { TrafficPort, TrafficState } from '../../lambda/core/ports';
@@ -44,19 +45,21 @@ const ALB_TARGET = { kind: 'load-balancer', loadBalancer: 'app/shop/50dc6c495c0c
 const ZONE = 'Z0123456789ABCDEFGHIJ';
 const ELB_ZONE = 'Z35SXDOTRQ7X7K';
 
-const TRIGGER_ENV = {
-  CUTOVER_TABLE_NAME: TABLE,
-  CUTOVER_CONTROLLER_FUNCTION_NAME: 'cutover-controller',
+/** The migration's settings (its custom resource's `Settings`). */
+const SETTINGS = {
   CUTOVER_PLAN: JSON.stringify(PLAN),
   CUTOVER_JUDGE: '{"minRequests": 50}',
   CUTOVER_PINNED_CAPACITY: 'auto',
   CUTOVER_TARGET: JSON.stringify(ALB_TARGET),
+  CUTOVER_APP_METRICS_NAMESPACE: 'Shop',
 };
+const TRIGGER_ENV = { CUTOVER_TABLE_NAME: TABLE, CUTOVER_CONTROLLER_FUNCTION_NAME: 'cutover-controller', ...SETTINGS };
 const config: DeployTriggerConfig = readDeployTriggerConfig(TRIGGER_ENV);
 
 const account = new FakeAccount('api');
 let dynamo: LocalDynamo;
 let store: DynamoDbStateStore;
+let registry: MigrationRegistry;
 let commandLambda: LambdaClient;
 let key: string;
 let n = 0;
@@ -65,6 +68,7 @@ beforeAll(async () => {
   dynamo = await startDynalite();
   await dynamo.createTable(TABLE);
   store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE });
+  registry = new MigrationRegistry({ documents: dynamo.clients.documents, tableName: TABLE });
   commandLambda = new LambdaClient(commandClientConfig({ region: 'us-east-1', endpoint: dynamo.endpoint, credentials: TEST_CREDENTIALS }));
 });
 afterAll(async () => {
@@ -194,6 +198,7 @@ function event(requestType: 'Create' | 'Update' | 'Delete', release: string, opt
     MigrationKey: key,
     Release: release,
     ...(options.records ? { Records: JSON.stringify(options.records) } : {}),
+    Settings: SETTINGS,
   };
   return {
     RequestType: requestType,
@@ -212,7 +217,7 @@ function event(requestType: 'Create' | 'Update' | 'Delete', release: string, opt
 }
 
 function deps(traffic: TrafficPort, overrides: Partial<FleetDeployDeps> = {}): FleetDeployDeps {
-  return { config, lambda: dynamo.clients.lambda, commandLambda, store, traffic, now: () => NOW, log: () => {}, ...overrides };
+  return { config, registry, settings: SETTINGS, lambda: dynamo.clients.lambda, commandLambda, store, traffic, now: () => NOW, log: () => {}, ...overrides };
 }
 
 const commandInvokes = () => account.invocations.filter((i) => i.InvocationType === 'RequestResponse');
@@ -334,7 +339,8 @@ describe('fleet deploy trigger: Update with a new release', () => {
       // The target and the pin go with the migration (the sides swap for the next release).
       spec: { plan: config.plan, judge: { minRequests: 50 }, target: config.target, capacity: config.capacity },
     });
-    expect(account.invocations).toEqual([{ FunctionName: 'cutover-controller', InvocationType: 'Event', payload: { trigger: 'deploy', migrationId: `${key}:r2` } }]);
+    expect(account.invocations).toEqual([{ FunctionName: 'cutover-controller', InvocationType: 'Event', payload: { trigger: 'deploy', migrationId: `${key}:r2`, migrationKey: key } }]);
+    expect((await registry.get(key))?.live).toEqual({ migrationId: `${key}:r2`, sinceMs: NOW });
     expect(routing.reads).toBe(1);
   });
 
@@ -380,7 +386,7 @@ describe('fleet deploy trigger: Update with a new release', () => {
     const response = await onFleetDeployEvent(event('Update', 'r1', { from: 'r2' }), deps(new FakeRouting(10)));
     expect(response.Data).toEqual({ Action: 'abort-requested', MigrationId: pointer.migrationId, OldRelease: 'r1', NewRelease: 'r2' });
     expect(account.invocations).toEqual([
-      { FunctionName: 'cutover-controller', InvocationType: 'RequestResponse', payload: { command: 'abort', reason: 'CloudFormation rolled the stack back to release r1' } },
+      { FunctionName: 'cutover-controller', InvocationType: 'RequestResponse', payload: { command: 'abort', reason: 'CloudFormation rolled the stack back to release r1', migration: `${key}:r2` } },
     ]);
     // Through the client built for a controller run's wait.
     const calls = account.lambdaMock.commandCalls(InvokeCommand).filter((c) => c.args[0].input.InvocationType === 'RequestResponse');
@@ -433,7 +439,7 @@ describe('fleet deploy trigger: Update with a new release', () => {
     const attempt = onFleetDeployEvent(event('Update', 'r3', { from: 'r2' }), deps(new FakeRouting(10)));
     await expect(attempt).rejects.toBeInstanceOf(DeployBlockedError);
     await expect(attempt).rejects.toThrow(
-      new RegExp(`migration ${key}:r2 \\(release r1 → r2\\) is still baking; release r3 cannot start until it ends: .*\\{"command":"abort"\\}`),
+      new RegExp(`migration ${key}:r2 \\(release r1 → r2\\) is still baking; release r3 cannot start until it ends: .*\\{"command":"abort","migration":"${key}:r2"\\}`),
     );
     expect((await store.getPointer(key))?.newVersion).toBe('r2');
     expect(account.invocations).toEqual([]);
@@ -448,7 +454,7 @@ describe('fleet deploy trigger: Update with a new release', () => {
       ['RequestResponse', 'teardown'],
       ['Event', 'deploy'],
     ]);
-    expect(commandInvokes()[0]!.payload).toEqual({ command: 'teardown', reason: 'superseded by the deploy of release r3' });
+    expect(commandInvokes()[0]!.payload).toEqual({ command: 'teardown', reason: 'superseded by the deploy of release r3', migration: `${key}:r2` });
     expect(await store.getPointer(key)).toMatchObject({ migrationId: `${key}:r3`, oldVersion: 'r2', newVersion: 'r3' });
   });
 
@@ -588,7 +594,9 @@ describe('deploy-trigger handler with a load-balancer target', () => {
   it('should read the listener through the target’s adapter and record the migration', async () => {
     process.env = {
       ...saved,
-      ...TRIGGER_ENV,
+      // The stack's variables only: the migration's come with its resource's Settings.
+      CUTOVER_TABLE_NAME: TABLE,
+      CUTOVER_CONTROLLERS: JSON.stringify({ fleet: { functionName: 'cutover-controller' } }),
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
@@ -602,7 +610,9 @@ describe('deploy-trigger handler with a load-balancer target', () => {
     const output = captureOutput();
     try {
       const { handler } = await import('../../lambda/handlers/deploy-trigger');
-      const response = await handler(event('Update', 'r2', { from: 'r1' }));
+      // An ALB migration that pins nothing (the handler checks the settings as the controller reads them).
+      const properties = { ServiceToken: 's', TargetKind: 'fleet', MigrationKey: key, Release: 'r2', Settings: { ...SETTINGS, CUTOVER_PINNED_CAPACITY: '0' } };
+      const response = await handler(event('Update', 'r2', { from: 'r1', properties }));
       expect(response.Data).toEqual({ Action: 'migration-recorded', MigrationId: `${key}:r2`, OldRelease: 'r1', NewRelease: 'r2' });
       expect(elbMock.commandCalls(DescribeListenersCommand)[0]!.args[0].input).toEqual({ ListenerArns: [LISTENER] });
       expect(wakeUps()).toHaveLength(1);

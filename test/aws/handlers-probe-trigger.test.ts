@@ -9,7 +9,8 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../lambda/aws/clients';
 import { COMMAND_MAX_ATTEMPTS, COMMAND_TIMEOUT_MS } from '../../lambda/aws/deploy-trigger';
 import { DynamoDbStateStore } from '../../lambda/aws/dynamodb-store';
 import type { ProbeNowResponse } from '../../lambda/aws/probe-invoker';
-import type { ProbeResponse } from '../../lambda/aws/probe-runtime';
+import type { SharedProbeResponse } from '../../lambda/aws/probe-dispatch';
+import { MigrationRegistry } from '../../lambda/aws/registry';
 import { MigrationStatus } from '../../lambda/core/model';
 import { startDemoServer, type DemoServer } from '../../local/demo-server';
 import { FakeAccount } from './fake-account';
@@ -22,12 +23,14 @@ const account = new FakeAccount('api');
 const saved = { ...process.env };
 let dynamo: LocalDynamo;
 let store: DynamoDbStateStore;
+let registry: MigrationRegistry;
 let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
   dynamo = await startDynalite();
   await dynamo.createTable(TABLE);
   store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: TABLE });
+  registry = new MigrationRegistry({ documents: dynamo.clients.documents, tableName: TABLE });
 });
 afterAll(async () => {
   account.restore();
@@ -60,75 +63,81 @@ describe('probe handler', () => {
   afterAll(async () => {
     await server?.close();
   });
+  /** The stack's variables only: each migration's targets come from its registry settings. */
+  const PROBE_ENV = { CUTOVER_TABLE_NAME: TABLE, CUTOVER_EVENT_BUS_NAME: 'cutover-bus', POWERTOOLS_SERVICE_NAME: 'cutover-probe', POWERTOOLS_METRICS_NAMESPACE: 'Cutover' };
+  /** Registers a migration with these probe settings and records its current migration `<key>:2`. */
+  async function migration(key: string, settings: Record<string, string>, live = true): Promise<string> {
+    await registry.register(key, { CUTOVER_PLAN: JSON.stringify(PLAN), ...settings }, 1);
+    await store.putPointer(key, { migrationId: `${key}:2`, oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
+    if (live) await registry.markLive(key, `${key}:2`, 1);
+    return `${key}:2`;
+  }
 
-  it('should probe the configured targets and record the results', async () => {
+  it('should probe the targets of each live migration and record the results under its current migration', async () => {
     server = await startDemoServer({ version: 'v1' });
-    setEnv({
-      CUTOVER_TABLE_NAME: TABLE,
-      CUTOVER_PROBE_TARGETS: JSON.stringify([{ side: 'new', url: server.url }]),
-      CUTOVER_PROBE_PATH: '/health',
-      CUTOVER_PROBE_RUNS: '1',
-      CUTOVER_PROBE_LARGE_BODY_BYTES: '20000',
-      CUTOVER_EVENT_BUS_NAME: 'cutover-bus',
-      CUTOVER_MIGRATION_KEY: 'apiP:live',
-      POWERTOOLS_SERVICE_NAME: 'cutover-probe',
-      POWERTOOLS_METRICS_NAMESPACE: 'Cutover',
-    });
-    await store.putPointer('apiP:live', { migrationId: 'apiP:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
+    setEnv(PROBE_ENV);
+    const targets = JSON.stringify([{ side: 'new', url: server.url }]);
+    const probed = await migration('apiP:live', { CUTOVER_PROBE_TARGETS: targets, CUTOVER_PROBE_PATH: '/health', CUTOVER_PROBE_RUNS: '1', CUTOVER_PROBE_LARGE_BODY_BYTES: '20000' });
+    // Not live: not probed.
+    const idle = await migration('apiI:live', { CUTOVER_PROBE_TARGETS: targets, CUTOVER_PROBE_PATH: '/health' }, false);
     const { handler } = await import('../../lambda/handlers/probe');
-    const response = (await handler()) as ProbeResponse;
-    expect(response.results).toEqual([{ side: 'new', url: server.url, verdict: 'ok', summary: expect.stringMatching(/^ok/) }]);
-    // Recorded for the alias's current migration, where the controller reads it.
-    expect((await store.probeResultsSince('apiP:live:2', 0)).map((r) => r.verdict)).toEqual(['ok']);
-    expect(account.events.map((e) => e.DetailType)).toEqual(['Cutover Probe Result']);
+    const response = (await handler()) as SharedProbeResponse;
+    expect(response.migrations).toEqual([{ migrationKey: 'apiP:live', results: [{ side: 'new', url: server.url, verdict: 'ok', summary: expect.stringMatching(/^ok/) }] }]);
+    // Recorded for the key's current migration, where the controller reads it.
+    expect((await store.probeResultsSince(probed, 0)).map((r) => r.verdict)).toEqual(['ok']);
+    expect(await store.probeResultsSince(idle, 0)).toEqual([]);
+    expect(account.events.map((e) => [e.DetailType, JSON.parse(e.Detail!).migrationKey])).toEqual([['Cutover Probe Result', 'apiP:live']]);
     expect(emfLines(output.records(), 'Cutover')[0]).toMatchObject({ Migration: 'apiP:live', Side: 'new', ProbeDesync: 0 });
   }, 30_000);
 
-  it('should run one fresh probe of a side for the controller and return it, recording nothing', async () => {
+  it('should run one fresh probe of a side of the named migration and return it, recording nothing', async () => {
     server ??= await startDemoServer({ version: 'v1' });
-    setEnv({
-      CUTOVER_TABLE_NAME: TABLE,
-      CUTOVER_PROBE_TARGETS: JSON.stringify([{ side: 'new', url: server.url }]),
-      CUTOVER_PROBE_PATH: '/health',
-      CUTOVER_EVENT_BUS_NAME: 'cutover-bus',
-      CUTOVER_MIGRATION_KEY: 'apiQ:live',
-    });
-    await store.putPointer('apiQ:live', { migrationId: 'apiQ:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
+    setEnv(PROBE_ENV);
+    const id = await migration('apiQ:live', { CUTOVER_PROBE_TARGETS: JSON.stringify([{ side: 'new', url: server.url }]), CUTOVER_PROBE_PATH: '/health' });
     const { handler } = await import('../../lambda/handlers/probe');
-    const { result } = (await handler({ probeNow: { side: 'new' } })) as ProbeNowResponse;
+    const { result } = (await handler({ probeNow: { side: 'new', migrationKey: 'apiQ:live' } })) as ProbeNowResponse;
     expect(result).toMatchObject({ side: 'new', url: server.url, verdict: 'ok', findings: 0 });
     // The controller records it and decides on it: the probe function neither records nor announces it.
-    expect(await store.probeResultsSince('apiQ:live:2', 0)).toEqual([]);
+    expect(await store.probeResultsSince(id, 0)).toEqual([]);
     expect(account.events).toEqual([]);
     // A side it has no target for is an error the controller sees (and calls inconclusive).
-    await expect(handler({ probeNow: { side: 'old' } })).rejects.toThrow('no old target is configured (CUTOVER_PROBE_TARGETS)');
+    await expect(handler({ probeNow: { side: 'old', migrationKey: 'apiQ:live' } })).rejects.toThrow('no old target is configured (CUTOVER_PROBE_TARGETS)');
+    // So is a migration that is not registered, or a request of an older controller that names none.
+    await expect(handler({ probeNow: { side: 'new', migrationKey: 'nobody:live' } })).rejects.toThrow('no migration "nobody:live" is registered in this stack');
+    await expect(handler({ probeNow: { side: 'new' } })).rejects.toThrow(/names no migration \(probeNow.migrationKey\).*deploy the stack with this version/);
   }, 30_000);
 
   it('should probe the old side with a fresh probe of the new one, and record only the old result', async () => {
     server ??= await startDemoServer({ version: 'v1' });
-    setEnv({
-      CUTOVER_TABLE_NAME: TABLE,
+    setEnv(PROBE_ENV);
+    const id = await migration('apiR:live', {
       CUTOVER_PROBE_TARGETS: JSON.stringify([
         { side: 'new', url: server.url },
         { side: 'old', url: `${server.url}/` },
       ]),
       CUTOVER_PROBE_PATH: '/health',
-      CUTOVER_EVENT_BUS_NAME: 'cutover-bus',
-      CUTOVER_MIGRATION_KEY: 'apiR:live',
     });
-    await store.putPointer('apiR:live', { migrationId: 'apiR:live:2', oldVersion: '1', newVersion: '2', createdAtMs: Date.now() }, undefined);
     const { handler } = await import('../../lambda/handlers/probe');
-    const { result } = (await handler({ probeNow: { side: 'new' } })) as ProbeNowResponse;
+    const { result } = (await handler({ probeNow: { side: 'new', migrationKey: 'apiR:live' } })) as ProbeNowResponse;
     expect(result).toMatchObject({ side: 'new', verdict: 'ok', health: { requests: expect.any(Number), errors5xx: 0 } });
-    const stored = await store.probeResultsSince('apiR:live:2', 0);
+    const stored = await store.probeResultsSince(id, 0);
     expect(stored.map((r) => [r.side, r.verdict])).toEqual([['old', 'ok']]);
     expect(stored[0]!.atMs).toBeGreaterThan(result.atMs);
     expect(account.events.map((e) => JSON.parse(e.Detail!).side)).toEqual(['old']);
   }, 30_000);
 
-  it('fails to load on a target that is not a URL', async () => {
-    setEnv({ CUTOVER_TABLE_NAME: TABLE, CUTOVER_PROBE_TARGETS: '[{"side":"new","url":"api.example.com"}]', CUTOVER_EVENT_BUS_NAME: 'b', CUTOVER_MIGRATION_KEY: 'k' });
-    await expect(import('../../lambda/handlers/probe')).rejects.toThrow('environment variable CUTOVER_PROBE_TARGETS entry 0: url is not a valid URL, got "api.example.com"');
+  it('fails to load without the stack’s variables, naming them', async () => {
+    setEnv({ CUTOVER_TABLE_NAME: TABLE });
+    await expect(import('../../lambda/handlers/probe')).rejects.toThrow('environment variable CUTOVER_EVENT_BUS_NAME must be set, got null');
+  });
+
+  it('fails a fresh probe of a migration whose target is not a URL, naming the migration and the setting', async () => {
+    setEnv(PROBE_ENV);
+    await migration('apiU:live', { CUTOVER_PROBE_TARGETS: '[{"side":"new","url":"api.example.com"}]' });
+    const { handler } = await import('../../lambda/handlers/probe');
+    await expect(handler({ probeNow: { side: 'new', migrationKey: 'apiU:live' } })).rejects.toThrow(
+      'the probe settings of migration apiU:live cannot be used: environment variable CUTOVER_PROBE_TARGETS entry 0: url is not a valid URL, got "api.example.com"',
+    );
   });
 });
 
@@ -143,11 +152,17 @@ async function requestHandlerOptions(client: LambdaClient): Promise<{ requestTim
 describe('deploy-trigger handler', () => {
   const triggerEnv = {
     CUTOVER_TABLE_NAME: TABLE,
-    CUTOVER_CONTROLLER_FUNCTION_NAME: 'cutover-controller',
+    CUTOVER_CONTROLLERS: JSON.stringify({ 'lambda-alias': { functionName: 'cutover-controller' } }),
+  };
+  /** The migration's own variables travel in its resource's Settings. */
+  const settings = (functionName: string) => ({
+    CUTOVER_FUNCTION_NAME: functionName,
+    CUTOVER_ALIAS_NAME: 'live',
     CUTOVER_PLAN: JSON.stringify(PLAN),
     CUTOVER_JUDGE: '{}',
     CUTOVER_PINNED_CAPACITY: '2',
-  };
+    CUTOVER_APP_METRICS_NAMESPACE: 'Api',
+  });
   const cfnEvent = (functionName: string, version: string) => ({
     RequestType: 'Update' as const,
     ServiceToken: 's',
@@ -157,7 +172,7 @@ describe('deploy-trigger handler', () => {
     LogicalResourceId: 'Deploy',
     ResourceType: 'Custom::CutoverDeploy',
     PhysicalResourceId: `${functionName}:live`,
-    ResourceProperties: { ServiceToken: 's', FunctionName: functionName, AliasName: 'live', TargetVersion: version, MigrationId: `${functionName}:live:${version}` },
+    ResourceProperties: { ServiceToken: 's', FunctionName: functionName, AliasName: 'live', TargetVersion: version, MigrationId: `${functionName}:live:${version}`, Settings: settings(functionName) },
     OldResourceProperties: { ServiceToken: 's' },
   });
 
@@ -172,7 +187,7 @@ describe('deploy-trigger handler', () => {
       RequestId: 'r',
       LogicalResourceId: 'Deploy',
       ResourceType: 'Custom::CutoverDeploy',
-      ResourceProperties: { ServiceToken: 's', FunctionName: 'apiD', AliasName: 'live', TargetVersion: '1', MigrationId: 'apiD:live:1' },
+      ResourceProperties: { ServiceToken: 's', FunctionName: 'apiD', AliasName: 'live', TargetVersion: '1', MigrationId: 'apiD:live:1', Settings: settings('apiD') },
     });
     expect(response).toMatchObject({ PhysicalResourceId: 'apiD:live', Data: { Action: 'alias-created' } });
     expect(account.alias).toMatchObject({ main: '1' });

@@ -148,6 +148,8 @@ async function makeWorld(mode: Mode): Promise<World> {
       } as unknown as CloudFormationCustomResourceEvent;
       const response = await onDeployEvent(event, {
         config: triggerConfig,
+        registry,
+        settings,
         lambda: dynamo.clients.lambda,
         commandLambda: dynamo.clients.lambda,
         store,

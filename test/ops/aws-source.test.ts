@@ -108,14 +108,39 @@ describe('AwsMigrationSource: reading the table', () => {
 describe('AwsMigrationSource: commands through the controller', () => {
   const answer = (response: Partial<ControllerResponse>) => ({ StatusCode: 200, Payload: payload({ migrationId: 'api:live:2', events: 1, ...response }) });
 
-  it('should invoke the controller synchronously with {command, reason} and return its answer', async () => {
+  it('should invoke the controller synchronously with {command, reason, migration} and return its answer', async () => {
     lambdaMock.on(InvokeCommand).resolves(answer({ status: 'paused', weight: 25, step: 1, action: 'pause', code: 'operator-pause', reason: 'report' }));
     const outcome = await source().command('api:live', 'pause', 'report');
     expect(outcome).toMatchObject({ source: 'aws', migrationId: 'api:live:2', command: 'pause', applied: true, status: 'paused', weight: 25, step: 1, events: 1 });
     expect(outcome).not.toHaveProperty('refusal');
     const sent = lambdaMock.commandCalls(InvokeCommand)[0]!.args[0].input;
     expect(sent).toMatchObject({ FunctionName: CONTROLLER, InvocationType: 'RequestResponse' });
-    expect(JSON.parse(new TextDecoder().decode(sent.Payload as Uint8Array))).toEqual({ command: 'pause', reason: 'report' });
+    // Named by the id the key resolved to: a shared controller acts on it only while it is current.
+    expect(JSON.parse(new TextDecoder().decode(sent.Payload as Uint8Array))).toEqual({ command: 'pause', reason: 'report', migration: 'api:live:2' });
+  });
+
+  it('should name the migration as given when there is no table, and take an answer about that key’s current migration', async () => {
+    lambdaMock.on(InvokeCommand).resolves(answer({ migrationKey: 'api:live', status: 'paused', weight: 25 }));
+    const outcome = await source({ table: false }).command('api:live', 'pause', 'x');
+    expect(JSON.parse(new TextDecoder().decode(lambdaMock.commandCalls(InvokeCommand)[0]!.args[0].input.Payload as Uint8Array))).toEqual({
+      command: 'pause',
+      reason: 'x',
+      migration: 'api:live',
+    });
+    expect(outcome).toMatchObject({ applied: true, migrationId: 'api:live:2', status: 'paused', weight: 25 });
+    expect(outcome).not.toHaveProperty('refusal');
+  });
+
+  it('should report the shared controller’s refusals: another migration is current, or several are registered and none named', async () => {
+    lambdaMock.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      FunctionError: 'Unhandled',
+      Payload: payload({ errorType: 'MigrationNotCurrentError', errorMessage: 'api:live:2 is not the current migration of api:live (api:live:3 is)' }),
+    });
+    expect(await source({ table: false }).command('api:live:2', 'abort', 'x')).toMatchObject({
+      applied: false,
+      refusal: 'the controller refused or failed it (Unhandled): MigrationNotCurrentError: api:live:2 is not the current migration of api:live (api:live:3 is)',
+    });
   });
 
   it("should report the controller's refusal (a FunctionError) as not applied, with its message", async () => {
