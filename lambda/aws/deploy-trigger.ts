@@ -86,7 +86,7 @@ export async function onDeployEvent(event: CloudFormationCustomResourceEvent, de
   }
   const props = validateAliasProperties(event.ResourceProperties as unknown as Record<string, unknown>);
   const physicalResourceId = aliasKeyOf(props.FunctionName, props.AliasName);
-  await deps.registry.register(physicalResourceId, deps.settings, (deps.now ?? Date.now)());
+  await deps.registry.register(physicalResourceId, deps.settings, (deps.now ?? Date.now)(), registrationOwner(event));
   const respond = (data: Record<string, string>): DeployTriggerResponse => {
     log('deploy trigger', { requestType: event.RequestType, properties: props, result: data });
     return { PhysicalResourceId: physicalResourceId, Data: data };
@@ -160,6 +160,15 @@ export async function onDeployEvent(event: CloudFormationCustomResourceEvent, de
 }
 
 /**
+ * Which resource registered a migration: its stack and logical id. A migration whose construct
+ * moves gets a new resource with the same key; the old one's Delete (which CloudFormation sends
+ * after the new one's Create) must not remove the registration the new one wrote.
+ */
+export function registrationOwner(event: Pick<CloudFormationCustomResourceEvent, 'StackId' | 'LogicalResourceId'>): string {
+  return `${event.StackId}/${event.LogicalResourceId}`;
+}
+
+/**
  * Delete of a migration's resource: its registration is removed, unless it is live (a migration
  * taken out of the stack in the middle of a rollback must still be finished by the controller; a
  * later Delete or deploy of that key tidies it up). Needs no settings or configuration: a resource
@@ -171,7 +180,7 @@ export async function onDeleteEvent(
   note: string,
 ): Promise<DeployTriggerResponse> {
   const log = deps.log ?? ((message, detail) => console.log(JSON.stringify({ message, ...detail })));
-  const registration = await deps.registry.deregister(event.PhysicalResourceId);
+  const registration = await deps.registry.deregister(event.PhysicalResourceId, registrationOwner(event));
   log(`delete: ${note}`, { physicalResourceId: event.PhysicalResourceId, registration });
   return { PhysicalResourceId: event.PhysicalResourceId };
 }

@@ -38,6 +38,7 @@ import {
   keepLive,
   makeRoomFor,
   onDeleteEvent,
+  registrationOwner,
   recordAndWake,
   type DeployTriggerDeps,
   type DeployTriggerResponse,
@@ -89,7 +90,7 @@ export async function onFleetDeployEvent(event: CloudFormationCustomResourceEven
   const props = validateFleetProperties(event.ResourceProperties as unknown as Record<string, unknown>);
   const key = props.MigrationKey;
   // First: whatever this deploy goes on to record, the controller finds its settings.
-  await deps.registry.register(key, deps.settings, (deps.now ?? Date.now)());
+  await deps.registry.register(key, deps.settings, (deps.now ?? Date.now)(), registrationOwner(event));
   const respond = (data: Record<string, string>): DeployTriggerResponse => {
     log('deploy trigger', { requestType: event.RequestType, properties: props, result: data });
     return { PhysicalResourceId: key, Data: data };

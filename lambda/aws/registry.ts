@@ -229,17 +229,21 @@ export class MigrationRegistry {
     return read;
   }
 
-  /** Writes the settings (checked) and the family; keeps the live mark. */
-  async register(migrationKey: string, settings: Readonly<Record<string, string>>, nowMs: number): Promise<void> {
+  /**
+   * Writes the settings (checked) and the family; keeps the live mark. `owner` names the custom
+   * resource that registered it (its stack and logical id), so that the Delete of another resource
+   * with the same key cannot remove it (see `deregister`).
+   */
+  async register(migrationKey: string, settings: Readonly<Record<string, string>>, nowMs: number, owner?: string): Promise<void> {
     const checked = checkSettings(settings);
     await this.access.documents.send(
       new UpdateCommand({
         TableName: this.access.tableName,
         Key: { pk: REGISTRY_PK, sk: migrationKey },
-        UpdateExpression: 'SET #settings = :settings, #family = :family, #updatedAtMs = :now',
+        UpdateExpression: `SET #settings = :settings, #family = :family, #updatedAtMs = :now${owner ? ', #owner = :owner' : ''}`,
         // Names through placeholders: some (FAMILY) are DynamoDB reserved words.
-        ExpressionAttributeNames: { '#settings': 'settings', '#family': 'family', '#updatedAtMs': 'updatedAtMs' },
-        ExpressionAttributeValues: { ':settings': checked, ':family': familyOf(checked), ':now': nowMs },
+        ExpressionAttributeNames: { '#settings': 'settings', '#family': 'family', '#updatedAtMs': 'updatedAtMs', ...(owner ? { '#owner': 'owner' } : {}) },
+        ExpressionAttributeValues: { ':settings': checked, ':family': familyOf(checked), ':now': nowMs, ...(owner ? { ':owner': owner } : {}) },
       }),
     );
   }
@@ -296,24 +300,32 @@ export class MigrationRegistry {
 
   /**
    * Removes the registration, unless the migration is live: a migration taken out of the stack in
-   * the middle of a rollback must still be finished by the controller (it stays registered and is
-   * removed by the next deploy that deregisters it once it is over).
+   * the middle of a rollback must still be finished by the controller (it stays registered; a later
+   * Delete or deploy of its key tidies it up). With `owner`, only the resource that registered it
+   * removes it: when a migration's construct moves (a new logical id, the same key), CloudFormation
+   * creates the new resource, which registers, and THEN deletes the old one, whose Delete must not
+   * take the new registration away.
    */
-  async deregister(migrationKey: string): Promise<'deleted' | 'kept-live' | 'absent'> {
+  async deregister(migrationKey: string, owner?: string): Promise<'deleted' | 'kept-live' | 'kept-other-owner' | 'absent'> {
     try {
       const result = await this.access.documents.send(
         new DeleteCommand({
           TableName: this.access.tableName,
           Key: { pk: REGISTRY_PK, sk: migrationKey },
-          ConditionExpression: 'attribute_not_exists(#live)',
-          ExpressionAttributeNames: { '#live': 'live' },
+          ConditionExpression: `attribute_not_exists(#live)${owner ? ' AND (attribute_not_exists(#owner) OR #owner = :owner)' : ''}`,
+          ExpressionAttributeNames: { '#live': 'live', ...(owner ? { '#owner': 'owner' } : {}) },
+          ...(owner ? { ExpressionAttributeValues: { ':owner': owner } } : {}),
           ReturnValues: 'ALL_OLD',
         }),
       );
       return result.Attributes ? 'deleted' : 'absent';
     } catch (error) {
-      if (errorName(error) === 'ConditionalCheckFailedException') return 'kept-live';
-      throw error;
+      if (errorName(error) !== 'ConditionalCheckFailedException') throw error;
+      const item = (
+        await this.access.documents.send(new GetCommand({ TableName: this.access.tableName, Key: { pk: REGISTRY_PK, sk: migrationKey }, ConsistentRead: true }))
+      ).Item;
+      if (!item) return 'absent';
+      return item.live !== undefined ? 'kept-live' : 'kept-other-owner';
     }
   }
 }

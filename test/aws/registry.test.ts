@@ -120,6 +120,17 @@ describe('registry items', () => {
     expect(await registry.deregister('a:live')).toBe('absent');
   });
 
+  it("should let only the resource that registered a migration remove it (a moved construct's old resource is deleted after the new one registered)", async () => {
+    await registry.register('a:live', ALIAS, 1, 'stack/Old');
+    await registry.register('a:live', ALIAS, 2, 'stack/New');
+    expect(await registry.deregister('a:live', 'stack/Old')).toBe('kept-other-owner');
+    expect(await registry.get('a:live')).toBeDefined();
+    expect(await registry.deregister('a:live', 'stack/New')).toBe('deleted');
+    // Registered before owners were recorded: any Delete of its key removes it, as before.
+    await registry.register('b:live', ALIAS, 1);
+    expect(await registry.deregister('b:live', 'stack/Any')).toBe('deleted');
+  });
+
   it('should report damaged items apart, with their live mark, and fail a direct read of one', async () => {
     await registry.register('good:live', ALIAS, 1);
     const put = (item: Record<string, unknown>) => dynamo.clients.documents.send(new PutCommand({ TableName: tableName, Item: { pk: REGISTRY_PK, ...item } }));

@@ -111,15 +111,15 @@ const fleetDeploy = (key: string, release: string, from: string, settings: unkno
 /** The registry and the store, traced (the order is the contract). */
 function deps(overrides: Partial<SharedDeployTriggerDeps> = {}): SharedDeployTriggerDeps {
   const traced: SharedDeployTriggerDeps['registry'] = {
-    register: async (key, settings, nowMs) => {
+    register: async (key, settings, nowMs, owner) => {
       trace.push(`register ${key}`);
-      await registry.register(key, settings, nowMs);
+      await registry.register(key, settings, nowMs, owner);
     },
     markLive: async (key, id, nowMs) => {
       trace.push(`markLive ${id}`);
       await registry.markLive(key, id, nowMs);
     },
-    deregister: (key) => registry.deregister(key),
+    deregister: (key, owner) => registry.deregister(key, owner),
   };
   const tracedStore: SharedDeployTriggerDeps['store'] = {
     getPointer: (key) => store.getPointer(key),
@@ -271,6 +271,19 @@ describe('shared deploy trigger: Delete', () => {
     expect(await registry.get(`${fn}:live`)).toBeUndefined();
     // Again (CloudFormation retried the Delete): nothing left, no error.
     await onSharedDeployEvent(del, deps());
+  });
+
+  it("should keep the registration when a moved construct's old resource is deleted after the new one registered", async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    const moved = (event: CloudFormationCustomResourceEvent, logicalId: string) => ({ ...event, LogicalResourceId: logicalId }) as CloudFormationCustomResourceEvent;
+    await onSharedDeployEvent(moved(aliasDeploy('1', aliasSettings(), 'Create'), 'OldPlace'), deps());
+    // The construct moves: CloudFormation creates the new resource (same key), then deletes the old one.
+    await onSharedDeployEvent(moved(aliasDeploy('1', aliasSettings(), 'Create'), 'NewPlace'), deps());
+    await onSharedDeployEvent(moved(cfn('Delete', {}, `${fn}:live`), 'OldPlace'), deps());
+    expect(await registry.get(`${fn}:live`)).toBeDefined();
+    // The new resource's own Delete (the stack goes away) removes it.
+    await onSharedDeployEvent(moved(cfn('Delete', {}, `${fn}:live`), 'NewPlace'), deps());
+    expect(await registry.get(`${fn}:live`)).toBeUndefined();
   });
 });
 
