@@ -13,18 +13,22 @@
  *    migration to completion, averaged (calls, metrics requested, capacity units, log bytes, the
  *    metrics sent in each hour), and the schedules' states after the teardown;
  * 4. the estimated AWS cost of one live migration-day from those figures (target ≤ $0.15), and of
- *    a day with nothing migrating (the schedules are off: nothing runs).
+ *    a day with nothing migrating (the schedules are off: nothing runs);
+ * 5. one shared controller for N = 1, 5, 25 live migrations (bench/controller-shared.ts): the real
+ *    handler's calls per scheduled tick and per migration, the registry's share, the time of a tick,
+ *    whether every migration advanced, and the cost per migration-day with what one invocation pays
+ *    divided among the N.
+ *
+ * Sections 1 and 2 are in bench/controller-bundles.ts; the prices, the day's assumptions, the cost
+ * lines and the counting helpers that sections 3–5 share are in bench/controller-common.ts.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { Command } from 'commander';
-import { build } from 'esbuild';
 import { readControllerConfig } from '../lambda/aws/config';
 import { ControllerRuntime } from '../lambda/aws/controller-runtime';
 import { DynamoDbStateStore } from '../lambda/aws/dynamodb-store';
@@ -33,11 +37,27 @@ import { createMetrics, publishProbeMetrics } from '../lambda/aws/metrics';
 import { createProbeRunner } from '../lambda/aws/probe-runner';
 import type { PlanSpec } from '../lambda/core/plan';
 import { startDemoServer } from '../local/demo-server';
-import { FakeAccount, type CommandName } from '../test/aws/fake-account';
-import { captureOutput, emfLines, startDynalite } from '../test/aws/helpers';
+import { FakeAccount } from '../test/aws/fake-account';
+import { captureOutput, startDynalite } from '../test/aws/helpers';
+import {
+  BENCH_PLAN,
+  COST_TARGET_USD,
+  DAY_STARTS_MS,
+  MIN,
+  PRICES,
+  READ_COMMANDS,
+  TICKS_PER_DAY,
+  dayCost,
+  metricKeys,
+  ms,
+  serviceOf,
+  sumUsd,
+  unitsOf,
+  watchDynamo,
+} from './controller-common';
+import { INIT_ENV, bundleAll, coldInit } from './controller-bundles';
+import { sharedController } from './controller-shared';
 
-const run = promisify(execFile);
-const ROOT = resolve(__dirname, '..');
 
 const program = new Command()
   .name('bench:controller')
@@ -48,141 +68,35 @@ const program = new Command()
   .option('--app-memory-mb <mb>', "assumed memory of the application's function (for the pin)", (v) => positiveInt(v, '--app-memory-mb'), 512)
   .option('--pinned <units>', 'provisioned concurrency pinned on the old version', (v) => positiveInt(v, '--pinned'), 5)
   .option('--alarms <n>', 'user alarms watched by the controller', (v) => nonNegativeInt(v, '--alarms'), 1)
+  .option('--shared <list>', 'numbers of live migrations one shared controller serves (section 5), comma-separated', (v) => v.split(',').map((x) => positiveInt(x.trim(), '--shared')), [1, 5, 25])
   .parse();
-const opts = program.opts<{ runs: number; apiLatencyMs: number; controllerMemoryMb: number; probeMemoryMb: number; appMemoryMb: number; pinned: number; alarms: number }>();
+const opts = program.opts<{ runs: number; apiLatencyMs: number; controllerMemoryMb: number; probeMemoryMb: number; appMemoryMb: number; pinned: number; alarms: number; shared: number[] }>();
 
-/** Unit prices (us-east-1, list prices, first tier); the only typed-in figures, with their source. */
-const PRICES = {
-  lambdaRequest: { usd: 0.2 / 1e6, source: 'AWS Lambda pricing: $0.20 per 1M requests' },
-  lambdaArmGbSecond: { usd: 0.0000133334, source: 'AWS Lambda pricing, Arm: $0.0000133334 per GB-second' },
-  provisionedArmGbSecond: { usd: 0.0000033334, source: 'AWS Lambda pricing, Arm provisioned concurrency: $0.0000033334 per GB-second' },
-  getMetricDataMetric: { usd: 0.01 / 1000, source: 'Amazon CloudWatch pricing: GetMetricData $0.01 per 1,000 metrics requested' },
-  cloudWatchApiRequest: { usd: 0.01 / 1000, source: 'Amazon CloudWatch pricing: API requests $0.01 per 1,000 requests' },
-  customMetricMonth: { usd: 0.3, source: 'Amazon CloudWatch pricing: custom metrics $0.30 per metric-month (first 10,000)' },
-  logsIngestedGb: { usd: 0.5, source: 'Amazon CloudWatch Logs pricing: $0.50 per GB ingested (standard)' },
-  dynamoWriteUnit: { usd: 0.625 / 1e6, source: 'Amazon DynamoDB on-demand pricing: $0.625 per million write request units' },
-  dynamoReadUnit: { usd: 0.125 / 1e6, source: 'Amazon DynamoDB on-demand pricing: $0.125 per million read request units' },
-  eventBridgeEvent: { usd: 1 / 1e6, source: 'Amazon EventBridge pricing: custom events $1.00 per million' },
-  snsPublish: { usd: 0.5 / 1e6, source: 'Amazon SNS pricing: $0.50 per 1M publishes' },
-} as const;
-
-const MIN = 60_000;
-/** While a migration is live, the schedules wake the controller and the probe once a minute. */
-const TICKS_PER_DAY = 24 * 60;
-const HANDLERS = [
-  { name: 'controller', entry: 'lambda/handlers/controller.ts' },
-  { name: 'probe', entry: 'lambda/handlers/probe.ts' },
-  { name: 'deploy-trigger', entry: 'lambda/handlers/deploy-trigger.ts' },
-  { name: 'demo api', entry: 'lambda/demo/api.ts' },
-] as const;
-/**
- * Bundles whose size is reported but whose cold init is not measured: the per-family controller
- * entries (each refuses at load a target kind of the other family, and INIT_ENV is an alias's) and
- * the completion wait (a custom resource run once per deploy).
- */
-const SIZE_ONLY_HANDLERS = [
-  { name: 'controller, alias kit', entry: 'lambda/handlers/controller-lambda-alias.ts' },
-  { name: 'controller, fleet kit', entry: 'lambda/handlers/controller-fleet.ts' },
-  { name: 'completion-wait', entry: 'lambda/handlers/completion-wait.ts' },
-] as const;
-const BUNDLE_TARGET_BYTES = 150_000;
 const READ_TARGET = 3;
-/** Issue #11: at most this per migration-day (controller and probe, without the pin). */
-const COST_TARGET_USD = 0.15;
-
-/** Environment that lets each bundle load (values are placeholders; nothing is called at load). */
-const INIT_ENV: Record<string, string> = {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'bench',
-  AWS_SECRET_ACCESS_KEY: 'bench',
-  CUTOVER_TABLE_NAME: 'bench-table',
-  CUTOVER_FUNCTION_NAME: 'api',
-  CUTOVER_ALIAS_NAME: 'live',
-  CUTOVER_PLAN: JSON.stringify({ steps: [{ weight: 10, bakeMs: 300000 }, { weight: 100, bakeMs: 300000 }], soakMs: 600000, healthWindowMs: 60000, teardown: 'manual' }),
-  CUTOVER_JUDGE: '{}',
-  CUTOVER_ALARM_NAMES: '["api-errors"]',
-  CUTOVER_PINNED_CAPACITY: '5',
-  CUTOVER_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:cutover',
-  CUTOVER_EVENT_BUS_NAME: 'cutover',
-  CUTOVER_APP_METRICS_NAMESPACE: 'App',
-  CUTOVER_CONTROLLER_FUNCTION_NAME: 'cutover-controller',
-  CUTOVER_PROBE_TARGETS: '[{"side":"new","url":"https://new.example.com/"}]',
-  CUTOVER_PROBE_FUNCTION_NAME: 'cutover-probe',
-  CUTOVER_MIGRATION_KEY: 'api:live',
-  AWS_LAMBDA_FUNCTION_NAME: 'api',
-  AWS_LAMBDA_FUNCTION_VERSION: '1',
-};
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'cutover-bench-'));
   try {
     const bundles = await bundleAll(dir);
-    await coldInit(bundles);
+    await coldInit(bundles, opts.runs);
     console.log(`\n3. AWS API calls of a migration's ticks (baking, healthy; target ≤ ${READ_TARGET} reads in a tick that reads the health window)`);
     const figures = await simulate(opts.alarms, opts.pinned, true);
     // The same without the optional reads (no alarms watched, capacity not managed), to completion.
     await simulate(0, 0, false);
     const probe = await probeRun();
-    cost(figures, probe);
+    const usd = cost(figures, probe);
+    await sharedController({
+      counts: opts.shared,
+      alarms: opts.alarms,
+      pinned: opts.pinned,
+      apiLatencyMs: opts.apiLatencyMs,
+      controllerMemoryMb: opts.controllerMemoryMb,
+      probeMemoryMb: opts.probeMemoryMb,
+      probe,
+      reference: { ...(figures.completedAtMin !== undefined ? { completedAtMin: figures.completedAtMin } : {}), usd },
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// 1. Bundle sizes
-// ---------------------------------------------------------------------------------------------
-
-async function bundleAll(dir: string): Promise<{ name: string; file: string; bytes: number }[]> {
-  console.log('\n1. Bundle size (esbuild, minified, cjs, node22, @aws-sdk/* external; target ≤ 150 KB)');
-  const out: { name: string; file: string; bytes: number }[] = [];
-  for (const handler of [...HANDLERS, ...SIZE_ONLY_HANDLERS]) {
-    const file = join(dir, `${handler.name.replace(/\W+/g, '-')}.js`);
-    const result = await build({
-      entryPoints: [join(ROOT, handler.entry)],
-      bundle: true,
-      platform: 'node',
-      target: 'node22',
-      format: 'cjs',
-      minify: true,
-      external: ['@aws-sdk/*'],
-      outfile: file,
-      metafile: true,
-      logLevel: 'silent',
-    });
-    const output = Object.values(result.metafile.outputs)[0]!;
-    const top = Object.entries(output.inputs)
-      .map(([path, v]) => ({ path: path.replace(/^.*node_modules\//, ''), bytes: v.bytesInOutput }))
-      .sort((a, b) => b.bytes - a.bytes)
-      .slice(0, 3)
-      .map((i) => `${i.path.split('/').slice(0, 3).join('/')} ${kb(i.bytes)}`)
-      .join(', ');
-    const ok = output.bytes <= BUNDLE_TARGET_BYTES ? 'ok' : 'OVER TARGET';
-    console.log(`   ${handler.name.padEnd(21)} ${kb(output.bytes).padStart(9)}  ${ok}   largest: ${top}`);
-    if (HANDLERS.some((h) => h.name === handler.name)) out.push({ name: handler.name, file, bytes: output.bytes });
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// 2. Cold init
-// ---------------------------------------------------------------------------------------------
-
-async function coldInit(bundles: { name: string; file: string }[]): Promise<void> {
-  console.log(`\n2. Cold init of each bundled handler module in a fresh node ${process.version} process (median of ${opts.runs}; the SDK from node_modules)`);
-  const script =
-    'const t=process.hrtime.bigint();require(process.argv[1]);const d=Number(process.hrtime.bigint()-t)/1e6;process.stdout.write(String(d))';
-  for (const bundle of bundles) {
-    const samples: number[] = [];
-    for (let i = 0; i < opts.runs; i++) {
-      const { stdout } = await run(process.execPath, ['-e', script, bundle.file], {
-        env: { ...INIT_ENV, PATH: process.env.PATH ?? '', NODE_PATH: join(ROOT, 'node_modules'), AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' },
-        timeout: 30_000,
-      });
-      samples.push(Number(stdout));
-    }
-    samples.sort((a, b) => a - b);
-    console.log(`   ${bundle.name.padEnd(15)} median ${ms(median(samples)).padStart(8)}   (min ${ms(samples[0]!)}, max ${ms(samples[samples.length - 1]!)})`);
   }
 }
 
@@ -197,6 +111,8 @@ interface MigrationFigures {
   readonly ticks: number;
   /** Ticks (of `ticks`) before the migration was complete, when it completed within them. */
   readonly completedAfter?: number;
+  /** Minutes from the deploy to the first tick that answered `complete`. */
+  readonly completedAtMin?: number;
   /** Per tick, on average. */
   readonly perTick: {
     readonly calls: number;
@@ -217,7 +133,6 @@ interface MigrationFigures {
   readonly afterTeardown: { readonly rules: Map<string, string>; readonly switches: readonly string[] };
 }
 
-const READ_COMMANDS = new Set<string>(['GetAlias', 'GetProvisionedConcurrencyConfig', 'GetMetricData', 'DescribeAlarms', 'GetItem', 'Query', 'BatchGetItem']);
 const CONTROLLER_RULE = 'bench-ControllerTick';
 const PROBE_RULE = 'bench-ProbeTick';
 
@@ -234,26 +149,9 @@ async function simulate(alarms: number, pinned: number, wholeDay: boolean): Prom
   try {
     await dynamo.createTable(table);
     // Request and response sizes on the wire, by operation: the basis of the capacity units.
-    const sizes: { op: string; request: number; response: number }[] = [];
-    dynamo.server.on('request', (req, res) => {
-      const op = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '?';
-      let request = 0;
-      let response = 0;
-      req.on('data', (c: Buffer) => (request += c.length));
-      const write = res.write.bind(res);
-      const end = res.end.bind(res);
-      res.write = ((chunk: unknown, ...rest: unknown[]) => {
-        if (chunk) response += Buffer.byteLength(chunk as string);
-        return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-      }) as typeof res.write;
-      res.end = ((chunk: unknown, ...rest: unknown[]) => {
-        if (chunk && typeof chunk !== 'function') response += Buffer.byteLength(chunk as string);
-        sizes.push({ op, request, response });
-        return (end as (...a: unknown[]) => unknown)(chunk, ...rest);
-      }) as typeof res.end;
-    });
+    const sizes = watchDynamo(dynamo.server);
 
-    const plan: PlanSpec = { steps: [{ weight: 10, bakeMs: 30 * MIN }, { weight: 100, bakeMs: 30 * MIN }], soakMs: 60 * MIN, healthWindowMs: MIN, teardown: 'manual' };
+    const plan: PlanSpec = BENCH_PLAN;
     const alarmNames = Array.from({ length: alarms }, (_, i) => `api-alarm-${i + 1}`);
     // The environment the construct gives a deployed controller (health reads, schedules).
     const config = readControllerConfig({
@@ -269,7 +167,7 @@ async function simulate(alarms: number, pinned: number, wholeDay: boolean): Prom
       CUTOVER_PROBE_SCHEDULE: PROBE_RULE,
     });
     const store = new DynamoDbStateStore({ documents: dynamo.clients.documents, tableName: table, alarmStatesPerLoad: alarmNames.length });
-    const clock = { now: Date.UTC(2026, 5, 1, 12, 0, 0) };
+    const clock = { now: DAY_STARTS_MS };
     for (const name of alarmNames) {
       account.alarms.set(name, 'OK');
       account.alarmChangedAtMs.set(name, clock.now - 3_600_000);
@@ -338,10 +236,14 @@ async function simulate(alarms: number, pinned: number, wholeDay: boolean): Prom
     const byReads = new Map<number, number>();
     const metricsByHour = new Map<number, Set<string>>();
     let ticks = 0;
-    const dayEndsMs = Date.UTC(2026, 5, 1, 12, 0, 0) + TICKS_PER_DAY * MIN;
+    const dayEndsMs = DAY_STARTS_MS + TICKS_PER_DAY * MIN;
     let completedAfter: number | undefined;
+    let completedAtMin: number | undefined;
     for (let status = 'baking'; wholeDay ? clock.now + MIN < dayEndsMs : status !== 'complete'; ) {
-      if (status === 'complete') completedAfter ??= ticks;
+      if (status === 'complete' && completedAfter === undefined) {
+        completedAfter = ticks;
+        completedAtMin = (clock.now - DAY_STARTS_MS) / MIN;
+      }
       if (ticks > TICKS_PER_DAY) throw new Error(`the migration did not complete in a day of ticks (status ${status})`);
       clock.now += MIN;
       await probesOk();
@@ -364,10 +266,9 @@ async function simulate(alarms: number, pinned: number, wholeDay: boolean): Prom
       totals.getMetricDataMetrics += metricsRequested(true);
       totals.describeAlarms += account.count('DescribeAlarms');
       for (const x of sizes) {
-        // Strongly consistent reads: 1 unit per 4 KB read; writes 1 unit per 1 KB (upper bounds:
-        // the JSON on the wire is larger than the item).
-        if (READ_COMMANDS.has(x.op)) totals.readUnits += Math.max(1, Math.ceil(x.response / 4096));
-        else totals.writeUnits += Math.max(1, Math.ceil(x.request / 1024));
+        const units = unitsOf(x);
+        totals.readUnits += units.read;
+        totals.writeUnits += units.write;
       }
       totals.logBytes += output.bytes() - bytesBefore;
       totals.busEvents += account.events.length - eventsBefore;
@@ -389,6 +290,7 @@ async function simulate(alarms: number, pinned: number, wholeDay: boolean): Prom
       steady,
       ticks,
       ...(completedAfter !== undefined ? { completedAfter } : {}),
+      ...(completedAtMin !== undefined ? { completedAtMin } : {}),
       perTick,
       byReads,
       controllerMetricsPerHour: hours.reduce((n, set) => n + set.size, 0) / hours.length,
@@ -425,15 +327,6 @@ async function simulate(alarms: number, pinned: number, wholeDay: boolean): Prom
   }
 }
 
-/** `Name{Dim=value,…}` of every metric in the EMF lines of `records`. */
-function metricKeys(records: Record<string, unknown>[]): string[] {
-  return emfLines(records, 'Cutover').flatMap((line) => {
-    const directive = (line._aws as { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[] }).CloudWatchMetrics[0]!;
-    const dims = directive.Dimensions[0]!.map((d) => `${d}=${String(line[d])}`).join(',');
-    return directive.Metrics.map((m) => `${m.Name}{${dims}}`);
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // The probe function's share: one real probe against a loopback demo server
 // ---------------------------------------------------------------------------------------------
@@ -462,97 +355,44 @@ async function probeRun(): Promise<{ durationMs: number; metricsPerRun: number }
 // 4. Cost per migration-day
 // ---------------------------------------------------------------------------------------------
 
-function cost(m: MigrationFigures, probe: { durationMs: number; metricsPerRun: number }): void {
+function cost(m: MigrationFigures, probe: { durationMs: number; metricsPerRun: number }): number {
   const t = m.perTick;
   // Billed time: the measured in-process time plus the assumed latency of each call, one after
   // the other (the core makes them in sequence).
   const tickMs = t.localMs + t.calls * opts.apiLatencyMs;
-  const probeTargets = 2;
-  const metricHour = PRICES.customMetricMonth.usd / (30 * 24);
   // A live day: a tick and a probe run a minute. While nothing migrates both schedules are off:
   // every figure below is 0 (measured: the rules' states after the teardown).
-  // `invocations`: what a tick costs as an invocation (requests, the controller's time); with one
-  // controller per migration (today) it is paid per migration, with a shared controller once per
-  // stack. `migration`: what each migration costs whoever runs it (its reads, metrics, items, events,
-  // and the probe's time, which grows with its targets).
-  const lines: { item: string; part: 'invocations' | 'migration'; usd: number; how: string }[] = [
+  // `invocations`: what a tick costs as an invocation (requests, the controller's time): here one
+  // migration alone pays them (section 5 divides them among the migrations one controller serves).
+  // `migration`: what each migration costs whoever runs it (its reads, metrics, items, events, and
+  // the probe's time, which grows with its targets).
+  const lines = dayCost(
     {
-      item: 'Lambda requests',
-      part: 'invocations',
-      usd: 2 * TICKS_PER_DAY * PRICES.lambdaRequest.usd,
-      how: `${TICKS_PER_DAY} controller + ${TICKS_PER_DAY} probe invocations`,
+      controllerInvocations: 1,
+      probeInvocations: 1,
+      controllerMs: tickMs,
+      controllerMsHow: ms(tickMs),
+      getMetricDataMetrics: t.getMetricDataMetrics,
+      describeAlarms: t.describeAlarms,
+      controllerMetricsPerHour: m.controllerMetricsPerHour,
+      logBytes: t.logBytes,
+      readUnits: t.readUnits,
+      writeUnits: t.writeUnits,
+      probeRegistryReadUnits: 0,
+      busEvents: t.busEvents,
+      notifications: t.notifications,
     },
-    {
-      item: 'Lambda duration, controller',
-      part: 'invocations',
-      usd: TICKS_PER_DAY * (tickMs / 1000) * (opts.controllerMemoryMb / 1024) * PRICES.lambdaArmGbSecond.usd,
-      how: `${TICKS_PER_DAY} × ${ms(tickMs)} × ${opts.controllerMemoryMb} MB`,
-    },
-    {
-      item: 'Lambda duration, probe',
-      part: 'migration',
-      usd: TICKS_PER_DAY * (probe.durationMs / 1000) * (opts.probeMemoryMb / 1024) * PRICES.lambdaArmGbSecond.usd,
-      how: `${TICKS_PER_DAY} × ${ms(probe.durationMs)} (measured probe, ${probeTargets} targets in parallel) × ${opts.probeMemoryMb} MB`,
-    },
-    {
-      item: 'CloudWatch GetMetricData',
-      part: 'migration',
-      usd: TICKS_PER_DAY * t.getMetricDataMetrics * PRICES.getMetricDataMetric.usd,
-      how: `${TICKS_PER_DAY} × ${t.getMetricDataMetrics.toFixed(2)} metrics requested per tick (${DEPLOYED_MIN_READ_MINUTES} minutes per read)`,
-    },
-    {
-      item: 'CloudWatch DescribeAlarms',
-      part: 'migration',
-      usd: TICKS_PER_DAY * t.describeAlarms * PRICES.cloudWatchApiRequest.usd,
-      how: `${TICKS_PER_DAY} × ${t.describeAlarms.toFixed(2)} request (share of ticks that confirm alarms)`,
-    },
-    {
-      item: 'CloudWatch custom metrics (EMF)',
-      part: 'migration',
-      usd: 24 * (m.controllerMetricsPerHour + probe.metricsPerRun) * metricHour,
-      how: `24 h × (${m.controllerMetricsPerHour.toFixed(2)} controller + ${probe.metricsPerRun} probe metrics sent per hour), billed per metric-hour`,
-    },
-    {
-      item: 'CloudWatch Logs (controller)',
-      part: 'migration',
-      usd: (TICKS_PER_DAY * t.logBytes * PRICES.logsIngestedGb.usd) / 1024 ** 3,
-      how: `${TICKS_PER_DAY} × ${t.logBytes.toFixed(0)} bytes of JSON logs and EMF (platform lines not counted)`,
-    },
-    {
-      item: 'DynamoDB, controller',
-      part: 'migration',
-      usd: TICKS_PER_DAY * (t.readUnits * PRICES.dynamoReadUnit.usd + t.writeUnits * PRICES.dynamoWriteUnit.usd),
-      how: `${TICKS_PER_DAY} × (${t.readUnits.toFixed(2)} RRU + ${t.writeUnits.toFixed(2)} WRU)`,
-    },
-    {
-      item: 'DynamoDB, probe results',
-      part: 'migration',
-      // Each run reads the current-migration pointer (one item < 4 KB) to file its results under it.
-      usd: TICKS_PER_DAY * (probeTargets * PRICES.dynamoWriteUnit.usd + PRICES.dynamoReadUnit.usd),
-      how: `${TICKS_PER_DAY} × (${probeTargets} writes of < 1 KB + 1 pointer read)`,
-    },
-    {
-      item: 'EventBridge events',
-      part: 'migration',
-      usd: TICKS_PER_DAY * (t.busEvents + probeTargets) * PRICES.eventBridgeEvent.usd,
-      how: `${TICKS_PER_DAY} × (${t.busEvents.toFixed(2)} controller + ${probeTargets} probe events)`,
-    },
-    {
-      item: 'SNS',
-      part: 'migration',
-      usd: TICKS_PER_DAY * t.notifications * PRICES.snsPublish.usd,
-      how: `${TICKS_PER_DAY} × ${t.notifications.toFixed(3)} (only rollbacks, pauses, promotions publish)`,
-    },
-  ];
-  const running = lines.reduce((a, l) => a + l.usd, 0);
+    probe,
+    opts,
+  );
+  const running = sumUsd(lines);
   const pin = opts.pinned * (opts.appMemoryMb / 1024) * 24 * 3600 * PRICES.provisionedArmGbSecond.usd;
   const enabledAfter = [...m.afterTeardown.rules.values()].filter((state) => state === 'ENABLED').length;
-  console.log(`\n4. Estimated AWS cost per migration-day (us-east-1 list prices; a live day: ${TICKS_PER_DAY} ticks and probe runs; assumed API latency ${opts.apiLatencyMs} ms/call)`);
+  console.log(`\n4. Estimated AWS cost per migration-day, one migration on its own runtime (us-east-1 list prices; a live day: ${TICKS_PER_DAY} ticks and probe runs; assumed API latency ${opts.apiLatencyMs} ms/call)`);
   for (const l of lines) console.log(`   ${l.item.padEnd(32)} $${l.usd.toFixed(4).padStart(8)}   ${l.part === 'invocations' ? '[invocations] ' : ''}${l.how}`);
-  const partOf = (part: 'invocations' | 'migration') => lines.filter((l) => l.part === part).reduce((a, l) => a + l.usd, 0);
   console.log(
-    `   of which the invocations themselves $${partOf('invocations').toFixed(4)} (requests and controller time: one controller per migration today, so per migration) ` +
-      `and the migration's own $${partOf('migration').toFixed(4)} (its reads, metrics, items, events, probe time)`,
+    `   of which the invocations themselves $${sumUsd(lines, 'invocations').toFixed(4)} (requests and controller time: paid by this one migration alone; section 5 shares them) ` +
+      `and the migration's own $${sumUsd(lines, 'migration').toFixed(4)} (its reads, metrics, items, events, probe time)`,
   );
   console.log(`   ${'controller + probe, total'.padEnd(32)} $${running.toFixed(4).padStart(8)}   target ≤ $${COST_TARGET_USD.toFixed(2)}: ${running <= COST_TARGET_USD ? 'ok' : 'OVER TARGET'}`);
   console.log(`   ${'pinned old version (if pinned)'.padEnd(32)} $${pin.toFixed(4).padStart(8)}   ${opts.pinned} units × ${opts.appMemoryMb} MB × 24 h of provisioned concurrency`);
@@ -563,29 +403,10 @@ function cost(m: MigrationFigures, probe: { durationMs: number; metricsPerRun: n
   );
   console.log('\n   Unit prices assumed:');
   for (const p of Object.values(PRICES)) console.log(`   - ${p.source}`);
+  return running;
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function serviceOf(command: CommandName | string): string {
-  if (command === 'GetMetricData' || command === 'DescribeAlarms') return 'CloudWatch';
-  if (command === 'PutEvents') return 'EventBridge';
-  if (command === 'Publish') return 'SNS';
-  return 'Lambda';
-}
-
-function median(sorted: number[]): number {
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function kb(bytes: number): string {
-  return `${(bytes / 1000).toFixed(1)} KB`;
-}
-
-function ms(value: number): string {
-  return `${value.toFixed(value < 10 ? 1 : 0)} ms`;
-}
 
 function positiveInt(value: string, flag: string): number {
   const n = Number(value);
