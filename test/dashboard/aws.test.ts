@@ -157,7 +157,7 @@ describe('dashboard over AWS', () => {
     expect(await answer.json()).toMatchObject({ source: 'aws', migrationId: 'api:live:2', command: 'abort', applied: true, status: 'rolled-back' });
     const sent = lambdaMock.commandCalls(InvokeCommand)[0]!.args[0].input;
     expect(sent).toMatchObject({ FunctionName: CONTROLLER, InvocationType: 'RequestResponse' });
-    expect(JSON.parse(new TextDecoder().decode(sent.Payload as Uint8Array))).toEqual({ command: 'abort', reason: 'customers see errors' });
+    expect(JSON.parse(new TextDecoder().decode(sent.Payload as Uint8Array))).toEqual({ command: 'abort', reason: 'customers see errors', migration: 'api:live:2' });
   });
 });
 
