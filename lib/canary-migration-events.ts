@@ -6,7 +6,7 @@
  * functions and their permissions (cutover-controller-functions.ts) because it is the migrations'
  * timing, reviewed on its own: every rule's retry policy is explained where it is set.
  */
-import { Duration, Lazy, Names, Stack, Validations, type CustomResource } from 'aws-cdk-lib';
+import { Duration, Names, Stack, Validations, type CustomResource } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -62,17 +62,13 @@ export function scheduleProbe(scope: Construct, probe: lambda.IFunction, ruleNam
 
 /**
  * Reconcile every live migration of the family every minute (created disabled, switched like the
- * probe's schedule), and at once when a probe finds a desync in one of the family's migrations.
- * `migrationKeys` are read when the template is written: the migrations of the app that this
- * controller serves (another family's desync wakes that family's controller only).
+ * probe's schedule), and at once when a probe finds a desync in any migration of the stack. The
+ * desync rule does not list the family's migration keys: a pattern that grew with every migration
+ * would pass EventBridge's pattern size limit (2,048 characters by default) at about 25 migrations
+ * with long function names. In a stack with both families a desync also wakes the other family's
+ * controller, which finds the migration is not one of its own and does nothing (a rare event).
  */
-export function scheduleController(
-  scope: Construct,
-  controller: lambda.IFunction,
-  eventBus: events.IEventBus,
-  ruleName: string,
-  migrationKeys: () => readonly string[],
-): events.Rule {
+export function scheduleController(scope: Construct, controller: lambda.IFunction, eventBus: events.IEventBus, ruleName: string): events.Rule {
   const schedule = new events.Rule(scope, 'Schedule', {
     ruleName,
     enabled: false,
@@ -88,10 +84,7 @@ export function scheduleController(
     eventPattern: {
       source: ['cutover.probe'],
       detailType: ['Cutover Probe Result'],
-      detail: {
-        verdict: ['desync'],
-        migrationKey: Lazy.list({ produce: () => [...migrationKeys()] }),
-      },
+      detail: { verdict: ['desync'] },
     },
     // Delivery retries only (Lambda throttling or unavailable); a desync older than 5 minutes is
     // read from the table by the ticks in between anyway.

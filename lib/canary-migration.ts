@@ -175,7 +175,7 @@ export class CanaryMigration extends CanaryMigrationMetrics {
     const controller = sharedController(this, props);
     this.controller = controller;
     const family = target.kind === 'lambda-alias' ? 'lambda-alias' : 'fleet';
-    const served = controller.addMigration(this, family, this.migrationKey, props);
+    const served = controller.addMigration(this, family, props);
     this.table = controller.table;
     this.topic = controller.topic;
     this.eventBus = controller.eventBus;

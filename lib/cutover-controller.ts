@@ -153,7 +153,6 @@ export class CutoverController extends Construct {
   private readonly shared: SharedSettings;
   private readonly trigger: DeployTriggerParts;
   private readonly families = new Map<ControllerFamily, FamilyController>();
-  private readonly migrationKeys = new Map<ControllerFamily, string[]>();
   private probeParts?: SharedProbe;
   private readonly probeTimeouts: Duration[] = [];
   private readonly operators: iam.IGrantable[] = [];
@@ -245,9 +244,7 @@ export class CutoverController extends Construct {
     const scope = new Construct(this, family === 'lambda-alias' ? 'LambdaAliasController' : 'FleetController');
     const scheduleName = this.scheduleNames.controller[family];
     const parts: FunctionParts = createController(scope, family, this.shared, scheduleName);
-    const keys: string[] = [];
-    this.migrationKeys.set(family, keys);
-    const schedule = scheduleController(scope, parts.fn, this.eventBus, scheduleName, () => keys);
+    const schedule = scheduleController(scope, parts.fn, this.eventBus, scheduleName);
     let readPolicy: iam.Policy | undefined;
     const controller: FamilyController = {
       family,
@@ -290,14 +287,12 @@ export class CutoverController extends Construct {
   }
 
   /**
-   * Records that a migration is served by `family`'s controller: its desyncs wake that controller.
+   * Records that a migration is served by `family`'s controller (created on first use).
    * Called by `CanaryMigration`; checks the migration's shared props against this controller's.
    */
-  public addMigration(migration: IConstruct, family: ControllerFamily, migrationKey: string, props: CutoverControllerProps): FamilyController {
+  public addMigration(migration: IConstruct, family: ControllerFamily, props: CutoverControllerProps): FamilyController {
     checkSharedProps(this, props, 'CanaryMigration', migration);
-    const controller = this.controllerFor(family);
-    this.migrationKeys.get(family)!.push(migrationKey);
-    return controller;
+    return this.controllerFor(family);
   }
 
   /**

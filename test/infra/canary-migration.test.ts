@@ -342,11 +342,11 @@ describe('CanaryMigration with every feature', () => {
   it('should run the controller at once when a probe reports a desync, on the migration bus', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: { Ref: ids.bus },
-      // Only the desyncs of the migrations this controller serves.
+      // Every desync of the stack (the controller skips another family's migrations).
       EventPattern: {
         source: ['cutover.probe'],
         'detail-type': ['Cutover Probe Result'],
-        detail: { verdict: ['desync'], migrationKey: [{ 'Fn::Join': ['', [{ Ref: ids.service }, ':live']] }] },
+        detail: { verdict: ['desync'] },
       },
       Targets: [Match.objectLike({ Arn: fnArn(ids.controller) })],
     });

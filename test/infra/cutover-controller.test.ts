@@ -152,7 +152,9 @@ describe('two migrations of different target families in one stack', () => {
         (r) => JSON.stringify(r.Properties.Targets[0].Arn) === JSON.stringify(fnArn(id)),
       );
       expect(desync).toHaveLength(1);
-      expect(stack.resolve(desync[0].Properties.EventPattern.detail.migrationKey)).toEqual([stack.resolve(migration.migrationKey)]);
+      // Not filtered by migration key (the pattern would grow with every migration past EventBridge's
+      // size limit); the controller skips another family's migrations.
+      expect(desync[0].Properties.EventPattern.detail).toEqual({ verdict: ['desync'] });
     }
   });
 
