@@ -209,7 +209,12 @@ export class CanaryMigration extends CanaryMigrationMetrics {
       probeSettings,
       watchedAlarms: () => this.alarmList,
     });
-    this.deployTrigger = new CustomResource(this, 'DeployTrigger', {
+    // Not the id it had when each migration brought its own Provider ('DeployTrigger'): CloudFormation
+    // refuses to change a custom resource's ServiceToken ("Modifying service token is not allowed"),
+    // so a stack upgraded from that layout would fail to update. A new logical id makes it create this
+    // resource through the shared Provider and delete the old one through the old Provider (whose
+    // Delete leaves the alias or the records alone).
+    this.deployTrigger = new CustomResource(this, 'Trigger', {
       serviceToken: controller.serviceToken,
       resourceType: 'Custom::CutoverDeployTrigger',
       properties: { ...target.triggerProperties, Settings: settings },
