@@ -72,7 +72,24 @@ export interface ResolvedDeploy {
 export async function onSharedDeployEvent(event: CloudFormationCustomResourceEvent, deps: SharedDeployTriggerDeps): Promise<DeployTriggerResponse> {
   if (event.RequestType === 'Delete') {
     const fleet = (event.ResourceProperties as Record<string, unknown>).TargetKind === 'fleet';
-    return onDeleteEvent(event, deps, fleet ? 'routing left in place' : 'alias left in place');
+    return onDeleteEvent(
+      event,
+      {
+        ...deps,
+        settle: {
+          commandLambda: deps.clients.commandLambda(),
+          store: deps.store,
+          controllerFunctionName: (family) => {
+            try {
+              return readControllerEntries(deps.env)[family]?.functionName;
+            } catch {
+              return undefined;
+            }
+          },
+        },
+      },
+      fleet ? 'routing left in place' : 'alias left in place',
+    );
   }
   const resolved = resolveDeploy(event.ResourceProperties as unknown as Record<string, unknown>, deps.env);
   const { config } = resolved;

@@ -20,7 +20,7 @@ import { clientConfig, errorName, type AwsClientOptions } from './clients';
 import type { DeployTriggerConfig } from './config';
 import type { ControllerCommandPayload, DeployTriggerPayload } from './controller-requests';
 import { aliasKeyOf, type DynamoDbStateStore, type MigrationPointer } from './dynamodb-store';
-import type { MigrationRegistry } from './registry';
+import type { MigrationRegistry, TargetFamily } from './registry';
 import type { ScheduleSwitch } from './schedules';
 
 /** The resource's properties (CloudFormation passes every value as a string). */
@@ -45,7 +45,7 @@ export interface DeployTriggerDeps {
   /** The migration's configuration: the shared environment plus its `Settings` (deploy-trigger-dispatch.ts). */
   readonly config: DeployTriggerConfig;
   /** The stack's registry: the migration is registered first, marked live once recorded. */
-  readonly registry: Pick<MigrationRegistry, 'register' | 'markLive' | 'deregister'>;
+  readonly registry: Pick<MigrationRegistry, 'register' | 'markLive' | 'deregister' | 'get'>;
   /** The resource's `Settings`, checked (`checkSettings`): what `register` stores. */
   readonly settings: Readonly<Record<string, string>>;
   /** For the alias calls and the asynchronous wake-up of the controller (ordinary `clientConfig()`). */
@@ -169,20 +169,82 @@ export function registrationOwner(event: Pick<CloudFormationCustomResourceEvent,
 }
 
 /**
- * Delete of a migration's resource: its registration is removed, unless it is live (a migration
- * taken out of the stack in the middle of a rollback must still be finished by the controller; a
- * later Delete or deploy of that key tidies it up). Needs no settings or configuration: a resource
- * whose settings went bad must still be deletable. What the target carries is left alone.
+ * What a Delete needs to settle a migration that is still live: the controller's function of its
+ * family (the stack's `CUTOVER_CONTROLLERS`), undefined when the stack has none for it any more.
+ */
+export interface LiveMigrationSettler {
+  readonly commandLambda: LambdaClient;
+  readonly store: Pick<DynamoDbStateStore, 'load'>;
+  readonly controllerFunctionName: (family: TargetFamily) => string | undefined;
+}
+
+/**
+ * Delete of a migration's resource. The target (the alias, the records, the listener) is left
+ * alone: it carries live traffic, and a Delete also comes when the resource is replaced. The
+ * registration is removed only by the resource that wrote it (a moved construct's old resource
+ * leaves the new one's alone, see `registrationOwner`). Needs no settings: a resource whose
+ * settings went bad must still be deletable.
+ *
+ * A migration still live when its resource goes cannot be left registered: CloudFormation has
+ * already taken its grants out of the shared roles (a removal applies the smaller policy before it
+ * deletes the resource), so every tick of it would fail, retried without end, and its live mark
+ * would keep the shared schedules on. So it is settled first, while that is still possible (a
+ * stack rollback deletes the resource before it restores the policy; a whole stack's deletion
+ * too): a migration in flight is aborted (traffic back on the old side), a complete one torn down
+ * (its new side keeps the traffic it has), a rolled-back one whose drain is being watched is left
+ * as it is. A command that fails (the grants are gone) is logged with what to do, never thrown (a
+ * failed Delete would only block the stack), and the registration is removed all the same.
  */
 export async function onDeleteEvent(
   event: CloudFormationCustomResourceDeleteEvent,
-  deps: Pick<DeployTriggerDeps, 'registry' | 'log'>,
+  deps: Pick<DeployTriggerDeps, 'registry' | 'log'> & { readonly settle?: LiveMigrationSettler },
   note: string,
 ): Promise<DeployTriggerResponse> {
   const log = deps.log ?? ((message, detail) => console.log(JSON.stringify({ message, ...detail })));
-  const registration = await deps.registry.deregister(event.PhysicalResourceId, registrationOwner(event));
-  log(`delete: ${note}`, { physicalResourceId: event.PhysicalResourceId, registration });
-  return { PhysicalResourceId: event.PhysicalResourceId };
+  const key = event.PhysicalResourceId;
+  const owner = registrationOwner(event);
+  let registration = await deps.registry.deregister(key, owner);
+  if (registration === 'kept-live') {
+    await settleLive(key, owner, deps, log);
+    registration = await deps.registry.deregister(key, owner, { evenIfLive: true });
+  }
+  log(`delete: ${note}`, { physicalResourceId: key, registration });
+  return { PhysicalResourceId: key };
+}
+
+async function settleLive(
+  key: string,
+  owner: string,
+  deps: Pick<DeployTriggerDeps, 'registry'> & { readonly settle?: LiveMigrationSettler },
+  log: (message: string, detail: Record<string, unknown>) => void,
+): Promise<void> {
+  let migrationId: string | undefined;
+  try {
+    const registered = await deps.registry.get(key);
+    migrationId = registered?.live?.migrationId;
+    if (!registered || !migrationId || (registered.owner !== undefined && registered.owner !== owner)) return;
+    const functionName = deps.settle?.controllerFunctionName(registered.family);
+    if (!deps.settle || !functionName) throw new Error(`the stack has no ${registered.family} controller any more`);
+    const status = (await deps.settle.store.load(migrationId))?.record.status;
+    const command: Command | undefined =
+      status === MigrationStatus.COMPLETE ? 'teardown' : status === undefined || TERMINAL_STATUSES.includes(status) ? undefined : 'abort';
+    if (!command) return;
+    await invokeCommand(
+      { commandLambda: deps.settle.commandLambda, store: deps.settle.store, config: { controllerFunctionName: functionName } },
+      migrationId,
+      command,
+      `its deploy trigger resource was deleted (${key} taken out of the stack, or the stack rolled back or deleted)`,
+      command === 'teardown' ? [MigrationStatus.TORN_DOWN] : [MigrationStatus.ROLLED_BACK],
+    );
+    log('live migration settled before its resource was deleted', { migrationId, command });
+  } catch (error) {
+    log('could not settle the live migration of a deleted resource; it is left where it is and no longer ticked', {
+      migrationKey: key,
+      migrationId,
+      error: (error as Error).message,
+      fix: `check its traffic and old-side capacity by hand (cutover status ${migrationId ?? key}); remove a migration from a stack only once it is not live`,
+    });
+  }
 }
 
 /**
@@ -309,7 +371,10 @@ export const COMMAND_CONFLICT_ATTEMPTS = 3;
  * command is sent again (bounded) unless the migration already reached a `done` status.
  */
 export async function invokeCommand(
-  deps: DeployTriggerDeps,
+  deps: Pick<DeployTriggerDeps, 'commandLambda' | 'log'> & {
+    readonly store: Pick<DynamoDbStateStore, 'load'>;
+    readonly config: Pick<DeployTriggerConfig, 'controllerFunctionName'>;
+  },
   migrationId: string,
   command: Command,
   reason: string,

@@ -74,6 +74,8 @@ export interface RegisteredMigration {
   readonly updatedAtMs: number;
   /** Set while the schedules must tick this migration. */
   readonly live?: { readonly migrationId: string; readonly sinceMs: number };
+  /** The resource that registered it (`<stack id>/<logical id>`), when it said. */
+  readonly owner?: string;
 }
 
 /** A registry item that cannot be used (no settings, a bad value): reported, never acted on. */
@@ -168,6 +170,7 @@ const ItemSchema = v.object({
   settings: v.record(v.string(), v.unknown()),
   updatedAtMs: v.number(),
   live: v.optional(LiveSchema),
+  owner: v.optional(v.string()),
 });
 
 export interface RegistryAccess {
@@ -306,14 +309,20 @@ export class MigrationRegistry {
    * creates the new resource, which registers, and THEN deletes the old one, whose Delete must not
    * take the new registration away.
    */
-  async deregister(migrationKey: string, owner?: string): Promise<'deleted' | 'kept-live' | 'kept-other-owner' | 'absent'> {
+  async deregister(
+    migrationKey: string,
+    owner?: string,
+    options: { readonly evenIfLive?: boolean } = {},
+  ): Promise<'deleted' | 'kept-live' | 'kept-other-owner' | 'absent'> {
+    // `evenIfLive`: the caller settled the live migration first (see the deploy trigger's Delete).
+    const conditions = [...(options.evenIfLive ? [] : ['attribute_not_exists(#live)']), ...(owner ? ['(attribute_not_exists(#owner) OR #owner = :owner)'] : [])];
+    const names = { ...(options.evenIfLive ? {} : { '#live': 'live' }), ...(owner ? { '#owner': 'owner' } : {}) };
     try {
       const result = await this.access.documents.send(
         new DeleteCommand({
           TableName: this.access.tableName,
           Key: { pk: REGISTRY_PK, sk: migrationKey },
-          ConditionExpression: `attribute_not_exists(#live)${owner ? ' AND (attribute_not_exists(#owner) OR #owner = :owner)' : ''}`,
-          ExpressionAttributeNames: { '#live': 'live', ...(owner ? { '#owner': 'owner' } : {}) },
+          ...(conditions.length > 0 ? { ConditionExpression: conditions.join(' AND '), ExpressionAttributeNames: names } : {}),
           ...(owner ? { ExpressionAttributeValues: { ':owner': owner } } : {}),
           ReturnValues: 'ALL_OLD',
         }),
@@ -325,7 +334,8 @@ export class MigrationRegistry {
         await this.access.documents.send(new GetCommand({ TableName: this.access.tableName, Key: { pk: REGISTRY_PK, sk: migrationKey }, ConsistentRead: true }))
       ).Item;
       if (!item) return 'absent';
-      return item.live !== undefined ? 'kept-live' : 'kept-other-owner';
+      if (owner && typeof item.owner === 'string' && item.owner !== owner) return 'kept-other-owner';
+      return 'kept-live';
     }
   }
 }
@@ -348,6 +358,7 @@ function readItem(item: Record<string, unknown>): RegisteredMigration | DamagedR
       settings,
       updatedAtMs: parsed.output.updatedAtMs,
       ...(parsed.output.live ? { live: parsed.output.live } : {}),
+      ...(parsed.output.owner ? { owner: parsed.output.owner } : {}),
     };
   } catch (error) {
     return { migrationKey, problem: (error as Error).message, ...liveMigrationId };

@@ -119,7 +119,8 @@ function deps(overrides: Partial<SharedDeployTriggerDeps> = {}): SharedDeployTri
       trace.push(`markLive ${id}`);
       await registry.markLive(key, id, nowMs);
     },
-    deregister: (key, owner) => registry.deregister(key, owner),
+    deregister: (key, owner, options) => registry.deregister(key, owner, options),
+    get: (key) => registry.get(key),
   };
   const tracedStore: SharedDeployTriggerDeps['store'] = {
     getPointer: (key) => store.getPointer(key),
@@ -258,19 +259,62 @@ describe('shared deploy trigger: several migrations', () => {
 });
 
 describe('shared deploy trigger: Delete', () => {
-  it('should keep the registration of a live migration (the controller must still finish it), and remove a finished one', async () => {
+  const del = () => cfn('Delete', { FunctionName: fn, AliasName: 'live', Settings: 'damaged' }, `${fn}:live`);
+
+  it('should remove the registration, needing no settings, also on a retried Delete', async () => {
     account.alias = { main: '1', weights: {}, revision: 1 };
     await onSharedDeployEvent(aliasDeploy('2'), deps());
-    // Delete needs no settings: a resource whose settings went bad must still be deletable.
-    const del = cfn('Delete', { FunctionName: fn, AliasName: 'live', Settings: 'damaged' }, `${fn}:live`);
-    expect(await onSharedDeployEvent(del, deps())).toEqual({ PhysicalResourceId: `${fn}:live` });
-    expect((await registry.get(`${fn}:live`))?.live?.migrationId).toBe(`${fn}:live:2`);
-    expect(account.count('UpdateAlias') + account.count('GetAlias')).toBe(1);
     await registry.clearLive(`${fn}:live`, `${fn}:live:2`);
-    await onSharedDeployEvent(del, deps());
+    // Delete needs no settings: a resource whose settings went bad must still be deletable.
+    expect(await onSharedDeployEvent(del(), deps())).toEqual({ PhysicalResourceId: `${fn}:live` });
     expect(await registry.get(`${fn}:live`)).toBeUndefined();
+    expect(account.invocations.filter((i) => i.InvocationType === 'RequestResponse')).toEqual([]);
     // Again (CloudFormation retried the Delete): nothing left, no error.
-    await onSharedDeployEvent(del, deps());
+    await onSharedDeployEvent(del(), deps());
+  });
+
+  it('should abort a live migration in flight before removing it (its grants are about to go), naming it to its controller', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await onSharedDeployEvent(aliasDeploy('2'), deps());
+    await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.BAKING }), 0, []);
+    account.invokeReply = async () => {
+      await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.ROLLED_BACK, weight: 0 }), 1, []);
+      return { Payload: { migrationId: `${fn}:live:2`, events: 1, status: 'rolled-back' } };
+    };
+    await onSharedDeployEvent(del(), deps());
+    expect(account.invocations.at(-1)).toMatchObject({
+      InvocationType: 'RequestResponse',
+      payload: { command: 'abort', migration: `${fn}:live:2`, reason: expect.stringMatching(/deploy trigger resource was deleted/) },
+    });
+    expect(await registry.get(`${fn}:live`)).toBeUndefined();
+  });
+
+  it('should tear a complete live migration down (the new side keeps its traffic), not abort it', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await onSharedDeployEvent(aliasDeploy('2'), deps());
+    await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.COMPLETE, weight: 100 }), 0, []);
+    account.invokeReply = async () => {
+      await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.TORN_DOWN, weight: 100 }), 1, []);
+      return { Payload: { migrationId: `${fn}:live:2`, events: 1, status: 'torn-down' } };
+    };
+    await onSharedDeployEvent(del(), deps());
+    expect(account.invocations.at(-1)).toMatchObject({ payload: { command: 'teardown', migration: `${fn}:live:2` } });
+    expect(await registry.get(`${fn}:live`)).toBeUndefined();
+  });
+
+  it('should remove a live migration its controller cannot settle any more (grants gone), logging what to do, and not fail the Delete', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await onSharedDeployEvent(aliasDeploy('2'), deps());
+    await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.SHIFTING }), 0, []);
+    account.invokeReply = () => ({ FunctionError: 'Unhandled', Payload: { errorType: 'AccessDeniedException', errorMessage: 'not authorized to perform: lambda:UpdateAlias' } });
+    const logged: { message: string; detail: Record<string, unknown> }[] = [];
+    await expect(onSharedDeployEvent(del(), deps({ log: (message, detail) => logged.push({ message, detail }) }))).resolves.toEqual({ PhysicalResourceId: `${fn}:live` });
+    expect(await registry.get(`${fn}:live`)).toBeUndefined();
+    expect(logged.find((l) => /could not settle the live migration/.test(l.message))?.detail).toMatchObject({
+      migrationId: `${fn}:live:2`,
+      error: expect.stringMatching(/AccessDenied/),
+      fix: expect.stringMatching(/remove a migration from a stack only once it is not live/),
+    });
   });
 
   it("should keep the registration when a moved construct's old resource is deleted after the new one registered", async () => {
