@@ -9,9 +9,14 @@
  *   exactly one migration is registered; otherwise it is refused with the keys;
  * - a deploy's wake-up: its `migrationKey` (an older trigger's, without one: the key its id starts with);
  * - a probe result: its `migrationKey`; an alarm state change: every migration watching the alarm;
- * - a scheduled tick (and any other EventBridge event): every LIVE migration, oldest mark first, at
- *   most `MAX_MIGRATIONS_PER_TICK`, and no new one once less than `MIN_REMAINING_MS` is left of the
- *   invocation (the rest wait for the next minute's tick, named in a warning).
+ * - a scheduled tick (and any other EventBridge event): every LIVE migration, at most
+ *   `MAX_MIGRATIONS_PER_TICK`, and no new one once less than `MIN_REMAINING_MS` is left of the
+ *   invocation (the rest wait for a later tick, named in a warning). The order is the registry's
+ *   (oldest mark first) turned by the tick's minute: with more live migrations than one tick serves,
+ *   a fixed order would starve the newest for as long as older ones stay live (a complete migration
+ *   with a manual teardown stays live for days). The turn comes from the event's time, not from
+ *   this container's memory, so that every container (and Lambda's retry of the same event, which
+ *   serves the same ones again) agrees; each migration is first once every N minutes.
  *
  * Each migration is isolated: one whose settings are bad, whose adapters throw, or whose registry
  * item is damaged is logged and counted, the others are served, and the invocation fails at the
@@ -115,11 +120,12 @@ export class ControllerDispatcher {
     const served: ServedRun[] = [];
     const answers: ServedMigration[] = [];
     const maxPerTick = this.deps.maxPerTick ?? MAX_MIGRATIONS_PER_TICK;
+    const targets = route.many ? turned(route.targets, turnOf(request, this.now())) : route.targets;
     let left: string[] = [];
-    for (const [index, target] of route.targets.entries()) {
+    for (const [index, target] of targets.entries()) {
       const key = target.migration.migrationKey;
       if (route.many && (index >= maxPerTick || (context !== undefined && context.getRemainingTimeInMillis() < MIN_REMAINING_MS))) {
-        left = route.targets.slice(index).map((t) => t.migration.migrationKey);
+        left = targets.slice(index).map((t) => t.migration.migrationKey);
         break;
       }
       logger.appendKeys({ migrationKey: key });
@@ -139,7 +145,7 @@ export class ControllerDispatcher {
       }
     }
     if (left.length > 0) {
-      logger.warn('more live migrations than one tick serves: the rest wait for the next tick (oldest first)', { left, served: served.length, maxPerTick });
+      logger.warn('more live migrations than one tick serves: the rest wait for a later tick (the starting point turns every minute)', { left, served: served.length, maxPerTick });
     }
 
     const quiesce = request.kind === 'tick' && request.trigger === 'schedule' && route.targets.length === 0;
@@ -156,6 +162,10 @@ export class ControllerDispatcher {
       return only ? { ...only.run.response, migrationKey: only.migration.migrationKey } : { migrationId: null, events: 0 };
     }
     if (answers.length === 0) return { migrationId: null, events: 0 };
+    // Listed in the registry's order (oldest mark first), whichever the turn served first: the
+    // answer reads the same every minute.
+    const order = new Map(route.targets.map((t, i) => [t.migration.migrationKey, i]));
+    answers.sort((a, b) => (order.get(a.migrationKey) ?? 0) - (order.get(b.migrationKey) ?? 0));
     return { migrationId: null, events: answers.reduce((n, a) => n + a.events, 0), migrations: answers };
   }
 
@@ -254,6 +264,22 @@ export class ControllerDispatcher {
         `send it to the controller-${migration.family} function of the stack (the construct of this version creates one per target family)`,
     );
   }
+}
+
+/**
+ * Where a tick starts in the registry's order: the minute it fired (its event's time; an event
+ * without one, the clock's), so that consecutive ticks start one migration further on.
+ */
+function turnOf(request: ControllerRequest, nowMs: number): number {
+  const at = request.kind === 'tick' && request.firedAtMs !== undefined ? request.firedAtMs : nowMs;
+  return Math.floor(at / 60_000);
+}
+
+/** `items` started at `turn` (modulo their number) and wrapped around. */
+export function turned<T>(items: readonly T[], turn: number): T[] {
+  if (items.length === 0) return [];
+  const start = ((turn % items.length) + items.length) % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
 }
 
 /** The key a migration id belongs to: ids are `<key>:<version or release>`; the longest registered key wins. */

@@ -11,19 +11,31 @@
  * after it comes after the disable: one of the two enables last. A controller that dies between any
  * two of these steps leaves the schedule ON (the next tick finds nothing live and tries again) or,
  * dying between its disable and its re-read, fails the invocation: Lambda's retry of the same
- * scheduled event is a redelivery, which enables for every live migration it serves.
+ * scheduled event is a redelivery, which enables for every live migration it serves, and its own
+ * quiesce enables whatever its re-read finds live (the probe rule too, whatever its first read saw:
+ * the retry's first read may find another family's migration live and disable nothing, while the
+ * dead invocation had switched the shared probe rule off). A re-read that fails enables both rules
+ * before the invocation fails: on for nothing costs a tick, off for something live loses it.
+ *
+ * Only an asynchronous invocation disables (a scheduled tick, a deploy's wake-up, an alarm, a probe
+ * result: Lambda retries them). A command is synchronous (the operator's, the deploy trigger's abort
+ * and teardown): nobody retries it, so if it died between its disable and its re-read, a rule could
+ * stay off while a deploy had marked another migration live. A command clears the mark of what it
+ * finished and leaves the rules on; the next on-time tick finds nothing live and quiesces.
  *
  * Why clear only the mark that names what the run found (or an older migration of the key): a newer
  * deploy's mark is never cleared, whatever this run saw. Why mark a migration live here: a run that
  * finds a record still needing ticks without a mark (a teardown whose pin release was interrupted, a
  * command to a migration the schedule had let go) would otherwise be switched off by the next
- * quiesce; marked first, then enabled, it is in every later re-read.
+ * quiesce; marked first, then enabled, it is in every later re-read. It is marked only over the
+ * mark the run read (none, or an older migration's): a deploy that marked a newer migration of the
+ * key meanwhile keeps its mark (`LiveMarkChangedError`), and its own enable keeps the rules on.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { describeError } from './clients';
 import type { ControllerFamily } from './config';
 import type { MigrationRun } from './controller-runner';
-import type { DamagedRegistration, MigrationRegistry, RegisteredMigration } from './registry';
+import { LiveMarkChangedError, type DamagedRegistration, type MigrationRegistry, type RegisteredMigration } from './registry';
 import { isRedelivery, needsTicks, type ScheduleRules, type ScheduleSwitch, type Woken } from './schedules';
 
 export interface RegistrySchedulesDeps {
@@ -106,8 +118,14 @@ export class RegistrySchedules {
       try {
         if (run.migrationId !== null && needsTicks(run.record)) {
           if (mark?.migrationId !== run.migrationId) {
-            await registry.markLive(key, run.migrationId, now());
-            logger.info('a migration that needs ticks had no live mark: marked live', { migrationKey: key, migrationId: run.migrationId, previousMark: mark?.migrationId });
+            try {
+              await registry.markLive(key, run.migrationId, now(), { expected: mark?.migrationId ?? null });
+              logger.info('a migration that needs ticks had no live mark: marked live', { migrationKey: key, migrationId: run.migrationId, previousMark: mark?.migrationId });
+            } catch (error) {
+              if (!(error instanceof LiveMarkChangedError)) throw error;
+              // A deploy marked a newer migration of the key since the listing: its mark stays.
+              logger.info('the live mark changed since it was read (a new deploy): kept', { migrationKey: key, migrationId: run.migrationId, mark: error.current });
+            }
             want(migration);
           } else if (enablesWhenLive(woken, now())) {
             want(migration);
@@ -129,15 +147,18 @@ export class RegistrySchedules {
     }
     const switcher = this.deps.switch;
     if (!switcher) return errors;
-    if (cleared || quiesce) {
+    // A command never disables (see the module comment): the next on-time tick quiesces.
+    if ((cleared && woken.by !== 'command') || quiesce) {
       try {
         const again = await this.quiesce();
         wanted.controller ||= again.controller;
         wanted.probe ||= again.probe;
       } catch (error) {
-        // The re-read failed after a disable: failing makes Lambda retry the event, a redelivery
-        // that enables for whatever is live (see the module comment).
-        logger.error('could not read the registry again after switching the schedules; failing so that Lambda retries', { error: describeError(error) });
+        // A read failed, maybe after a disable: what is live is unknown, so both rules go back on
+        // (an idle tick quiesces them again), and failing makes Lambda retry the event.
+        wanted.controller = true;
+        wanted.probe = true;
+        logger.error('could not read the registry around switching the schedules: enabling them, failing so that Lambda retries', { error: describeError(error) });
         errors.push(asError(error));
       }
     }
@@ -173,7 +194,10 @@ export class RegistrySchedules {
     if (after.mine || (!before.any && after.probe)) {
       logger.info('a migration was marked live while the schedules were being disabled', { family });
     }
-    return { controller: after.mine, probe: !before.any && after.probe };
+    // The probe rule whenever something live has probe targets, not only when this quiesce disabled
+    // it: an earlier invocation (this one's first try, dead after its disable) may have, and
+    // EnableRule on an enabled rule changes nothing.
+    return { controller: after.mine, probe: after.probe };
   }
 }
 

@@ -105,6 +105,21 @@ export class DamagedRegistrationError extends Error {
   }
 }
 
+/**
+ * `markLive` with `expected` found another migration's mark than the one its caller read: a deploy
+ * marked a newer migration of the key meanwhile, and that mark stays.
+ */
+export class LiveMarkChangedError extends Error {
+  constructor(
+    readonly migrationKey: string,
+    readonly migrationId: string,
+    readonly current: string | undefined,
+  ) {
+    super(`the live mark of ${migrationKey} changed to ${current ?? 'none'} while marking ${migrationId}; kept`);
+    this.name = 'LiveMarkChangedError';
+  }
+}
+
 const KNOWN = new Set<string>(PER_MIGRATION_SETTINGS);
 
 /**
@@ -256,25 +271,43 @@ export class MigrationRegistry {
    * is already marked, so that marking again never moves it to the back of the tick's order.
    * Refused (`DamagedRegistrationError`) for a key that is not registered: a live mark without
    * settings could never be served.
+   *
+   * `expected`: the mark the caller read (null: none). Given, the mark is written only over that one
+   * (or none: a mark cleared since is no newer deploy's), so that a controller marking the migration
+   * its run found never overwrites the mark of a newer deploy of the key written after its read;
+   * `LiveMarkChangedError` then. Undefined: written over any other mark (the deploy trigger, whose
+   * migration is the newest by definition).
    */
-  async markLive(migrationKey: string, migrationId: string, nowMs: number): Promise<void> {
+  async markLive(migrationKey: string, migrationId: string, nowMs: number, options: { readonly expected?: string | null } = {}): Promise<void> {
+    const { expected } = options;
+    const over =
+      expected === undefined ? 'attribute_not_exists(#live) OR #live.migrationId <> :id'
+      : expected === null ? 'attribute_not_exists(#live)'
+      : 'attribute_not_exists(#live) OR (#live.migrationId = :seen AND #live.migrationId <> :id)';
     try {
       await this.access.documents.send(
         new UpdateCommand({
           TableName: this.access.tableName,
           Key: { pk: REGISTRY_PK, sk: migrationKey },
           UpdateExpression: 'SET #live = :live',
-          ConditionExpression: 'attribute_exists(#settings) AND (attribute_not_exists(#live) OR #live.migrationId <> :id)',
+          ConditionExpression: `attribute_exists(#settings) AND (${over})`,
           ExpressionAttributeNames: { '#live': 'live', '#settings': 'settings' },
-          ExpressionAttributeValues: { ':live': { migrationId, sinceMs: nowMs }, ':id': migrationId },
+          ExpressionAttributeValues: {
+            ':live': { migrationId, sinceMs: nowMs },
+            ...(expected === null ? {} : { ':id': migrationId }),
+            ...(typeof expected === 'string' ? { ':seen': expected } : {}),
+          },
         }),
       );
     } catch (error) {
       if (errorName(error) !== 'ConditionalCheckFailedException') throw error;
-      // Either already marked for this migration (nothing to do) or not registered.
+      // Already marked for this migration (nothing to do), not registered, or (with `expected`)
+      // marked for another migration since the caller's read.
       const current = await this.get(migrationKey);
       if (!current) throw new DamagedRegistrationError(migrationKey, 'it has no registration (no settings) to mark live');
-      if (current.live?.migrationId !== migrationId) throw new Error(`the live mark of ${migrationKey} changed while marking ${migrationId}; retry`);
+      if (current.live?.migrationId === migrationId) return;
+      if (expected !== undefined) throw new LiveMarkChangedError(migrationKey, migrationId, current.live?.migrationId);
+      throw new Error(`the live mark of ${migrationKey} changed while marking ${migrationId}; retry`);
     }
   }
 

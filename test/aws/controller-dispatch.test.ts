@@ -1,6 +1,6 @@
 /**
  * The shared controller's dispatcher: which migrations an invocation serves (commands by key or id,
- * deploys, probe results, alarms, scheduled ticks bounded and oldest first), each isolated from the
+ * deploys, probe results, alarms, scheduled ticks bounded and turned by the minute), each isolated from the
  * others (a failing adapter, a bad setting, a damaged registry item), and what happens to the live
  * marks and the schedules afterwards. The registry in dynalite, the rules behind
  * aws-sdk-client-mock, fake per-migration runners (see controller-dispatch-world.ts).
@@ -42,6 +42,8 @@ async function liveMigration(key: string, id: string, sinceMs: number, settings:
   await world.registry.markLive(key, id, sinceMs);
 }
 
+const LEFT = 'more live migrations than one tick serves: the rest wait for a later tick (the starting point turns every minute)';
+
 const keysServed = () => [...world.keys].filter(([, k]) => k.runs.length > 0).map(([key]) => key);
 
 describe('a scheduled tick', () => {
@@ -75,17 +77,42 @@ describe('a scheduled tick', () => {
     expect(keysServed()).toEqual(['a:live', 'shop']);
   });
 
-  it(`should serve at most ${MAX_MIGRATIONS_PER_TICK}, oldest mark first, and name the ones left for the next tick`, async () => {
+  it(`should serve at most ${MAX_MIGRATIONS_PER_TICK}, from a starting point in the oldest-first order that turns every minute, and name the ones left`, async () => {
     const total = MAX_MIGRATIONS_PER_TICK + 3;
-    // Marked newest first, so that the order served is the marks' and not the keys' or the writes'.
+    // Marked newest first, so that the order is the marks' and not the keys' or the writes'.
     for (let i = 0; i < total; i++) await liveMigration(`m${String(i).padStart(2, '0')}:live`, `m${i}:live:2`, 10_000 - i);
-    const answer = await world.dispatcher().handle(SCHEDULED);
-    const expected = Array.from({ length: total }, (_, i) => `m${String(total - 1 - i).padStart(2, '0')}:live`);
-    expect(answer.migrations?.map((m) => m.migrationKey)).toEqual(expected.slice(0, MAX_MIGRATIONS_PER_TICK));
-    expect(logged('more live migrations than one tick serves: the rest wait for the next tick (oldest first)')[0]).toMatchObject({
-      left: expected.slice(MAX_MIGRATIONS_PER_TICK),
-      served: MAX_MIGRATIONS_PER_TICK,
-    });
+    const oldestFirst = Array.from({ length: total }, (_, i) => `m${String(total - 1 - i).padStart(2, '0')}:live`);
+    // A minute whose turn starts at the oldest, then the next minute's, one further on.
+    const minute = Math.ceil(world.clock.now / 60_000 / total) * total;
+    const at = (m: number) => ({ ...SCHEDULED, time: new Date(m * 60_000).toISOString() });
+    const first = await world.dispatcher().handle(at(minute));
+    expect(first.migrations?.map((m) => m.migrationKey)).toEqual(oldestFirst.slice(0, MAX_MIGRATIONS_PER_TICK));
+    expect(logged(LEFT)[0]).toMatchObject({ left: oldestFirst.slice(MAX_MIGRATIONS_PER_TICK), served: MAX_MIGRATIONS_PER_TICK });
+    const second = await world.dispatcher().handle(at(minute + 1));
+    // Answers are listed oldest first, whichever was served first.
+    expect(second.migrations?.map((m) => m.migrationKey)).toEqual(oldestFirst.slice(1, MAX_MIGRATIONS_PER_TICK + 1));
+    expect(logged(LEFT)[1]).toMatchObject({ left: [...oldestFirst.slice(MAX_MIGRATIONS_PER_TICK + 1), oldestFirst[0]] });
+  });
+
+  it('should serve every live migration within a few ticks when there are more than one tick serves (no starvation by older ones)', async () => {
+    for (const [key, sinceMs] of [['a:live', 1], ['b:live', 2], ['c:live', 3]] as const) await liveMigration(key, `${key}:1`, sinceMs);
+    const dispatcher = world.dispatcher({ maxPerTick: 2 });
+    const servedBy: string[][] = [];
+    for (let i = 0; i < 3; i++) {
+      world.clock.now += 60_000;
+      const before = new Map([...world.keys].map(([k, v]) => [k, v.runs.length]));
+      await dispatcher.handle({ ...SCHEDULED, time: new Date(world.clock.now).toISOString() });
+      servedBy.push([...world.keys].filter(([k, v]) => v.runs.length > before.get(k)!).map(([k]) => k));
+    }
+    expect(servedBy.every((keys) => keys.length === 2)).toBe(true);
+    for (const key of ['a:live', 'b:live', 'c:live']) expect(world.key(key).runs.length, `${key}: ${JSON.stringify(servedBy)}`).toBeGreaterThan(0);
+    // Lambda's retry of a tick (the same event, later) serves the same ones as its first try, in
+    // whichever container: the turn is the event's minute, not a container's memory.
+    const fired = { ...SCHEDULED, time: new Date(world.clock.now).toISOString() };
+    const again = await world.dispatcher({ maxPerTick: 2 }).handle(fired);
+    world.clock.now += 5 * 60_000;
+    const retried = await world.dispatcher({ maxPerTick: 2 }).handle(fired);
+    expect(retried.migrations?.map((m) => m.migrationKey)).toEqual(again.migrations?.map((m) => m.migrationKey));
   });
 
   it('should start no new migration once less than 20 s of the invocation remain', async () => {
@@ -93,10 +120,11 @@ describe('a scheduled tick', () => {
     let remaining = 60_000;
     const context = { getRemainingTimeInMillis: () => remaining };
     const dispatcher = world.dispatcher({ wrapRunner: (s) => ({ serve: async (r, o) => ((remaining -= 15_000), s.serve(r, o)) }) });
-    const answer = await dispatcher.handle(SCHEDULED, context);
+    // Fired at a minute whose turn starts at the oldest (a multiple of the 4 live migrations).
+    const answer = await dispatcher.handle({ ...SCHEDULED, time: new Date(Math.floor(world.clock.now / 240_000) * 240_000).toISOString() }, context);
     // 60 s → 45 s → 30 s → 15 s: the third run leaves too little for a fourth.
     expect(answer.migrations?.map((m) => m.migrationKey)).toEqual(['t0:live', 't1:live', 't2:live']);
-    expect(logged('more live migrations than one tick serves: the rest wait for the next tick (oldest first)')[0]).toMatchObject({ left: ['t3:live'] });
+    expect(logged(LEFT)[0]).toMatchObject({ left: ['t3:live'] });
   });
 });
 

@@ -7,6 +7,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   DamagedRegistrationError,
+  LiveMarkChangedError,
   MigrationRegistry,
   PER_MIGRATION_SETTINGS,
   REGISTRY_PK,
@@ -94,6 +95,34 @@ describe('registry items', () => {
     expect((await registry.get('a:live'))!.live).toEqual({ migrationId: 'a:live:2', sinceMs: 100 });
     await registry.markLive('a:live', 'a:live:3', 600);
     expect((await registry.get('a:live'))!.live).toEqual({ migrationId: 'a:live:3', sinceMs: 600 });
+  });
+
+  it("should mark over only the mark the caller read (expected), never over a newer deploy's", async () => {
+    await registry.register('a:live', ALIAS, 1);
+    // The controller read no mark; a deploy marked v3 since: v2 is not written over it.
+    await registry.markLive('a:live', 'a:live:3', 100);
+    await expect(registry.markLive('a:live', 'a:live:2', 200, { expected: null })).rejects.toThrow(LiveMarkChangedError);
+    // It read v1's mark; a deploy marked v3 since: kept too, and the error names the mark found.
+    await expect(registry.markLive('a:live', 'a:live:2', 200, { expected: 'a:live:1' })).rejects.toMatchObject({ name: 'LiveMarkChangedError', current: 'a:live:3' });
+    expect((await registry.get('a:live'))!.live).toEqual({ migrationId: 'a:live:3', sinceMs: 100 });
+    // Over the mark it read: written.
+    await registry.markLive('a:live', 'a:live:4', 300, { expected: 'a:live:3' });
+    expect((await registry.get('a:live'))!.live).toEqual({ migrationId: 'a:live:4', sinceMs: 300 });
+    // Already marked for the same migration: nothing to do, its first time kept.
+    await registry.markLive('a:live', 'a:live:4', 400, { expected: 'a:live:1' });
+    await registry.markLive('a:live', 'a:live:4', 400, { expected: null });
+    expect((await registry.get('a:live'))!.live).toEqual({ migrationId: 'a:live:4', sinceMs: 300 });
+    // A mark cleared since the read is no newer deploy's: written (the migration needs ticks).
+    await registry.clearLive('a:live', 'a:live:4');
+    await registry.markLive('a:live', 'a:live:5', 500, { expected: 'a:live:4' });
+    expect((await registry.get('a:live'))!.live).toEqual({ migrationId: 'a:live:5', sinceMs: 500 });
+    await registry.clearLive('a:live', 'a:live:5');
+    await registry.markLive('a:live', 'a:live:6', 600, { expected: null });
+    expect((await registry.get('a:live'))!.live).toEqual({ migrationId: 'a:live:6', sinceMs: 600 });
+    // Without `expected` (the deploy trigger, whose migration is the newest): over any other mark.
+    await registry.markLive('a:live', 'a:live:7', 700);
+    expect((await registry.get('a:live'))!.live).toEqual({ migrationId: 'a:live:7', sinceMs: 700 });
+    await expect(registry.markLive('ghost:live', 'ghost:live:1', 1, { expected: null })).rejects.toThrow(DamagedRegistrationError);
   });
 
   it('should refuse to mark an unregistered migration live', async () => {
