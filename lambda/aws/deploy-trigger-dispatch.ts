@@ -24,7 +24,7 @@ import type { Route53Client } from '@aws-sdk/client-route-53';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import type { TrafficPort } from '../core/ports';
 import { ConfigError, readControllerConfig, readControllerEntries, readDeployTriggerConfig, type DeployTriggerConfig } from './config';
-import { onDeleteEvent, onDeployEvent, validateAliasProperties, type DeployTriggerDeps, type DeployTriggerResponse } from './deploy-trigger';
+import { onDeleteEvent, onDeployEvent, registrationOwner, validateAliasProperties, type DeployTriggerDeps, type DeployTriggerResponse } from './deploy-trigger';
 import { aliasKeyOf } from './dynamodb-store';
 import { onFleetDeployEvent, validateFleetProperties } from './fleet-deploy-trigger';
 import { fleetTraffic } from './kit-fleet';
@@ -104,11 +104,23 @@ export async function onSharedDeployEvent(event: CloudFormationCustomResourceEve
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.log ? { log: deps.log } : {}),
   };
-  if (resolved.kind === 'lambda-alias') return onDeployEvent(event, base);
-  const traffic = deps.fleetRouting
-    ? deps.fleetRouting(config)
-    : fleetTraffic(config.target, { elb: deps.clients.elb, route53: deps.clients.route53 });
-  return onFleetDeployEvent(event, { ...base, traffic, ...(config.target.kind === 'dns' ? { route53: deps.clients.route53() } : {}) });
+  try {
+    if (resolved.kind === 'lambda-alias') return await onDeployEvent(event, base);
+    const traffic = deps.fleetRouting
+      ? deps.fleetRouting(config)
+      : fleetTraffic(config.target, { elb: deps.clients.elb, route53: deps.clients.route53 });
+    return await onFleetDeployEvent(event, { ...base, traffic, ...(config.target.kind === 'dns' ? { route53: deps.clients.route53() } : {}) });
+  } catch (error) {
+    // CloudFormation sends no Delete for a resource whose Create failed: it leaves the owners here,
+    // or a later Delete of the resource that stays (a moved construct's old one) would find another
+    // owner forever and never settle or remove the registration.
+    if (event.RequestType === 'Create') {
+      await deps.registry.removeOwner(resolved.migrationKey, registrationOwner(event)).catch((cleanup: unknown) =>
+        deps.log?.('could not take a failed Create out of the registration owners', { migrationKey: resolved.migrationKey, error: (cleanup as Error).message }),
+      );
+    }
+    throw error;
+  }
 }
 
 /**

@@ -21,7 +21,7 @@ import type { DeployTriggerConfig } from './config';
 import type { ControllerCommandPayload, DeployTriggerPayload } from './controller-requests';
 import { aliasKeyOf, type DynamoDbStateStore, type MigrationPointer } from './dynamodb-store';
 import type { MigrationRegistry, TargetFamily } from './registry';
-import type { ScheduleSwitch } from './schedules';
+import { needsTicks, type ScheduleSwitch } from './schedules';
 
 /** The resource's properties (CloudFormation passes every value as a string). */
 export interface DeployTriggerProperties {
@@ -45,7 +45,7 @@ export interface DeployTriggerDeps {
   /** The migration's configuration: the shared environment plus its `Settings` (deploy-trigger-dispatch.ts). */
   readonly config: DeployTriggerConfig;
   /** The stack's registry: the migration is registered first, marked live once recorded. */
-  readonly registry: Pick<MigrationRegistry, 'register' | 'markLive' | 'deregister' | 'get'>;
+  readonly registry: Pick<MigrationRegistry, 'register' | 'markLive' | 'deregister' | 'get' | 'removeOwner'>;
   /** The resource's `Settings`, checked (`checkSettings`): what `register` stores. */
   readonly settings: Readonly<Record<string, string>>;
   /** For the alias calls and the asynchronous wake-up of the controller (ordinary `clientConfig()`). */
@@ -205,7 +205,7 @@ export async function onDeleteEvent(
   const owner = registrationOwner(event);
   let registration = await deps.registry.deregister(key, owner);
   if (registration === 'kept-live') {
-    await settleLive(key, owner, deps, log);
+    await settleLive(key, deps, log);
     registration = await deps.registry.deregister(key, owner, { evenIfLive: true });
   }
   log(`delete: ${note}`, { physicalResourceId: key, registration });
@@ -214,7 +214,6 @@ export async function onDeleteEvent(
 
 async function settleLive(
   key: string,
-  owner: string,
   deps: Pick<DeployTriggerDeps, 'registry'> & { readonly settle?: LiveMigrationSettler },
   log: (message: string, detail: Record<string, unknown>) => void,
 ): Promise<void> {
@@ -222,7 +221,8 @@ async function settleLive(
   try {
     const registered = await deps.registry.get(key);
     migrationId = registered?.live?.migrationId;
-    if (!registered || !migrationId || (registered.owner !== undefined && registered.owner !== owner)) return;
+    // `deregister` left the owners before answering `kept-live`: no other resource owns it.
+    if (!registered || !migrationId) return;
     const functionName = deps.settle?.controllerFunctionName(registered.family);
     if (!deps.settle || !functionName) throw new Error(`the stack has no ${registered.family} controller any more`);
     const status = (await deps.settle.store.load(migrationId))?.record.status;
@@ -235,7 +235,22 @@ async function settleLive(
       command,
       `its deploy trigger resource was deleted (${key} taken out of the stack, or the stack rolled back or deleted)`,
       command === 'teardown' ? [MigrationStatus.TORN_DOWN] : [MigrationStatus.ROLLED_BACK],
+      // One send: a conflict resent twice more (each up to two 20 s attempts) could pass the
+      // trigger's 2-minute timeout, and a Delete that times out blocks the stack's rollback.
+      1,
     );
+    const after = (await deps.settle.store.load(migrationId))?.record;
+    if (needsTicks(after)) {
+      // An abort usually leaves a residual drain to watch, a teardown a pin still being released:
+      // nobody ticks it once it is deregistered.
+      log('live migration settled before its resource was deleted, but it still needed ticks; finish it by hand', {
+        migrationId,
+        command,
+        status: after?.status,
+        fix: `check that its new side drained and its old side's capacity was released (cutover status ${migrationId})`,
+      });
+      return;
+    }
     log('live migration settled before its resource was deleted', { migrationId, command });
   } catch (error) {
     log('could not settle the live migration of a deleted resource; it is left where it is and no longer ticked', {
@@ -379,6 +394,7 @@ export async function invokeCommand(
   command: Command,
   reason: string,
   done: readonly MigrationStatus[],
+  sends: number = COMMAND_CONFLICT_ATTEMPTS,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     // A controller run takes longer than an ordinary API call: this client's requests may wait
@@ -400,7 +416,7 @@ export async function invokeCommand(
     if (result.FunctionError) {
       throw new Error(`controller refused ${command} of migration ${migrationId} (now ${status ?? 'unknown'}): ${result.FunctionError} ${body}`.trim());
     }
-    if (attempt >= COMMAND_CONFLICT_ATTEMPTS) {
+    if (attempt >= sends) {
       throw new Error(
         `the ${command} of migration ${migrationId} changed nothing ${attempt} times: another controller run saved first each time ` +
           `(now ${status ?? 'unknown'}); deploy again, or send it with cutover ${command} ${migrationId}`,

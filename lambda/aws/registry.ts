@@ -74,8 +74,11 @@ export interface RegisteredMigration {
   readonly updatedAtMs: number;
   /** Set while the schedules must tick this migration. */
   readonly live?: { readonly migrationId: string; readonly sinceMs: number };
-  /** The resource that registered it (`<stack id>/<logical id>`), when it said. */
-  readonly owner?: string;
+  /**
+   * The resources that registered it and were not deleted since (`<stack id>/<logical id>` each):
+   * usually one, two while a moved construct's old resource still exists.
+   */
+  readonly owners?: readonly string[];
 }
 
 /** A registry item that cannot be used (no settings, a bad value): reported, never acted on. */
@@ -185,7 +188,7 @@ const ItemSchema = v.object({
   settings: v.record(v.string(), v.unknown()),
   updatedAtMs: v.number(),
   live: v.optional(LiveSchema),
-  owner: v.optional(v.string()),
+  owners: v.optional(v.set(v.string())),
 });
 
 export interface RegistryAccess {
@@ -248,9 +251,9 @@ export class MigrationRegistry {
   }
 
   /**
-   * Writes the settings (checked) and the family; keeps the live mark. `owner` names the custom
-   * resource that registered it (its stack and logical id), so that the Delete of another resource
-   * with the same key cannot remove it (see `deregister`).
+   * Writes the settings (checked) and the family; keeps the live mark. `owner` (the custom resource
+   * that registers it: its stack and logical id) joins the registration's owners, so that the Delete
+   * of another resource with the same key cannot remove it (see `deregister`).
    */
   async register(migrationKey: string, settings: Readonly<Record<string, string>>, nowMs: number, owner?: string): Promise<void> {
     const checked = checkSettings(settings);
@@ -258,12 +261,38 @@ export class MigrationRegistry {
       new UpdateCommand({
         TableName: this.access.tableName,
         Key: { pk: REGISTRY_PK, sk: migrationKey },
-        UpdateExpression: `SET #settings = :settings, #family = :family, #updatedAtMs = :now${owner ? ', #owner = :owner' : ''}`,
+        UpdateExpression: `SET #settings = :settings, #family = :family, #updatedAtMs = :now${owner ? ' ADD #owners :owner' : ''}`,
         // Names through placeholders: some (FAMILY) are DynamoDB reserved words.
-        ExpressionAttributeNames: { '#settings': 'settings', '#family': 'family', '#updatedAtMs': 'updatedAtMs', ...(owner ? { '#owner': 'owner' } : {}) },
-        ExpressionAttributeValues: { ':settings': checked, ':family': familyOf(checked), ':now': nowMs, ...(owner ? { ':owner': owner } : {}) },
+        ExpressionAttributeNames: { '#settings': 'settings', '#family': 'family', '#updatedAtMs': 'updatedAtMs', ...(owner ? { '#owners': 'owners' } : {}) },
+        ExpressionAttributeValues: { ':settings': checked, ':family': familyOf(checked), ':now': nowMs, ...(owner ? { ':owner': new Set([owner]) } : {}) },
       }),
     );
+  }
+
+  /**
+   * Takes `owner` out of the registration's owners; the remaining owners (empty when none is left),
+   * or undefined when the key is not registered. Used by a Delete, and by a Create that failed
+   * (CloudFormation sends no Delete for a resource whose Create failed).
+   */
+  async removeOwner(migrationKey: string, owner: string): Promise<readonly string[] | undefined> {
+    try {
+      const result = await this.access.documents.send(
+        new UpdateCommand({
+          TableName: this.access.tableName,
+          Key: { pk: REGISTRY_PK, sk: migrationKey },
+          UpdateExpression: 'DELETE #owners :owner',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#owners': 'owners' },
+          ExpressionAttributeValues: { ':owner': new Set([owner]) },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const owners = result.Attributes?.owners as Set<string> | undefined;
+      return owners ? [...owners] : [];
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') return undefined;
+      throw error;
+    }
   }
 
   /**
@@ -336,27 +365,32 @@ export class MigrationRegistry {
 
   /**
    * Removes the registration, unless the migration is live: a migration taken out of the stack in
-   * the middle of a rollback must still be finished by the controller (it stays registered; a later
-   * Delete or deploy of its key tidies it up). With `owner`, only the resource that registered it
-   * removes it: when a migration's construct moves (a new logical id, the same key), CloudFormation
-   * creates the new resource, which registers, and THEN deletes the old one, whose Delete must not
-   * take the new registration away.
+   * the middle of a rollback must still be finished by the controller (the deploy trigger's Delete
+   * settles it first, then passes `evenIfLive`). With `owner`, it first leaves the owners, and the
+   * registration is removed only once no owner is left: when a migration's construct moves (a new
+   * logical id, the same key), CloudFormation creates the new resource, which registers, and then
+   * deletes the old one, whose Delete must not take the registration away; and if that update rolls
+   * back, the new resource's Delete must not take away the old one's.
    */
   async deregister(
     migrationKey: string,
     owner?: string,
     options: { readonly evenIfLive?: boolean } = {},
   ): Promise<'deleted' | 'kept-live' | 'kept-other-owner' | 'absent'> {
-    // `evenIfLive`: the caller settled the live migration first (see the deploy trigger's Delete).
-    const conditions = [...(options.evenIfLive ? [] : ['attribute_not_exists(#live)']), ...(owner ? ['(attribute_not_exists(#owner) OR #owner = :owner)'] : [])];
-    const names = { ...(options.evenIfLive ? {} : { '#live': 'live' }), ...(owner ? { '#owner': 'owner' } : {}) };
+    if (owner !== undefined) {
+      const remaining = await this.removeOwner(migrationKey, owner);
+      if (remaining === undefined) return 'absent';
+      if (remaining.length > 0) return 'kept-other-owner';
+    }
+    // No owner left (a register in between adds one, and then the registration stays).
+    const conditions = ['attribute_not_exists(#owners)', ...(options.evenIfLive ? [] : ['attribute_not_exists(#live)'])];
     try {
       const result = await this.access.documents.send(
         new DeleteCommand({
           TableName: this.access.tableName,
           Key: { pk: REGISTRY_PK, sk: migrationKey },
-          ...(conditions.length > 0 ? { ConditionExpression: conditions.join(' AND '), ExpressionAttributeNames: names } : {}),
-          ...(owner ? { ExpressionAttributeValues: { ':owner': owner } } : {}),
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: { '#owners': 'owners', ...(options.evenIfLive ? {} : { '#live': 'live' }) },
           ReturnValues: 'ALL_OLD',
         }),
       );
@@ -367,7 +401,7 @@ export class MigrationRegistry {
         await this.access.documents.send(new GetCommand({ TableName: this.access.tableName, Key: { pk: REGISTRY_PK, sk: migrationKey }, ConsistentRead: true }))
       ).Item;
       if (!item) return 'absent';
-      if (owner && typeof item.owner === 'string' && item.owner !== owner) return 'kept-other-owner';
+      if (item.owners instanceof Set && item.owners.size > 0) return 'kept-other-owner';
       return 'kept-live';
     }
   }
@@ -391,7 +425,7 @@ function readItem(item: Record<string, unknown>): RegisteredMigration | DamagedR
       settings,
       updatedAtMs: parsed.output.updatedAtMs,
       ...(parsed.output.live ? { live: parsed.output.live } : {}),
-      ...(parsed.output.owner ? { owner: parsed.output.owner } : {}),
+      ...(parsed.output.owners ? { owners: [...parsed.output.owners].sort() } : {}),
     };
   } catch (error) {
     return { migrationKey, problem: (error as Error).message, ...liveMigrationId };

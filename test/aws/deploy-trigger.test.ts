@@ -106,7 +106,7 @@ describe('deploy trigger', () => {
       updatedAtMs: 1_750_000_000_000,
       live: { migrationId: `${fn}:live:2`, sinceMs: 1_750_000_000_000 },
       // The resource that registered it (its stack and logical id): only its Delete removes it.
-      owner: 'arn:stack/DeployTrigger',
+      owners: ['arn:stack/DeployTrigger'],
     });
     expect(account.count('UpdateAlias')).toBe(0);
     expect(account.alias).toMatchObject({ main: '1', weights: {} });

@@ -149,15 +149,29 @@ describe('registry items', () => {
     expect(await registry.deregister('a:live')).toBe('absent');
   });
 
-  it("should let only the resource that registered a migration remove it (a moved construct's old resource is deleted after the new one registered)", async () => {
+  it("should remove a registration only once no resource that registered it is left (a move, and a move rolled back)", async () => {
     await registry.register('a:live', ALIAS, 1, 'stack/Old');
     await registry.register('a:live', ALIAS, 2, 'stack/New');
+    expect((await registry.get('a:live'))!.owners).toEqual(['stack/New', 'stack/Old']);
+    // The move: the old resource's Delete leaves the new one's registration.
     expect(await registry.deregister('a:live', 'stack/Old')).toBe('kept-other-owner');
-    expect(await registry.get('a:live')).toBeDefined();
-    expect(await registry.deregister('a:live', 'stack/New')).toBe('deleted');
-    // Registered before owners were recorded: any Delete of its key removes it, as before.
+    expect((await registry.get('a:live'))!.owners).toEqual(['stack/New']);
+    // A move rolled back: the new resource's Delete leaves the old one's.
+    await registry.register('a:live', ALIAS, 3, 'stack/Old');
+    expect(await registry.deregister('a:live', 'stack/New')).toBe('kept-other-owner');
+    expect(await registry.deregister('a:live', 'stack/Old')).toBe('deleted');
+    expect(await registry.deregister('a:live', 'stack/Old')).toBe('absent');
+    // Registered with no owner: any Delete of its key removes it.
     await registry.register('b:live', ALIAS, 1);
     expect(await registry.deregister('b:live', 'stack/Any')).toBe('deleted');
+  });
+
+  it('should keep a live registration whose last owner left until the caller settled it', async () => {
+    await registry.register('c:live', ALIAS, 1, 'stack/Only');
+    await registry.markLive('c:live', 'c:live:2', 5);
+    expect(await registry.deregister('c:live', 'stack/Only')).toBe('kept-live');
+    expect(await registry.get('c:live')).toMatchObject({ live: { migrationId: 'c:live:2' } });
+    expect(await registry.deregister('c:live', 'stack/Only', { evenIfLive: true })).toBe('deleted');
   });
 
   it('should report damaged items apart, with their live mark, and fail a direct read of one', async () => {

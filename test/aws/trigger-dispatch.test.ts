@@ -121,6 +121,7 @@ function deps(overrides: Partial<SharedDeployTriggerDeps> = {}): SharedDeployTri
     },
     deregister: (key, owner, options) => registry.deregister(key, owner, options),
     get: (key) => registry.get(key),
+    removeOwner: (key, owner) => registry.removeOwner(key, owner),
   };
   const tracedStore: SharedDeployTriggerDeps['store'] = {
     getPointer: (key) => store.getPointer(key),
@@ -289,6 +290,33 @@ describe('shared deploy trigger: Delete', () => {
     expect(await registry.get(`${fn}:live`)).toBeUndefined();
   });
 
+  it('should send the abort once (a Delete must not pass the 2-minute timeout), and say when the aborted migration still needs ticks', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    await onSharedDeployEvent(aliasDeploy('2'), deps());
+    await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.BAKING }), 0, []);
+    const logged: { message: string; detail: Record<string, unknown> }[] = [];
+    const log = (message: string, detail: Record<string, unknown>) => logged.push({ message, detail });
+    // A concurrent tick saved first: the command changed nothing, and is not sent again.
+    account.invokeReply = () => ({ Payload: { migrationId: `${fn}:live:2`, events: 0, conflict: true } });
+    await onSharedDeployEvent(del(), deps({ log }));
+    expect(account.invocations.filter((i) => i.InvocationType === 'RequestResponse')).toHaveLength(1);
+    expect(logged.some((l) => /could not settle the live migration/.test(l.message))).toBe(true);
+    expect(await registry.get(`${fn}:live`)).toBeUndefined();
+
+    // Aborted, but the new side's drain is still watched: deregistered, with what to check by hand.
+    await registry.register(`${fn}:live`, aliasSettings(), 1, 'arn:stack/Deploy');
+    await registry.markLive(`${fn}:live`, `${fn}:live:2`, 1);
+    const residual = { sinceMs: 1, peakPerMinute: 100, causeCode: 'error-rate', requests: 5, lastWindowEndMs: 1, lastReadMs: 1, drainRequested: true };
+    account.invokeReply = async () => {
+      await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.ROLLED_BACK, weight: 0, residual } as never), 1, []);
+      return { Payload: { migrationId: `${fn}:live:2`, events: 1, status: 'rolled-back' } };
+    };
+    logged.length = 0;
+    await onSharedDeployEvent(del(), deps({ log }));
+    expect(logged.find((l) => /still needed ticks; finish it by hand/.test(l.message))?.detail).toMatchObject({ status: 'rolled-back', fix: expect.stringMatching(/drained/) });
+    expect(await registry.get(`${fn}:live`)).toBeUndefined();
+  });
+
   it('should tear a complete live migration down (the new side keeps its traffic), not abort it', async () => {
     account.alias = { main: '1', weights: {}, revision: 1 };
     await onSharedDeployEvent(aliasDeploy('2'), deps());
@@ -327,6 +355,36 @@ describe('shared deploy trigger: Delete', () => {
     expect(await registry.get(`${fn}:live`)).toBeDefined();
     // The new resource's own Delete (the stack goes away) removes it.
     await onSharedDeployEvent(moved(cfn('Delete', {}, `${fn}:live`), 'NewPlace'), deps());
+    expect(await registry.get(`${fn}:live`)).toBeUndefined();
+  });
+
+  it('should neither settle nor remove the migration of the resource that stays when a move is rolled back', async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    const at = (event: CloudFormationCustomResourceEvent, logicalId: string) => ({ ...event, LogicalResourceId: logicalId }) as CloudFormationCustomResourceEvent;
+    await onSharedDeployEvent(at(aliasDeploy('2'), 'OldPlace'), deps());
+    await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.BAKING }), 0, []);
+    // The move: the new resource is created (same key, same version), then the update fails elsewhere
+    // and CloudFormation's rollback deletes the new resource.
+    await onSharedDeployEvent(at(aliasDeploy('2', aliasSettings(), 'Create'), 'NewPlace'), deps());
+    await onSharedDeployEvent(at(cfn('Delete', {}, `${fn}:live`), 'NewPlace'), deps());
+    expect(account.invocations.filter((i) => i.InvocationType === 'RequestResponse')).toEqual([]);
+    expect(await registry.get(`${fn}:live`)).toMatchObject({ live: { migrationId: `${fn}:live:2` }, owners: ['arn:stack/OldPlace'] });
+  });
+
+  it("should take a failed Create out of the owners (CloudFormation sends it no Delete), so the remaining resource's Delete still settles", async () => {
+    account.alias = { main: '1', weights: {}, revision: 1 };
+    const at = (event: CloudFormationCustomResourceEvent, logicalId: string) => ({ ...event, LogicalResourceId: logicalId }) as CloudFormationCustomResourceEvent;
+    await onSharedDeployEvent(at(aliasDeploy('2'), 'OldPlace'), deps());
+    await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.BAKING }), 0, []);
+    // A Create of a new resource for the same key with another version is refused (a migration runs).
+    await expect(onSharedDeployEvent(at(aliasDeploy('3', aliasSettings(), 'Create'), 'NewPlace'), deps())).rejects.toThrow(/still baking/);
+    expect((await registry.get(`${fn}:live`))?.owners).toEqual(['arn:stack/OldPlace']);
+    account.invokeReply = async () => {
+      await store.save(`${fn}:live:2`, makeRecord(`${fn}:live:2`, { status: MigrationStatus.ROLLED_BACK, weight: 0 }), 1, []);
+      return { Payload: { migrationId: `${fn}:live:2`, events: 1, status: 'rolled-back' } };
+    };
+    await onSharedDeployEvent(at(cfn('Delete', {}, `${fn}:live`), 'OldPlace'), deps());
+    expect(account.invocations.at(-1)).toMatchObject({ payload: { command: 'abort', migration: `${fn}:live:2` } });
     expect(await registry.get(`${fn}:live`)).toBeUndefined();
   });
 });
