@@ -147,6 +147,21 @@ export class RegistrySchedules {
     }
     const switcher = this.deps.switch;
     if (!switcher) return errors;
+    if (!quiesce && isRedelivery(woken, now())) {
+      // Lambda's retry of a tick that may have died between its disable and its re-read: a deploy
+      // of another family in that window marked a probe migration live, which none of the
+      // migrations served here would ask the shared probe rule on for (found in review).
+      try {
+        const live = livenessOf(await registry.list(), this.deps.family);
+        wanted.controller ||= live.mine;
+        wanted.probe ||= live.probe;
+      } catch (error) {
+        wanted.controller = true;
+        wanted.probe = true;
+        logger.error('could not read the registry on a retried tick: enabling the schedules, failing so that Lambda retries', { error: describeError(error) });
+        errors.push(asError(error));
+      }
+    }
     // A command never disables (see the module comment): the next on-time tick quiesces.
     if ((cleared && woken.by !== 'command') || quiesce) {
       try {

@@ -157,6 +157,26 @@ describe("the shared probe rule after an alias tick that failed halfway while a 
   });
 });
 
+describe("Lambda's retry of a tick whose own family is still live", () => {
+  it('should switch the shared probe rule on for a live migration of the other family with probe targets', async () => {
+    const world = await makeDispatchWorld(dynamo);
+    // The alias migration (no probe targets) goes on; a fleet deploy with probes marked shop live
+    // while the first try of this tick had the probe rule off and died before its re-read.
+    await world.register('a:live');
+    world.key('a:live').current = { id: 'a:live:2', live: true };
+    await world.registry.markLive('a:live', 'a:live:2', 1_000);
+    await world.register('shop', { ...FLEET_SETTINGS, ...TARGETS });
+    await world.registry.markLive('shop', 'shop:r1', 2_000);
+    account.rules.set(ALIAS_RULES.controller, 'ENABLED');
+    account.rules.set(FLEET_RULES.controller, 'ENABLED');
+    account.rules.set(PROBE_RULE, 'DISABLED');
+    const fired = tickAt(world);
+    world.clock.now += 60_000;
+    await world.dispatcher({ family: 'lambda-alias', switch: switchOf(ALIAS_RULES) }).handle(fired);
+    expect(states()).toMatchObject({ [ALIAS_RULES.controller]: 'ENABLED', [PROBE_RULE]: 'ENABLED' });
+  });
+});
+
 describe('a command (synchronous: nobody retries it)', () => {
   it('should clear the mark of what it finished and switch no rule off; the next on-time tick does', async () => {
     const world = await makeDispatchWorld(dynamo);
