@@ -21,7 +21,8 @@ import type { DeployTriggerConfig } from './config';
 import type { ControllerCommandPayload, DeployTriggerPayload } from './controller-requests';
 import { aliasKeyOf, type DynamoDbStateStore, type MigrationPointer } from './dynamodb-store';
 import type { MigrationRegistry, TargetFamily } from './registry';
-import { needsTicks, type ScheduleSwitch } from './schedules';
+import { needsTicks } from './needs-ticks';
+import type { ScheduleSwitch } from './schedules';
 
 /** The resource's properties (CloudFormation passes every value as a string). */
 export interface DeployTriggerProperties {
