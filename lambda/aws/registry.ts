@@ -241,13 +241,19 @@ export class MigrationRegistry {
 
   /** One migration's registration, undefined when it has none; `DamagedRegistrationError` when unreadable. */
   async get(migrationKey: string): Promise<RegisteredMigration | undefined> {
+    const item = await this.rawItem(migrationKey);
+    if (!item) return undefined;
+    const read = readItem(item);
+    if ('problem' in read) throw new DamagedRegistrationError(migrationKey, read.problem);
+    return read;
+  }
+
+  /** The item as stored (consistent read), undefined when there is none. */
+  private async rawItem(migrationKey: string): Promise<Record<string, unknown> | undefined> {
     const result = await this.access.documents.send(
       new GetCommand({ TableName: this.access.tableName, Key: { pk: REGISTRY_PK, sk: migrationKey }, ConsistentRead: true }),
     );
-    if (!result.Item) return undefined;
-    const read = readItem(result.Item);
-    if ('problem' in read) throw new DamagedRegistrationError(migrationKey, read.problem);
-    return read;
+    return result.Item;
   }
 
   /**
@@ -397,9 +403,7 @@ export class MigrationRegistry {
       return result.Attributes ? 'deleted' : 'absent';
     } catch (error) {
       if (errorName(error) !== 'ConditionalCheckFailedException') throw error;
-      const item = (
-        await this.access.documents.send(new GetCommand({ TableName: this.access.tableName, Key: { pk: REGISTRY_PK, sk: migrationKey }, ConsistentRead: true }))
-      ).Item;
+      const item = await this.rawItem(migrationKey);
       if (!item) return 'absent';
       if (item.owners instanceof Set && item.owners.size > 0) return 'kept-other-owner';
       return 'kept-live';
